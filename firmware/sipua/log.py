@@ -1,0 +1,144 @@
+"""One line per event on the serial console: ``<ms> <LEVEL> <area> <event> key=value ...``.
+
+Machine-readable on purpose: ``sipfw logs --json`` parses these lines back. A value with a
+space, a quote or an ``=`` is written as a double-quoted string with ``\\"`` and ``\\\\``
+escaped. The value of any key named like a secret is never printed, whatever the level.
+"""
+
+from .compat import const, print_exception, ticks_diff, ticks_ms
+
+DEBUG = const(10)
+INFO = const(20)
+WARN = const(30)
+ERROR = const(40)
+OFF = const(100)
+
+LEVELS = {"debug": DEBUG, "info": INFO, "warn": WARN, "error": ERROR, "off": OFF}
+_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERROR: "ERROR"}
+SECRET_KEYS = ("password", "secret", "ha1", "psk", "passwd")
+REDACTED = "***"
+
+
+def level_from_name(name):
+    """'info' -> INFO; raises ValueError naming the bad level."""
+    lv = LEVELS.get(str(name).lower())
+    if lv is None:
+        raise ValueError("unknown log level %r (one of %s)" % (name, ", ".join(LEVELS)))
+    return lv
+
+
+def is_secret_key(key):
+    key = key.lower()
+    for s in SECRET_KEYS:
+        if s in key:
+            return True
+    return False
+
+
+def format_value(value):
+    s = value if isinstance(value, str) else str(value)
+    if not s:
+        return '""'
+    for ch in ' "=\\\r\n\t':
+        if ch in s:
+            s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r")
+            return '"%s"' % s.replace("\n", "\\n").replace("\t", "\\t")
+    return s
+
+
+class Logger:
+    def __init__(self, write=None, clock=None, level=INFO):
+        self._write = write
+        self._clock = clock or ticks_ms
+        self._t0 = self._clock()
+        self.level = level
+        self.areas = {}  # area -> level, overrides self.level
+
+    def set_output(self, write):
+        self._write = write
+
+    def enabled(self, level, area):
+        return level >= self.areas.get(area, self.level)
+
+    def uptime_ms(self):
+        return ticks_diff(self._clock(), self._t0)
+
+    def emit(self, level, area, event, kv):
+        if level < self.areas.get(area, self.level):
+            return
+        parts = ["%d %s %s %s" % (self.uptime_ms(), _NAMES.get(level, "INFO"), area, event)]
+        for key in sorted(kv):
+            value = REDACTED if is_secret_key(key) else format_value(kv[key])
+            parts.append("%s=%s" % (key, value))
+        line = " ".join(parts)
+        if self._write is not None:
+            self._write(line)
+        else:
+            print(line)
+
+    def debug(self, area, event, **kv):
+        self.emit(DEBUG, area, event, kv)
+
+    def info(self, area, event, **kv):
+        self.emit(INFO, area, event, kv)
+
+    def warn(self, area, event, **kv):
+        self.emit(WARN, area, event, kv)
+
+    def error(self, area, event, **kv):
+        self.emit(ERROR, area, event, kv)
+
+    def exc(self, area, event, err, **kv):
+        """An unexpected exception: an ERROR line, then the traceback on the console."""
+        kv["err"] = "%s: %s" % (type(err).__name__, err)
+        self.emit(ERROR, area, event, kv)
+        print_exception(err)
+
+
+# The agent's one logger. main.py points it at the console and sets the level from config.
+log = Logger()
+
+
+def parse_line(line):
+    """Inverse of ``Logger.emit`` for one line: dict with ms, level, area, event and the keys.
+
+    Returns None for a line that is not a log line (REPL output, a traceback).
+    """
+    head = line.split(" ", 4)
+    if len(head) < 4 or head[1] not in ("DEBUG", "INFO", "WARN", "ERROR"):
+        return None
+    try:
+        ms = int(head[0])
+    except ValueError:
+        return None
+    out = {"ms": ms, "level": head[1], "area": head[2], "event": head[3]}
+    rest = head[4] if len(head) > 4 else ""
+    i, n = 0, len(rest)
+    while i < n:
+        eq = rest.find("=", i)
+        if eq < 0:
+            break
+        key = rest[i:eq].strip()
+        i = eq + 1
+        if i < n and rest[i] == '"':
+            i += 1
+            buf = []
+            while i < n and rest[i] != '"':
+                ch = rest[i]
+                if ch == "\\" and i + 1 < n:
+                    i += 1
+                    ch = {"n": "\n", "r": "\r", "t": "\t"}.get(rest[i], rest[i])
+                buf.append(ch)
+                i += 1
+            value = "".join(buf)
+            i += 1
+        else:
+            sp = rest.find(" ", i)
+            if sp < 0:
+                sp = n
+            value = rest[i:sp]
+            i = sp
+        out[key] = value
+        while i < n and rest[i] == " ":
+            i += 1
+    return out

@@ -1,0 +1,208 @@
+"""One cooperative loop: a timer heap on a wrap-safe millisecond clock plus poll readiness.
+
+Everything in the agent runs as short callbacks from here, so there is exactly one place
+that sleeps. The clock and the poller are injectable: tests pass ``vtime.VirtualClock`` and
+``vtime.VirtualPoller`` and 32 s of RFC 3261 timers run in a few milliseconds of wall time.
+
+Time inside the scheduler is ``now()``: milliseconds since the scheduler started, kept as a
+small int. The board clock (``ticks_ms``) wraps every 2**30 ms; only differences of it are
+ever taken (``ticks_diff``), so the wrap is invisible here. Heap keys are rebased before they
+could outgrow a small int, which keeps the hot path free of long-int allocation.
+"""
+
+import heapq
+import select
+
+from .compat import const, ticks_diff, ticks_ms
+
+POLLIN = select.POLLIN
+POLLOUT = select.POLLOUT
+POLLERR = select.POLLERR
+POLLHUP = select.POLLHUP
+
+_REBASE_AT = const(1 << 28)  # ~3 days of uptime: rebase long before small ints run out
+_MAX_WAIT_MS = const(1000)  # wake at least this often, to feed the watchdog
+SLOW_CALLBACK_MS = 200  # a callback that runs longer than this is logged
+
+
+class Timer:
+    """A handle for a scheduled call; ``cancel()`` makes it a no-op."""
+
+    __slots__ = ("due", "fn", "args")
+
+    def __init__(self, due, fn, args):
+        self.due = due
+        self.fn = fn
+        self.args = args
+
+    def cancel(self):
+        # Drop the references now so a retired callback cannot keep objects alive.
+        self.fn = None
+        self.args = None
+
+    @property
+    def active(self):
+        return self.fn is not None
+
+
+class Scheduler:
+    def __init__(self, clock=None, poller=None, log=None):
+        self._clock = clock or ticks_ms
+        self._last = self._clock()
+        self._now = 0
+        self._heap = []
+        self._seq = 0  # ties in the heap run in the order they were added
+        self._soon = []
+        self._poller = poller if poller is not None else select.poll()
+        self._io = {}  # key (object or fd) -> [obj, callback]
+        self._log = log
+        self.running = False
+        self._stopping = False
+        self.watchdog = None  # a callable fed once per loop turn (hal's WDT)
+
+    # -- time ------------------------------------------------------------------------------
+    def now(self):
+        t = self._clock()
+        d = ticks_diff(t, self._last)
+        if d > 0:
+            self._now += d
+            self._last = t
+        if self._now >= _REBASE_AT:
+            self._rebase()
+        return self._now
+
+    def _rebase(self):
+        base = self._now
+        self._heap = [(due - base, seq, tm) for due, seq, tm in self._heap]
+        for _, _, tm in self._heap:
+            tm.due -= base
+        self._now = 0
+
+    # -- timers ----------------------------------------------------------------------------
+    def call_later(self, delay_ms, fn, *args):
+        due = self.now() + (delay_ms if delay_ms > 0 else 0)
+        tm = Timer(due, fn, args)
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, tm))
+        return tm
+
+    def call_soon(self, fn, *args):
+        tm = Timer(self._now, fn, args)
+        self._soon.append(tm)
+        return tm
+
+    def next_due_in(self):
+        """Milliseconds until the next live timer, or None."""
+        heap = self._heap
+        while heap and not heap[0][2].active:
+            heapq.heappop(heap)
+        if not heap:
+            return None
+        d = heap[0][0] - self.now()
+        return d if d > 0 else 0
+
+    # -- I/O -------------------------------------------------------------------------------
+    def watch(self, obj, events, fn):
+        """Call ``fn(obj, events)`` whenever ``obj`` is ready for ``events`` (POLLIN/POLLOUT)."""
+        entry = self._io.get(obj)
+        if entry is None:
+            entry = [obj, fn]
+            self._io[obj] = entry
+            # CPython's poll answers with file descriptors, MicroPython's with the object.
+            fileno = getattr(obj, "fileno", None)
+            if fileno is not None:
+                try:
+                    self._io[fileno()] = entry
+                except OSError:
+                    pass
+            self._poller.register(obj, events)
+        else:
+            entry[1] = fn
+            self._poller.modify(obj, events)
+
+    def unwatch(self, obj):
+        entry = self._io.pop(obj, None)
+        if entry is None:
+            return
+        for key in [k for k, e in self._io.items() if e is entry]:
+            del self._io[key]
+        try:
+            self._poller.unregister(obj)
+        except (OSError, KeyError, ValueError):
+            pass  # already closed: the kernel forgot it first
+
+    # -- the loop --------------------------------------------------------------------------
+    def _run(self, tm):
+        fn = tm.fn
+        if fn is None:
+            return
+        tm.fn = None  # a fired timer is no longer active
+        args = tm.args
+        tm.args = None
+        start = self._clock()
+        try:
+            fn(*args)
+        except Exception as e:  # one broken callback must not stop the phone
+            if self._log:
+                self._log.exc("sched", "callback_error", e, fn=_name(fn))
+            else:
+                raise
+        took = ticks_diff(self._clock(), start)
+        if took > SLOW_CALLBACK_MS and self._log:
+            self._log.warn("sched", "slow_callback", fn=_name(fn), ms=took)
+
+    def run_once(self, max_wait_ms=_MAX_WAIT_MS):
+        """One turn: wait for I/O up to the next timer, then due timers, then call-soon work."""
+        if self._soon or self._stopping:
+            wait = 0
+        else:
+            wait = self.next_due_in()
+            if wait is None or wait > max_wait_ms:
+                wait = max_wait_ms
+        for ev in self._poller.poll(wait):
+            entry = self._io.get(ev[0])
+            if entry is not None:
+                self._run(Timer(0, entry[1], (entry[0], ev[1])))
+        now = self.now()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            self._run(heapq.heappop(heap)[2])
+        soon = self._soon
+        if soon:
+            self._soon = []
+            for tm in soon:
+                self._run(tm)
+        if self.watchdog is not None:
+            self.watchdog()
+
+    def run(self, until_ms=None):
+        """Run until ``stop()``, or until ``now()`` reaches ``until_ms``."""
+        self.running = True
+        self._stopping = False
+        while self.running:
+            if until_ms is not None:
+                left = until_ms - self.now()
+                if left <= 0:
+                    break
+                self.run_once(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
+            else:
+                self.run_once()
+        self.running = False
+
+    def run_until(self, predicate, timeout_ms):
+        """Run until ``predicate()`` is true; False if ``timeout_ms`` passed first."""
+        deadline = self.now() + timeout_ms
+        while not predicate():
+            left = deadline - self.now()
+            if left <= 0:
+                return False
+            self.run_once(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
+        return True
+
+    def stop(self):
+        self.running = False
+        self._stopping = True  # the current turn ends without waiting
+
+
+def _name(fn):
+    return getattr(fn, "__name__", None) or repr(fn)

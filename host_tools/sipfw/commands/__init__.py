@@ -1,0 +1,1 @@
+"""Sub-commands of ``sipfw``: one module each, found by cli.py."""
