@@ -1,0 +1,152 @@
+"""Which server next: the locator's ordered targets plus what we learned of their health.
+
+REGISTER, INVITE and BYE all ask the same question — "where do I send this request, and
+where next if it fails?" (RFC 3263 §4.3) — so the answer lives here, apart from SIP messages.
+A server that failed is *held* for a while: the next request skips it instead of spending
+another retry budget on a dead box, and it comes back first in line once the hold ends.
+The policies (back-off, refresh, failback) are small pure functions so they can be tested alone.
+"""
+
+from ..compat import const, urandom_u32
+
+HOLD_MS = 60000  # how long a failed server is skipped (a 503's Retry-After may set another)
+
+# RFC 5626 §4.5 back-off when every server failed: base 30 s (all failed) / 90 s, cap 1800 s.
+_BASE_ALL_FAILED_S = const(30)
+_BASE_SOME_OK_S = const(90)
+_MAX_WAIT_S = const(1800)
+
+FAILBACK_MODES = ("new-requests", "dns-ttl", "registration", "duration")
+
+
+def _unit_random():
+    return urandom_u32() / 4294967296.0
+
+
+def failwait_ms(failures, all_failed=True, rand=_unit_random):
+    """RFC 5626 §4.5: min(max, base·2^failures), then a random 50–100 % of that."""
+    base = _BASE_ALL_FAILED_S if all_failed else _BASE_SOME_OK_S
+    n = failures if failures < 10 else 10  # 2**10·30 s is already far past the cap
+    wait = base * (1 << n)
+    if wait > _MAX_WAIT_S:
+        wait = _MAX_WAIT_S
+    return int(wait * 1000 * (0.5 + rand() / 2))
+
+
+def refresh_delay_ms(expires_s, rand=_unit_random):
+    """When to re-REGISTER: 80–90 % into the granted interval, so a lab of boards spreads out.
+
+    Never closer than 2 s to expiry, never sooner than 1 s.
+    """
+    ms = int(expires_s * 1000 * (0.8 + rand() / 10))
+    latest = expires_s * 1000 - 2000
+    if ms > latest:
+        ms = latest
+    return ms if ms > 1000 else 1000
+
+
+def target_key(t):
+    return (t.transport, t.ip, t.port)
+
+
+def describe(t):
+    """One short string for logs: ``tcp:uc2.airties.lab/127.0.0.27:5060``."""
+    host = t.host if t.host and t.host != t.ip else ""
+    return "%s:%s%s%s:%d" % (t.transport, host, "/" if host else "", t.ip, t.port)
+
+
+class ServerSet:
+    """Ordered targets of one account's server (from the locator) and their health."""
+
+    def __init__(self, sched):
+        self._sched = sched
+        self.targets = []
+        self.dns_expires_at = None  # scheduler time at which the DNS answer is stale
+        self._held = {}  # target key -> (until_ms, reason)
+
+    def update(self, targets, ttl_s=None):
+        """New locator answer; health memory of servers still listed is kept."""
+        self.targets = list(targets)
+        now = self._sched.now()
+        self.dns_expires_at = None if ttl_s is None else now + ttl_s * 1000
+        keys = [target_key(t) for t in self.targets]
+        for key in list(self._held):
+            if key not in keys:
+                del self._held[key]
+
+    def dns_stale(self):
+        return self.dns_expires_at is not None and self._sched.now() >= self.dns_expires_at
+
+    def preferred(self):
+        return self.targets[0] if self.targets else None
+
+    def is_preferred(self, target):
+        best = self.preferred()
+        return best is not None and target_key(best) == target_key(target)
+
+    def hold(self, target, reason, hold_ms=HOLD_MS):
+        self._held[target_key(target)] = (self._sched.now() + hold_ms, reason)
+
+    def release(self, target):
+        self._held.pop(target_key(target), None)
+
+    def held(self, target):
+        entry = self._held.get(target_key(target))
+        if entry is None:
+            return None
+        if self._sched.now() >= entry[0]:
+            del self._held[target_key(target)]
+            return None
+        return entry[1]
+
+    def ordered(self):
+        """Servers to try, best first: healthy ones in locator order, then held ones.
+
+        Held servers stay at the end rather than vanishing: when everything is down the
+        agent still tries them all before it backs off.
+        """
+        ok, held = [], []
+        for t in self.targets:
+            (held if self.held(t) else ok).append(t)
+        return ok + held
+
+    def after(self, target):
+        """The next server to try once ``target`` failed for this request, or None."""
+        order = self.ordered()
+        key = target_key(target)
+        seen = False
+        for t in order:
+            if seen:
+                return t
+            if target_key(t) == key:
+                seen = True
+        return None if seen else (order[0] if order else None)
+
+
+class Failback:
+    """When a request should go back to the preferred server (the phones' failback_mode).
+
+    - ``new-requests``: every new request starts at the preferred server (unless it is held).
+    - ``dns-ttl``: stay on the server that works until the DNS answer's TTL runs out.
+    - ``registration``: stay until the registration is refreshed.
+    - ``duration``: stay ``timeout_s`` seconds, then try the preferred server again.
+    In every mode but new-requests the agent probes before it moves, so a working
+    registration is never dropped for a server that is still dead.
+    """
+
+    def __init__(self, mode="new-requests", timeout_s=3600):
+        if mode not in FAILBACK_MODES:
+            raise ValueError("failback mode %r" % (mode,))
+        self.mode = mode
+        self.timeout_ms = timeout_s * 1000
+
+    def due(self, now_ms, failed_over_at_ms, dns_stale, refreshing):
+        """True when the next request should try the preferred server first."""
+        mode = self.mode
+        if mode == "new-requests":
+            return True
+        if mode == "dns-ttl":
+            return dns_stale
+        if mode == "registration":
+            return refreshing
+        return now_ms - failed_over_at_ms >= self.timeout_ms
