@@ -323,3 +323,11 @@ def test_two_vboards_at_once(start_vboard, registry):
     assert (two.root / "b.txt").exists() and not (two.root / "a.txt").exists()
     devices = {e["device"] for e in vboard.list_vboards(registry)}
     assert devices == {one.device, two.device}
+
+
+def test_sys_exit_in_main_soft_reboots_as_on_a_board(start_vboard):
+    main = 'import sys, time\nprint("main start")\ntime.sleep(0.3)\nsys.exit()\n'
+    board = start_vboard(files={"main.py": main})
+    port = serial.Serial(board.device, 115200, timeout=0.1)
+    read_until(port, b"MPY: soft reboot\r\nmain start\n")
+    port.close()
