@@ -107,7 +107,7 @@ def launcher_source(root: str, ctl_fd: int, run_main: bool) -> str:
     return _LAUNCHER.format(root=root, names=names, ctl_fd=ctl_fd)
 
 
-def interpreter_argv(heap: str, launcher: str) -> list[str]:
+def interpreter_argv(heap_bytes: int, launcher: str) -> list[str]:
     # Run the port in this very Python: the `micropython` console script only wraps
     # micropython_unix.main(), and this way no PATH lookup can pick another install.
     # Opening our tty again as a fresh session leader makes it the controlling tty, so the
@@ -118,7 +118,8 @@ def interpreter_argv(heap: str, launcher: str) -> list[str]:
         "sys.argv[0] = 'micropython'\n"
         "sys.exit(m.main())\n"
     )
-    return [sys.executable, "-c", bootstrap, "-X", "heapsize=" + heap, "-i", "-c", launcher]
+    heap = f"heapsize={heap_bytes}"
+    return [sys.executable, "-c", bootstrap, "-X", heap, "-i", "-c", launcher]
 
 
 def is_raw_reset(tail: bytes) -> bool:
@@ -238,7 +239,7 @@ class VirtualBoard:
     """The supervisor: owns both ptys, the interpreter process and the registry entry."""
 
     def __init__(self, root: str | os.PathLike, link: str | None = None, heap: str = DEFAULT_HEAP):
-        parse_heap(heap)
+        self.heap_bytes = parse_heap(heap)
         self.root = Path(root).expanduser().resolve()
         self.link = Path(link).expanduser().absolute() if link else None
         self.heap = heap
@@ -308,16 +309,12 @@ class VirtualBoard:
                 os.close(fd)
                 setattr(self, name, -1)
 
-    @property
-    def interpreter_pid(self) -> int | None:
-        return self._boot.proc.pid if self._boot else None
-
     # -- booting
 
     def _spawn(self, raw: bool) -> None:
         ctl_r, ctl_w = os.pipe()
         _set_raw(self._upy_s, isig=True)  # a killed interpreter may have left it in raw mode
-        argv = interpreter_argv(self.heap, launcher_source(str(self.root), ctl_w, not raw))
+        argv = interpreter_argv(self.heap_bytes, launcher_source(str(self.root), ctl_w, not raw))
         proc = subprocess.Popen(
             argv,
             stdin=self._upy_s,
@@ -486,9 +483,13 @@ def _terminate(proc: subprocess.Popen) -> None:
 
 
 def make_link(link: Path, target: str) -> None:
-    """Point ``link`` at the device; replace a stale symlink, never a real file."""
+    """Point ``link`` at the device; replace a stale symlink, never a real file nor the link
+    of a running vboard."""
     if link.exists() and not link.is_symlink():
         raise VboardError(f"{link} exists and is not a symlink; not replacing it")
+    for entry in list_vboards():
+        if entry.get("link") == str(link):
+            raise VboardError(f"{link} belongs to the running vboard pid {entry['pid']}")
     link.parent.mkdir(parents=True, exist_ok=True)
     tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
     os.symlink(target, tmp)
@@ -588,9 +589,10 @@ def list_vboards(folder: Path | None = None) -> list[dict]:
 
 def run_vboard(root: str, link: str | None, heap: str, out=sys.stdout) -> int:
     """Start a vboard, print its device path as the first stdout line, serve until
-    SIGTERM/SIGINT, then stop the interpreter and remove the link."""
+    SIGTERM/SIGINT (or SIGHUP: its terminal went away), then stop the interpreter and remove
+    the link."""
     board = VirtualBoard(root, link, heap)
-    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {sig: signal.signal(sig, board.request_stop) for sig in stop_signals}
     try:
         print(board.start(), file=out, flush=True)

@@ -307,6 +307,23 @@ def test_link_registry_and_clean_stop_on_sigterm(start_vboard, registry, tmp_pat
     assert vboard.list_vboards(registry) == []
 
 
+def test_link_of_a_running_vboard_is_not_taken_over(start_vboard, registry, tmp_path):
+    link = tmp_path / "vboard0"
+    board = start_vboard(link=link)
+    second = subprocess.run(
+        [str(BIN / "sipfw"), "vboard", "--root", str(tmp_path / "other"), "--link", str(link)],
+        env=dict(os.environ, SIPFW_VBOARD_DIR=str(registry)),
+        capture_output=True,
+        text=True,
+        timeout=CMD_TIMEOUT_S,
+        check=False,
+    )
+    assert second.returncode != 0 and "belongs to the running vboard" in second.stderr
+    assert second.stdout == ""
+    assert os.readlink(link) == board.device
+    assert len(vboard.list_vboards(registry)) == 1
+
+
 def test_two_vboards_at_once(start_vboard, registry):
     one = start_vboard("one")
     two = start_vboard("two")
