@@ -62,7 +62,7 @@ TX_TIMEOUT_S = 0.5  # a host that holds the port but reads nothing for this long
 INPUT_CAP = 64 * 1024  # host -> board bytes held before the host is made to wait
 STOP_GRACE_S = 2.0  # SIGTERM -> SIGKILL for the interpreter
 BANNER_HOLD_S = 3.0  # longest a raw-reset boot holds output back looking for the raw banner
-MIN_BOOT_INTERVAL_S = 0.1  # a main.py that exits at once must not spin the CPU
+MIN_BOOT_INTERVAL_S = 0.1  # between boots that ended by themselves (sys.exit in main.py)
 MAX_FAILED_STARTS = 3  # interpreter died before its launcher ran, this many times in a row
 
 # Runs inside MicroPython via `-c`.  Kept free of f-strings/newer syntax on purpose, and it
@@ -345,7 +345,10 @@ class VirtualBoard:
         log.info("interpreter exited %d; soft reboot%s", code, " (raw REPL)" if raw else "")
         self._to_host += SOFT_REBOOT_BANNER
         self._send_to_host()  # before any pause below
-        time.sleep(max(0.0, self._last_boot + MIN_BOOT_INTERVAL_S - time.monotonic()))
+        if boot.reset_requested or not boot.up:
+            # A main.py that exits at once, or a port that cannot start, must not spin the
+            # CPU; a reset the host asked for (Ctrl-D) is never delayed.
+            time.sleep(max(0.0, self._last_boot + MIN_BOOT_INTERVAL_S - time.monotonic()))
         self._spawn(raw)
 
     def _on_control(self, boot: _Boot) -> None:
