@@ -219,6 +219,7 @@ class _Boot:
     held: bytearray = field(default_factory=bytearray)  # output held while hiding the banner
     tail: bytes = b""  # last output bytes, to recognise a raw-REPL Ctrl-D at exit
     reset_requested: bool = False
+    ctl_open: bool = True  # the launcher's end may be closed (GC) long before the process ends
 
     def __post_init__(self) -> None:
         self.hiding = self.raw
@@ -352,7 +353,12 @@ class VirtualBoard:
         self._spawn(raw)
 
     def _on_control(self, boot: _Boot) -> None:
-        data = _read_some(boot.ctl)
+        try:
+            data = os.read(boot.ctl, 256)
+        except BlockingIOError:
+            return
+        if not data:
+            boot.ctl_open = False  # end of file: stop polling it, or poll() would spin
         if b"up" in data and not boot.up:
             boot.up = True
             self._failed_starts = 0
@@ -378,7 +384,8 @@ class VirtualBoard:
             poller.register(self._host_m, self._host_events())
         poller.register(self._upy_m, self._board_events(boot))
         if boot:
-            poller.register(boot.ctl, select.POLLIN)
+            if boot.ctl_open:
+                poller.register(boot.ctl, select.POLLIN)
             poller.register(boot.pidfd, select.POLLIN)
         ready = dict(poller.poll(self._poll_timeout_ms()))
         self._dispatch(ready, boot)

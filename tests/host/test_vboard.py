@@ -348,3 +348,20 @@ def test_sys_exit_in_main_soft_reboots_as_on_a_board(start_vboard):
     port = serial.Serial(board.device, 115200, timeout=0.1)
     read_until(port, b"MPY: soft reboot\r\nmain start\n")
     port.close()
+
+
+def test_supervisor_idles_after_gc_closes_the_launcher_pipe(start_vboard):
+    # The launcher's control-pipe file object becomes garbage after boot; once MicroPython's
+    # GC closes it, a supervisor that kept polling the pipe would spin at 100% CPU.
+    board = start_vboard()
+    mpremote(board.device, "exec", "import gc; gc.collect()")
+    ticks = os.sysconf("SC_CLK_TCK")
+    before = _cpu_ticks(board.proc.pid)
+    time.sleep(0.5)
+    assert _cpu_ticks(board.proc.pid) - before < 0.1 * ticks  # under 20% of a CPU
+
+
+def _cpu_ticks(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
