@@ -43,9 +43,9 @@ class Vboard:
     def interpreter_pids(self) -> list[int]:
         return _children(self.proc.pid)
 
-    def stop(self) -> int:
+    def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -340,6 +340,9 @@ def test_two_vboards_at_once(start_vboard, registry):
     assert (two.root / "b.txt").exists() and not (two.root / "a.txt").exists()
     devices = {e["device"] for e in vboard.list_vboards(registry)}
     assert devices == {one.device, two.device}
+    assert one.stop(signal.SIGINT) == 0  # Ctrl-C in its terminal stops a vboard as well
+    assert [e["device"] for e in vboard.list_vboards(registry)] == [two.device]
+    assert "two" in mpremote(two.device, "exec", "print('two')")
 
 
 def test_sys_exit_in_main_soft_reboots_as_on_a_board(start_vboard):
