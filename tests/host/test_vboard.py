@@ -92,8 +92,13 @@ def start_vboard(tmp_path, registry):
         return board
 
     yield start
-    for board in started:
-        board.stop()
+    stuck = []
+    for board in started:  # stop every one, even if another one hangs
+        try:
+            board.stop()
+        except subprocess.TimeoutExpired:
+            stuck.append(board.device)
+    assert not stuck, f"vboards ignored SIGTERM: {stuck}"
 
 
 def mpremote(device: str, *args: str) -> str:
@@ -132,8 +137,9 @@ def friendly_prompt(device: str) -> serial.Serial:
     port = serial.Serial(device, 115200, timeout=0.1)
     port.write(b"\r\x03\x02")  # interrupt anything running; leave raw REPL if in it
     read_until(port, b">>> ")
-    while port.read(4096):  # each key above may answer with its own prompt: let them pass
-        pass
+    deadline = time.monotonic() + 2
+    while port.read(4096) and time.monotonic() < deadline:
+        pass  # each key above may answer with its own prompt: let them all pass
     return port
 
 
