@@ -1,0 +1,431 @@
+"""Calls: outgoing INVITE with INVITE failover, incoming INVITE, CANCEL, BYE with failover.
+
+    calls = Calls(sched, stack, locator, log)
+    calls.add_account(account, registration)     # one per account; stack.on_request is ours
+    calls.call("6904")  /  calls.answer()  /  calls.hangup()
+    calls.status()                               # for the console
+
+An outgoing INVITE goes first to the server holding the account's registration (server
+affinity), then down the account's server list: a server that is silent (retry budget),
+refuses, or answers 503 before any provisional response is held and the next one is tried
+("INVITE failover" in the seed). Once a server sent a 1xx it owns the call. A BYE goes to the
+dialog's next hop; when that fails the other servers are tried ("BYE failover"), and when
+the hop was an address, without the route set, so the new proxy routes by the remote target.
+"""
+
+from .. import log as logmod
+from . import sdp
+from .auth import Auth
+from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
+from .dialog import Dialog
+from .hdr import H_FROM, H_RETRY_AFTER
+from .scan import text
+from .servers import HOLD_MS, describe, target_key
+
+CALLING = "calling"
+RINGING = "ringing"
+ACTIVE = "active"
+ENDED = "ended"
+
+_FAIL = {TIMEOUT: "timeout", TRANSPORT_ERROR: "transport_error", UNAVAILABLE: "503"}
+_RTP_BASE = 40000  # SDP port; media itself is outside this agent
+
+
+class Call:
+    _next_id = 1
+
+    def __init__(self, line, direction, remote):
+        self.id = Call._next_id
+        Call._next_id += 1
+        self.line = line
+        self.direction = direction
+        self.remote = remote
+        self.state = CALLING if direction == "out" else RINGING
+        self.server = None
+        self.dialog = None
+        self.codec = None
+        self.started = 0
+        self.reason = None
+        self.invite = None  # our INVITE (msg.Request) / their INVITE (parsed Msg)
+        self.txn = None  # the INVITE client transaction, or the server transaction
+        self.provisional = False
+        self.cancel_pending = False
+        self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions
+        self.tried = []
+        self.auth = None  # digest state of the INVITE, and of the BYE
+        self.auth_bye = None
+        self.answer_sdp = None  # our SDP answer to an incoming offer
+
+    def status(self, now):
+        return {"id": self.id, "account": self.line.account.label, "direction": self.direction,
+                "state": self.state, "remote": self.remote, "codec": self.codec,
+                "server": describe(self.server) if self.server else None,
+                "duration_ms": now - self.started if self.state == ACTIVE else 0}
+
+
+class Line:
+    """One account as the call agent sees it."""
+
+    def __init__(self, account, registration):
+        self.account = account
+        self.registration = registration
+
+    def targets(self, first=None):
+        """Servers for a new request: the one holding the registration first."""
+        order = list(self.registration.servers.ordered())
+        lead = first or self.registration.server
+        if lead is not None:
+            order = [lead] + [t for t in order if target_key(t) != target_key(lead)]
+        return order
+
+
+class Calls:
+    def __init__(self, sched, stack, locator, log=None, max_calls=2):
+        self.sched = sched
+        self.stack = stack
+        self.locator = locator
+        self.log = log or logmod.log
+        self.max_calls = max_calls
+        self.lines = []
+        self.calls = []
+        stack.on_request = self.on_request
+        stack.on_cancel = self.on_cancel
+
+    def add_account(self, account, registration):
+        self.lines.append(Line(account, registration))
+
+    # -- console -----------------------------------------------------------------------------
+    def status(self):
+        now = self.sched.now()
+        return [c.status(now) for c in self.calls]
+
+    def find(self, call_id=None, state=None):
+        for c in self.calls:
+            if (call_id is None or c.id == call_id) and (state is None or c.state == state):
+                return c
+        return None
+
+    # -- outgoing ----------------------------------------------------------------------------
+    def call(self, dest, line_index=0):
+        """Start a call to ``dest`` (a SIP URI, or a user part of the account's domain)."""
+        if not self.lines:
+            raise ValueError("no account")
+        line = self.lines[line_index]
+        acc = line.account
+        uri = dest if ":" in dest else "sip:%s@%s" % (dest, acc.domain)
+        c = Call(line, "out", uri)
+        self.calls.append(c)
+        targets = line.targets()
+        if not targets:
+            self._end(c, "no server")
+            return c
+        body = sdp.build(self.stack.local_ip, _RTP_BASE + 2 * (c.id % 1000))
+        req = self.stack.make_request("INVITE", uri, acc.aor, uri,
+                                      from_display=acc.display_name or None,
+                                      body=body.encode(), content_type="application/sdp")
+        c.invite = req
+        c.auth = Auth(acc.auth_user, acc.password, acc.ha1)
+        self.log.info("call", "dial", call=c.id, to=uri)
+        self._invite(c, targets[0])
+        return c
+
+    def _invite(self, c, target):
+        c.server = target
+        c.provisional = False
+        if target_key(target) not in c.tried:
+            c.tried.append(target_key(target))
+        req = c.invite
+        req.contact = self.stack.contact(c.line.account.user, target.transport)
+        self.log.info("call", "invite", call=c.id, server=describe(target), cseq=req.cseq)
+        c.txn = self.stack.request(req, target, lambda o, r: self._invite_result(c, o, r),
+                                   on_provisional=lambda r: self._provisional(c, r),
+                                   on_2xx=lambda r: self._retransmitted_2xx(c, r))
+
+    def _provisional(self, c, resp):
+        c.provisional = True
+        if c.cancel_pending:
+            c.cancel_pending = False
+            self.stack.cancel(c.txn, lambda o, r: None)
+        if resp.status in (180, 183) and c.state == CALLING:
+            c.state = RINGING
+            self.log.info("call", "ringing", call=c.id, status=resp.status)
+
+    def _invite_result(self, c, outcome, resp):
+        if c.state == ENDED:
+            return
+        if outcome != RESPONSE:
+            if not c.provisional and not c.cancel_pending:
+                self._invite_failover(c, _FAIL.get(outcome, "error"), resp)
+            else:
+                self._end(c, _FAIL.get(outcome, "error"))
+            return
+        code = resp.status
+        if 200 <= code < 300:
+            self._answered(c, resp)
+        elif code in (401, 407) and c.auth.answer(c.invite, resp):
+            c.invite.cseq += 1
+            self._invite(c, c.server)
+        else:
+            self._end(c, "%d %s" % (code, resp.reason))
+
+    def _invite_failover(self, c, reason, resp):
+        line = c.line
+        hold = HOLD_MS
+        if resp is not None and reason == "503":
+            hold = (resp.int(H_RETRY_AFTER) or HOLD_MS // 1000) * 1000
+        line.registration.servers.hold(c.server, reason, hold)
+        nxt = None
+        for t in line.targets(first=None):
+            if target_key(t) not in c.tried:
+                nxt = t
+                break
+        self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
+                      reason=reason, next=describe(nxt) if nxt else "none")
+        if nxt is None:
+            self._end(c, reason)
+            return
+        c.invite.cseq += 1
+        self._invite(c, nxt)
+
+    def _answered(self, c, resp):
+        c.dialog = Dialog.as_uac(c.invite, resp)
+        self._send_ack(c)
+        if c.cancel_pending or c.state == ENDED:
+            self._bye(c)  # answered as we hung up: end it properly
+            return
+        try:
+            c.codec = sdp.negotiated(resp.body)
+        except sdp.SdpError:
+            c.codec = None
+        c.state = ACTIVE
+        c.started = self.sched.now()
+        self.log.info("call", "answered", call=c.id, server=describe(c.server), codec=c.codec)
+
+    def _send_ack(self, c):
+        ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
+        c.ack = ack
+        self.stack.send_stateless(ack, c.server)
+
+    def _retransmitted_2xx(self, c, resp):
+        if c.ack is not None:
+            self.stack.send_stateless(c.ack, c.server)
+
+    # -- hanging up --------------------------------------------------------------------------
+    def hangup(self, call_id=None):
+        c = self.find(call_id) if call_id is not None else self._current()
+        if c is None:
+            return None
+        if c.direction == "in" and c.state == RINGING:
+            c.txn.respond(486, "Busy Here")
+            self._end(c, "rejected")
+        elif c.state == ACTIVE:
+            self._bye(c)
+        elif c.state in (CALLING, RINGING):
+            if c.provisional:
+                self.stack.cancel(c.txn, lambda o, r: None)
+            else:
+                c.cancel_pending = True  # RFC 3261 §9.1: CANCEL only after a 1xx
+            self.log.info("call", "cancel", call=c.id)
+        return c
+
+    def _current(self):
+        for c in self.calls:
+            if c.state != ENDED:
+                return c
+        return None
+
+    def _bye(self, c):
+        c.state = ENDED  # whatever the far end says, this phone is done with the call
+        req = c.dialog.request(self.stack, "BYE")
+        hop = c.dialog.next_hop()
+        self.log.info("call", "bye", call=c.id, hop=hop.host)
+        self._hop_targets(c, hop, lambda ts: self._send_bye(c, req, ts, []))
+
+    def _hop_targets(self, c, hop, then):
+        """Targets for the dialog's next hop, the call's server first when it is the same."""
+        line = c.line
+        if hop.host == line.account.domain or (c.server and hop.host in (c.server.host,
+                                                                            c.server.ip)):
+            then(line.targets(first=c.server))
+            return
+
+        def located(targets, err):
+            extra = [t for t in line.targets(first=c.server)
+                     if targets is None or all(target_key(t) != target_key(x) for x in targets)]
+            then(list(targets or []) + extra)
+
+        self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
+
+    def _send_bye(self, c, req, targets, tried):
+        nxt = None
+        for t in targets:
+            if target_key(t) not in tried:
+                nxt = t
+                break
+        if nxt is None:
+            self.log.warn("call", "bye_failed", call=c.id)
+            self._end(c, "bye failed")
+            return
+        tried.append(target_key(nxt))
+
+        def done(outcome, resp):
+            if outcome == RESPONSE and resp.status in (401, 407):
+                if c.auth_bye is None:
+                    acc = c.line.account
+                    c.auth_bye = Auth(acc.auth_user, acc.password, acc.ha1)
+                if c.auth_bye.answer(req, resp):
+                    req.cseq += 1
+                    self.stack.request(req, nxt, done)
+                    return
+            if outcome == RESPONSE:
+                self._end(c, "hangup")
+                return
+            c.line.registration.servers.hold(nxt, _FAIL.get(outcome, "error"))
+            following = None
+            for t in targets:
+                if target_key(t) not in tried:
+                    following = t
+                    break
+            self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
+                          reason=_FAIL.get(outcome, "error"),
+                          next=describe(following) if following else "none")
+            req.cseq += 1
+            self._send_bye(c, req, targets, tried)
+
+        self.stack.request(req, nxt, done)
+
+    def _end(self, c, reason):
+        was_active = c.started and c.state in (ACTIVE, ENDED)
+        c.state = ENDED
+        c.reason = reason
+        self.log.info("call", "ended", call=c.id, reason=reason,
+                      duration_ms=self.sched.now() - c.started if was_active else 0)
+        if c in self.calls:
+            self.calls.remove(c)
+
+    # -- incoming ----------------------------------------------------------------------------
+    def on_request(self, m, stx):
+        """The stack hands us INVITE, BYE and ACK (OPTIONS and errors it answers itself)."""
+        method = m.method
+        if m.to_tag:
+            self._in_dialog(m, stx)
+        elif method == "INVITE":
+            self._incoming(m, stx)
+        elif stx is not None:
+            stx.respond(481 if method == "BYE" else 405,
+                        "Call/Transaction Does Not Exist" if method == "BYE" else
+                        "Method Not Allowed")
+
+    def _incoming(self, m, stx):
+        line = self.lines[0] if self.lines else None
+        if line is None:
+            stx.respond(480, "Temporarily Unavailable")
+            return
+        if len([c for c in self.calls if c.state != ENDED]) >= self.max_calls:
+            stx.respond(486, "Busy Here")
+            return
+        body = m.body
+        answer = None
+        if len(body):
+            try:
+                answer, codec = sdp.answer(bytes(body), self.stack.local_ip, _RTP_BASE)
+            except sdp.SdpError as e:
+                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
+                return
+        else:
+            codec = None
+        from_na = m.name_addr(H_FROM)
+        remote = text(from_na.uri) if from_na else "?"
+        c = Call(line, "in", remote)
+        c.txn = stx
+        c.invite = m
+        c.codec = codec
+        c.server = _source_target(m)
+        transport = c.server.transport if c.server else "udp"
+        contact = self.stack.contact(line.account.user, transport)
+        c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
+        c.answer_sdp = answer
+        self.calls.append(c)
+        stx.respond(180, "Ringing", [("Contact", contact)])
+        self.log.info("call", "incoming", call=c.id, remote=remote)
+        if line.account.auto_answer:
+            self.sched.call_later(500, self._auto_answer, c)
+
+    def _auto_answer(self, c):
+        if c.state == RINGING:
+            self.answer(c.id)
+
+    def answer(self, call_id=None):
+        c = None
+        for x in self.calls:
+            if x.direction == "in" and x.state == RINGING and (call_id is None
+                                                               or x.id == call_id):
+                c = x
+                break
+        if c is None:
+            return None
+        body = c.answer_sdp
+        if body is None:  # the offer comes in the ACK; ours goes in the 200
+            body = sdp.build(self.stack.local_ip, _RTP_BASE + 2 * (c.id % 1000))
+        c.txn.on_ack = lambda m: self.log.info("call", "confirmed", call=c.id)
+        c.txn.respond(200, "OK", [("Contact", c.dialog.contact)], body.encode(),
+                      "application/sdp")
+        c.state = ACTIVE
+        c.started = self.sched.now()
+        self.log.info("call", "answered", call=c.id, codec=c.codec)
+        return c
+
+    def _in_dialog(self, m, stx):
+        c = None
+        for x in self.calls:
+            d = x.dialog
+            if d is not None and d.call_id == m.call_id and d.local_tag == m.to_tag:
+                c = x
+                break
+        if m.method == "ACK":
+            return  # the ACK of a 2xx reached the transaction's on_ack; nothing else to do
+        if c is None:
+            if stx is not None:
+                stx.respond(481, "Call/Transaction Does Not Exist")
+            return
+        if m.method == "BYE":
+            stx.respond(200, "OK")
+            self.log.info("call", "remote_bye", call=c.id)
+            self._end(c, "remote hangup")
+        elif m.method == "INVITE":  # re-INVITE: same media, answered again
+            try:
+                body, _ = sdp.answer(bytes(m.body), self.stack.local_ip, _RTP_BASE)
+            except sdp.SdpError:
+                body = sdp.build(self.stack.local_ip, _RTP_BASE, (c.codec or 0,))
+            stx.respond(200, "OK", [("Contact", c.dialog.contact)], body.encode(),
+                        "application/sdp")
+        else:
+            stx.respond(200, "OK")
+
+    def on_cancel(self, stx):
+        for c in self.calls:
+            if c.txn is stx:
+                self.log.info("call", "remote_cancel", call=c.id)
+                self._end(c, "cancelled")
+                return
+
+
+class _Peer:
+    """The proxy an incoming request came from, in the shape of a locator target."""
+
+    __slots__ = ("transport", "host", "ip", "port")
+
+    def __init__(self, transport, ip, port):
+        self.transport = transport
+        self.host = ip
+        self.ip = ip
+        self.port = port
+
+
+def _source_target(m):
+    flow = m.flow
+    if flow is not None and getattr(flow, "kind", None):
+        return _Peer(flow.kind, flow.peer[0], flow.peer[1])
+    if m.src:
+        return _Peer("udp", m.src[0], m.src[1])
+    return None

@@ -1,0 +1,449 @@
+"""The registration agent of one account: REGISTER, digest, 423, refresh, failover, failback.
+
+    reg = Registration(sched, stack, locator, account, log)
+    reg.start()          # resolve, then REGISTER to the best server
+    reg.state            # "idle" | "registering" | "registered" | "failed"
+    reg.server           # the target that holds the binding (server affinity)
+
+The walk follows the seed: the locator's ordered list (NAPTR → SRV → A), REGISTER to the
+first target, 401 → digest, 423 → adopt Min-Expires, 200 → registered. A server that is
+silent (the SIP stack's retry budget ran out), refuses, resets, answers 503 (held for its
+Retry-After) or another 5xx/6xx is *held* in the ServerSet and the next target is tried at
+once ("REGISTER failover"); every decision is one log line with its reason and next target.
+When every target failed the agent backs off as RFC 5626 §4.5 says and re-resolves.
+
+Refreshes go to the server that holds the binding, unless the failback policy says it is
+time to go back to the preferred server: then the preferred one is tried first
+(``new-requests``) or probed with OPTIONS first (other modes), so a working registration is
+never dropped for a server that is still dead. After a move in ``successive`` redundancy
+the binding left on the old server is removed (REGISTER Expires: 0), so calls do not fork to
+a server the phone no longer watches.
+"""
+
+from .. import log as logmod
+from .auth import Auth
+from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
+from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
+from .servers import HOLD_MS, Failback, describe, failwait_ms, refresh_delay_ms, target_key
+
+IDLE = "idle"
+REGISTERING = "registering"
+REGISTERED = "registered"
+FAILED = "failed"
+
+_REASONS = {TIMEOUT: "timeout", TRANSPORT_ERROR: "transport_error", UNAVAILABLE: "503"}
+
+
+class Registration:
+    def __init__(self, sched, stack, locator, account, log=None, servers=None, leg=0,
+                 avoid=None, on_change=None):
+        from .servers import ServerSet
+
+        self.sched = sched
+        self.stack = stack
+        self.locator = locator
+        self.account = account
+        self.log = log or logmod.log
+        self.servers = servers or ServerSet(sched)
+        self.leg = leg  # 0: the primary leg; 1: the backup leg of "concurrent" redundancy
+        self.avoid = avoid  # fn() -> ip the other leg uses (concurrent redundancy), or None
+        self.on_change = on_change
+        self.failback = Failback(account.failback_mode, account.failback_timeout)
+        self.state = IDLE
+        self.server = None  # target holding our binding
+        self.expires = account.expires  # asked for; raised by 423 Min-Expires
+        self.granted = 0
+        self.registered_at = 0
+        self.failed_over_at = None  # when the binding left the preferred server
+        self.failures = 0  # consecutive rounds in which every server failed
+        self.last_error = None
+        self.call_id = None
+        self.from_tag = None
+        self.cseq = 0
+        self.auth = Auth(account.auth_user, account.password, account.ha1)
+        self._timer = None
+        self._txn = None
+        self._tried = []
+        self._stopped = True
+
+    # -- public ------------------------------------------------------------------------------
+    def start(self):
+        self._stopped = False
+        self._cycle("start")
+
+    def stop(self, unregister=True):
+        """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
+        self._stopped = True
+        self._cancel_timer()
+        if unregister and self.server is not None and self.state == REGISTERED:
+            self._send_unregister(self.server)
+        self.server = None
+        self._set_state(IDLE)
+
+    def register_now(self):
+        """Console ``reg``: refresh at once (to the same server, failover as usual)."""
+        self._stopped = False
+        self._cancel_timer()
+        self._refresh()
+
+    def expires_in(self):
+        if self.state != REGISTERED:
+            return 0
+        left = self.granted - (self.sched.now() - self.registered_at) // 1000
+        return left if left > 0 else 0
+
+    # -- resolving ---------------------------------------------------------------------------
+    def _cycle(self, why):
+        """Start over: resolve (when needed), then try the servers in order."""
+        if self._stopped:
+            return
+        self._set_state(REGISTERING)
+        if self.servers.targets and not self.servers.dns_stale() and why != "retry":
+            self._begin(self._first_choice())
+            return
+        self._resolve(why)
+
+    def _resolve(self, why):
+        plan = self.account.locate_plan()
+        found = []
+
+        def step(i):
+            if i == len(plan):
+                done()
+                return
+            host, port, transport = plan[i]
+            self.locator.locate(host, lambda ts, err: got(i, ts, err), transport=transport,
+                                port=port)
+
+        def got(i, targets, err):
+            if targets:
+                found.append(targets)
+            elif err:
+                self.log.warn("reg", "resolve_failed", account=self.account.label,
+                              name=plan[i][0], reason=err)
+            step(i + 1)
+
+        def done():
+            if self._stopped:
+                return
+            merged, ttl = [], None
+            for ts in found:
+                merged.extend(ts)
+                t = getattr(ts, "ttl", None)
+                if t is not None and (ttl is None or t < ttl):
+                    ttl = t
+            if not merged:
+                self.last_error = "dns"
+                self._all_failed()
+                return
+            self.servers.update(merged, ttl)
+            self.log.info("reg", "resolved", account=self.account.label, why=why,
+                          targets=" ".join(describe(t) for t in merged), ttl=ttl)
+            self._begin(self._first_choice())
+
+        step(0)
+
+    # -- choosing a server -------------------------------------------------------------------
+    def _candidates(self):
+        order = self.servers.ordered()
+        avoid = self.avoid() if self.avoid is not None else None
+        if avoid is not None:
+            order = [t for t in order if t.ip != avoid] or order
+        return order
+
+    def _first_choice(self):
+        order = self._candidates()
+        return order[0] if order else None
+
+    def _begin(self, target):
+        self._tried = []
+        if target is None:
+            self._all_failed()
+            return
+        self._attempt(target)
+
+    def _next_target(self):
+        tried = self._tried
+        for t in self._candidates():
+            if target_key(t) not in tried:
+                return t
+        return None
+
+    # -- one REGISTER ------------------------------------------------------------------------
+    def _attempt(self, target):
+        """A fresh REGISTER to ``target`` (new Call-ID when the registrar changes)."""
+        if self._stopped:
+            return
+        key = target_key(target)
+        if key not in self._tried:
+            self._tried.append(key)
+        if self.server is None or target_key(self.server) != key:
+            # One Call-ID per registrar (RFC 3261 §10.2.4 keeps it across refreshes).
+            self.call_id = None
+            self.from_tag = None
+        acc = self.account
+        req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
+                                      call_id=self.call_id, cseq=self.cseq + 1,
+                                      from_tag=self.from_tag, from_display=acc.display_name or None)
+        self.call_id = req.call_id
+        self.from_tag = req.from_tag
+        req.contact = self.stack.contact(acc.user, target.transport)
+        req.set("Expires", str(self.expires))
+        self._send(target, req)
+
+    def _send(self, target, req):
+        """Send ``req`` (again: after a challenge or a 423 it keeps its Authorization)."""
+        self.cseq += 1
+        req.cseq = self.cseq
+        self.log.info("reg", "register", account=self.account.label, server=describe(target),
+                      expires=req.get("Expires"), cseq=req.cseq)
+        self._txn = self.stack.request(req, target,
+                                       lambda o, r: self._on_result(target, req, o, r))
+
+    def _on_result(self, target, req, outcome, resp):
+        self._txn = None
+        if self._stopped:
+            return
+        if outcome == RESPONSE:
+            self._on_response(target, req, resp)
+            return
+        hold = HOLD_MS
+        if outcome == UNAVAILABLE:
+            ra = resp.int(H_RETRY_AFTER) if resp is not None else None
+            if ra:
+                hold = ra * 1000
+        self._failover(target, _REASONS.get(outcome, "error"), hold)
+
+    def _on_response(self, target, req, resp):
+        code = resp.status
+        if 200 <= code < 300:
+            self._registered(target, req, resp)
+        elif code in (401, 407):
+            # Auth.answer refuses a second challenge for a nonce already answered
+            # (unless stale=true): the credentials are wrong, another server won't differ.
+            if self.auth.answer(req, resp):
+                self._send(target, req)
+            else:
+                self._give_up(target, "authentication failed")
+        elif code == 423:
+            min_exp = resp.int(H_MIN_EXPIRES)
+            if not min_exp or min_exp <= self.expires:
+                self._give_up(target, "423 without a usable Min-Expires")
+                return
+            self.log.info("reg", "interval_too_brief", account=self.account.label,
+                          expires=self.expires, min_expires=min_exp)
+            self.expires = min_exp
+            req.set("Expires", str(min_exp))
+            self._send(target, req)
+        elif code >= 500:
+            self._failover(target, "%d" % code, HOLD_MS)
+        else:  # 3xx, 403, 404 ...: the next server would say the same
+            self._give_up(target, "%d %s" % (code, resp.reason))
+
+    def _registered(self, target, req, resp):
+        granted = _granted_expires(resp, req.contact, self.expires)
+        if granted <= 0:
+            self._give_up(target, "200 without a binding")
+            return
+        old = self.server
+        self.server = target
+        self.granted = granted
+        self.registered_at = self.sched.now()
+        self.failures = 0
+        self.last_error = None
+        self.servers.release(target)
+        preferred = self.servers.is_preferred(target)
+        if preferred:
+            if self.failed_over_at is not None:
+                self.log.info("reg", "failback_done", account=self.account.label,
+                              server=describe(target))
+            self.failed_over_at = None
+        elif self.failed_over_at is None:
+            self.failed_over_at = self.sched.now()
+        self._set_state(REGISTERED)
+        self.log.info("reg", "registered", account=self.account.label, server=describe(target),
+                      expires=granted, preferred=1 if preferred else 0)
+        if (old is not None and target_key(old) != target_key(target)
+                and self.account.redundancy == "successive"):
+            self._send_unregister(old)
+        self._schedule(refresh_delay_ms(granted), self._refresh)
+        if not preferred:
+            self._arm_failback()
+
+    # -- failover ----------------------------------------------------------------------------
+    def _failover(self, target, reason, hold_ms):
+        self.servers.hold(target, reason, hold_ms)
+        self.last_error = reason
+        nxt = self._next_target()
+        self.log.warn("reg", "failover", account=self.account.label, server=describe(target),
+                      reason=reason, next=describe(nxt) if nxt else "none")
+        if nxt is None:
+            self._all_failed()
+        else:
+            self._attempt(nxt)
+
+    def _give_up(self, target, reason):
+        """A failure another server would repeat (bad credentials, 403): back off."""
+        self.last_error = reason
+        self.log.error("reg", "register_failed", account=self.account.label,
+                       server=describe(target), reason=reason)
+        self._all_failed()
+
+    def _all_failed(self):
+        self.failures += 1
+        wait = failwait_ms(self.failures)
+        if self.server is not None and self.expires_in() > 0:
+            # The old binding is still valid: keep it, just retry (sooner than it expires).
+            left_ms = self.expires_in() * 1000
+            wait = min(wait, left_ms // 2 if left_ms > 2000 else 1000)
+            self._set_state(REGISTERED)
+        else:
+            self.server = None
+            self._set_state(FAILED)
+        self.log.warn("reg", "all_failed", account=self.account.label, failures=self.failures,
+                      retry_in_ms=wait, reason=self.last_error or "")
+        self._schedule(wait, self._cycle, "retry")
+
+    # -- refresh and failback ----------------------------------------------------------------
+    def _refresh(self):
+        if self._stopped:
+            return
+        servers = self.servers
+        if servers.dns_stale():
+            self._resolve("ttl")
+            return
+        current = self.server
+        if current is None:
+            self._cycle("refresh")
+            return
+        if servers.is_preferred(current):
+            self._begin(current)
+            return
+        now = self.sched.now()
+        since = self.failed_over_at if self.failed_over_at is not None else now
+        if not self.failback.due(now, since, servers.dns_stale(), True):
+            self._begin(current)
+        elif self.failback.mode == "new-requests":
+            first = self._first_choice()
+            self._begin(first if first is not None else current)
+        else:
+            self._probe_then_register(current)
+
+    def _arm_failback(self):
+        """Timed failback checks (modes that do not wait for the next refresh)."""
+        mode = self.failback.mode
+        if mode == "duration":
+            self._schedule_failback(self.failback.timeout_ms)
+        elif mode == "dns-ttl" and self.servers.dns_expires_at is not None:
+            self._schedule_failback(self.servers.dns_expires_at - self.sched.now())
+
+    def _schedule_failback(self, delay_ms):
+        # Shares the refresh timer slot: whichever comes first re-decides, then re-arms.
+        if self._timer is not None and self._timer.due - self.sched.now() <= delay_ms:
+            return
+        self._schedule(delay_ms, self._refresh)
+
+    def _probe_then_register(self, current):
+        preferred = self._first_choice()
+        if preferred is None or target_key(preferred) == target_key(current):
+            self._begin(current)
+            return
+        self.log.info("reg", "failback_probe", account=self.account.label,
+                      server=describe(preferred), mode=self.failback.mode)
+        acc = self.account
+        req = self.stack.make_request("OPTIONS", "sip:%s" % preferred.host, acc.aor)
+
+        def probed(outcome, resp):
+            if self._stopped:
+                return
+            if outcome == RESPONSE:
+                self.log.info("reg", "failback", account=acc.label, server=describe(preferred),
+                              reason="probe answered %d" % resp.status)
+                self._begin(preferred)
+            else:
+                self.servers.hold(preferred, _REASONS.get(outcome, "error"))
+                self.log.info("reg", "failback_deferred", account=acc.label,
+                              server=describe(preferred), reason=_REASONS.get(outcome, "error"))
+                self.failed_over_at = self.sched.now()  # "duration" counts again from now
+                self._begin(current)
+
+        self.stack.request(req, preferred, probed)
+
+    def _send_unregister(self, target):
+        acc = self.account
+        req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
+                                      from_display=acc.display_name or None)
+        req.contact = self.stack.contact(acc.user, target.transport)
+        req.set("Expires", "0")
+        self.log.info("reg", "unregister", account=acc.label, server=describe(target))
+        auth = Auth(acc.auth_user, acc.password, acc.ha1)
+
+        def done(outcome, resp):
+            # One digest round is worth it: a stale binding would fork calls to a dead phone.
+            if outcome == RESPONSE and resp.status in (401, 407) and auth.answer(req, resp):
+                req.cseq += 1
+                self.stack.request(req, target, done)
+
+        self.stack.request(req, target, done)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _schedule(self, delay_ms, fn, *args):
+        self._cancel_timer()
+        self._timer = self.sched.call_later(delay_ms, fn, *args)
+
+    def _cancel_timer(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _set_state(self, state):
+        if state != self.state:
+            self.state = state
+            if self.on_change is not None:
+                self.on_change(self)
+
+    def status(self):
+        s = self.server
+        return {
+            "label": self.account.label,
+            "state": self.state,
+            "server": None if s is None else {"host": s.host, "ip": s.ip, "port": s.port,
+                                              "transport": s.transport},
+            "expires_in": self.expires_in(),
+            "preferred": bool(s is not None and self.servers.is_preferred(s)),
+            "last_error": self.last_error,
+        }
+
+
+def _granted_expires(resp, our_contact, asked):
+    """The interval the registrar granted our binding (RFC 3261 §10.2.4).
+
+    The ``expires`` parameter of *our* Contact in the 200 wins, then the Expires header,
+    then what we asked for. Ours is recognised by its URI (the registrar lists every binding
+    of the address of record).
+    """
+    ours = _uri_of(our_contact)
+    for v in resp.values(H_CONTACT):
+        text = v.decode() if isinstance(v, (bytes, bytearray)) else v
+        if ours and ours in text:
+            semi = text.find(">")
+            params = text[semi + 1:] if semi >= 0 else text
+            for p in params.split(";"):
+                p = p.strip()
+                if p.lower().startswith("expires="):
+                    try:
+                        return int(p[8:])
+                    except ValueError:
+                        break
+    exp = resp.int(H_EXPIRES)
+    return exp if exp is not None else asked
+
+
+def _uri_of(contact):
+    if not contact:
+        return None
+    lt = contact.find("<")
+    gt = contact.find(">")
+    uri = contact[lt + 1:gt] if 0 <= lt < gt else contact
+    semi = uri.find(";")
+    return uri[:semi] if semi > 0 else uri
