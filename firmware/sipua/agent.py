@@ -1,0 +1,187 @@
+"""The handset agent: from a validated config to running registrations and calls.
+
+    config ─► Account ─► Locator (dns/) ─► ServerSet ─► Registration / Calls
+                                                          │
+                                   SipStack (transports, transactions) ◄─┘
+
+One ``Agent`` owns one SIP stack (one listening port), one resolver and locator shared by
+every account, a registration per account (two in ``concurrent`` redundancy) and the call
+agent. ``console_commands()`` gives the console its ``status``, ``call``, ``answer``,
+``hangup``, ``reg``, ``unreg`` and ``dns`` commands.
+"""
+
+from . import log as logmod
+from .account import Account
+
+
+class Agent:
+    def __init__(self, sched, cfg, log=None, heap_free=None):
+        self.sched = sched
+        self.cfg = cfg
+        self.log = log or logmod.log
+        self.heap_free = heap_free
+        self.stack = None
+        self.resolver = None
+        self.locator = None
+        self.calls = None
+        self.registrations = []  # every leg of every account
+        self.started_at = sched.now()
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self):
+        from .dns.locator import Locator
+        from .dns.resolver import Resolver
+        from .sip.call import Calls
+        from .sip.stack import SipStack
+
+        cfg = self.cfg
+        dns = cfg.get("dns") or {}
+        self.resolver = Resolver(self.sched, dns.get("servers") or None,
+                                 _static(dns.get("static")))
+        self.locator = Locator(self.sched, self.resolver)
+        self.stack = SipStack.from_config(self.sched, cfg, self.log)
+        self.stack.start()
+        self.calls = Calls(self.sched, self.stack, self.locator, self.log)
+        self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
+                      accounts=len(cfg.get("accounts") or ()))
+        for i, acc_cfg in enumerate(cfg.get("accounts") or ()):
+            if acc_cfg.get("enabled", True) is False:
+                continue
+            self._start_account(Account(acc_cfg, i))
+
+    def _start_account(self, account):
+        from .sip.reg import Registration
+        from .sip.servers import ServerSet
+
+        servers = ServerSet(self.sched)
+        primary = Registration(self.sched, self.stack, self.locator, account, self.log, servers)
+        self.registrations.append(primary)
+        self.calls.add_account(account, primary)
+        if account.redundancy == "concurrent":
+            # The backup leg registers at the best server the primary leg is not using.
+            def avoid(p=primary):
+                s = p.server or servers.preferred()
+                return s.ip if s is not None else None
+
+            backup = Registration(self.sched, self.stack, self.locator, account, self.log,
+                                  servers, leg=1, avoid=avoid)
+            self.registrations.append(backup)
+            primary.start()
+            self.sched.call_later(200, backup.start)  # after the primary picked its server
+        else:
+            primary.start()
+
+    def stop(self, unregister=True):
+        for r in self.registrations:
+            r.stop(unregister)
+        if self.stack is not None:
+            self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
+
+    # -- console -----------------------------------------------------------------------------
+    def status(self, args=None):
+        accounts = []
+        for r in self.registrations:
+            s = r.status()
+            if r.leg:
+                s["leg"] = "backup"
+            accounts.append(s)
+        return {"accounts": accounts, "calls": self.calls.status() if self.calls else [],
+                "heap_free": self.heap_free() if self.heap_free else None,
+                "uptime_ms": self.sched.now() - self.started_at}
+
+    def console_commands(self):
+        return {
+            "status": (self.status, "registrations, calls, heap"),
+            "call": (self._cmd_call, "call URI|USER: start a call"),
+            "answer": (self._cmd_answer, "answer [ID]: answer the ringing call"),
+            "hangup": (self._cmd_hangup, "hangup [ID]: end, cancel or reject a call"),
+            "reg": (self._cmd_reg, "reg [LABEL]: re-register now"),
+            "unreg": (self._cmd_unreg, "unreg [LABEL]: remove the registration"),
+            "dns": (self._cmd_dns, "dns NAME [TRANSPORT]: run the RFC 3263 locator"),
+        }
+
+    def _cmd_call(self, args):
+        from .console import ConsoleError
+
+        if not args:
+            raise ConsoleError("usage: call URI")
+        try:
+            c = self.calls.call(args[0])
+        except ValueError as e:
+            raise ConsoleError(str(e))
+        return {"call": c.id, "state": c.state}
+
+    def _cmd_answer(self, args):
+        from .console import ConsoleError
+
+        c = self.calls.answer(int(args[0]) if args else None)
+        if c is None:
+            raise ConsoleError("no ringing call")
+        return {"call": c.id, "state": c.state}
+
+    def _cmd_hangup(self, args):
+        from .console import ConsoleError
+
+        c = self.calls.hangup(int(args[0]) if args else None)
+        if c is None:
+            raise ConsoleError("no call")
+        return {"call": c.id, "state": c.state}
+
+    def _legs(self, args):
+        from .console import ConsoleError
+
+        legs = [r for r in self.registrations if not args or r.account.label == args[0]]
+        if not legs:
+            raise ConsoleError("no such account")
+        return legs
+
+    def _cmd_reg(self, args):
+        legs = self._legs(args)
+        for r in legs:
+            r.register_now()
+        return {"accounts": [r.account.label for r in legs]}
+
+    def _cmd_unreg(self, args):
+        legs = self._legs(args)
+        for r in legs:
+            r.stop(unregister=True)
+        return {"accounts": [r.account.label for r in legs]}
+
+    def _cmd_dns(self, args):
+        """Runs the locator and answers when it is done: the answer line comes later."""
+        from .console import ConsoleError
+
+        if not args:
+            raise ConsoleError("usage: dns NAME [udp|tcp|tls]")
+        name = args[0]
+        transport = args[1] if len(args) > 1 else None
+
+        def done(targets, err):
+            self.log.info("dns", "located", name=name, error=err or "",
+                          targets=" ".join("%s:%s:%s:%d" % (t.transport, t.host, t.ip, t.port)
+                                           for t in (targets or ())))
+
+        self.locator.locate(name, done, transport=transport)
+        return {"pending": True, "name": name}
+
+
+def _static(records):
+    """config ``dns.static`` (list of dicts) -> dns.static.Static, or None."""
+    if not records:
+        return None
+    from .dns.static import Static
+
+    lines = []
+    for r in records:
+        t = r["type"]
+        ttl = r.get("ttl", 300)
+        if t in ("A", "AAAA"):
+            data = r["address"]
+        elif t == "SRV":
+            data = "%d %d %d %s" % (r["priority"], r["weight"], r["port"], r["target"])
+        else:
+            data = '%d %d "%s" "%s" "%s" %s' % (r["order"], r["preference"], r.get("flags", ""),
+                                               r["service"], r.get("regexp", ""),
+                                               r["replacement"])
+        lines.append("%s %d %s %s" % (r["name"], ttl, t, data))
+    return Static(lines)

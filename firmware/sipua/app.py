@@ -1,0 +1,72 @@
+"""Start-up: config, log, network, scheduler, console, agent — then run forever.
+
+A missing or bad config is one clear log line and a safe idle mode (no accounts) in which
+the console still works, so a person can push a good config without reflashing.
+"""
+
+import sys
+
+from . import VERSION
+from . import log as logmod
+
+CONFIG_PATH = "/config.json"
+
+
+def _apply_log_config(log, cfg):
+    lc = cfg.get("log") or {}
+    try:
+        log.level = logmod.level_from_name(lc.get("level", "info"))
+        log.areas = {a: logmod.level_from_name(v) for a, v in (lc.get("areas") or {}).items()}
+    except ValueError as e:
+        log.error("app", "log_config", reason=str(e))
+
+
+def main(config_path=CONFIG_PATH):
+    from . import config, hal
+    from .agent import Agent
+    from .console import Console
+    from .sched import Scheduler
+
+    log = logmod.log
+    log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=hal.heap_free())
+    cfg, err = config.load(config_path)
+    _apply_log_config(log, cfg)
+    if err:
+        log.error("app", "config_error", reason=err)
+    try:
+        ip = hal.network_up(cfg, log)
+    except OSError as e:  # Wi-Fi down: keep the console, retry on the next reset
+        log.error("app", "network_down", err=str(e))
+        ip = None
+    sched = Scheduler(log=log)
+    wdt = (cfg.get("hal") or {}).get("watchdog_ms", 0) if isinstance(cfg.get("hal"), dict) else 0
+    if wdt:
+        hal.watchdog_start(wdt)
+        sched.watchdog = hal.feed
+    agent = Agent(sched, cfg, log, hal.heap_free)
+    console = Console(log=log)
+    for name, (fn, text) in agent.console_commands().items():
+        console.register(name, fn, text)
+
+    def reload():
+        new, why = config.load(config_path)
+        if why:
+            raise ValueError(why)
+        log.info("app", "config_reload")
+        agent.stop()
+        _apply_log_config(log, new)
+        sched.call_later(600, _restart, new)
+        return {"accounts": len(new.get("accounts") or ())}
+
+    def _restart(new):
+        nonlocal agent
+        agent = Agent(sched, new, log, hal.heap_free)
+        for name, (fn, text) in agent.console_commands().items():
+            console.register(name, fn, text)
+        agent.start()
+
+    console.reload_hook = reload
+    console.start(sched)
+    agent.start()
+    log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
+    sched.run()
