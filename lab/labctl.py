@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -81,6 +82,18 @@ SERVERS = {
 }
 
 
+@dataclass
+class SippResult:
+    """What one sipp run saw: status codes received in order, and its full message log."""
+
+    codes: list[int]
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.codes[-1:] == [200]
+
+
 class LabError(RuntimeError):
     """Something in the lab could not be done; the message says what and where to look."""
 
@@ -90,7 +103,7 @@ class LabError(RuntimeError):
 
 def run(cmd: list[str], timeout: float = CMD_TIMEOUT, check: bool = True, **kw):
     """Run a command with a timeout, capturing text output (every lab subprocess has one)."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:
         raise LabError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
@@ -151,28 +164,50 @@ def free_port(ip: str = FAREND_IP) -> int:
 # ---------------------------------------------------------------- probes
 
 
-def sip_options(ip: str, port: int = SIP_PORT, timeout: float = 1.0) -> str:
-    """Send one OPTIONS over UDP: 'ok' (200), 'refused' (ICMP port unreachable), 'timeout'."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((FAREND_IP, 0))
-        s.connect((ip, port))  # connected, so an ICMP error surfaces as ECONNREFUSED
-        s.settimeout(timeout)
-        lport = s.getsockname()[1]
-        tag = f"{os.getpid()}{time.monotonic_ns()}"
-        msg = (
-            f"OPTIONS sip:{ip}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {FAREND_IP}:{lport};branch=z9hG4bK{tag};rport\r\n"
-            f"From: <sip:labctl@{DOMAIN}>;tag={tag}\r\nTo: <sip:{ip}:{port}>\r\n"
-            f"Call-ID: {tag}@{FAREND_IP}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-            "Content-Length: 0\r\n\r\n"
-        )
-        try:
-            s.send(msg.encode())
-            reply = s.recv(4096).decode(errors="replace")
-        except ConnectionRefusedError:
-            return "refused"
-        except TimeoutError:
-            return "timeout"
+def options_request(ip: str, port: int, transport: str, lport: int) -> bytes:
+    tag = f"{os.getpid()}{time.monotonic_ns()}"
+    return (
+        f"OPTIONS sip:{ip}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport.upper()} {FAREND_IP}:{lport};branch=z9hG4bK{tag};rport\r\n"
+        f"From: <sip:labctl@{DOMAIN}>;tag={tag}\r\nTo: <sip:{ip}:{port}>\r\n"
+        f"Call-ID: {tag}@{FAREND_IP}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def sip_options(
+    ip: str,
+    port: int | None = None,
+    timeout: float = 1.0,
+    transport: str = "udp",
+    ca_file: Path | None = None,
+    server_name: str | None = None,
+) -> str:
+    """Send one OPTIONS: 'ok' (200), 'refused' (ICMP unreachable / RST), 'timeout', or the
+    status line of any other answer.
+
+    transport is udp, tcp or tls; for tls the server certificate is verified against ca_file
+    and server_name, so this also proves the lab's TLS material.
+    """
+    port = port or (TLS_PORT if transport == "tls" else SIP_PORT)
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    try:
+        with socket.socket(socket.AF_INET, kind) as raw:
+            raw.settimeout(timeout)
+            raw.bind((FAREND_IP, 0))
+            # connect() on UDP too: a closed port's ICMP error then surfaces as ECONNREFUSED.
+            raw.connect((ip, port))
+            request = options_request(ip, port, transport, raw.getsockname()[1])
+            sock = raw
+            if transport == "tls":
+                ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+                sock = ctx.wrap_socket(raw, server_hostname=server_name or ip)
+            sock.send(request)
+            reply = sock.recv(4096).decode(errors="replace")
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "timeout"
     return "ok" if reply.startswith("SIP/2.0 200") else reply.split("\r\n", 1)[0]
 
 
@@ -278,11 +313,11 @@ class Lab:
         rdir.mkdir(parents=True, exist_ok=True)
         cfg = rdir / "kamailio.cfg"
         cfg.write_text(self._render_kamailio(srv))
-        log = open(rdir / "kamailio.log", "ab")
-        cmd = ["kamailio", "-f", str(cfg), "-P", str(rdir / "kamailio.pid"), "-Y", str(rdir)]
-        # Kamailio forks its daemon and the first process exits; -E keeps logs on stderr (the file).
-        with log:
-            proc = subprocess.run(cmd + ["-E"], stdout=log, stderr=log, timeout=CMD_TIMEOUT)
+        # Absolute -P/-Y paths: kamailio changes to / before writing its pid file.
+        cmd = ["kamailio", "-f", str(cfg), "-P", str(rdir / "kamailio.pid"), "-Y", str(rdir), "-E"]
+        # It forks its daemon and the first process exits; -E keeps logs on stderr (the file).
+        with open(rdir / "kamailio.log", "ab") as log:
+            proc = subprocess.run(cmd, check=False, stdout=log, stderr=log, timeout=CMD_TIMEOUT)
         if proc.returncode != 0 or not wait_for(lambda: self.running(name), 5):
             raise LabError(f"kamailio {name} did not start: see {rdir / 'kamailio.log'}")
         if self.silenced(name):
@@ -330,14 +365,19 @@ class Lab:
 
     # -- far end
 
-    def farend(self, user: str = "6904", port: int = FAREND_PORT, servers=("uc2", "uc1"),
-               ring_ms: int = 200) -> int:
+    def farend(
+        self,
+        user: str = "6904",
+        port: int = FAREND_PORT,
+        servers=("uc2", "uc1"),
+        ring_ms: int = 200,
+    ) -> int:
         """Start a sipp UAS as user on FAREND_IP:port and register it; return its pid.
 
         Registered on every server named (default both), so calls reach it through either
         one even after the other is stopped. Stopped by down() or stop_farend().
         """
-        pid_file = self.run_dir / f"farend-{user}.pid"
+        pid_file = self._farend_pid_file(user)
         pid = read_pid(pid_file, "sipp")
         if pid is None:
             pid = self._spawn_uas(user, port, ring_ms)
@@ -346,33 +386,69 @@ class Lab:
         else:
             port = farend_port(pid_file) or port
         for name in servers:
-            codes = self.sipp_register(name, user, expires=MAX_EXPIRES,
-                                       contact=(FAREND_IP, port))
-            if codes[-1:] != [200]:
-                raise LabError(f"far end {user} could not register on {name}: {codes}")
+            result = self.sipp_register(name, user, expires=MAX_EXPIRES, contact=(FAREND_IP, port))
+            if not result.ok:
+                raise LabError(f"far end {user} could not register on {name}: {result.codes}")
         return pid
 
     def stop_farend(self, user: str = "6904") -> None:
-        self._stop_farend_file(self.run_dir / f"farend-{user}.pid")
+        """Unregister the far end from the running servers and stop it."""
+        self._stop_farend_file(self._farend_pid_file(user))
+
+    def farend_running(self, user: str = "6904") -> bool:
+        return read_pid(self._farend_pid_file(user), "sipp") is not None
+
+    def farend_contact(self, user: str = "6904") -> tuple[str, int] | None:
+        """(ip, port) the far end answers on, if it runs."""
+        port = farend_port(self._farend_pid_file(user))
+        return (FAREND_IP, port) if port and self.farend_running(user) else None
 
     # -- sipp one-shots (used by tests and benches)
 
-    def sipp_register(self, name: str, user: str, expires: int = MAX_EXPIRES,
-                      contact: tuple[str, int] | None = None, transport: str = "u1",
-                      timeout: float = 10) -> list[int]:
-        """REGISTER user at registrar name with auth; return every status code received."""
+    def sipp_register(
+        self,
+        name: str,
+        user: str,
+        expires: int = MAX_EXPIRES,
+        contact: tuple[str, int] | None = None,
+        transport: str = "u1",
+        timeout: float = 10,
+        secret: str | None = None,
+    ) -> SippResult:
+        """REGISTER user at registrar name with digest auth, following one 423.
+
+        contact defaults to sipp's own address; name another (the far end's) to register it.
+        expires=0 unregisters that contact.
+        """
         port = free_port()
         host, cport = contact or (FAREND_IP, port)
-        keys = {"domain": DOMAIN, "expires": expires, "contact_host": host,
-                "contact_port": cport}
-        return self._sipp_oneshot("register", name, user, port, keys, transport, timeout)
+        keys = {"domain": DOMAIN, "expires": expires, "contact_host": host, "contact_port": cport}
+        return self._sipp_oneshot(
+            "register", name, user, port, keys, transport, timeout, secret=secret
+        )
 
-    def sipp_call(self, name: str, caller: str = "6903", callee: str = "6904",
-                  hold_ms: int = 500, transport: str = "u1", timeout: float = 15) -> list[int]:
-        """Call callee from caller through registrar name; return every status code received."""
+    def sipp_call(
+        self,
+        name: str,
+        caller: str = "6903",
+        callee: str = "6904",
+        hold_ms: int = 500,
+        transport: str = "u1",
+        timeout: float = 15,
+    ) -> SippResult:
+        """Call callee from caller through registrar name (answering 407), hang up with BYE."""
         keys = {"domain": DOMAIN, "user": caller}
-        return self._sipp_oneshot("uac", name, caller, free_port(), keys, transport, timeout,
-                                  service=callee, extra=["-d", str(hold_ms)])
+        return self._sipp_oneshot(
+            "uac",
+            name,
+            caller,
+            free_port(),
+            keys,
+            transport,
+            timeout,
+            service=callee,
+            extra=["-d", str(hold_ms)],
+        )
 
     # -- TLS material
 
@@ -380,12 +456,15 @@ class Lab:
         """A lab CA and one server certificate per registrar, made once per run dir."""
         self.tls_dir.mkdir(parents=True, exist_ok=True)
         ca_key = self.tls_dir / "ca.key"
+        new_ca = False
         if not self.ca_file.exists():
+            subj = "/O=sipfw lab/CN=sipfw lab CA"
             run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                 "-subj", "/O=sipfw lab/CN=sipfw lab CA", "-keyout", str(ca_key),
-                 "-out", str(self.ca_file)])
+                 "-subj", subj, "-keyout", str(ca_key), "-out", str(self.ca_file)])
+            new_ca = True
         for srv in SERVERS.values():
-            if not (self.tls_dir / f"{srv.name}.crt").exists():
+            # A new CA invalidates every server certificate signed by the old one.
+            if new_ca or not (self.tls_dir / f"{srv.name}.crt").exists():
                 self._make_server_cert(srv, ca_key)
 
     def _make_server_cert(self, srv: Server, ca_key: Path) -> None:
@@ -395,8 +474,8 @@ class Lab:
             f"subjectAltName=DNS:{srv.host},DNS:{DOMAIN},IP:{srv.ip}\n"
             "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
         )
-        run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj",
-             f"/O=sipfw lab/CN={srv.host}", "-keyout", str(key), "-out", str(csr)])
+        run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+             "-subj", f"/O=sipfw lab/CN={srv.host}", "-keyout", str(key), "-out", str(csr)])
         run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca_file),
              "-CAkey", str(ca_key), "-CAcreateserial", "-days", "825", "-sha256",
              "-extfile", str(ext), "-out", str(crt)])
@@ -417,12 +496,23 @@ class Lab:
     def _render_kamailio(self, srv: Server) -> str:
         users = "\n".join(f'\t$sht(users=>{u}) = "{u}";' for u in USERS)
         values = {
-            "NAME": srv.name, "IP": srv.ip, "HOST": srv.host, "PEER_IP": SERVERS[srv.peer].ip,
-            "DOMAIN": DOMAIN, "REALM": REALM, "SIP_PORT": SIP_PORT, "TLS_PORT": TLS_PORT,
-            "RUN": self._srv_dir(srv.name), "MPATH": KAMAILIO_MODULES, "USERS": users,
-            "MIN_EXPIRES": MIN_EXPIRES, "MAX_EXPIRES": MAX_EXPIRES, "ALGORITHM": "MD5",
+            "NAME": srv.name,
+            "IP": srv.ip,
+            "HOST": srv.host,
+            "PEER_IP": SERVERS[srv.peer].ip,
+            "DOMAIN": DOMAIN,
+            "REALM": REALM,
+            "SIP_PORT": SIP_PORT,
+            "TLS_PORT": TLS_PORT,
+            "RUN": self._srv_dir(srv.name),
+            "MPATH": KAMAILIO_MODULES,
+            "USERS": users,
+            "MIN_EXPIRES": MIN_EXPIRES,
+            "MAX_EXPIRES": MAX_EXPIRES,
+            "ALGORITHM": "MD5",
             "TLS_CERT": self.tls_dir / f"{srv.name}.crt",
-            "TLS_KEY": self.tls_dir / f"{srv.name}.key", "TLS_CA": self.ca_file,
+            "TLS_KEY": self.tls_dir / f"{srv.name}.key",
+            "TLS_CA": self.ca_file,
         }
         text = KAMAILIO_TEMPLATE.read_text()
         for key, value in values.items():
@@ -438,14 +528,15 @@ class Lab:
 
     def _iptables(self, op: str, name: str, check: bool = False):
         ip = server(name).ip
-        rule = ["INPUT", "-d", f"{ip}/32", "-m", "comment", "--comment",
-                f"{IPTABLES_TAG}:{name}", "-j", "DROP"]
+        tag = f"{IPTABLES_TAG}:{name}"  # the comment marks the rules we own
+        rule = ["INPUT", "-d", f"{ip}/32", "-m", "comment", "--comment", tag, "-j", "DROP"]
         return run(["iptables", "-w", op, *rule], check=check)
 
     def _ul_lookup(self, name: str, user: str) -> list[dict]:
         sock = f"unix:{self._srv_dir(name) / 'kamailio_ctl'}"
-        proc = run(["kamcmd", "-s", sock, "ul.lookup", "location", f"s:{user}"], check=False,
-                   timeout=5)
+        proc = run(
+            ["kamcmd", "-s", sock, "ul.lookup", "location", f"s:{user}"], check=False, timeout=5
+        )
         if proc.returncode != 0 or "AoR" not in proc.stdout:
             return []
         return parse_ul_lookup(proc.stdout)
@@ -453,8 +544,8 @@ class Lab:
     def _spawn_uas(self, user: str, port: int, ring_ms: int) -> int:
         log = self.run_dir / f"farend-{user}"
         cmd = ["sipp", "-sf", str(SIPP_DIR / "uas.xml"), "-i", FAREND_IP, "-p", str(port),
-               "-t", "u1", "-s", user, "-d", str(ring_ms), "-mi", FAREND_IP,
-               "-nostdin", "-bg", "-trace_msg", "-message_file", f"{log}.msg",
+               "-t", "u1", "-s", user, "-d", str(ring_ms), "-mi", FAREND_IP, "-nostdin", "-bg",
+               "-trace_msg", "-message_file", f"{log}.msg",
                "-trace_err", "-error_file", f"{log}.err"]
         # -bg detaches sipp (no zombie in a long-lived caller); its parent exits 99 then.
         out = run(cmd, check=False).stdout
@@ -465,6 +556,9 @@ class Lab:
         if not wait_for(lambda: pid_alive(pid), 2):
             raise LabError(f"sipp UAS exited at once: see {log}.err")
         return pid
+
+    def _farend_pid_file(self, user: str) -> Path:
+        return self.run_dir / f"farend-{user}.pid"
 
     def _farend_pid_files(self) -> list[Path]:
         return sorted(self.run_dir.glob("farend-*.pid"))
@@ -482,15 +576,25 @@ class Lab:
         pid_file.unlink(missing_ok=True)
         return pid is not None
 
-    def _sipp_oneshot(self, scenario: str, name: str, user: str, port: int, keys: dict,
-                      transport: str, timeout: float, service: str | None = None,
-                      extra: list[str] = ()) -> list[int]:
+    def _sipp_oneshot(
+        self,
+        scenario: str,
+        name: str,
+        user: str,
+        port: int,
+        keys: dict,
+        transport: str,
+        timeout: float,
+        service: str | None = None,
+        extra: list[str] = (),
+        secret: str | None = None,
+    ) -> SippResult:
         srv = server(name)
         sipp_port = SIP_PORT if transport[0] in "ut" else TLS_PORT
         msg_file = self.run_dir / f"sipp-{scenario}-{user}-{port}.msg"
         cmd = ["sipp", f"{srv.ip}:{sipp_port}", "-sf", str(SIPP_DIR / f"{scenario}.xml"),
                "-i", FAREND_IP, "-p", str(port), "-t", transport, "-m", "1",
-               "-s", service or user, "-au", user, "-ap", password(user),
+               "-s", service or user, "-au", user, "-ap", secret or password(user),
                "-auth_uri", DOMAIN, "-mi", FAREND_IP, "-nostdin",
                "-timeout", f"{int(timeout)}s", "-timeout_error",
                "-trace_msg", "-message_file", str(msg_file), *extra]
@@ -500,10 +604,9 @@ class Lab:
         if not msg_file.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise LabError(f"sipp {scenario} did not run: {' / '.join(tail)}")
-        try:
-            return received_codes(msg_file.read_text(errors="replace"))
-        finally:
-            msg_file.unlink(missing_ok=True)
+        log = msg_file.read_text(errors="replace")
+        msg_file.unlink()
+        return SippResult(received_codes(log), log)
 
 
 def farend_port(pid_file: Path) -> int | None:
@@ -533,7 +636,10 @@ def received_codes(message_log: str) -> list[int]:
     time under "Unexpected ... received", which must not count twice.
     """
     pattern = r"^[A-Z]+ message received[^\n]*\n\s*\nSIP/2\.0 (\d{3})"
-    return [int(code) for code in re.findall(pattern, message_log, re.M)]
+    return [int(code) for code in re.findall(pattern, message_log, re.MULTILINE)]
+
+
+UL_FIELDS = ("Expires", "Socket", "Received", "User-Agent", "Call-ID", "Path")
 
 
 def parse_ul_lookup(text: str) -> list[dict]:
@@ -544,8 +650,7 @@ def parse_ul_lookup(text: str) -> list[dict]:
         if key == "Address":
             current = {"contact": value}
             contacts.append(current)
-        elif current is not None and key in ("Expires", "Socket", "Received", "User-Agent",
-                                             "Call-ID", "Path"):
+        elif current is not None and key in UL_FIELDS:
             current[key.lower().replace("-", "_")] = value
     for c in contacts:
         if c.get("expires", "").lstrip("-").isdigit():
@@ -560,23 +665,27 @@ def dnsmasq_args(pid_file: Path, log_file: Path) -> list[str]:
     here backwards: the answers come out TCP NAPTR first, then UDP, then SIPS (order 3), as in
     the seed; _sip._tcp lists uc2 then uc1 and _sip._udp uc1 then uc2, again as in the seed.
     """
-    args = [
-        f"--listen-address={DNS_IP}", "--bind-interfaces", f"--port={DNS_PORT}",
-        "--no-hosts", "--no-resolv", "--no-poll", f"--local-ttl={DNS_TTL}",
-        f"--local=/{DOMAIN}/", "--conf-file=/dev/null", "--user=root",
-        f"--pid-file={pid_file}", f"--log-facility={log_file}", "--log-queries",
+    args = [f"--listen-address={DNS_IP}", "--bind-interfaces", f"--port={DNS_PORT}",
+            "--no-hosts", "--no-resolv", "--no-poll", f"--local-ttl={DNS_TTL}",
+            f"--local=/{DOMAIN}/", "--conf-file=/dev/null", "--user=root",
+            f"--pid-file={pid_file}", f"--log-facility={log_file}", "--log-queries"]
+    naptrs = [
+        ("SIPS+D2T", 3, "_sips._tcp"),
+        ("SIP+D2U", 2, "_sip._udp"),
+        ("SIP+D2T", 2, "_sip._tcp"),
     ]
-    naptrs = [("SIPS+D2T", 3, "_sips._tcp"), ("SIP+D2U", 2, "_sip._udp"),
-              ("SIP+D2T", 2, "_sip._tcp")]
-    args += [f"--naptr-record={DOMAIN},{order},0,s,{svc},,{repl}.{DOMAIN}"
-             for svc, order, repl in naptrs]
+    args += [
+        f"--naptr-record={DOMAIN},{order},0,s,{svc},,{repl}.{DOMAIN}"
+        for svc, order, repl in naptrs
+    ]
     by_priority = sorted(SERVERS.values(), key=lambda s: s.priority)
-    srv_sets = [("_sip._tcp", SIP_PORT, by_priority[::-1]),
-                ("_sip._udp", SIP_PORT, by_priority),
-                ("_sips._tcp", TLS_PORT, by_priority[::-1])]
+    srv_sets = [
+        ("_sip._tcp", SIP_PORT, by_priority[::-1]),
+        ("_sip._udp", SIP_PORT, by_priority),
+        ("_sips._tcp", TLS_PORT, by_priority[::-1]),
+    ]
     for service, port, servers in srv_sets:
-        args += [f"--srv-host={service}.{DOMAIN},{s.host},{port},{s.priority},0"
-                 for s in servers]
+        args += [f"--srv-host={service}.{DOMAIN},{s.host},{port},{s.priority},0" for s in servers]
     args += [f"--host-record={s.host},{s.ip}" for s in SERVERS.values()]
     return args
 
@@ -590,10 +699,10 @@ def require_root() -> None:
 
 
 def missing_packages(packages=PACKAGES) -> list[str]:
-    proc = run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *packages],
-               check=False)
-    installed = {line.split()[0] for line in proc.stdout.splitlines()
-                 if line.endswith(" installed")}
+    proc = run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *packages], check=False)
+    installed = {
+        line.split()[0] for line in proc.stdout.splitlines() if line.endswith(" installed")
+    }
     return [p for p in packages if p not in installed]
 
 
@@ -605,8 +714,7 @@ def ensure_packages() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     print(f"labctl: installing {' '.join(missing)}", file=sys.stderr)
     run(["apt-get", "update"], timeout=600, env=env)
-    run(["apt-get", "install", "-y", "--no-install-recommends", *missing], timeout=900,
-        env=env)
+    run(["apt-get", "install", "-y", "--no-install-recommends", *missing], timeout=900, env=env)
     if shutil.which("kamailio") is None:
         raise LabError("kamailio is still missing after apt-get install")
 

@@ -1,0 +1,234 @@
+"""The lab itself, proved with real traffic: DNS zone, registrar, calls, and the fault tools.
+
+Everything else in the lab suites trusts these facts, so each is checked on the wire.
+"""
+
+import json
+import re
+import socket
+import time
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import dns.resolver
+import labctl
+import pytest
+
+pytestmark = pytest.mark.lab
+
+UC1, UC2 = labctl.SERVERS["uc1"], labctl.SERVERS["uc2"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def query(name, rdtype):
+    """Answer records in the server's own order (dns.resolver would not reorder, but be sure)."""
+    msg = dns.message.make_query(name, rdtype)
+    reply = dns.query.udp(msg, labctl.DNS_IP, port=labctl.DNS_PORT, timeout=2)
+    assert reply.rcode() == 0, reply
+    rrsets = [r for r in reply.answer if r.rdtype == dns.rdatatype.from_text(rdtype)]
+    return rrsets[0] if rrsets else []
+
+
+def tcp_connect(ip, port, timeout=1.0):
+    """'ok', 'refused' or 'timeout' for a TCP connect: how a phone sees a server's state."""
+    try:
+        socket.create_connection((ip, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "timeout"
+    return "ok"
+
+
+def timed(fn, *args, **kw):
+    t0 = time.monotonic()
+    result = fn(*args, **kw)
+    return result, time.monotonic() - t0
+
+
+def contacts(lab, user, name):
+    return [c["contact"] for c in lab.registered(user).get(name, [])]
+
+
+@pytest.fixture
+def registration(lab):
+    """Register 6903 from a fresh sipp port; unregister it afterwards wherever it landed."""
+    done = []
+
+    def register(name, expires=180, transport="u1"):
+        port = labctl.free_port()
+        result = lab.sipp_register(
+            name, "6903", expires=expires, contact=("127.0.0.1", port), transport=transport
+        )
+        done.append((name, port))
+        return result, f"sip:6903@127.0.0.1:{port}"
+
+    yield register
+    for name, port in done:
+        if lab.running(name) and not lab.silenced(name):
+            lab.sipp_register(name, "6903", expires=0, contact=("127.0.0.1", port))
+
+
+# ---------------------------------------------------------------- DNS
+
+
+def test_naptr_is_seed_shaped(lab):
+    naptrs = [
+        (r.order, r.preference, r.flags, r.service, r.replacement.to_text())
+        for r in query("airties.lab", "NAPTR")
+    ]
+    assert naptrs == [
+        (2, 0, b"s", b"SIP+D2T", "_sip._tcp.airties.lab."),
+        (2, 0, b"s", b"SIP+D2U", "_sip._udp.airties.lab."),
+        (3, 0, b"s", b"SIPS+D2T", "_sips._tcp.airties.lab."),
+    ]
+
+
+def test_srv_sets_are_seed_shaped(lab):
+    def srv(name):
+        return [(r.priority, r.weight, r.port, r.target.to_text()) for r in query(name, "SRV")]
+
+    uc2 = (1, 0, 5060, "uc2.airties.lab.")
+    uc1 = (2, 0, 5060, "uc1.airties.lab.")
+    assert srv("_sip._tcp.airties.lab") == [uc2, uc1]
+    # The seed's UDP answer lists uc1 first: a locator must sort by priority, not by position.
+    assert srv("_sip._udp.airties.lab") == [uc1, uc2]
+    assert sorted(srv("_sips._tcp.airties.lab")) == [
+        (1, 0, 5061, "uc2.airties.lab."),
+        (2, 0, 5061, "uc1.airties.lab."),
+    ]
+
+
+def test_a_records_ttl_and_negative_answers(lab):
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers, res.port, res.lifetime = [labctl.DNS_IP], labctl.DNS_PORT, 2
+    for srv in (UC1, UC2):
+        answer = res.resolve(srv.host, "A")
+        assert [a.address for a in answer] == [srv.ip]
+        assert answer.rrset.ttl == labctl.DNS_TTL
+    with pytest.raises(dns.resolver.NoAnswer):
+        res.resolve("uc2.airties.lab", "AAAA")
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        res.resolve("nosuch.airties.lab", "A")
+
+
+def test_dns_listens_only_on_its_address(lab):
+    pid = labctl.read_pid(lab.run_dir / "dnsmasq.pid", "dnsmasq")
+    out = labctl.run(["ss", "-H", "-lnptu"], timeout=5)
+    sockets = {line.split()[4] for line in out.stdout.splitlines() if f"pid={pid}," in line}
+    assert sockets == {f"{labctl.DNS_IP}:53"}
+
+
+# ---------------------------------------------------------------- registrar
+
+
+def test_register_401_423_200_like_the_seed(lab, registration):
+    result, contact = registration("uc2", expires=180)
+    assert result.codes == [401, 423, 200]
+    assert re.search(r"^Min-Expires: 300\s*$", result.log, re.MULTILINE)
+    assert re.search(
+        r"^Expires: 300\s*$", result.log, re.MULTILINE
+    )  # what the last REGISTER asked
+    bindings = {c["contact"]: c for c in lab.registered("6903")["uc2"]}
+    assert 295 <= bindings[contact]["expires"] <= 300
+    assert bindings[contact]["socket"] == f"udp:{UC2.ip}:5060"
+    assert contact not in contacts(lab, "6903", "uc1")
+
+
+def test_register_over_tcp_on_uc1(lab, registration):
+    result, contact = registration("uc1", expires=600, transport="t1")
+    assert result.codes == [401, 200]
+    binding = {c["contact"]: c for c in lab.registered("6903")["uc1"]}[contact]
+    assert binding["socket"] == f"tcp:{UC1.ip}:5060"
+
+
+def test_wrong_password_is_refused(lab):
+    result = lab.sipp_register("uc2", "6905", expires=300, secret="wrong", timeout=4)
+    assert result.codes[:2] == [401, 401]
+
+
+def test_registered_cli_reports_the_binding(lab, registration, capsys):
+    _, contact = registration("uc2", expires=300)
+    assert labctl.main(["registered", "6903", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert contact in [c["contact"] for c in found["uc2"]]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+def test_options_answered_on_every_transport(lab, transport):
+    for srv in (UC1, UC2):
+        assert (
+            labctl.sip_options(
+                srv.ip, transport=transport, ca_file=lab.ca_file, server_name=srv.host
+            )
+            == "ok"
+        )
+
+
+# ---------------------------------------------------------------- calls
+
+
+def test_call_across_servers(lab, far_end):
+    contact = lab.farend_contact(far_end)
+    lab.sipp_register("uc2", far_end, expires=0, contact=contact)  # only uc1 may know it
+    assert contacts(lab, far_end, "uc2") == []
+    assert f"sip:{far_end}@{contact[0]}:{contact[1]}" in contacts(lab, far_end, "uc1")
+    result = lab.sipp_call("uc2", caller="6903", callee=far_end, hold_ms=200)
+    assert result.codes[0] == 407  # the INVITE is challenged first
+    assert 180 in result.codes
+    assert result.codes[-2:] == [200, 200]  # 200 to the INVITE, then 200 to the BYE
+    # The route set names the service domain, so ACK/BYE may go through either server.
+    assert re.search(r"^Record-Route: <sip:airties\.lab;[^>]*\blr\b", result.log, re.MULTILINE)
+    assert re.search(r"^BYE .*\n(?:.*\n)*?Route: <sip:airties\.lab;", result.log, re.MULTILINE)
+
+
+def test_call_to_unknown_user_is_404(lab):
+    result = lab.sipp_call("uc1", caller="6903", callee="6999", timeout=8)
+    assert result.codes[-1] == 404
+
+
+# ---------------------------------------------------------------- fault tools
+
+
+def test_stop_refuses_then_start_restores(lab, far_end):
+    lab.stop("uc2")
+    try:
+        assert not lab.running("uc2")
+        state, took = timed(labctl.sip_options, UC2.ip, timeout=2)
+        assert (state, took < 0.5) == ("refused", True)
+        assert tcp_connect(UC2.ip, 5060) == "refused"
+        assert labctl.sip_options(UC1.ip) == "ok"
+        # The survivor still serves calls to users registered on it.
+        assert lab.sipp_call("uc1", callee=far_end, hold_ms=100).codes[-2:] == [200, 200]
+    finally:
+        lab.start("uc2")
+    assert labctl.sip_options(UC2.ip) == "ok"
+    assert lab.registered(far_end)["uc2"] == []  # a restart forgets its bindings
+
+
+def test_silence_times_out_then_unsilence_restores(lab, far_end, registration):
+    _, contact = registration("uc2", expires=300)
+    lab.silence("uc2")
+    try:
+        assert lab.silenced("uc2") and lab.running("uc2")
+        state, took = timed(labctl.sip_options, UC2.ip, timeout=1)
+        assert (state, took >= 1) == ("timeout", True)
+        assert tcp_connect(UC2.ip, 5060, timeout=1) == "timeout"
+        assert labctl.sip_options(UC1.ip) == "ok"
+        # uc1 asks the silent peer for 6903 and gives up after its 3 s peer timer.
+        result, took = timed(lab.sipp_call, "uc1", caller=far_end, callee="6903", timeout=10)
+        assert result.codes[-1] == 480 and took < 6
+    finally:
+        lab.unsilence("uc2")
+    assert not lab.silenced("uc2")
+    assert labctl.IPTABLES_TAG not in labctl.run(["iptables", "-S", "INPUT"], timeout=5).stdout
+    assert labctl.sip_options(UC2.ip) == "ok"
+    assert contact in contacts(lab, "6903", "uc2")  # silence, unlike stop, keeps state
+
+
+def test_up_is_idempotent(lab):
+    started, took = timed(lab.up)
+    assert started == [] and took < 2
