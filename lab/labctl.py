@@ -59,6 +59,8 @@ PACKAGES = (
 )
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 IPTABLES_TAG = "sipfw-lab"
+# Kamailio 5.6's auth module challenges with one algorithm per instance (modparam).
+AUTH_ALGORITHMS = ("MD5", "SHA-256")
 CMD_TIMEOUT = 30
 
 
@@ -232,9 +234,13 @@ def dns_query_a(name: str, server: str = DNS_IP, port: int = DNS_PORT, timeout=1
 class Lab:
     """Start, stop and break the lab's servers. Every method is idempotent."""
 
-    def __init__(self, run_dir: Path = RUN_DIR):
+    def __init__(self, run_dir: Path = RUN_DIR, auth_algorithm: str = "MD5"):
+        """auth_algorithm (MD5 or SHA-256) applies to the registrars this object starts."""
+        if auth_algorithm not in AUTH_ALGORITHMS:
+            raise LabError(f"auth_algorithm must be one of {', '.join(AUTH_ALGORITHMS)}")
         self.run_dir = Path(run_dir).resolve()
         self.tls_dir = self.run_dir / "tls"
+        self.auth_algorithm = auth_algorithm
 
     # -- public facts the firmware config and tests need
 
@@ -289,6 +295,7 @@ class Lab:
                 "running": self.running(name),
                 "silenced": self.silenced(name),
                 "options": sip_options(srv.ip, timeout=0.5),
+                "auth_algorithm": self.running_algorithm(name),
             }
         return {
             "dns": {"server": self.dns_server, "running": self.dns_running()},
@@ -331,6 +338,13 @@ class Lab:
         if pid is not None:
             stop_pid(pid)
         self._wait_ports_free(server(name).ip)
+
+    def running_algorithm(self, name: str) -> str | None:
+        """The digest algorithm registrar name was started with (None if stopped)."""
+        if not self.running(name):
+            return None
+        cfg = (self._srv_dir(name) / "kamailio.cfg").read_text()
+        return re.search(r'modparam\("auth", "algorithm", "([^"]+)"\)', cfg).group(1)
 
     def silenced(self, name: str) -> bool:
         return self._iptables("-C", name).returncode == 0
@@ -509,7 +523,7 @@ class Lab:
             "USERS": users,
             "MIN_EXPIRES": MIN_EXPIRES,
             "MAX_EXPIRES": MAX_EXPIRES,
-            "ALGORITHM": "MD5",
+            "ALGORITHM": self.auth_algorithm,
             "TLS_CERT": self.tls_dir / f"{srv.name}.crt",
             "TLS_KEY": self.tls_dir / f"{srv.name}.key",
             "TLS_CA": self.ca_file,
@@ -732,7 +746,8 @@ def print_status(lab: Lab, as_json: bool) -> None:
     for name, s in st["servers"].items():
         state = "running" if s["running"] else "stopped"
         silent = " silenced" if s["silenced"] else ""
-        print(f"{name}  {s['ip']:<17} {state}{silent}, OPTIONS: {s['options']}")
+        auth = f", auth {s['auth_algorithm']}" if s["running"] else ""
+        print(f"{name}  {s['ip']:<17} {state}{silent}, OPTIONS: {s['options']}{auth}")
     print(f"far ends: {', '.join(st['farends']) or 'none'}")
     print(f"CA: {st['ca_file']}")
 
@@ -751,6 +766,8 @@ def print_registered(lab: Lab, user: str, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="labctl", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--auth-algorithm", choices=AUTH_ALGORITHMS, default="MD5",
+                    help="digest algorithm of registrars started by this command")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up")
     sub.add_parser("down")
@@ -766,9 +783,8 @@ def main(argv: list[str] | None = None) -> int:
     far.add_argument("--servers", default="uc2,uc1")
     args = ap.parse_args(argv)
 
-    lab = Lab()
     try:
-        return dispatch(lab, args)
+        return dispatch(Lab(auth_algorithm=args.auth_algorithm), args)
     except (LabError, subprocess.TimeoutExpired) as exc:
         print(f"labctl: {exc}", file=sys.stderr)
         return 1

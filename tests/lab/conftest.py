@@ -31,11 +31,18 @@ def lab():
 
 
 @pytest.fixture(scope="session")
-def far_end(lab):
-    """The sipp UAS answering as 6904, registered on uc1 only (stopped at the end if ours)."""
+def far_end_process(lab):
+    """The sipp UAS answering as 6904 (stopped at the end if this session started it)."""
     user = "6904"
     was_running = lab.farend_running(user)
-    lab.farend(user, port=labctl.free_port(), servers=("uc1",))
+    lab.farend(user, port=labctl.free_port(), servers=())
     yield user
     if not was_running:
         lab.stop_farend(user)
+
+
+@pytest.fixture
+def far_end(lab, far_end_process):
+    """6904, (re-)registered on uc1 for this test: a test may have restarted a server."""
+    lab.farend(far_end_process, servers=("uc1",))
+    return far_end_process

@@ -3,6 +3,7 @@
 Everything else in the lab suites trusts these facts, so each is checked on the wire.
 """
 
+import hashlib
 import json
 import re
 import socket
@@ -166,6 +167,49 @@ def test_options_answered_on_every_transport(lab, transport):
             )
             == "ok"
         )
+
+
+def raw_register(ip, user, authorization=""):
+    """One UDP REGISTER for user with Expires 300; returns the reply text."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.bind(("127.0.0.1", 0))
+        s.connect((ip, 5060))
+        port = s.getsockname()[1]
+        s.send(
+            f"REGISTER sip:airties.lab SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};rport;branch=z9hG4bK{time.monotonic_ns()}\r\n"
+            f"From: <sip:{user}@airties.lab>;tag=sha\r\nTo: <sip:{user}@airties.lab>\r\n"
+            f"Call-ID: sha-{port}\r\nCSeq: {2 if authorization else 1} REGISTER\r\n"
+            f"Contact: <sip:{user}@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\n"
+            f"Expires: 0\r\n{authorization}Content-Length: 0\r\n\r\n".encode()
+        )
+        return s.recv(4096).decode()
+
+
+def test_sha256_digest_when_asked(lab):
+    """Kamailio 5.6 can challenge with SHA-256 (RFC 8760), one algorithm per instance."""
+    lab.stop("uc1")
+    try:
+        labctl.Lab(lab.run_dir, auth_algorithm="SHA-256").start("uc1")
+        assert lab.running_algorithm("uc1") == "SHA-256"
+        challenge = raw_register(UC1.ip, "6905")
+        assert challenge.startswith("SIP/2.0 401") and "algorithm=SHA-256" in challenge
+        nonce = re.search(r'nonce="([^"]+)"', challenge).group(1)
+
+        def h(text):
+            return hashlib.sha256(text.encode()).hexdigest()
+
+        response = h(f"{h('6905:airties.lab:6905')}:{nonce}:{h('REGISTER:sip:airties.lab')}")
+        auth = (
+            f'Authorization: Digest username="6905",realm="airties.lab",nonce="{nonce}",'
+            f'uri="sip:airties.lab",response="{response}",algorithm=SHA-256\r\n'
+        )
+        assert raw_register(UC1.ip, "6905", auth).startswith("SIP/2.0 200")
+    finally:
+        lab.stop("uc1")
+        lab.start("uc1")
+    assert lab.running_algorithm("uc1") == "MD5"
 
 
 # ---------------------------------------------------------------- calls
