@@ -441,28 +441,19 @@ class Lab:
             "register", name, user, port, keys, transport, timeout, secret=secret
         )
 
-    def sipp_call(
-        self,
-        name: str,
-        caller: str = "6903",
-        callee: str = "6904",
-        hold_ms: int = 500,
-        transport: str = "u1",
-        timeout: float = 15,
-    ) -> SippResult:
-        """Call callee from caller through registrar name (answering 407), hang up with BYE."""
-        keys = {"domain": DOMAIN, "user": caller}
-        return self._sipp_oneshot(
-            "uac",
-            name,
-            caller,
-            free_port(),
-            keys,
-            transport,
-            timeout,
-            service=callee,
-            extra=["-d", str(hold_ms)],
-        )
+    def sipp_call(self, name: str, caller: str = "6903", callee: str = "6904",
+                  hold_ms: int = 500, transport: str = "u1", timeout: float = 15,
+                  bye_via: str | None = None) -> SippResult:
+        """Call callee from caller through registrar name (answering 407), hang up with BYE.
+
+        bye_via names the registrar the BYE is sent to (default: name), e.g. the other one
+        after name was stopped mid-call: the BYE-failover case of the seed.
+        """
+        bye = server(bye_via or name)
+        keys = {"domain": DOMAIN, "user": caller, "bye_host": bye.ip, "bye_port": SIP_PORT,
+                "bye_proto": "tcp" if transport.startswith("t") else "udp"}
+        return self._sipp_oneshot("uac", name, caller, free_port(), keys, transport, timeout,
+                                  service=callee, extra=["-d", str(hold_ms)])
 
     # -- TLS material
 

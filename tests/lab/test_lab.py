@@ -3,6 +3,7 @@
 Everything else in the lab suites trusts these facts, so each is checked on the wire.
 """
 
+import concurrent.futures
 import hashlib
 import json
 import re
@@ -48,6 +49,11 @@ def timed(fn, *args, **kw):
     t0 = time.monotonic()
     result = fn(*args, **kw)
     return result, time.monotonic() - t0
+
+
+def far_end_calls(lab, user):
+    """The far end's sipp message log, one chunk per INVITE it received (the first is a head)."""
+    return (lab.run_dir / f"farend-{user}.msg").read_text(errors="replace").split("INVITE sip:")
 
 
 def contacts(lab, user, name):
@@ -227,6 +233,27 @@ def test_call_across_servers(lab, far_end):
     # The route set names the service domain, so ACK/BYE may go through either server.
     assert re.search(r"^Record-Route: <sip:airties\.lab;[^>]*\blr\b", result.log, re.MULTILINE)
     assert re.search(r"^BYE .*\n(?:.*\n)*?Route: <sip:airties\.lab;", result.log, re.MULTILINE)
+
+
+def test_bye_through_the_other_server_after_a_stop(lab, far_end):
+    """Call set up via uc2; uc2 dies mid-call; the BYE sent to uc1 still ends the call."""
+    before = len(far_end_calls(lab, far_end))
+
+    def answered():
+        calls = far_end_calls(lab, far_end)
+        return len(calls) > before and "SIP/2.0 200 OK" in calls[-1]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        call = pool.submit(lab.sipp_call, "uc2", callee=far_end, hold_ms=1500, bye_via="uc1")
+        assert labctl.wait_for(answered, 3)
+        lab.stop("uc2")
+        try:
+            result = call.result(timeout=20)
+        finally:
+            lab.start("uc2")
+    assert result.codes[-2:] == [200, 200]
+    bye = far_end_calls(lab, far_end)[-1].split("BYE sip:", 1)[1]
+    assert f"Via: SIP/2.0/UDP {UC1.ip}" in bye
 
 
 def test_call_to_unknown_user_is_404(lab):
