@@ -100,6 +100,9 @@ class LabError(RuntimeError):
     """Something in the lab could not be done; the message says what and where to look."""
 
 
+# sipp binds SIP (-i), media (-mi) and its remote-control socket (-ci) to FAREND_IP: without -ci
+# the control socket would listen on 0.0.0.0.
+
 # ---------------------------------------------------------------- processes and commands
 
 
@@ -308,7 +311,7 @@ class Lab:
     # -- one registrar
 
     def running(self, name: str) -> bool:
-        return self._kamailio_pid(name) is not None
+        return self.server_pid(name) is not None
 
     def start(self, name: str) -> None:
         """Start registrar name (no-op if running); returns once it answers OPTIONS."""
@@ -334,7 +337,7 @@ class Lab:
 
     def stop(self, name: str) -> None:
         """Kill registrar name: its address then refuses (ICMP port unreachable / TCP RST)."""
-        pid = self._kamailio_pid(name)
+        pid = self.server_pid(name)
         if pid is not None:
             stop_pid(pid)
         self._wait_ports_free(server(name).ip)
@@ -494,7 +497,8 @@ class Lab:
     def _srv_dir(self, name: str) -> Path:
         return self.run_dir / name
 
-    def _kamailio_pid(self, name: str) -> int | None:
+    def server_pid(self, name: str) -> int | None:
+        """The main Kamailio pid of registrar name, if it runs."""
         rdir = self._srv_dir(name)
         return read_pid(rdir / "kamailio.pid", str(rdir / "kamailio.cfg"))
 
@@ -549,7 +553,7 @@ class Lab:
     def _spawn_uas(self, user: str, port: int, ring_ms: int) -> int:
         log = self.run_dir / f"farend-{user}"
         cmd = ["sipp", "-sf", str(SIPP_DIR / "uas.xml"), "-i", FAREND_IP, "-p", str(port),
-               "-t", "u1", "-s", user, "-d", str(ring_ms), "-mi", FAREND_IP, "-nostdin", "-bg",
+               "-t", "u1", "-s", user, "-d", str(ring_ms), "-mi", FAREND_IP, "-ci", FAREND_IP, "-nostdin", "-bg",
                "-trace_msg", "-message_file", f"{log}.msg",
                "-trace_err", "-error_file", f"{log}.err"]
         # -bg detaches sipp (no zombie in a long-lived caller); its parent exits 99 then.
@@ -600,7 +604,7 @@ class Lab:
         cmd = ["sipp", f"{srv.ip}:{sipp_port}", "-sf", str(SIPP_DIR / f"{scenario}.xml"),
                "-i", FAREND_IP, "-p", str(port), "-t", transport, "-m", "1",
                "-s", service or user, "-au", user, "-ap", secret or password(user),
-               "-auth_uri", DOMAIN, "-mi", FAREND_IP, "-nostdin",
+               "-auth_uri", DOMAIN, "-mi", FAREND_IP, "-ci", FAREND_IP, "-nostdin",
                "-timeout", f"{int(timeout)}s", "-timeout_error",
                "-trace_msg", "-message_file", str(msg_file), *extra]
         for key, value in keys.items():

@@ -122,11 +122,23 @@ def test_a_records_ttl_and_negative_answers(lab):
         res.resolve("nosuch.airties.lab", "A")
 
 
+def listening(pid):
+    """Local addresses of the sockets process pid listens on (TCP) or is bound to (UDP)."""
+    out = labctl.run(["ss", "-H", "-lnptu"], timeout=5).stdout
+    return {line.split()[4] for line in out.splitlines() if f"pid={pid}," in line}
+
+
 def test_dns_listens_only_on_its_address(lab):
     pid = labctl.read_pid(lab.run_dir / "dnsmasq.pid", "dnsmasq")
-    out = labctl.run(["ss", "-H", "-lnptu"], timeout=5)
-    sockets = {line.split()[4] for line in out.stdout.splitlines() if f"pid={pid}," in line}
-    assert sockets == {f"{labctl.DNS_IP}:53"}
+    assert listening(pid) == {f"{labctl.DNS_IP}:53"}
+
+
+def test_everything_binds_to_loopback_only(lab, far_end):
+    pids = [lab.server_pid(name) for name in labctl.SERVERS]
+    pids.append(labctl.read_pid(lab.run_dir / f"farend-{far_end}.pid", "sipp"))
+    for pid in pids:
+        addresses = listening(pid)
+        assert addresses and all(a.startswith("127.") for a in addresses), addresses
 
 
 # ---------------------------------------------------------------- registrar
