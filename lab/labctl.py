@@ -670,31 +670,24 @@ def parse_ul_lookup(text: str) -> list[dict]:
 def dnsmasq_args(pid_file: Path, log_file: Path) -> list[str]:
     """The seed-shaped zone, for dnsmasq-base bound to DNS_IP only.
 
-    dnsmasq answers the records of one name in reverse config order, so each group is listed
-    here backwards: the answers come out TCP NAPTR first, then UDP, then SIPS (order 3), as in
-    the seed; _sip._tcp lists uc2 then uc1 and _sip._udp uc1 then uc2, again as in the seed.
+    dnsmasq answers the NAPTR records of one name in reverse config order, so they are listed
+    backwards here: the answer is SIP+D2T, SIP+D2U (order 2, as in the seed), then SIPS+D2T
+    (order 3, for TLS tests, after the seed's two). SRV answers rotate between queries
+    (measured: uc2-first and uc1-first alternate), which covers both of the seed's orders
+    and means a locator must sort by priority rather than trust the order.
     """
     args = [f"--listen-address={DNS_IP}", "--bind-interfaces", f"--port={DNS_PORT}",
             "--no-hosts", "--no-resolv", "--no-poll", f"--local-ttl={DNS_TTL}",
             f"--local=/{DOMAIN}/", "--conf-file=/dev/null", "--user=root",
             f"--pid-file={pid_file}", f"--log-facility={log_file}", "--log-queries"]
-    naptrs = [
-        ("SIPS+D2T", 3, "_sips._tcp"),
-        ("SIP+D2U", 2, "_sip._udp"),
-        ("SIP+D2T", 2, "_sip._tcp"),
-    ]
-    args += [
-        f"--naptr-record={DOMAIN},{order},0,s,{svc},,{repl}.{DOMAIN}"
-        for svc, order, repl in naptrs
-    ]
-    by_priority = sorted(SERVERS.values(), key=lambda s: s.priority)
-    srv_sets = [
-        ("_sip._tcp", SIP_PORT, by_priority[::-1]),
-        ("_sip._udp", SIP_PORT, by_priority),
-        ("_sips._tcp", TLS_PORT, by_priority[::-1]),
-    ]
-    for service, port, servers in srv_sets:
-        args += [f"--srv-host={service}.{DOMAIN},{s.host},{port},{s.priority},0" for s in servers]
+    naptrs = [("SIPS+D2T", 3, "_sips._tcp"), ("SIP+D2U", 2, "_sip._udp"),
+              ("SIP+D2T", 2, "_sip._tcp")]
+    args += [f"--naptr-record={DOMAIN},{order},0,s,{svc},,{repl}.{DOMAIN}"
+             for svc, order, repl in naptrs]
+    for service, port in (("_sip._tcp", SIP_PORT), ("_sip._udp", SIP_PORT),
+                          ("_sips._tcp", TLS_PORT)):
+        args += [f"--srv-host={service}.{DOMAIN},{s.host},{port},{s.priority},0"
+                 for s in SERVERS.values()]
     args += [f"--host-record={s.host},{s.ip}" for s in SERVERS.values()]
     return args
 
