@@ -265,6 +265,89 @@ def test_bye_through_the_other_server_after_a_stop(lab, far_end):
     assert f"Via: SIP/2.0/UDP {UC1.ip}" in bye
 
 
+class TcpPhone:
+    """A minimal phone registered over one TCP connection, as the seed's Yealink does."""
+
+    def __init__(self, ip, user):
+        self.user, self.sock = user, socket.create_connection((ip, 5060), timeout=5)
+        self.port = self.sock.getsockname()[1]
+        self.buf, self.cseq = b"", 0
+
+    def send(self, text):
+        self.sock.sendall(text.replace("\n", "\r\n").encode())
+
+    def recv(self):
+        """One SIP message (head and body) from the stream, framed by Content-Length."""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?im)^Content-Length: *(\d+)", head).group(1))
+        while len(rest) < length:
+            rest += self.sock.recv(4096)
+        self.buf = rest[length:]
+        return head.decode()
+
+    def register(self, authorization="", expires=300):
+        u, self.cseq = self.user, self.cseq + 1  # same Call-ID, rising CSeq, or it is stale
+        self.send(
+            f"REGISTER sip:airties.lab SIP/2.0\nVia: SIP/2.0/TCP 127.0.0.1:{self.port};"
+            f"branch=z9hG4bK{time.monotonic_ns()}\nFrom: <sip:{u}@airties.lab>;tag=tcp\n"
+            f"To: <sip:{u}@airties.lab>\nCall-ID: tcp-{self.port}\n"
+            f"CSeq: {self.cseq} REGISTER\nMax-Forwards: 70\n"
+            f"Contact: <sip:{u}@127.0.0.1:{self.port};transport=tcp>\nExpires: {expires}\n"
+            f"{authorization}Content-Length: 0\n\n"
+        )
+        return self.recv_response()
+
+    def recv_response(self):
+        """The next response; requests in between (the proxy's ACK to our 486) are skipped."""
+        while not (msg := self.recv()).startswith("SIP/2.0 "):
+            pass
+        return msg
+
+    def register_with_digest(self, expires=300):
+        nonce = re.search(r'nonce="([^"]+)"', self.register(expires=expires)).group(1)
+
+        def h(text):
+            return hashlib.md5(text.encode()).hexdigest()
+
+        u = self.user
+        response = h(f"{h(f'{u}:airties.lab:{u}')}:{nonce}:{h('REGISTER:sip:airties.lab')}")
+        return self.register(
+            f'Authorization: Digest username="{u}",realm="airties.lab",nonce="{nonce}",'
+            f'uri="sip:airties.lab",response="{response}",algorithm=MD5\n',
+            expires,
+        )
+
+    def answer_busy(self, request):
+        """486 to request, echoing its Via/From/To/Call-ID/CSeq lines."""
+        keep = [
+            ln
+            for ln in request.split("\r\n")[1:]
+            if ln.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")
+        ]
+        keep = [ln + ";tag=busy" if ln.lower().startswith("to:") else ln for ln in keep]
+        self.send("SIP/2.0 486 Busy Here\n" + "\n".join(keep) + "\nContent-Length: 0\n\n")
+
+
+@pytest.mark.parametrize("via", ["uc2", "uc1"])
+def test_call_reaches_a_tcp_phone_over_its_connection(lab, via):
+    """INVITEs to a phone registered over TCP ride its own connection, also via the peer."""
+    phone = TcpPhone(UC2.ip, "6905")
+    try:
+        assert phone.register_with_digest().startswith("SIP/2.0 200")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            call = pool.submit(lab.sipp_call, via, caller="6903", callee="6905", timeout=8)
+            invite = phone.recv()
+            assert invite.startswith("INVITE sip:6905@127.0.0.1:")
+            phone.answer_busy(invite)
+            assert call.result(timeout=15).codes[-1] == 486
+        assert phone.register_with_digest(expires=0).startswith("SIP/2.0 200")
+    finally:
+        phone.sock.close()
+    assert lab.registered("6905")["uc2"] == []
+
+
 def test_call_to_unknown_user_is_404(lab):
     result = lab.sipp_call("uc1", caller="6903", callee="6999", timeout=8)
     assert result.codes[-1] == 404
