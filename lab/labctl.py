@@ -458,6 +458,13 @@ class Lab:
         return self._sipp_oneshot("uac", name, caller, free_port(), keys, transport, timeout,
                                   service=callee, extra=["-d", str(hold_ms)])
 
+    def sipp_cancel(self, name: str, caller: str = "6903", callee: str = "6904",
+                    transport: str = "u1", timeout: float = 10) -> SippResult:
+        """Call callee through registrar name and CANCEL it on 180 (expects 200, 487)."""
+        keys = {"domain": DOMAIN, "user": caller}
+        return self._sipp_oneshot("uac-cancel", name, caller, free_port(), keys, transport,
+                                  timeout, service=callee)
+
     # -- TLS material
 
     def make_pki(self) -> None:
@@ -552,8 +559,12 @@ class Lab:
 
     def _spawn_uas(self, user: str, port: int, ring_ms: int) -> int:
         log = self.run_dir / f"farend-{user}"
-        cmd = ["sipp", "-sf", str(SIPP_DIR / "uas.xml"), "-i", FAREND_IP, "-p", str(port),
-               "-t", "u1", "-s", user, "-d", str(ring_ms), "-mi", FAREND_IP, "-ci", FAREND_IP, "-nostdin", "-bg",
+        # sipp takes no keyword in a timeout attribute: the ring time is written into a copy.
+        xml = (SIPP_DIR / "uas.xml").read_text()
+        scenario = self.run_dir / f"farend-{user}.xml"
+        scenario.write_text(re.sub(r'(request="CANCEL" timeout=")\d+', rf"\g<1>{ring_ms}", xml))
+        cmd = ["sipp", "-sf", str(scenario), "-i", FAREND_IP, "-p", str(port),
+               "-t", "u1", "-s", user, "-mi", FAREND_IP, "-ci", FAREND_IP, "-nostdin", "-bg",
                "-trace_msg", "-message_file", f"{log}.msg",
                "-trace_err", "-error_file", f"{log}.err"]
         # -bg detaches sipp (no zombie in a long-lived caller); its parent exits 99 then.

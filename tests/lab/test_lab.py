@@ -348,6 +348,11 @@ def test_call_reaches_a_tcp_phone_over_its_connection(lab, via):
     assert lab.registered("6905")["uc2"] == []
 
 
+def test_cancel_while_ringing(lab, far_end):
+    result = lab.sipp_cancel("uc2", caller="6903", callee=far_end)
+    assert 180 in result.codes and result.codes[-2:] == [200, 487]
+
+
 def test_call_to_unknown_user_is_404(lab):
     result = lab.sipp_call("uc1", caller="6903", callee="6999", timeout=8)
     assert result.codes[-1] == 404
