@@ -326,7 +326,7 @@ class Lab:
         # Absolute -P/-Y paths: kamailio changes to / before writing its pid file.
         cmd = ["kamailio", "-f", str(cfg), "-P", str(rdir / "kamailio.pid"), "-Y", str(rdir), "-E"]
         # It forks its daemon and the first process exits; -E keeps logs on stderr (the file).
-        with open(rdir / "kamailio.log", "ab") as log:
+        with open(rdir / "kamailio.log", "wb") as log:  # this run only
             proc = subprocess.run(cmd, check=False, stdout=log, stderr=log, timeout=CMD_TIMEOUT)
         if proc.returncode != 0 or not wait_for(lambda: self.running(name), 5):
             raise LabError(f"kamailio {name} did not start: see {rdir / 'kamailio.log'}")

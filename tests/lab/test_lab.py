@@ -319,29 +319,42 @@ class TcpPhone:
             expires,
         )
 
-    def answer_busy(self, request):
-        """486 to request, echoing its Via/From/To/Call-ID/CSeq lines."""
+    def reply(self, request, status):
+        """A response to request, echoing its Via/From/To/Call-ID/CSeq/Record-Route lines.
+
+        Its Contact is the connection's own (ephemeral, not listening) port, as baresip's is:
+        only this connection reaches the phone.
+        """
         keep = [
             ln
             for ln in request.split("\r\n")[1:]
-            if ln.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")
+            if ln.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq", "record-route")
         ]
-        keep = [ln + ";tag=busy" if ln.lower().startswith("to:") else ln for ln in keep]
-        self.send("SIP/2.0 486 Busy Here\n" + "\n".join(keep) + "\nContent-Length: 0\n\n")
+        if ";tag=" not in next(ln for ln in keep if ln.lower().startswith("to:")):
+            keep = [ln + ";tag=tcpphone" if ln.lower().startswith("to:") else ln for ln in keep]
+        contact = f"Contact: <sip:{self.user}@127.0.0.1:{self.port};transport=tcp>"
+        self.send(f"SIP/2.0 {status}\n" + "\n".join([*keep, contact]) + "\nContent-Length: 0\n\n")
 
 
-@pytest.mark.parametrize("via", ["uc2", "uc1"])
-def test_call_reaches_a_tcp_phone_over_its_connection(lab, via):
-    """INVITEs to a phone registered over TCP ride its own connection, also via the peer."""
+@pytest.mark.parametrize("via, bye_via", [("uc2", "uc1"), ("uc1", "uc2"), ("uc1", "uc1")])
+def test_call_to_a_tcp_phone_rides_its_connection(lab, via, bye_via):
+    """A phone registered over TCP on uc2 gets INVITE, ACK and BYE on that connection, even
+    when they come through uc1, which relays to uc2 because it holds no connection to it."""
     phone = TcpPhone(UC2.ip, "6905")
     try:
         assert phone.register_with_digest().startswith("SIP/2.0 200")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            call = pool.submit(lab.sipp_call, via, caller="6903", callee="6905", timeout=8)
+            call = pool.submit(
+                lab.sipp_call, via, callee="6905", hold_ms=200, bye_via=bye_via, timeout=8
+            )
             invite = phone.recv()
             assert invite.startswith("INVITE sip:6905@127.0.0.1:")
-            phone.answer_busy(invite)
-            assert call.result(timeout=15).codes[-1] == 486
+            phone.reply(invite, "200 OK")
+            assert phone.recv().startswith("ACK sip:6905@127.0.0.1:")
+            bye = phone.recv()
+            assert bye.startswith("BYE sip:6905@127.0.0.1:")
+            phone.reply(bye, "200 OK")
+            assert call.result(timeout=15).codes[-2:] == [200, 200]
         assert phone.register_with_digest(expires=0).startswith("SIP/2.0 200")
     finally:
         phone.sock.close()
