@@ -47,6 +47,9 @@ MAX_EXPIRES = 3600
 USERS = ("6903", "6904", "6905")
 FAREND_IP = "127.0.0.1"
 FAREND_PORT = 5090
+# sipp binds SIP (-i), media (-mi) and its remote-control socket (-ci) to FAREND_IP; without
+# -ci the control socket would listen on 0.0.0.0.
+SIPP_LOOPBACK = ["-i", FAREND_IP, "-mi", FAREND_IP, "-ci", FAREND_IP]
 
 PACKAGES = (
     "kamailio",
@@ -57,7 +60,8 @@ PACKAGES = (
     "iptables",
     "openssl",
 )
-KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+# Debian's multiarch module path (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+KAMAILIO_MODULE_GLOB = "/usr/lib/*/kamailio/modules/"
 IPTABLES_TAG = "sipfw-lab"
 # Kamailio 5.6's auth module challenges with one algorithm per instance (modparam).
 AUTH_ALGORITHMS = ("MD5", "SHA-256")
@@ -99,9 +103,6 @@ class SippResult:
 class LabError(RuntimeError):
     """Something in the lab could not be done; the message says what and where to look."""
 
-
-# sipp binds SIP (-i), media (-mi) and its remote-control socket (-ci) to FAREND_IP: without -ci
-# the control socket would listen on 0.0.0.0.
 
 # ---------------------------------------------------------------- processes and commands
 
@@ -284,7 +285,7 @@ class Lab:
                 self.stop(name)
                 stopped.append(name)
         if self.dns_running():
-            stop_pid(read_pid(self._dns_pid_file, "dnsmasq"))
+            stop_pid(self.dns_pid())
             stopped.append("dns")
         self._dns_pid_file.unlink(missing_ok=True)
         return stopped
@@ -371,8 +372,11 @@ class Lab:
 
     # -- DNS
 
+    def dns_pid(self) -> int | None:
+        return read_pid(self._dns_pid_file, f"--pid-file={self._dns_pid_file}")
+
     def dns_running(self) -> bool:
-        return read_pid(self._dns_pid_file, "dnsmasq") is not None
+        return self.dns_pid() is not None
 
     def start_dns(self) -> None:
         log = self.run_dir / "dnsmasq.log"
@@ -395,7 +399,7 @@ class Lab:
         one even after the other is stopped. Stopped by down() or stop_farend().
         """
         pid_file = self._farend_pid_file(user)
-        pid = read_pid(pid_file, "sipp")
+        pid = self.farend_pid(user)
         if pid is None:
             pid = self._spawn_uas(user, port, ring_ms)
             # The port is kept beside the pid so stopping can unregister the same contact.
@@ -412,8 +416,11 @@ class Lab:
         """Unregister the far end from the running servers and stop it."""
         self._stop_farend_file(self._farend_pid_file(user))
 
+    def farend_pid(self, user: str = "6904") -> int | None:
+        return read_pid(self._farend_pid_file(user), self._farend_marker(user))
+
     def farend_running(self, user: str = "6904") -> bool:
-        return read_pid(self._farend_pid_file(user), "sipp") is not None
+        return self.farend_pid(user) is not None
 
     def farend_contact(self, user: str = "6904") -> tuple[str, int] | None:
         """(ip, port) the far end answers on, if it runs."""
@@ -521,7 +528,7 @@ class Lab:
             "SIP_PORT": SIP_PORT,
             "TLS_PORT": TLS_PORT,
             "RUN": self._srv_dir(srv.name),
-            "MPATH": KAMAILIO_MODULES,
+            "MPATH": kamailio_modules(),
             "USERS": users,
             "MIN_EXPIRES": MIN_EXPIRES,
             "MAX_EXPIRES": MAX_EXPIRES,
@@ -563,8 +570,8 @@ class Lab:
         xml = (SIPP_DIR / "uas.xml").read_text()
         scenario = self.run_dir / f"farend-{user}.xml"
         scenario.write_text(re.sub(r'(request="CANCEL" timeout=")\d+', rf"\g<1>{ring_ms}", xml))
-        cmd = ["sipp", "-sf", str(scenario), "-i", FAREND_IP, "-p", str(port),
-               "-t", "u1", "-s", user, "-mi", FAREND_IP, "-ci", FAREND_IP, "-nostdin", "-bg",
+        cmd = ["sipp", "-sf", str(scenario), *SIPP_LOOPBACK, "-p", str(port),
+               "-t", "u1", "-s", user, "-nostdin", "-bg",
                "-trace_msg", "-message_file", f"{log}.msg",
                "-trace_err", "-error_file", f"{log}.err"]
         # -bg detaches sipp (no zombie in a long-lived caller); its parent exits 99 then.
@@ -577,6 +584,10 @@ class Lab:
             raise LabError(f"sipp UAS exited at once: see {log}.err")
         return pid
 
+    def _farend_marker(self, user: str) -> str:
+        """What only this far end's command line contains: its own scenario copy."""
+        return str(self.run_dir / f"farend-{user}.xml")
+
     def _farend_pid_file(self, user: str) -> Path:
         return self.run_dir / f"farend-{user}.pid"
 
@@ -585,9 +596,9 @@ class Lab:
 
     def _stop_farend_file(self, pid_file: Path) -> bool:
         """Unregister the far end from every running server, then stop its sipp."""
-        pid = read_pid(pid_file, "sipp")
+        user = pid_file.stem.removeprefix("farend-")
+        pid = self.farend_pid(user)
         if pid is not None:
-            user = pid_file.stem.removeprefix("farend-")
             port = farend_port(pid_file)
             for name in SERVERS:
                 if port and self.running(name) and not self.silenced(name):
@@ -613,9 +624,9 @@ class Lab:
         sipp_port = SIP_PORT if transport[0] in "ut" else TLS_PORT
         msg_file = self.run_dir / f"sipp-{scenario}-{user}-{port}.msg"
         cmd = ["sipp", f"{srv.ip}:{sipp_port}", "-sf", str(SIPP_DIR / f"{scenario}.xml"),
-               "-i", FAREND_IP, "-p", str(port), "-t", transport, "-m", "1",
+               *SIPP_LOOPBACK, "-p", str(port), "-t", transport, "-m", "1",
                "-s", service or user, "-au", user, "-ap", secret or password(user),
-               "-auth_uri", DOMAIN, "-mi", FAREND_IP, "-ci", FAREND_IP, "-nostdin",
+               "-auth_uri", DOMAIN, "-nostdin",
                "-timeout", f"{int(timeout)}s", "-timeout_error",
                "-trace_msg", "-message_file", str(msg_file), *extra]
         for key, value in keys.items():
@@ -627,6 +638,13 @@ class Lab:
         log = msg_file.read_text(errors="replace")
         msg_file.unlink()
         return SippResult(received_codes(log), log)
+
+
+def kamailio_modules() -> str:
+    found = sorted(Path("/").glob(KAMAILIO_MODULE_GLOB.lstrip("/")))
+    if not found:
+        raise LabError(f"no Kamailio modules in {KAMAILIO_MODULE_GLOB}: is kamailio installed?")
+    return f"{found[0]}/"
 
 
 def farend_port(pid_file: Path) -> int | None:

@@ -126,13 +126,13 @@ def listening(pid):
 
 
 def test_dns_listens_only_on_its_address(lab):
-    pid = labctl.read_pid(lab.run_dir / "dnsmasq.pid", "dnsmasq")
+    pid = lab.dns_pid()
     assert listening(pid) == {f"{labctl.DNS_IP}:53"}
 
 
 def test_everything_binds_to_loopback_only(lab, far_end):
     pids = [lab.server_pid(name) for name in labctl.SERVERS]
-    pids.append(labctl.read_pid(lab.run_dir / f"farend-{far_end}.pid", "sipp"))
+    pids.append(lab.farend_pid(far_end))
     for pid in pids:
         addresses = listening(pid)
         assert addresses and all(a.startswith("127.") for a in addresses), addresses
