@@ -366,6 +366,25 @@ def test_cancel_while_ringing(lab, far_end):
     assert 180 in result.codes and result.codes[-2:] == [200, 487]
 
 
+def test_never_relays_off_loopback(lab):
+    """An in-dialog request routed to a host name is refused, never resolved: Kamailio would
+    ask the host's resolver, outside the lab."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.bind(("127.0.0.1", 0))
+        s.connect((UC2.ip, 5060))
+        port = s.getsockname()[1]
+        s.send(
+            f"BYE sip:6904@127.0.0.1:5999 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};rport;branch=z9hG4bKoff{port}\r\n"
+            "Route: <sip:nowhere.invalid;lr>\r\n"
+            "From: <sip:6903@airties.lab>;tag=a\r\nTo: <sip:6904@airties.lab>;tag=b\r\n"
+            f"Call-ID: off-{port}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n".encode()
+        )
+        assert s.recv(4096).decode().startswith("SIP/2.0 502")
+
+
 def test_call_to_unknown_user_is_404(lab):
     result = lab.sipp_call("uc1", caller="6903", callee="6999", timeout=8)
     assert result.codes[-1] == 404
