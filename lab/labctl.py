@@ -6,6 +6,7 @@ Importable (``from labctl import Lab``) for pytest fixtures and benches, and a C
     labctl.py up | down | status [--json]
     labctl.py stop|start|silence|unsilence uc1|uc2
     labctl.py registered USER [--json]
+    labctl.py config [USER] [--transport T] [--expires N]
     labctl.py farend [USER] [--port P] [--servers uc2,uc1]
 
 Everything binds to 127.0.0.0/8 and everything started is recorded in a pid file under
@@ -296,6 +297,8 @@ class Lab:
         for name, srv in SERVERS.items():
             servers[name] = {
                 "ip": srv.ip,
+                "host": srv.host,
+                "priority": srv.priority,
                 "running": self.running(name),
                 "silenced": self.silenced(name),
                 "options": sip_options(srv.ip, timeout=0.5),
@@ -306,7 +309,26 @@ class Lab:
             "servers": servers,
             "farends": [f.stem for f in self._farend_pid_files()],
             "domain": DOMAIN,
+            "users": list(USERS),
+            "sip_port": SIP_PORT,
+            "tls_port": TLS_PORT,
             "ca_file": str(self.ca_file),
+        }
+
+    def firmware_config(self, user: str = "6903", transport: str = "dns-srv",
+                        expires: int = 180) -> dict:
+        """A config.json for the firmware pointing at this lab, like the seed's account page.
+
+        expires defaults to the seed's 180 so a registration meets the 423 -> 300 step.
+        """
+        return {
+            "accounts": [{
+                "label": user, "display_name": user, "register_name": user, "user": user,
+                "password": password(user), "server": DOMAIN, "port": SIP_PORT,
+                "transport": transport, "expires": expires,
+            }],
+            "dns": {"servers": [self.dns_server]},
+            "sip": {"ca_file": str(self.ca_file)},
         }
 
     # -- one registrar
@@ -330,7 +352,10 @@ class Lab:
         with open(rdir / "kamailio.log", "wb") as log:  # this run only
             proc = subprocess.run(cmd, check=False, stdout=log, stderr=log, timeout=CMD_TIMEOUT)
         if proc.returncode != 0 or not wait_for(lambda: self.running(name), 5):
-            raise LabError(f"kamailio {name} did not start: see {rdir / 'kamailio.log'}")
+            # The last lines name the cause, e.g. an address in use by a foreign Kamailio.
+            tail = (rdir / "kamailio.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise LabError(f"kamailio {name} did not start ({rdir / 'kamailio.log'}): "
+                           + " / ".join(tail))
         if self.silenced(name):
             return  # it cannot answer while silenced; the pid is proof enough
         if not wait_for(lambda: sip_options(srv.ip, timeout=0.3) == "ok", 10):
@@ -794,6 +819,10 @@ def main(argv: list[str] | None = None) -> int:
     reg = sub.add_parser("registered")
     reg.add_argument("user")
     reg.add_argument("--json", action="store_true")
+    cfg = sub.add_parser("config", help="print a firmware config.json for this lab")
+    cfg.add_argument("user", nargs="?", default="6903")
+    cfg.add_argument("--transport", default="dns-srv", choices=["udp", "tcp", "tls", "dns-srv"])
+    cfg.add_argument("--expires", type=int, default=180)
     far = sub.add_parser("farend", help="start a sipp UAS far end and register it")
     far.add_argument("user", nargs="?", default="6904")
     far.add_argument("--port", type=int, default=FAREND_PORT)
@@ -823,6 +852,8 @@ def dispatch(lab: Lab, args) -> int:
         print_status(lab, args.json)
     elif args.cmd == "registered":
         print_registered(lab, args.user, args.json)
+    elif args.cmd == "config":
+        print(json.dumps(lab.firmware_config(args.user, args.transport, args.expires), indent=2))
     elif args.cmd == "farend":
         require_root()
         pid = lab.farend(args.user, args.port, tuple(args.servers.split(",")))

@@ -429,6 +429,19 @@ def test_silence_times_out_then_unsilence_restores(lab, far_end, registration):
     assert contact in contacts(lab, "6903", "uc2")  # silence, unlike stop, keeps state
 
 
+def test_firmware_config_points_at_the_lab(lab, capsys):
+    assert labctl.main(["config", "6905", "--transport", "tls"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    (account,) = config["accounts"]
+    assert (account["server"], account["transport"], account["user"]) == (
+        "airties.lab",
+        "tls",
+        "6905",
+    )
+    assert config["dns"]["servers"] == ["127.0.0.53:53"]
+    assert config["sip"]["ca_file"] == str(lab.ca_file) and lab.ca_file.exists()
+
+
 def test_up_is_idempotent(lab):
     started, took = timed(lab.up)
     assert started == [] and took < 2
