@@ -29,5 +29,12 @@ typecheck: setup
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests tools
 
+# The lab runs on system python3 (stdlib only), so it works before and without .venv.
+lab-up:
+	$(PYTHON) lab/labctl.py up
+
+lab-down:
+	$(PYTHON) lab/labctl.py down
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build
