@@ -185,7 +185,7 @@ class _Job:
         self.addrs = {}  # host -> [ip, ...]
         self.host = ""
         self.port = None
-        self.transport = "udp"
+        self.transport = ""  # fixed by the URI or the caller; "" = chosen by DNS
         self.secure = False
 
     def cancel(self):
@@ -243,6 +243,8 @@ class _Job:
             return self.fail("unknown transport %r" % transport)
         if not host:
             return self.fail("no host")
+        if secure and "tls" not in self.loc.supported:
+            return self.fail("sips: needs TLS, not supported here")
         if is_ip(host) or port is not None:
             t = transport or ("tls" if secure else "udp")
             if not self._ok(t):
@@ -255,6 +257,7 @@ class _Job:
         if transport is not None:
             if not self._ok(transport):
                 return self.fail("transport %s not usable here" % transport)
+            self.transport = transport
             self.slots = [_Slot(transport, _SRV_NAME[transport] + host, "srv")]
             return self._srv()
         self.after = self._after_naptr
@@ -279,6 +282,8 @@ class _Job:
         self._srv()
 
     def _srv(self):
+        if not self.slots:
+            return self._after_srv()
         self.after = self._after_srv
         for s in self.slots:
             self._ask(s.name, SRV, self._on_srv, s)
@@ -301,9 +306,11 @@ class _Job:
             if [s for s in self.slots if s.dead]:
                 return self._finish(Targets(), "SIP service not offered (SRV target '.')")
             # §4.2: no SRV -> the domain's addresses at the default port of the transport
-            # chosen so far (the best NAPTR's, else UDP / TLS for sips:).
-            t = self.slots[0].transport if self.slots and self.slots[0].source == "naptr" \
-                else ("tls" if self.secure else "udp")
+            # chosen so far (the caller's, the best NAPTR's, else UDP / TLS for sips:).
+            t = self.transport
+            if not t:
+                naptr = self.slots and self.slots[0].source == "naptr"
+                t = self.slots[0].transport if naptr else ("tls" if self.secure else "udp")
             if not self._ok(t):
                 return self._finish(Targets(), "no SRV and %s not usable" % t)
             self.transport = t
