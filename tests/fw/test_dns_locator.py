@@ -261,6 +261,13 @@ def test_addresses_from_the_additional_section_save_queries():
         assert [x[2] for x in rows] == ["127.0.1.27", "127.0.1.26"]
         assert e.asked() == [("_sip._udp." + D, SRV)]
         assert e.go(D, transport="udp")[0].ttl == 30
+        # Both SRV sets carry the same glue (as dnsmasq sends it): each address once.
+        e.f.extra[("_sip._tcp." + D, SRV)] = e.f.extra[("_sip._udp." + D, SRV)]
+        e.r.cache.clear()
+        rows, _ = e.rows(D)
+        assert [(x[0], x[2]) for x in rows] == [("tcp", "127.0.1.27"), ("tcp", "127.0.1.26"),
+                                               ("udp", "127.0.1.27"), ("udp", "127.0.1.26")]
+        assert (("uc1." + D, A)) not in e.asked()
     finally:
         e.close()
 

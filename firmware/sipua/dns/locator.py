@@ -296,7 +296,9 @@ class _Job:
         slot.records = srv_order([r for r in recs if r[3] != "."], self.loc.rng)
         for name, qtype, ip, ttl in ans.extra:  # glue: no need to ask for these
             if qtype == A or (qtype == AAAA and self.loc.ipv6):
-                self.addrs.setdefault(name.lower(), []).append(ip)
+                lst = self.addrs.setdefault(name.lower(), [])
+                if ip not in lst:  # two SRV sets often carry the same glue
+                    lst.append(ip)
                 if ttl < self.ttl:
                     self.ttl = ttl
 
