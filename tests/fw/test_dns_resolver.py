@@ -303,3 +303,33 @@ def test_no_servers_is_an_error_not_a_crash():
     r.servers = []
     a, err = ask(s, r, "uc1.airties.test")
     assert a is None and err == "no DNS servers"
+
+
+def test_oversized_udp_answer_is_asked_again_over_tcp():
+    zone = dict(ZONE)
+    zone["big.test"] = [(A, 60, "10.0.%d.%d" % (i // 250, i % 250)) for i in range(100)]
+    s, r, (f,) = setup(zone)
+    r.rx_max = 512  # as a server ignoring our EDNS size would overflow it
+    try:
+        a, err = ask(s, r, "big.test")
+        assert err is None and len(a.records) == 100
+        assert f.queries == [("big.test", A, "udp"), ("big.test", A, "tcp")]
+    finally:
+        close([f])
+
+
+def test_resolver_from_config():
+    from sipua.dns.resolver import from_config
+
+    s, _ = new_sched()
+    r = from_config(s, {"servers": ["127.0.1.53:5353", "10.0.0.1"],
+                        "static": ["uc1.airties.test A 10.1.1.1"]})
+    assert r.servers == [("127.0.1.53", 5353), ("10.0.0.1", 53)]
+    assert r.static.lookup("uc1.airties.test", A) == ["10.1.1.1"]
+    e = None
+    try:
+        from_config(s, {"servers": ["10.0.0.1", "ns.example.com"]})
+    except DnsError as err:
+        e = err
+    assert e is not None and "dns.servers[1]" in str(e)
+    assert from_config(s, {"servers": ["10.0.0.1"]}).static is None

@@ -124,6 +124,24 @@ def system_servers():
     return out
 
 
+def from_config(sched, cfg):
+    """A Resolver from the config's ``dns`` object (``servers``, ``static``); a bad entry is a
+    DnsError that names its key."""
+    cfg = cfg or {}
+    servers = []
+    for i, text in enumerate(cfg.get("servers") or ()):
+        try:
+            servers.append(parse_server(text))
+        except DnsError as e:
+            raise DnsError("dns.servers[%d]: %s" % (i, e))
+    static = None
+    if cfg.get("static"):
+        from .static import Static  # only phones with a static DNS cache load it
+
+        static = Static(cfg["static"])
+    return Resolver(sched, servers, static)
+
+
 class _Ticket:
     """A caller's interest in a query; cancel() forgets the callback."""
 
@@ -336,7 +354,7 @@ class _Query:
 
     def _readable(self, sock, events):
         try:
-            data, src = sock.recvfrom(self.res.rx_max)
+            data, src = sock.recvfrom(self.res.rx_max + 1)
         except OSError as e:
             if e.args and e.args[0] == _ECONNREFUSED:
                 self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(),
@@ -348,7 +366,9 @@ class _Query:
             return self._spoof("source", src)
         if not self._matches(data):
             return
-        if data[2] & 0x02:  # TC: the answer did not fit, ask again over TCP
+        # TC: the answer did not fit. An answer longer than we asked for was cut
+        # by recvfrom (a server ignoring our EDNS size): the same.
+        if data[2] & 0x02 or len(data) > self.res.rx_max:
             self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(), "truncated")
             self._close()
             from . import tcp  # rarely needed: loaded only now
