@@ -2,7 +2,7 @@
 
 from dnsfake import FakeDns, response
 from fwtest import bind_udp, new_sched
-from sipua.dns import CNAME, SRV, A, DnsError
+from sipua.dns import CNAME, NAPTR, SRV, A, DnsError
 from sipua.dns.resolver import Resolver, parse_server
 from sipua.dns.static import Static
 
@@ -273,7 +273,8 @@ def test_static_and_server_config_errors_name_the_entry():
         e = err
     assert e is not None and "dns.static[1]" in str(e)
     st = Static(["a.test 60 SRV 1 2 5060 b.test.", 'a.test NAPTR 1 2 s SIP+D2U "" _sip._udp.a.test'])
-    assert st.lookup("A.test.", SRV) == [(1, 2, 5060, "b.test")]
+    assert st.lookup("A.test.", SRV) == (60, [(1, 2, 5060, "b.test")])
+    assert st.lookup("a.test", NAPTR)[0] == 3600 and st.lookup("b.test", A) is None
     assert parse_server("10.0.0.1") == ("10.0.0.1", 53)
     assert parse_server("127.0.1.53:5353") == ("127.0.1.53", 5353)
     assert parse_server("[::1]:53") == ("::1", 53)
@@ -325,7 +326,7 @@ def test_resolver_from_config():
     r = from_config(s, {"servers": ["127.0.1.53:5353", "10.0.0.1"],
                         "static": ["uc1.airties.test A 10.1.1.1"]})
     assert r.servers == [("127.0.1.53", 5353), ("10.0.0.1", 53)]
-    assert r.static.lookup("uc1.airties.test", A) == ["10.1.1.1"]
+    assert r.static.lookup("uc1.airties.test", A) == (3600, ["10.1.1.1"])
     e = None
     try:
         from_config(s, {"servers": ["10.0.0.1", "ns.example.com"]})

@@ -25,18 +25,7 @@ SERVFAIL = const(2)
 NXDOMAIN = const(3)
 REFUSED = const(5)
 
-TYPE_NAMES = {A: "A", CNAME: "CNAME", SOA: "SOA", AAAA: "AAAA", SRV: "SRV", NAPTR: "NAPTR",
-              OPT: "OPT"}
-
 
 class DnsError(Exception):
     """The one error of this package: a malformed packet, name or record; a bad config entry."""
 
-
-def type_code(name):
-    """'SRV' -> 33; raises DnsError for a type this package does not handle."""
-    up = str(name).upper()
-    for code, text in TYPE_NAMES.items():
-        if text == up:
-            return code
-    raise DnsError("unknown record type %r" % name)

@@ -214,10 +214,10 @@ class Resolver:
     def _static(self, t, name, qtype):
         """Deliver static records for (name, qtype) if there are any; True if it did."""
         st = self.static
-        recs = st.lookup(name, qtype) if st is not None else None
-        if not recs:
+        hit = st.lookup(name, qtype) if st is not None else None
+        if hit is None:
             return False
-        ans = Answer(name, qtype, NOERROR, recs, st.ttl, (), "static")
+        ans = Answer(name, qtype, NOERROR, hit[1], hit[0], (), "static")
         self.sched.call_soon(_deliver, t, ans, None)
         return True
 

@@ -11,30 +11,37 @@ file order: ``NAME [TTL] TYPE RDATA``::
 Imported only when the config has static records.
 """
 
-from . import AAAA, NAPTR, SRV, A, DnsError, type_code
+from . import AAAA, NAPTR, SRV, A, DnsError
 from .resolver import is_ip
+
+
+_TYPES = {"A": A, "AAAA": AAAA, "SRV": SRV, "NAPTR": NAPTR}
 
 
 class Static:
     def __init__(self, lines, ttl=3600):
-        self.ttl = ttl  # reported for records without their own TTL
-        self._d = {}  # type: dict # (lower name, type) -> [data, ...]
+        self._d = {}  # type: dict # (lower name, type) -> [ttl, [data, ...]]
         for i, line in enumerate(lines):
             try:
-                name, t, data = parse_record(line)
-            except DnsError as e:
-                raise DnsError("dns.static[%d]: %s" % (i, e))
-            self._d.setdefault((name.lower(), t), []).append(data)
+                name, t, rttl, data = parse_record(line)
+            except DnsError as err:
+                raise DnsError("dns.static[%d]: %s" % (i, err))
+            ent = self._d.setdefault((name.lower(), t), [ttl if rttl is None else rttl, []])
+            if rttl is not None and rttl < ent[0]:
+                ent[0] = rttl
+            ent[1].append(data)
 
     def lookup(self, name, qtype):
-        return self._d.get((name.lower().rstrip("."), qtype))
+        """(ttl, [data, ...]) for the question, or None."""
+        e = self._d.get((name.lower().rstrip("."), qtype))
+        return (e[0], e[1]) if e is not None else None
 
     def __len__(self):
         return len(self._d)
 
 
 def parse_record(line):
-    """One zone-style line -> (name, type, data) with data shaped like wire.decode's."""
+    """One zone-style line -> (name, type, ttl or None, data); data shaped like decode's."""
     if not isinstance(line, str):
         raise DnsError("a record must be a string like 'NAME TYPE RDATA'")
     parts = line.split()
@@ -42,25 +49,28 @@ def parse_record(line):
         raise DnsError("%r: want NAME [TTL] TYPE RDATA" % line)
     name = parts[0].rstrip(".")
     i = 2 if parts[1].isdigit() else 1
-    t = type_code(parts[i])
+    ttl = int(parts[1]) if i == 2 else None
+    t = _TYPES.get(parts[i].upper())
+    if t is None:
+        raise DnsError("%r: type %s cannot be static (A, AAAA, SRV, NAPTR)" % (line, parts[i]))
     rd = parts[i + 1 :]
     try:
         if t == A or t == AAAA:
             if len(rd) != 1 or not is_ip(rd[0]) or (t == A) == (":" in rd[0]):
                 raise ValueError
-            return name, t, rd[0]
+            return name, t, ttl, rd[0]
         if t == SRV:
             if len(rd) != 4:
                 raise ValueError
-            return name, t, (_u16(rd[0]), _u16(rd[1]), _u16(rd[2]), rd[3].rstrip(".") or ".")
+            return name, t, ttl, (_u16(rd[0]), _u16(rd[1]), _u16(rd[2]), rd[3].rstrip(".") or ".")
         if t == NAPTR:
             if len(rd) != 6:
                 raise ValueError
             flags, svc, rx = [x.strip('"').encode() for x in rd[2:5]]
-            return name, t, (_u16(rd[0]), _u16(rd[1]), flags, svc, rx, rd[5].rstrip(".") or ".")
+            return name, t, ttl, (_u16(rd[0]), _u16(rd[1]), flags, svc, rx, rd[5].rstrip(".") or ".")
     except ValueError:
-        raise DnsError("%r: bad %s data" % (line, parts[i]))
-    raise DnsError("%r: type %s cannot be static" % (line, parts[i]))
+        pass
+    raise DnsError("%r: bad %s data" % (line, parts[i]))
 
 
 def _u16(s):
