@@ -142,12 +142,16 @@ def footprint():
                     out["mpy_" + f[:-3]] = os.path.getsize(dst)
                     total += os.path.getsize(dst)
         out["mpy_dns_total"] = total
+        # The scheduler and log are shared by the whole agent: loaded first, counted apart.
         code = ("import gc\ngc.collect()\na=gc.mem_alloc()\n"
+                "import sipua.sched, sipua.log\ngc.collect()\nb=gc.mem_alloc()\n"
                 "from sipua.dns import locator, resolver, wire, cache\n"
-                "gc.collect()\nprint(gc.mem_alloc()-a)\n")
+                "gc.collect()\nprint(b-a, gc.mem_alloc()-b)\n")
         p = subprocess.run([MICROPYTHON, "-X", "heapsize=100K", "-c", code], capture_output=True,
                            text=True, timeout=60, env=dict(os.environ, MICROPYPATH=tmp))
-        out["import_heap_mpy"] = int(p.stdout.strip())
+        infra, dns_only = p.stdout.split()
+        out["import_heap_sched_log_mpy"] = int(infra)
+        out["import_heap_mpy"] = int(dns_only)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -180,7 +184,8 @@ def main():
         ("heap, one airties resolution (MicroPython)",
          "%s bytes (%s)" % (heap, heap_note) if heap is not None else "n/a (%s)" % heap_note),
         ("dns/ as .mpy", "%d bytes" % fp["mpy_dns_total"]),
-        ("heap kept by importing dns/ (.mpy)", "%d bytes" % fp["import_heap_mpy"]),
+        ("heap kept by importing dns/ (.mpy, 64-bit port)", "%d bytes (+%d sched/log)" % (
+            fp["import_heap_mpy"], fp["import_heap_sched_log_mpy"])),
     ]
     w = max(len(r[0]) for r in rows)
     print("%d responses (NAPTR, SRV+glue, A, AAAA, CNAME, NXDOMAIN+SOA)" % len(msgs))

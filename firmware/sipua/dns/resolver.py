@@ -18,7 +18,7 @@ once (lwIP on an ESP32 has few sockets), the rest wait their turn.
 import socket
 
 from ..compat import urandom_u32
-from ..log import log
+from ..log import DEBUG, log
 from ..sched import POLLIN
 from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
 from .cache import EXPIRES, EXTRA, RCODE, RECORDS, Cache, negative_ttl
@@ -247,8 +247,9 @@ class Resolver:
     def _trace(self, server, proto, name, qtype, rtt, outcome):
         if self.trace is not None:
             self.trace(server, proto, name, qtype, rtt, outcome)
-        log.debug("dns", "exchange", server=server[0], port=server[1], proto=proto, name=name,
-                  qtype=qtype, ms=rtt, outcome=outcome)
+        if log.enabled(DEBUG, "dns"):  # check first: the keyword dict alone is heap garbage
+            log.debug("dns", "exchange", server=server[0], port=server[1], proto=proto, name=name,
+                      qtype=qtype, ms=rtt, outcome=outcome)
 
 
 def _deliver(t, ans, err):

@@ -74,6 +74,32 @@ def put_name(buf, off, name):
         return off + 1
     if name[-1] == "." and name[-2:] != "\\.":
         name = name[:-1]
+    if "\\" in name:
+        return _put_labels(buf, off, name)
+    # The common case in one copy: the text goes in one byte to the right, then each dot
+    # becomes the length of the label that follows it.
+    b = name.encode()
+    n = len(b)
+    if n + 2 > MAX_NAME:
+        raise DnsError("name too long: %r" % name)
+    buf[off + 1 : off + 1 + n] = b
+    i = 0
+    while True:
+        j = b.find(b".", i)
+        if j < 0:
+            j = n
+        if j == i or j - i > MAX_LABEL:
+            raise DnsError("bad label in %r" % name)
+        buf[off] = j - i
+        off += j - i + 1
+        if j == n:
+            break
+        i = j + 1
+    buf[off] = 0
+    return off + 1
+
+
+def _put_labels(buf, off, name):
     start = off
     for label in _labels(name):
         n = len(label)
@@ -189,7 +215,11 @@ def _section(m, buf, mv, p, end, count, names, which):
         name, p = _name(buf, mv, p, end, names)
         if p + 10 > end:
             raise DnsError("short record header")
-        t, c, ttl, rdlen = struct.unpack_from("!HHIH", buf, p)
+        # Read by hand: unpack_from would make a tuple per record.
+        t = buf[p] << 8 | buf[p + 1]
+        c = buf[p + 2] << 8 | buf[p + 3]
+        ttl = buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7]
+        rdlen = buf[p + 8] << 8 | buf[p + 9]
         p += 10
         q = p + rdlen
         if q > end:
@@ -276,8 +306,9 @@ def _name(buf, mv, p, end, names):
     Returns (name, offset after it). A pointer must point strictly before the segment it
     continues (RFC 1035 §4.1.4 only allows earlier names); that makes loops impossible.
     """
-    start = limit = p
-    labels = []
+    start = limit = seg = p
+    parts = None  # the text of each run of labels between pointers
+    nl = 0  # labels in the current run
     total = 1  # wire octets so far, the root label counted
     nxt = -1  # where parsing resumes after the first pointer
     hi = p  # highest offset read: a cached name is reused only if it fits in ``end``
@@ -286,19 +317,22 @@ def _name(buf, mv, p, end, names):
         if p >= end:
             raise DnsError("name runs past the end")
         n = buf[p]
-        if n == 0:
-            p += 1
-            break
-        if n < 64:
-            p += 1
+        if 0 < n < 64:
             total += n + 1
             if total > MAX_NAME:
                 raise DnsError("name too long")
-            if p + n > end:
+            p += n + 1
+            if p > end:
                 raise DnsError("label runs past the end")
-            labels.append(_label(mv, p, n))
-            p += n
+            nl += 1
             continue
+        if nl:
+            if parts is None:
+                parts = []
+            parts.append(_run(mv, seg, p, nl))
+        if n == 0:
+            p += 1
+            break
         if n < 0xC0:
             raise DnsError("bad label type")
         if p + 1 >= end:
@@ -319,28 +353,44 @@ def _name(buf, mv, p, end, names):
                 hi = hit[2]
             suffix = hit[0]
             break
-        limit = p = ptr
+        limit = p = seg = ptr
+        nl = 0
     if p - 1 > hi:
         hi = p - 1
-    if suffix is None:
-        name = ".".join(labels) if labels else "."
-    elif labels:
-        name = ".".join(labels) + ("." + suffix if suffix != "." else "")
+    if parts is None:
+        name = suffix or "."  # a bare pointer: the name is already known, keep no new entry
     else:
-        name = suffix
-    names[start] = (name, total, hi)
+        if suffix is not None and suffix != ".":
+            parts.append(suffix)
+        name = parts[0] if len(parts) == 1 else ".".join(parts)
+        names[start] = (name, total, hi)
     return name, (nxt if nxt >= 0 else p)
 
 
-def _label(mv, p, n):
-    seg = mv[p : p + n]
+def _run(mv, a, b, nl):
+    """The text of ``nl`` labels at mv[a:b] (length bytes included), dot-separated.
+
+    One copy per run of labels rather than one per label: the length bytes become dots in
+    place. A run with bytes outside ASCII, or a dot or backslash of its own, is escaped.
+    """
+    raw = bytearray(mv[a + 1 : b])
+    i = mv[a]  # where the second length byte sits in raw
+    while i < len(raw):
+        k = raw[i]
+        raw[i] = 0x2E
+        i += k + 1
     try:
-        s = str(seg, "utf-8")
+        s = str(raw, "utf-8")
     except UnicodeError:
-        return _escape(seg)
-    # Plain ASCII decodes to as many characters as bytes; anything else is escaped.
-    if len(s) != n or "." in s or "\\" in s:
-        return _escape(seg)
+        s = None
+    # ASCII decodes to as many characters as bytes, and then the dots are exactly nl - 1.
+    if s is None or len(s) != len(raw) or s.count(".") != nl - 1 or "\\" in s:
+        out = []
+        while a < b:
+            k = mv[a]
+            out.append(_escape(mv[a + 1 : a + 1 + k]))
+            a += k + 1
+        return ".".join(out)
     return s
 
 
