@@ -334,3 +334,43 @@ def test_resolver_from_config():
         e = err
     assert e is not None and "dns.servers[1]" in str(e)
     assert from_config(s, {"servers": ["10.0.0.1"]}).static is None
+
+
+class _Dgram:
+    """Stands in for the query's socket: hands out one datagram from a chosen source."""
+
+    def __init__(self, data, src):
+        self.data, self.src = data, src
+
+    def recvfrom(self, n):
+        return self.data, self.src
+
+
+def test_source_check_does_not_rely_on_the_kernel():
+    # connect() makes Linux and lwIP filter foreign datagrams already; the resolver checks
+    # the source itself too, for stacks that do not. Feed it one directly.
+    from dnsfake import response
+
+    s, r, (f,) = setup()
+    f.hook = lambda srv, q, addr: True  # silent: the answers come from the test
+    got = []
+    try:
+        r.query("uc1.airties.test", A, lambda a, e: got.append(a))
+        s.run_once(0)
+        q = r._pending[("uc1.airties.test", A)]
+        pkt = response(q.qid, "uc1.airties.test", A, [("uc1.airties.test", A, 60, "6.6.6.6")])
+        if isinstance(q.addr, tuple):
+            other = ("127.0.1.99", q.addr[1])
+        else:  # the unix port's raw sockaddr_in: change the address's last octet
+            b = bytearray(q.addr)
+            b[7] ^= 1
+            other = bytes(b)
+        q._readable(_Dgram(pkt, other), 1)
+        s.run_once(0)
+        assert got == [] and q.sock is not None  # still waiting
+        good = response(q.qid, "uc1.airties.test", A, [("uc1.airties.test", A, 60, "10.0.0.7")])
+        q._readable(_Dgram(good, q.addr), 1)
+        s.run_until(lambda: got, 1000)
+        assert got[0].records == ["10.0.0.7"]
+    finally:
+        close([f])

@@ -168,7 +168,7 @@ def test_no_exception_but_dnserror_on_cut_or_flipped_packets():
     for n in range(len(pkt)):
         raises(DnsError, _decode, pkt[:n])
     seed = 12345
-    for i in range(3000):
+    for _ in range(3000):
         seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
         b = bytearray(pkt)
         for _ in range(1 + seed % 3):

@@ -42,7 +42,7 @@ def run(args):
     try:
         servers = [parse_server(s) for s in args.dns] if args.dns else None
     except DnsError as e:
-        raise UsageError(str(e))
+        raise UsageError(str(e)) from e
     sched = Scheduler()
     res = Resolver(sched, servers)
     if not res.servers:
@@ -92,6 +92,6 @@ def table(domain, targets):
                      str(t.port), t.ip, t.transport.upper()))
         last = via
     widths = [max(len(r[c]) for r in rows) for c in range(len(COLUMNS))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
