@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
+.PHONY: setup test test-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
 
 setup: $(STAMP)
 
@@ -19,15 +19,34 @@ $(STAMP): pyproject.toml requirements-dev.txt requirements-stubs.txt
 	done
 	touch $(STAMP)
 
-test: setup
+# System packages the tests start for real (dnsmasq for the DNS tests); idempotent.
+test-deps:
+	@dpkg -s dnsmasq-base >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dnsmasq-base)
+
+test: setup test-deps
 	$(PY) -m pytest -q tests
 	$(MAKE) --no-print-directory typecheck
 
 typecheck: setup
 	$(PY) tools/typecheck.py
 
+# Every bench/bench_*.py: prints its table, figures merged into bench/results.json.
+bench: setup test-deps
+	$(PY) bench/run.py
+
+# Long fuzz runs (>= 1M inputs each), bounded in time.
+fuzz: setup
+	$(PY) bench/fuzz_dns.py
+
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests tools
+
+# The lab runs on system python3 (stdlib only), so it works before and without .venv.
+lab-up:
+	$(PYTHON) lab/labctl.py up
+
+lab-down:
+	$(PYTHON) lab/labctl.py down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build

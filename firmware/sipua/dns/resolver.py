@@ -1,0 +1,483 @@
+"""Stub resolver on the scheduler: UDP to the configured servers, TCP when truncated.
+
+``Resolver.query(name, qtype, cb)`` answers later with ``cb(answer, error)``: an ``Answer``
+(records of ``qtype`` after following CNAMEs; empty for NXDOMAIN / NODATA) and ``None``, or
+``None`` and a short reason (``"timeout"``, ``"servfail"``, ...) when no server gave one.
+
+Every query gets its own UDP socket (a fresh source port) ``connect``ed to one server, and a
+random ID. An answer counts only if it comes from that server's address and port, carries
+the ID and repeats the question; anything else — a spoofed or stray datagram, a malformed
+one — is dropped and the wait goes on. A server that times out, fails (SERVFAIL, REFUSED,
+...) or refuses the port hands the query to the next; each round over the servers doubles
+the wait. TC=1 re-asks the same server over TCP (``tcp.py``, imported only then).
+
+Identical questions in flight share one query; at most ``max_inflight`` queries are out at
+once (lwIP on an ESP32 has few sockets), the rest wait their turn.
+"""
+
+import socket
+
+from ..compat import urandom_u32
+from ..log import DEBUG, log
+from ..sched import POLLIN
+from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
+from .cache import EXPIRES, EXTRA, RCODE, RECORDS, Cache, negative_ttl
+from .wire import EDNS_PAYLOAD, HEADER_LEN, QUERY_BUF, decode, encode_query, question_end
+
+_RCODE_ERR = {FORMERR: "formerr", SERVFAIL: "servfail", 4: "notimp", 5: "refused"}
+_ECONNREFUSED = 111  # errno on Linux and lwIP; MicroPython's errno module may lack names
+
+
+class Answer:
+    """What a query found. ``ttl`` (s) is the smallest TTL along the CNAME chain."""
+
+    __slots__ = ("name", "qtype", "rcode", "records", "ttl", "extra", "source", "rtt_ms")
+
+    def __init__(self, name, qtype, rcode, records, ttl, extra=(), source="dns", rtt_ms=0):
+        self.name = name
+        self.qtype = qtype
+        self.rcode = rcode
+        self.records = records
+        self.ttl = ttl
+        self.extra = extra  # A/AAAA records from the additional section: (name, type, ip, ttl)
+        self.source = source  # "dns", "cache" or "static"
+        self.rtt_ms = rtt_ms
+
+
+def parse_server(text, default_port=53):
+    """'10.0.0.1', '10.0.0.1:5353', '[::1]:53', '::1' -> (host, port). IP addresses only:
+    a name server named by a name would need DNS to be found."""
+    s = str(text).strip()
+    port = default_port
+    if s.startswith("["):
+        host, sep, rest = s[1:].partition("]")
+        if not sep:
+            raise DnsError("bad DNS server %r" % text)
+        if rest:
+            if not rest.startswith(":"):
+                raise DnsError("bad DNS server %r" % text)
+            port = _port(rest[1:], text)
+    elif s.count(":") == 1:
+        host, _, p = s.partition(":")
+        port = _port(p, text)
+    else:
+        host = s
+    if not is_ip(host):
+        raise DnsError("DNS server must be an IP address: %r" % text)
+    return host, port
+
+
+def _port(p, text):
+    if not p.isdigit() or not 0 < int(p) < 65536:
+        raise DnsError("bad port in DNS server %r" % text)
+    return int(p)
+
+
+def is_ip(host):
+    """True for a numeric IPv4 or IPv6 address (no DNS needed to reach it)."""
+    if ":" in host:
+        for part in host.split(":"):
+            if part and (len(part) > 4 or not _is_hex(part)):
+                return False
+        return host.count("::") <= 1 and host.count(":") >= 2
+    parts = host.split(".")
+    if len(parts) != 4:
+        return False
+    for x in parts:
+        if not x.isdigit() or len(x) > 3 or int(x) > 255:
+            return False
+    return True
+
+
+def _is_hex(s):
+    for c in s:
+        if c not in "0123456789abcdefABCDEF":
+            return False
+    return True
+
+
+def system_servers():
+    """The board's DNS servers: the network interface's, else /etc/resolv.conf's (unix port,
+    virtual board, host)."""
+    out = []
+    try:
+        import network
+
+        try:
+            dns = network.ipconfig("dns")
+        except Exception:
+            dns = network.WLAN(network.STA_IF).ifconfig()[3]
+        if dns and dns != "0.0.0.0":
+            out.append((dns, 53))
+    except Exception:  # no network module (unix port) or interface down
+        pass
+    if out:
+        return out
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver" and is_ip(parts[1]):
+                    out.append((parts[1].partition("%")[0], 53))
+    except OSError:
+        pass
+    return out
+
+
+def from_config(sched, cfg):
+    """A Resolver from the config's ``dns`` object (``servers``, ``static``); a bad entry is a
+    DnsError that names its key."""
+    cfg = cfg or {}
+    servers = []
+    for i, text in enumerate(cfg.get("servers") or ()):
+        try:
+            servers.append(parse_server(text))
+        except DnsError as e:
+            raise DnsError("dns.servers[%d]: %s" % (i, e))
+    static = None
+    if cfg.get("static"):
+        from .static import Static  # only phones with a static DNS cache load it
+
+        static = Static(cfg["static"])
+    return Resolver(sched, servers, static)
+
+
+class _Ticket:
+    """A caller's interest in a query; cancel() forgets the callback."""
+
+    __slots__ = ("q", "cb")
+
+    def __init__(self, q, cb):
+        self.q = q
+        self.cb = cb
+
+    def cancel(self):
+        q = self.q
+        self.cb = None
+        if q is not None:
+            self.q = None
+            q.drop(self)
+
+
+class Resolver:
+    # Limits in one visible place (tunable per instance).
+    timeout_ms = 1000  # first wait for one server; doubles on each round over the servers
+    tries = 2  # rounds over all servers
+    max_cname = 8  # CNAME hops followed for one question
+    max_inflight = 4  # sockets open at once
+    tcp_max = 8192  # longest answer accepted over TCP
+    rx_max = EDNS_PAYLOAD  # longest UDP answer (what we advertise with EDNS)
+
+    def __init__(self, sched, servers=None, static=None, cache=None, edns=True):
+        self.sched = sched
+        if servers:
+            self.servers = [s if isinstance(s, tuple) else parse_server(s) for s in servers]
+        else:
+            self.servers = system_servers()
+        self.cache = cache if cache is not None else Cache()
+        self.static = static  # static.Static or None: answers when DNS has none
+        self.edns = edns
+        self.trace = None  # fn(server, proto, name, qtype, rtt_ms, outcome) for `--verbose`
+        self._qbuf = bytearray(QUERY_BUF)  # every query is built here, then sent
+        self._pending = {}  # type: dict # (lower name, qtype) -> _Query
+        self._waiting = []  # type: list
+        self._active = 0
+        self._addrs = {}  # (host, port) -> (family, sockaddr), looked up once
+
+    def query(self, name, qtype, cb):
+        key = (name.lower(), qtype)
+        now = self.sched.now()
+        e = self.cache.get(key, now)
+        t = _Ticket(None, cb)
+        if e is not None:
+            ttl = (e[EXPIRES] - now) // 1000
+            ans = Answer(name, qtype, e[RCODE], e[RECORDS], ttl, e[EXTRA], "cache")
+            if e[RECORDS] or not self._static(t, name, qtype):
+                self.sched.call_soon(_deliver, t, ans, None)
+            return t
+        q = self._pending.get(key)
+        if q is None:
+            q = _Query(self, name, qtype, key)
+            self._pending[key] = q
+            t.q = q
+            q.tickets.append(t)
+            if self._active < self.max_inflight:
+                self._active += 1
+                q.send()
+            else:
+                self._waiting.append(q)
+            return t
+        t.q = q
+        q.tickets.append(t)
+        return t
+
+    def _static(self, t, name, qtype):
+        """Deliver static records for (name, qtype) if there are any; True if it did."""
+        st = self.static
+        hit = st.lookup(name, qtype) if st is not None else None
+        if hit is None:
+            return False
+        ans = Answer(name, qtype, NOERROR, hit[1], hit[0], (), "static")
+        self.sched.call_soon(_deliver, t, ans, None)
+        return True
+
+    def sockaddr(self, server):
+        a = self._addrs.get(server)
+        if a is None:
+            ai = socket.getaddrinfo(server[0], server[1], 0, socket.SOCK_DGRAM)[0]
+            a = (ai[0], ai[-1])
+            self._addrs[server] = a
+        return a
+
+    def _done(self, q):
+        key = q.key
+        if self._pending.get(key) is q:
+            del self._pending[key]
+        self._active -= 1
+        while self._waiting and self._active < self.max_inflight:
+            nxt = self._waiting.pop(0)
+            if nxt.tickets:
+                self._active += 1
+                nxt.send()
+            else:
+                key = nxt.key
+                if self._pending.get(key) is nxt:
+                    del self._pending[key]
+
+    def _trace(self, server, proto, name, qtype, rtt, outcome):
+        if self.trace is not None:
+            self.trace(server, proto, name, qtype, rtt, outcome)
+        if log.enabled(DEBUG, "dns"):  # check first: the keyword dict alone is heap garbage
+            log.debug("dns", "exchange", server=server[0], port=server[1], proto=proto, name=name,
+                      qtype=qtype, ms=rtt, outcome=outcome)
+
+
+def _deliver(t, ans, err):
+    cb = t.cb
+    if cb is not None:
+        t.cb = None
+        cb(ans, err)
+
+
+class _Query:
+    """One question, walked over the servers (and along a CNAME chain) until it has an answer."""
+
+    def __init__(self, res, name, qtype, key):
+        self.res = res
+        self.orig = name
+        self.name = name  # moves along the CNAME chain
+        self.qtype = qtype
+        self.key = key
+        self.tickets = []
+        self.attempt = 0  # index over rounds x servers
+        self.hops = 0
+        self.ttl = 0x7FFFFFFF
+        self.edns = res.edns
+        self.err = "timeout"
+        self.sock = None
+        self.timer = None
+        self.tcp = None
+        self.server = None
+        self.t0 = 0
+        self.qbytes = b""
+        self.question = b""
+        self.qid = 0
+
+    def drop(self, t):
+        if t in self.tickets:
+            self.tickets.remove(t)
+        if not self.tickets and (self.sock is not None or self.tcp is not None):
+            self._close()
+            self.res._done(self)
+
+    # -- one exchange ----------------------------------------------------------------------
+    def send(self):
+        res = self.res
+        n = len(res.servers)
+        if n == 0:
+            return self._finish(None, "no DNS servers")
+        if self.attempt >= n * res.tries:
+            return self._finish(None, self.err)
+        self.server = res.servers[self.attempt % n]
+        wait = res.timeout_ms << (self.attempt // n)
+        self.qid = urandom_u32() & 0xFFFF
+        buf = res._qbuf
+        try:
+            ln = encode_query(buf, self.qid, self.name, self.qtype, self.edns)
+        except DnsError as e:
+            return self._finish(None, "bad name: %s" % e)
+        self.qbytes = bytes(memoryview(buf)[:ln])
+        self.question = self.qbytes[HEADER_LEN : question_end(buf)].lower()
+        self.t0 = res.sched.now()
+        try:
+            family, addr = res.sockaddr(self.server)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            self.sock = sock
+            sock.setblocking(False)
+            # connect(): the kernel (or lwIP) then drops datagrams from anyone else, and a
+            # closed port on the server comes back as ECONNREFUSED instead of a timeout.
+            sock.connect(addr)
+            sock.send(self.qbytes)
+        except OSError as e:
+            self._close()
+            return self._next("send: %s" % e)
+        self.addr = addr
+        res.sched.watch(sock, POLLIN, self._readable)
+        self.timer = res.sched.call_later(wait, self._timeout)
+
+    def _close(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        sock = self.sock
+        if sock is not None:
+            self.sock = None
+            self.res.sched.unwatch(sock)
+            sock.close()
+        if self.tcp is not None:
+            self.tcp.close()
+            self.tcp = None
+
+    def _next(self, why):
+        """This server gave nothing usable: ask the next one."""
+        self.err = why
+        self.attempt += 1
+        self.send()
+
+    def _timeout(self):
+        self.timer = None
+        self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(), "timeout")
+        self._close()
+        self._next("timeout")
+
+    def _rtt(self):
+        return self.res.sched.now() - self.t0
+
+    def _readable(self, sock, events):
+        try:
+            data, src = sock.recvfrom(self.res.rx_max + 1)
+        except OSError as e:
+            if e.args and e.args[0] == _ECONNREFUSED:
+                self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(),
+                                "refused port")
+                self._close()
+                self._next("port unreachable")
+            return  # EAGAIN: a spurious wake-up
+        if src != self.addr:
+            return self._spoof("source", src)
+        if not self._matches(data):
+            return
+        # TC: the answer did not fit. An answer longer than we asked for was cut
+        # by recvfrom (a server ignoring our EDNS size): the same.
+        if data[2] & 0x02 or len(data) > self.res.rx_max:
+            self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(), "truncated")
+            self._close()
+            from . import tcp  # rarely needed: loaded only now
+
+            self.t0 = self.res.sched.now()
+            self.tcp = tcp.Exchange(self.res.sched, self.server, self.res.sockaddr(self.server),
+                                    self.qbytes, self._tcp_done, self.res.timeout_ms * 2,
+                                    self.res.tcp_max)
+            return
+        self._answer(data, "udp")
+
+    def _matches(self, data):
+        """ID, response bit and question must match what we sent; else it is not our answer."""
+        if len(data) < HEADER_LEN or (data[0] << 8 | data[1]) != self.qid or not data[2] & 0x80:
+            return self._spoof("id", None)
+        q = self.question
+        if bytes(data[HEADER_LEN : HEADER_LEN + len(q)]).lower() != q or data[4] or data[5] != 1:
+            return self._spoof("question", None)
+        return True
+
+    def _spoof(self, what, src):
+        log.warn("dns", "answer_dropped", why=what, name=self.name, src=src)
+        return False
+
+    def _tcp_done(self, data, err):
+        self.tcp = None
+        if err is not None or not self._matches(data):
+            self.res._trace(self.server, "tcp", self.name, self.qtype, self._rtt(), err or "bad")
+            return self._next(err or "bad TCP answer")
+        self._answer(data, "tcp")
+
+    def _answer(self, data, proto):
+        try:
+            msg = decode(data)
+        except DnsError as e:
+            # Dropped like a spoof: a forged or broken datagram must not end the wait.
+            log.warn("dns", "malformed_answer", name=self.name, err=e)
+            return
+        res = self.res
+        rtt = self._rtt()
+        rc = msg.rcode
+        res._trace(self.server, proto, self.name, self.qtype, rtt,
+                   "rcode=%d answers=%d" % (rc, len(msg.answers)))
+        if proto == "udp":
+            self._close()
+        if rc == FORMERR and self.edns:
+            self.edns = False  # an old server that rejects EDNS (RFC 6891 §7): ask plainly
+            return self.send()
+        if rc != NOERROR and rc != NXDOMAIN:
+            return self._next(_RCODE_ERR.get(rc, "rcode %d" % rc))
+        self._result(msg, rtt)
+
+    # -- the answer ------------------------------------------------------------------------
+    def _result(self, msg, rtt):
+        qtype = self.qtype
+        name = self.name.lower()
+        ttl = self.ttl
+        recs = []
+        for _ in range(self.res.max_cname + 1):
+            target = None
+            for rr in msg.answers:
+                if rr[0].lower() != name:
+                    continue
+                if rr[1] == qtype:
+                    recs.append(rr[4])
+                    if rr[3] < ttl:
+                        ttl = rr[3]
+                elif rr[1] == CNAME and target is None:
+                    target = rr
+            if recs or target is None:
+                break
+            self.hops += 1
+            if self.hops > self.res.max_cname:
+                return self._finish(None, "CNAME chain too long")
+            if target[3] < ttl:
+                ttl = target[3]
+            name = target[4].lower()
+        self.ttl = ttl
+        if not recs and name != self.name.lower() and msg.rcode == NOERROR:
+            if negative_ttl(msg) is None:
+                # The chain leads out of this answer: ask for its end (RFC 1034 §5.3.3).
+                self.name = name
+                self.attempt = 0
+                return self.send()
+        extra = []
+        for rr in msg.additional:
+            if rr[1] == 1 or rr[1] == 28:
+                extra.append((rr[0], rr[1], rr[4], rr[3]))
+        if recs:
+            for x in extra:
+                if x[3] < ttl:
+                    ttl = x[3]
+        else:
+            neg = negative_ttl(msg)
+            ttl = neg if neg is not None and neg < ttl else (0 if neg is None else ttl)
+        ans = Answer(self.orig, qtype, msg.rcode, recs, ttl, extra, "dns", rtt)
+        self.res.cache.put(self.key, self.res.sched.now(), ttl, msg.rcode, recs, extra)
+        self._finish(ans, None)
+
+    def _finish(self, ans, err):
+        self._close()
+        res = self.res
+        tickets = self.tickets
+        self.tickets = []
+        for t in tickets:
+            t.q = None
+            if ans is not None and ans.records:
+                res.sched.call_soon(_deliver, t, ans, None)
+            elif not res._static(t, self.orig, self.qtype):
+                res.sched.call_soon(_deliver, t, ans, err)
+        res._done(self)

@@ -1,0 +1,48 @@
+"""Session fixtures for the lab suites: the lab PBX + DNS, and a sipp far end."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
+if str(LAB_DIR) not in sys.path:
+    sys.path.insert(0, str(LAB_DIR))
+
+import labctl
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The running lab. Brought down at the end only if this session brought it up."""
+    if os.geteuid() != 0:
+        pytest.skip("lab tests need root: DNS on 127.0.0.53:53, iptables and apt-get")
+    the_lab = labctl.Lab()
+    started = the_lab.up()
+    yield the_lab
+    for name in labctl.SERVERS:
+        # A failed test may leave a server stopped or silenced; hand the lab back whole.
+        the_lab.unsilence(name)
+    if started:
+        the_lab.down()
+    else:
+        the_lab.up()
+
+
+@pytest.fixture(scope="session")
+def far_end_process(lab):
+    """The sipp UAS answering as 6904 (stopped at the end if this session started it)."""
+    user = "6904"
+    was_running = lab.farend_running(user)
+    lab.farend(user, port=labctl.free_port(), servers=())
+    yield user
+    if not was_running:
+        lab.stop_farend(user)
+
+
+@pytest.fixture
+def far_end(lab, far_end_process):
+    """6904, (re-)registered on uc1 for this test: a test may have restarted a server."""
+    lab.farend(far_end_process, servers=("uc1",))
+    return far_end_process
