@@ -209,9 +209,7 @@ def parse(b, udp=True, lim=LIMITS):
     Content-Length, extra bytes after the body ignored) rather than one framed stream
     message."""
     n = len(b)
-    if n > lim.max_msg:
-        raise SipError(513, "Message Too Large")
-    e = b.find(b"\r\n")
+    e = b.find(b"\r\n", 0, lim.max_line)
     if e <= 0:
         raise SipError(400, "Bad start line")
     m = Msg(b)
@@ -221,6 +219,8 @@ def parse(b, udp=True, lim=LIMITS):
     while True:
         e = b.find(b"\r\n", p)
         if e < 0:
+            if n > lim.max_msg:
+                raise SipError(513, "Message Too Large", m)
             raise SipError(400, "No end of headers", m)
         if e == p:
             break
@@ -250,6 +250,10 @@ def parse(b, udp=True, lim=LIMITS):
         p = e + 2
     m.bs = bs = e + 2
     _start_line(m, b, line_end)
+    # Size is judged once the headers are known, so that even 513 can be answered; the
+    # header loop above is bounded by max_line and max_headers.
+    if n > lim.max_msg:
+        raise SipError(513, "Message Too Large", m)
     for hid in _SINGLE:
         if m.count(hid) > 1:
             raise SipError(400, "Duplicate " + NAMES[hid], m)
@@ -273,6 +277,7 @@ def parse(b, udp=True, lim=LIMITS):
 def _start_line(m, b, e):
     line = b[:e]
     if line.startswith(b"SIP/"):
+        m.status = 1  # a response, even if its status line is bad: never answered
         parts = line.split(b" ", 2)
         if len(parts) < 3 or parts[0] != b"SIP/2.0":
             raise SipError(400, "Bad status line", m)
@@ -307,7 +312,11 @@ def _core(m):
     v = m.first(H_VIA)
     if v is None:
         raise SipError(400, "Missing Via", m)
-    m.via = parse_via(_first_item(v, m))
+    try:
+        m.via = parse_via(split_list(v)[0])
+    except SipError as e:
+        e.msg = m
+        raise
     cs = m.first(H_CSEQ)
     if cs is None:
         raise SipError(400, "Missing CSeq", m)
@@ -337,14 +346,6 @@ def _core(m):
         raise SipError(400, "Bad Expires", m)
     for c in m.values(H_CONTACT):
         _parse_na(c, m, True)
-
-
-def _first_item(v, m):
-    try:
-        return split_list(v)[0]
-    except SipError as e:
-        e.msg = m
-        raise
 
 
 def _parse_na(v, m, star=False):
