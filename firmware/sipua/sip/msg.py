@@ -140,7 +140,7 @@ class Msg:
 
     def values(self, hid):
         """All values of a list header (repeated lines and commas read alike), as bytes."""
-        out = []
+        out = []  # type: list
         for v in self.all(hid):
             if is_list(hid):
                 out.extend(x for x in split_list(v) if x)

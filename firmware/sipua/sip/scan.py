@@ -157,7 +157,7 @@ def params(s, i, sep=_SEMI):
     LWS is allowed around the separator and the ``=`` (RFC 3261 §25.1). With
     ``sep=_COMMA`` it reads digest auth-params instead.
     """
-    out = {}
+    out = {}  # type: dict
     n = len(s)
     first = sep == _COMMA
     while True:
@@ -361,6 +361,13 @@ def parse_name_addr(s, star_ok=False):
 class Via:
     __slots__ = ("transport", "host", "port", "params", "raw")
 
+    def __init__(self, raw):
+        self.raw = raw
+        self.transport = ""
+        self.host = ""
+        self.port = None
+        self.params = {}  # type: dict
+
     @property
     def branch(self):
         return self.params.get("branch")
@@ -383,8 +390,7 @@ def parse_via(s):
             i = ws(s, i + 1)
     if parts[0].upper() != b"SIP" or parts[1] != b"2.0":
         raise bad("Bad Via version")
-    v = Via()
-    v.raw = s
+    v = Via(s)
     v.transport = text(parts[2]).upper()
     if i < n and s[i] == _LBRACK:
         e = s.find(b"]", i)

@@ -235,13 +235,15 @@ class SipStack:
                 t.on_transport_error(err or OSError("closed"))
 
     def ctx_done(self, t):
-        if self.ctx.get(t.key) is t:
-            del self.ctx[t.key]
+        key = t.key
+        if self.ctx.get(key) is t:
+            del self.ctx[key]
 
     def stx_done(self, t):
-        if self.stx.get(t.key) is t:
-            del self.stx[t.key]
+        key = t.key
         k = "%s|%d" % (t.req.call_id, t.req.cseq)
+        if self.stx.get(key) is t:
+            del self.stx[key]
         if self._accepted.get(k) is t:
             del self._accepted[k]
 

@@ -12,7 +12,8 @@ import ssl
 
 def context(ca_file):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    # MicroPython's client default is CERT_NONE: verification must be asked for.
+    setattr(ctx, "verify_mode", ssl.CERT_REQUIRED)
     if ca_file:
         ctx.load_verify_locations(cafile=ca_file)
     elif hasattr(ctx, "load_default_certs"):
