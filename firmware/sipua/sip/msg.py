@@ -1,0 +1,524 @@
+"""SIP messages: stream framing, parsing into offsets, and building requests/responses.
+
+A parsed ``Msg`` is one ``bytes`` object plus a flat list of small ints: per header
+``(id, name_start, name_end, value_start, value_end)``. Values are sliced, unfolded and
+decoded only when asked for. The few fields every layer needs (top Via, Call-ID, CSeq,
+tags) are checked and kept at parse time; a message failing those checks is malformed.
+
+Two outcomes are kept apart, as STYLE.md asks: ``frame()`` answers "need more bytes"
+(``NEED_MORE``) for a stream, while a malformed message raises ``SipError`` whose ``code``
+is the answer to send (400, 505, 513) and whose ``msg`` is the partly parsed message when
+the header structure allowed it, so a server can still copy Via/From/To/Call-ID/CSeq.
+"""
+
+from . import SipError
+from .hdr import (
+    H_CALL_ID,
+    H_CONTACT,
+    H_CONTENT_LENGTH,
+    H_CONTENT_TYPE,
+    H_CSEQ,
+    H_EXPIRES,
+    H_FROM,
+    H_MAX_FORWARDS,
+    H_OTHER,
+    H_RECORD_ROUTE,
+    H_TO,
+    H_VIA,
+    NAMES,
+    is_list,
+    lookup,
+)
+from .scan import is_digits, is_token, parse_name_addr, parse_uri, parse_via, split_list, text
+
+NEED_MORE = -1
+_MAX_U32 = 4294967295
+_MAX_CSEQ = 2147483647  # RFC 3261 §8.1.1.5: less than 2**31
+# Headers that may appear once; a second one makes the message ambiguous (RFC 4475 3.3.8).
+_SINGLE = (H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_MAX_FORWARDS, H_CONTENT_LENGTH, H_CONTENT_TYPE,
+           H_EXPIRES)
+
+
+class Limits:
+    """Bounded input, in one visible place (cf. microdot's Request.max_*). Tunable."""
+
+    max_msg = 8192  # whole message, bytes -> 513 Message Too Large
+    max_headers = 64  # header lines -> 513
+    max_line = 1024  # one header line (before unfolding) -> 513
+    max_body = 4096  # -> 413 Request Entity Too Large
+
+
+LIMITS = Limits()
+
+
+def frame(buf, n, lim=LIMITS):
+    """Stream framing (TCP/TLS): the length of the message at the start of ``buf[:n]``.
+
+    Returns ``NEED_MORE`` when the headers or the body are not all there yet; raises
+    ``SipError`` when the stream cannot be framed (bad or repeated Content-Length, headers
+    longer than the limit): the connection must then be closed, since no later byte
+    can be trusted to start a message. Leading CRLFs (keep-alives) are the caller's.
+    """
+    e = buf.find(b"\r\n\r\n", 0, n)
+    if e < 0:
+        if n > lim.max_msg:
+            raise SipError(513, "Message Too Large")
+        return NEED_MORE
+    cl = None
+    p = buf.find(b"\r\n", 0, e + 2) + 2
+    while p < e + 2:
+        le = buf.find(b"\r\n", p)
+        c = buf[p] | 32
+        if c == 108 or c == 99:  # 'l' or 'c'
+            colon = buf.find(b":", p, le)
+            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == H_CONTENT_LENGTH:
+                v = bytes(buf[colon + 1:le]).strip()
+                if cl is not None or not is_digits(v) or len(v) > 9:
+                    raise SipError(400, "Bad Content-Length")
+                cl = int(v)
+        p = le + 2
+    total = e + 4 + (cl or 0)
+    if total > lim.max_msg:
+        raise SipError(513, "Message Too Large")
+    return total if total <= n else NEED_MORE
+
+
+class Msg:
+    __slots__ = (
+        "buf", "status", "method", "ruri", "reason", "h", "bs", "be", "via", "call_id",
+        "cseq", "cseq_method", "from_tag", "to_tag", "src", "flow",
+    )
+
+    def __init__(self, buf):
+        self.buf = buf
+        self.status = 0  # 0 for a request
+        self.method = ""
+        self.ruri = b""
+        self.reason = ""
+        self.h = []
+        self.bs = self.be = len(buf)
+        self.via = None
+        self.call_id = None
+        self.cseq = -1
+        self.cseq_method = ""
+        self.from_tag = None
+        self.to_tag = None
+        self.src = None  # (ip, port) it came from; set by the transport
+        self.flow = None  # the transport flow it came on
+
+    def is_request(self):
+        return self.status == 0
+
+    # -- header access ---------------------------------------------------------------------
+    def _value(self, k):
+        h = self.h
+        b = self.buf[h[k + 3]:h[k + 4]]
+        if b.find(b"\r\n") >= 0:
+            b = b.replace(b"\r\n", b"")  # unfold: the white space after the CRLF remains
+        return b.strip()
+
+    def count(self, hid):
+        h = self.h
+        return sum(1 for k in range(0, len(h), 5) if h[k] == hid)
+
+    def first(self, hid):
+        """The first value of header ``hid`` as bytes, or None."""
+        h = self.h
+        for k in range(0, len(h), 5):
+            if h[k] == hid:
+                return self._value(k)
+        return None
+
+    def get(self, hid, default=None):
+        v = self.first(hid)
+        return default if v is None else text(v)
+
+    def all(self, hid):
+        """Every line of header ``hid``, as bytes values."""
+        h = self.h
+        return [self._value(k) for k in range(0, len(h), 5) if h[k] == hid]
+
+    def values(self, hid):
+        """All values of a list header (repeated lines and commas read alike), as bytes."""
+        out = []  # type: list
+        for v in self.all(hid):
+            if is_list(hid):
+                out.extend(x for x in split_list(v) if x)
+            else:
+                out.append(v)
+        return out
+
+    def header(self, name):
+        """First value of a header by name (for ones without an id), as str or None."""
+        hid = lookup(name.lower().encode())
+        if hid != H_OTHER:
+            return self.get(hid)
+        name = name.lower().encode()
+        h, b = self.h, self.buf
+        for k in range(0, len(h), 5):
+            if h[k] == H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
+                return text(self._value(k))
+        return None
+
+    def int(self, hid, default=None):
+        """A numeric header (Expires, Min-Expires, Retry-After's seconds); None if bad."""
+        v = self.first(hid)
+        if v is None:
+            return default
+        e = 0
+        while e < len(v) and 48 <= v[e] <= 57:
+            e += 1
+        if e == 0 or e > 10:
+            return default
+        return int(v[:e])
+
+    def name_addr(self, hid):
+        v = self.first(hid)
+        return None if v is None else parse_name_addr(v)
+
+    def contacts(self):
+        """Contact values as NameAddr; None stands for ``*``."""
+        return [parse_name_addr(v, True) for v in self.values(H_CONTACT)]
+
+    @property
+    def body(self):
+        return self.buf[self.bs:self.be]
+
+    def to_bytes(self):
+        """Serialize again: canonical names, unfolded values, Content-Length recomputed."""
+        b, h = self.buf, self.h
+        if self.status:
+            parts = [b"SIP/2.0 %d %s\r\n" % (self.status, self.reason.encode())]
+        else:
+            parts = [self.method.encode(), b" ", self.ruri, b" SIP/2.0\r\n"]
+        for k in range(0, len(h), 5):
+            hid = h[k]
+            if hid == H_CONTENT_LENGTH:
+                continue
+            parts.append(NAMES[hid].encode() if hid else b[h[k + 1]:h[k + 2]])
+            parts.append(b": ")
+            parts.append(self._value(k))
+            parts.append(b"\r\n")
+        parts.append(b"Content-Length: %d\r\n\r\n" % (self.be - self.bs))
+        parts.append(self.body)
+        return b"".join(parts)
+
+
+def parse(b, udp=True, lim=LIMITS):
+    """bytes -> Msg, or raise SipError. ``udp``: a datagram (body = rest when no
+    Content-Length, extra bytes after the body ignored) rather than one framed stream
+    message."""
+    n = len(b)
+    e = b.find(b"\r\n", 0, lim.max_line)
+    if e <= 0:
+        raise SipError(400, "Bad start line")
+    m = Msg(b)
+    line_end = e
+    h = m.h
+    p = e + 2
+    while True:
+        e = b.find(b"\r\n", p)
+        if e < 0:
+            if n > lim.max_msg:
+                raise SipError(513, "Message Too Large", m)
+            raise SipError(400, "No end of headers", m)
+        if e == p:
+            break
+        if e - p > lim.max_line:
+            raise SipError(513, "Header line too long", m)
+        c = b[p]
+        if c == 32 or c == 9:  # a folded line continues the previous value
+            if not h:
+                raise SipError(400, "Bad folding")
+            h[-1] = e
+        else:
+            colon = b.find(b":", p, e)
+            if colon < 0:
+                raise SipError(400, "Header without colon", m)
+            ne = colon
+            while ne > p and (b[ne - 1] == 32 or b[ne - 1] == 9):
+                ne -= 1
+            name = b[p:ne]
+            if not is_token(name):
+                raise SipError(400, "Bad header name", m)
+            vs = colon + 1
+            while vs < e and (b[vs] == 32 or b[vs] == 9):
+                vs += 1
+            h.extend((lookup(name.lower()), p, ne, vs, e))
+            if len(h) > 5 * lim.max_headers:
+                raise SipError(513, "Too many headers", m)
+        p = e + 2
+    m.bs = bs = e + 2
+    _start_line(m, b, line_end)
+    # Size is judged once the headers are known, so that even 513 can be answered; the
+    # header loop above is bounded by max_line and max_headers.
+    if n > lim.max_msg:
+        raise SipError(513, "Message Too Large", m)
+    for hid in _SINGLE:
+        if m.count(hid) > 1:
+            raise SipError(400, "Duplicate " + NAMES[hid], m)
+    cl = m.first(H_CONTENT_LENGTH)
+    if cl is None:
+        if not udp:
+            m.be = bs  # RFC 3261 §18.3: on a stream a missing Content-Length means none
+    else:
+        if not is_digits(cl) or len(cl) > 9:
+            raise SipError(400, "Bad Content-Length", m)
+        ln = int(cl)
+        if bs + ln > n:
+            raise SipError(400, "Content-Length larger than body", m)
+        m.be = bs + ln
+    if m.be - bs > lim.max_body:
+        raise SipError(413, "Request Entity Too Large", m)
+    _core(m)
+    return m
+
+
+def _start_line(m, b, e):
+    line = b[:e]
+    if line.startswith(b"SIP/"):
+        m.status = 1  # a response, even if its status line is bad: never answered
+        parts = line.split(b" ", 2)
+        if len(parts) < 3 or parts[0] != b"SIP/2.0":
+            raise SipError(400, "Bad status line", m)
+        code = parts[1]
+        if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
+            raise SipError(400, "Bad status code", m)
+        m.status = int(code)
+        m.reason = text(parts[2])
+        return
+    parts = line.split(b" ")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise SipError(400, "Bad request line", m)
+    if not is_token(parts[0]):
+        raise SipError(400, "Bad method", m)
+    m.method = text(parts[0])
+    m.ruri = parts[1]
+    if parts[2] != b"SIP/2.0":
+        if parts[2].startswith(b"SIP/"):
+            raise SipError(505, "Version Not Supported", m)
+        raise SipError(400, "Bad request line", m)
+    try:
+        u = parse_uri(parts[1])
+    except SipError as err:
+        err.msg = m
+        raise
+    if u.headers is not None:  # RFC 3261 §19.1.5: never in a Request-URI
+        raise SipError(400, "Headers in Request-URI", m)
+
+
+def _core(m):
+    """Check and keep the headers every layer relies on."""
+    v = m.first(H_VIA)
+    if v is None:
+        raise SipError(400, "Missing Via", m)
+    try:
+        m.via = parse_via(split_list(v)[0])
+    except SipError as e:
+        e.msg = m
+        raise
+    cs = m.first(H_CSEQ)
+    if cs is None:
+        raise SipError(400, "Missing CSeq", m)
+    parts = cs.split()
+    if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10 or \
+            not is_token(parts[1]):
+        raise SipError(400, "Bad CSeq", m)
+    m.cseq = int(parts[0])
+    if m.cseq > _MAX_CSEQ:
+        raise SipError(400, "Bad CSeq", m)
+    m.cseq_method = text(parts[1])
+    cid = m.first(H_CALL_ID)
+    if not cid or len(cid.split()) != 1:
+        raise SipError(400, "Missing or bad Call-ID", m)
+    m.call_id = text(cid)
+    fr = m.first(H_FROM)
+    to = m.first(H_TO)
+    if fr is None or to is None:
+        raise SipError(400, "Missing From or To", m)
+    m.from_tag = _parse_na(fr, m).tag
+    m.to_tag = _parse_na(to, m).tag
+    mf = m.first(H_MAX_FORWARDS)
+    if mf is not None and (not is_digits(mf) or len(mf) > 5 or int(mf) > 255):
+        raise SipError(400, "Bad Max-Forwards", m)
+    ex = m.first(H_EXPIRES)
+    if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > _MAX_U32):
+        raise SipError(400, "Bad Expires", m)
+    for c in m.values(H_CONTACT):
+        _parse_na(c, m, True)
+
+
+def _parse_na(v, m, star=False):
+    try:
+        return parse_name_addr(v, star)
+    except SipError as e:
+        e.msg = m
+        raise
+
+
+# -- building -------------------------------------------------------------------------------
+def response(req, code, reason, to_tag=None, headers=None, body=b"", content_type=None,
+             record_route=False):
+    """The bytes of a response to parsed request ``req`` (RFC 3261 §8.2.6.2).
+
+    Via (the top one with received/rport, see ``_received``), From, To, Call-ID and CSeq are copied as
+    received, so even a request that failed to parse past its header structure can be
+    answered. ``to_tag`` is added when the request's To has none. ``headers`` is a list of
+    (name, value) str pairs.
+    """
+    h = req.h
+    out = [b"SIP/2.0 %d %s\r\n" % (code, reason.encode())]
+    top = True
+    for k in range(0, len(h), 5):
+        hid = h[k]
+        if hid == H_VIA:
+            out.append(b"Via: ")
+            val = req._value(k)
+            if top and req.src and req.via:
+                val = _received(val, req)
+            top = False
+            out.append(val)
+            out.append(b"\r\n")
+        elif hid == H_TO:
+            out.append(b"To: ")
+            out.append(req._value(k))
+            if to_tag and req.to_tag is None:
+                out.append(b";tag=")
+                out.append(to_tag.encode())
+            out.append(b"\r\n")
+        elif hid in (H_FROM, H_CALL_ID, H_CSEQ) or (record_route and hid == H_RECORD_ROUTE):
+            out.append(NAMES[hid].encode())
+            out.append(b": ")
+            out.append(req._value(k))
+            out.append(b"\r\n")
+    _tail(out, headers, body, content_type)
+    return b"".join(out)
+
+
+def _received(val, req):
+    """The top Via as a server returns it: ``received`` when the packet came from another
+    address than the Via names (RFC 3261 §18.2.1), ``rport`` filled in (RFC 3581)."""
+    ip, port = req.src
+    p = req.via.params
+    add = b""
+    if req.via.host != ip and "received" not in p:
+        add = b";received=" + ip.encode()
+    if "rport" not in p and not add:
+        return val
+    items = split_list(val)
+    top = items[0]
+    if "rport" in p and p["rport"] is None:
+        low = top.lower()
+        i = low.find(b"rport")
+        while i >= 0:
+            e = i + 5
+            before = low[:i].rstrip()
+            if before.endswith(b";") and (e == len(low) or low[e] in b" \t;"):
+                top = top[:e] + b"=%d" % port + top[e:]
+                break
+            i = low.find(b"rport", e)
+    items[0] = top + add
+    return b", ".join(items)
+
+
+def _tail(out, headers, body, content_type):
+    if headers:
+        for name, value in headers:
+            out.append(("%s: %s\r\n" % (name, value)).encode())
+    if body and content_type:
+        out.append(("Content-Type: %s\r\n" % content_type).encode())
+    out.append(b"Content-Length: %d\r\n\r\n" % len(body))
+    if body:
+        out.append(body)
+
+
+class Request:
+    """An outgoing request owned by the agent. The stack writes the Via (one new branch per
+    transaction) and Max-Forwards each time it sends, so the same object is sent again
+    after a 401 (with ``cseq`` + 1 and an Authorization header) or to the next target.
+
+    ``headers`` holds the other headers as (name, value) str pairs in order; ``set()``
+    replaces one by name.
+    """
+
+    def __init__(self, method, uri, from_uri, to_uri, call_id, cseq=1, from_tag=None,
+                 to_tag=None, contact=None, headers=None, body=b"", content_type=None,
+                 from_display=None):
+        self.method = method
+        self.uri = uri
+        self.from_uri = from_uri
+        self.from_display = from_display
+        self.from_tag = from_tag
+        self.to_uri = to_uri
+        self.to_tag = to_tag
+        self.call_id = call_id
+        self.cseq = cseq
+        self.contact = contact
+        self.headers = headers if headers is not None else []
+        self.body = body
+        self.content_type = content_type
+
+    def set(self, name, value):
+        """Replace header ``name`` (or add it at the end); value None removes it."""
+        low = name.lower()
+        hs = [x for x in self.headers if x[0].lower() != low]
+        if value is not None:
+            hs.append((name, value))
+        self.headers = hs
+
+    def get(self, name):
+        low = name.lower()
+        for n, v in self.headers:
+            if n.lower() == low:
+                return v
+        return None
+
+    def _from(self):
+        s = "<%s>" % self.from_uri
+        if self.from_display:
+            s = '"%s" %s' % (self.from_display.replace("\\", "\\\\").replace('"', '\\"'), s)
+        if self.from_tag:
+            s += ";tag=" + self.from_tag
+        return s
+
+    def _to(self, to_tag):
+        s = "<%s>" % self.to_uri
+        return s + ";tag=" + to_tag if to_tag else s
+
+    def encode(self, via, max_forwards=70, user_agent=None):
+        out = ["%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: %d\r\nFrom: %s\r\nTo: %s\r\n"
+               "Call-ID: %s\r\nCSeq: %d %s\r\n" % (
+                   self.method, self.uri, via, max_forwards, self._from(),
+                   self._to(self.to_tag), self.call_id, self.cseq, self.method)]
+        if self.contact:
+            out.append("Contact: %s\r\n" % self.contact)
+        if user_agent:
+            out.append("User-Agent: %s\r\n" % user_agent)
+        parts = ["".join(out).encode()]
+        _tail(parts, self.headers, self.body, self.content_type)
+        return b"".join(parts)
+
+    def _routes(self):
+        return [(n, v) for n, v in self.headers if n.lower() == "route"]
+
+    def ack(self, via, to_value):
+        """ACK for a non-2xx final answer (RFC 3261 §17.1.1.3): same branch and Route,
+        To as in the response (``to_value`` bytes/str, with its tag)."""
+        if isinstance(to_value, bytes):
+            to_value = text(to_value)
+        head = "ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
+               "Call-ID: %s\r\nCSeq: %d ACK\r\n" % (self.uri, via, self._from(), to_value,
+                                                    self.call_id, self.cseq)
+        parts = [head.encode()]
+        _tail(parts, self._routes(), b"", None)
+        return b"".join(parts)
+
+    def cancel(self, via):
+        """CANCEL for this (INVITE) request (RFC 3261 §9.1): same branch, URI, tags, Route."""
+        head = "CANCEL %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
+               "Call-ID: %s\r\nCSeq: %d CANCEL\r\n" % (self.uri, via, self._from(),
+                                                       self._to(self.to_tag), self.call_id,
+                                                       self.cseq)
+        parts = [head.encode()]
+        _tail(parts, self._routes(), b"", None)
+        return b"".join(parts)

@@ -1,0 +1,269 @@
+"""The SIP endpoint: transports + transaction tables + the hook the UA layer plugs into.
+
+    stack = SipStack(sched, local_ip="127.0.2.1", local_port=5060, log=log)
+    stack.start()                                  # listen on UDP and TCP
+    req = stack.make_request("REGISTER", "sip:example.com", "sip:6903@example.com")
+    req.contact = stack.contact("6903", "udp")
+    req.set("Expires", "3600")
+    stack.request(req, ("udp", "127.0.0.11", 5060, "uc1.example.com"), on_result)
+    # on_result(outcome, response): RESPONSE / UNAVAILABLE (503) / TIMEOUT /
+    # TRANSPORT_ERROR, once per transaction (see ctrans.py)
+    stack.on_request = fn   # fn(req_msg, server_txn) for INVITE, BYE, ...; answer with
+                            # server_txn.respond(code, reason, headers, body, content_type)
+
+The stack itself answers OPTIONS, CANCEL, unknown methods and malformed requests (uas.py);
+see docs/architecture.md "SIP core" for the contract.
+"""
+
+from ..compat import urandom_u32
+from . import SipError
+from .ctrans import TRANSPORT_ERROR, ClientTxn
+from .msg import LIMITS, Request, parse, response
+from .transport import Transports
+
+MAGIC = "z9hG4bK"
+
+
+def new_branch():
+    return "%s%08x%08x" % (MAGIC, urandom_u32(), urandom_u32())
+
+
+def new_call_id(host="sipfw"):
+    return "%08x%08x@%s" % (urandom_u32(), urandom_u32(), host)
+
+
+def server_key(m, method=None):
+    """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
+    An ACK and a CANCEL find their INVITE with ``method="INVITE"``."""
+    method = method or ("INVITE" if m.method == "ACK" else m.method)
+    v = m.via
+    b = v.branch
+    if b and b.startswith(MAGIC) and len(b) > 7:
+        return "%s|%s:%s|%s" % (b, v.host, v.port, method)
+    return "2543|%s|%d|%s|%s|%s:%s|%s" % (m.call_id, m.cseq, m.from_tag, m.ruri, v.host,
+                                          v.port, method)
+
+
+class _DeadFlow:
+    """Stands in for a flow that could not be opened: the send fails, the transaction
+    reports TRANSPORT_ERROR on the next turn like any other transport failure."""
+
+    reliable = True
+    local_port = 0
+
+    def __init__(self, err):
+        self.err = err
+
+    def send(self, data):
+        raise self.err
+
+
+class SipStack:
+    def __init__(self, sched, local_ip="0.0.0.0", local_port=5060, t1=500, t2=4000, t4=5000,
+                 retry_count=3, ca_file=None, log=None, user_agent="sipfw", limits=None):
+        self.sched = sched
+        self.t1 = t1
+        self.t2 = t2
+        self.t4 = t4
+        self.retry_count = retry_count
+        self.log = log
+        self.user_agent = user_agent
+        self.limits = limits or LIMITS
+        self.tp = Transports(self, sched, local_ip, local_port, ca_file, self.limits, log)
+        self.ctx = {}  # client transactions: branch|method -> ClientTxn
+        self.stx = {}  # server transactions: server_key -> ServerTxn
+        self._accepted = {}  # Call-ID|CSeq -> INVITE ServerTxn waiting for the ACK of its 2xx
+        self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
+        self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487
+        self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
+        self.supported = []  # option tags for Supported; Require of others -> 420
+        self.accept = ["application/sdp"]
+
+    @classmethod
+    def from_config(cls, sched, cfg, log=None):
+        """From the agent's config dict (its ``sip`` section)."""
+        sip = cfg.get("sip", {}) if cfg else {}
+        return cls(sched, local_ip=sip.get("local_ip", "0.0.0.0"),
+                   local_port=sip.get("local_port", 5060), t1=sip.get("t1", 500),
+                   t2=sip.get("t2", 4000), t4=sip.get("t4", 5000),
+                   retry_count=sip.get("retry_count", 3), ca_file=sip.get("ca_file"), log=log)
+
+    @property
+    def local_ip(self):
+        return self.tp.local_ip
+
+    @property
+    def local_port(self):
+        return self.tp.local_port
+
+    def start(self, tcp=True):
+        self.tp.listen(tcp)
+
+    def stop(self):
+        for t in list(self.ctx.values()):
+            t.abandon()
+        self.tp.close()
+
+    # -- client side -------------------------------------------------------------------------
+    def make_request(self, method, uri, from_uri, to_uri=None, call_id=None, cseq=1,
+                     from_tag=None, **kw):
+        """A Request with a fresh Call-ID and From tag unless given (keep both across a
+        registration's refreshes; bump ``cseq`` for each new request in the same call)."""
+        from .strans import new_tag
+
+        return Request(method, uri, from_uri, to_uri or from_uri, call_id or new_call_id(),
+                       cseq, from_tag or new_tag(), **kw)
+
+    def contact(self, user, transport="udp"):
+        """Our Contact for ``transport``: the listening address, which is where a server's
+        requests reach the phone."""
+        t = "" if transport == "udp" else ";transport=" + transport
+        return "<sip:%s@%s:%d%s>" % (user, self.tp.via_host(None) if self.local_ip ==
+                                     "0.0.0.0" else self.local_ip, self.local_port, t)
+
+    def request(self, req, target, on_result, on_provisional=None, on_2xx=None, data=None):
+        """Start a client transaction for ``req`` to ``target`` and return it.
+
+        ``target`` is ``(transport, ip, port[, host])`` or an object with those attributes
+        (``host`` is the name for TLS SNI/verification). ``on_result(outcome, response)`` is
+        called exactly once; ``on_provisional(response)`` for each 1xx; ``on_2xx(response)``
+        for 2xx retransmissions/forks after the first (INVITE only).
+        """
+        kind, ip, port, host = _target(target)
+        try:
+            flow = self.tp.flow(kind, ip, port, host)
+        except OSError as e:
+            flow = _DeadFlow(e)
+        branch = new_branch()
+        via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (
+            kind.upper(), self.tp.via_host(flow) if not isinstance(flow, _DeadFlow) else
+            self.local_ip, flow.local_port, branch)
+        t = ClientTxn(self, req, flow, branch, via, on_result, on_provisional, on_2xx)
+        if data is not None:
+            t.data = data
+        self.ctx[t.key] = t
+        if self.log is not None:
+            self.log.debug("sip", "send", method=req.method, target="%s:%s:%d" % (kind, ip, port),
+                           branch=branch)
+        t.start()
+        return t
+
+    def cancel(self, invite_txn, on_result):
+        """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it
+        only after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
+        req = invite_txn.req
+        data = req.cancel(invite_txn.via)
+        t = ClientTxn(self, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
+                                    req.cseq, req.from_tag), invite_txn.flow,
+                      invite_txn.branch, invite_txn.via, on_result)
+        t.data = data
+        self.ctx[t.key] = t
+        t.start()
+        return t
+
+    def send_raw(self, data, target):
+        """Send bytes outside any transaction (the ACK of a 2xx, a CRLF keep-alive).
+        Returns False when the transport failed."""
+        kind, ip, port, host = _target(target)
+        try:
+            self.tp.flow(kind, ip, port, host).send(data)
+            return True
+        except OSError:
+            return False
+
+    # -- receiving ---------------------------------------------------------------------------
+    def receive(self, data, flow, src, udp):
+        """Every message from every transport comes through here. Never raises."""
+        try:
+            try:
+                m = parse(data, udp, self.limits)
+            except SipError as e:
+                self.answer_error(e, flow, src)
+                return
+            m.src = src
+            m.flow = flow
+            if m.status:
+                t = self.ctx.get("%s|%s" % (m.via.branch, m.cseq_method))
+                if t is None:
+                    self._debug("stray_response", status=m.status, call_id=m.call_id)
+                    return
+                t.on_response(m)
+                return
+            key = server_key(m)
+            t = self.stx.get(key)
+            if t is not None:
+                t.on_request(m)
+                return
+            if m.method == "ACK":
+                t = self._accepted.get("%s|%d" % (m.call_id, m.cseq))
+                if t is not None:
+                    t.ack_2xx(m)
+                elif self.on_request is not None:
+                    self.on_request(m, None)
+                return
+            from . import uas  # the server side, loaded with the first request
+
+            uas.handle(self, m, key)
+        except Exception as e:  # whatever arrives, the phone keeps answering
+            if self.log is not None:
+                self.log.exc("sip", "receive_error", e, src=src)
+
+    def answer_error(self, err, flow, src):
+        """A stateless answer to a request that failed to parse; responses are dropped."""
+        m = err.msg
+        if m is None or m.status or m.method == "ACK" or not m.count(1):  # 1 = H_VIA
+            self._debug("dropped", code=err.code, reason=err.reason, src=src)
+            return
+        m.src = src
+        m.flow = flow
+        self._debug("malformed", code=err.code, reason=err.reason, src=src)
+        self.tp.send_response(response(m, err.code, err.reason), m)
+
+    # -- bookkeeping used by transactions and transports --------------------------------------
+    def flow_busy(self, flow):
+        for t in self.ctx.values():
+            if t.flow is flow:
+                return True
+        for t in self.stx.values():
+            if t.req.flow is flow:
+                return True
+        return False
+
+    def flow_closed(self, flow, err):
+        for t in list(self.ctx.values()):
+            if t.flow is flow:
+                t.on_transport_error(err or OSError("closed"))
+
+    def ctx_done(self, t):
+        key = t.key
+        if self.ctx.get(key) is t:
+            del self.ctx[key]
+
+    def stx_done(self, t):
+        key = t.key
+        k = "%s|%d" % (t.req.call_id, t.req.cseq)
+        if self.stx.get(key) is t:
+            del self.stx[key]
+        if self._accepted.get(k) is t:
+            del self._accepted[k]
+
+    def accepted_add(self, t):
+        self._accepted["%s|%d" % (t.req.call_id, t.req.cseq)] = t
+
+    def log_txn(self, t, event, detail):
+        if self.log is not None:
+            self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
+                          detail=detail)
+
+    def _debug(self, event, **kv):
+        if self.log is not None:
+            self.log.debug("sip", event, **kv)
+
+
+def _target(t):
+    if isinstance(t, tuple):
+        return t[0], t[1], t[2], t[3] if len(t) > 3 else None
+    return t.transport, t.ip, t.port, getattr(t, "host", None)
+
+
+__all__ = ("SipStack", "TRANSPORT_ERROR", "new_branch", "new_call_id", "server_key")

@@ -1,0 +1,118 @@
+"""Server transactions (RFC 3261 §17.2, with RFC 6026's Accepted state for INVITE).
+
+INVITE: a 100 Trying goes out at once (the phone's UA may take longer than 200 ms to
+decide); a non-2xx final is retransmitted by Timer G (T1 doubling, capped at T2, UDP only)
+until the ACK comes or Timer H (64·T1) gives up; the ACK leads to Confirmed and Timer I
+(T4, 0 on a stream). A 2xx moves to Accepted: retransmitted INVITEs are absorbed and, over
+UDP, the 2xx itself is repeated (T1 doubling to T2) until the ACK for it arrives — the
+retransmission RFC 3261 §13.3.1.4 gives the UA core, kept here so the call agent needs
+none — for at most 64·T1. Non-INVITE: the last response answers every retransmitted
+request until Timer J (64·T1 UDP, 0 on a stream).
+"""
+
+from ..compat import const, urandom_u32
+from .msg import response
+
+_PROCEEDING = const(1)
+_COMPLETED = const(2)
+_CONFIRMED = const(3)
+_ACCEPTED = const(4)
+_TERMINATED = const(5)
+
+
+def new_tag():
+    return "%08x" % urandom_u32()
+
+
+class ServerTxn:
+    def __init__(self, stack, req, key):
+        self.stack = stack
+        self.req = req
+        self.key = key
+        self.invite = req.method == "INVITE"
+        self.state = _PROCEEDING  # Trying and Proceeding behave alike here
+        self.last = None
+        self.to_tag = None if req.to_tag else new_tag()
+        self.final = 0
+        self.interval = stack.t1
+        self._retx = None
+        self._timer = None
+        self.on_ack = None  # set by the call agent: called with the ACK of a 2xx
+
+    @property
+    def reliable(self):
+        f = self.req.flow
+        return f is not None and f.reliable
+
+    def respond(self, code, reason, headers=None, body=b"", content_type=None):
+        """Send a response. After a final one, later calls are ignored (logged)."""
+        if self.final:
+            self.stack.log_txn(self, "late_response", code)
+            return
+        data = response(self.req, code, reason, self.to_tag if code > 100 else None, headers,
+                        body, content_type, record_route=self.invite and code < 300)
+        self.stack.tp.send_response(data, self.req)
+        self.last = data
+        if code < 200:
+            return
+        self.final = code
+        sched = self.stack.sched
+        t1 = self.stack.t1
+        if self.invite:
+            self.state = _ACCEPTED if code < 300 else _COMPLETED
+            if code < 300:
+                self.stack.accepted_add(self)
+            if not self.reliable:
+                self._retx = sched.call_later(t1, self._retransmit)
+            self._timer = sched.call_later(64 * t1, self._timeout)
+        else:
+            self.state = _COMPLETED
+            self._timer = sched.call_later(0 if self.reliable else 64 * t1, self._terminate)
+
+    def on_request(self, m):
+        """A request matching this transaction: a retransmission, or the ACK."""
+        if m.method == "ACK":
+            if self.state == _COMPLETED:
+                self.state = _CONFIRMED
+                self._cancel_timers()
+                t4 = 0 if self.reliable else self.stack.t4
+                self._timer = self.stack.sched.call_later(t4, self._terminate)
+            elif self.state == _ACCEPTED:  # RFC 2543 peers reuse the INVITE's Via
+                self.ack_2xx(m)
+            return
+        if self.last is not None and self.state != _CONFIRMED:
+            self.stack.tp.send_response(self.last, self.req)
+
+    def ack_2xx(self, m):
+        if self.state != _ACCEPTED:
+            return
+        if self._retx is not None:
+            self._retx.cancel()
+            self._retx = None
+        cb = self.on_ack
+        self.on_ack = None
+        if cb is not None:
+            cb(m)
+
+    def _retransmit(self):
+        self._retx = None
+        if self.state in (_COMPLETED, _ACCEPTED) and self.last is not None:
+            self.stack.tp.send_response(self.last, self.req)
+            self.interval = min(self.interval * 2, self.stack.t2)
+            self._retx = self.stack.sched.call_later(self.interval, self._retransmit)
+
+    def _timeout(self):
+        if self.state == _COMPLETED or (self.state == _ACCEPTED and self._retx is not None):
+            self.stack.log_txn(self, "no_ack", self.final)
+        self._terminate()
+
+    def _cancel_timers(self):
+        for t in (self._retx, self._timer):
+            if t is not None:
+                t.cancel()
+        self._retx = self._timer = None
+
+    def _terminate(self):
+        self.state = _TERMINATED
+        self._cancel_timers()
+        self.stack.stx_done(self)

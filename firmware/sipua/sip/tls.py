@@ -1,0 +1,39 @@
+"""TLS for SIP over TCP, imported only when a TLS target is used (the ssl module and its
+context cost heap a UDP-only phone should keep).
+
+The server certificate and host name are verified by default (CERT_REQUIRED, the CA file
+named by ``sip.ca_file``; SNI and the name check use the target's host name). The
+handshake runs non-blocking: CPython drives it with ``do_handshake()``; MicroPython does it
+inside the first read/write, which raise EAGAIN (or return None) until it is done.
+"""
+
+import ssl
+
+
+def context(ca_file):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # MicroPython's client default is CERT_NONE: verification must be asked for.
+    setattr(ctx, "verify_mode", ssl.CERT_REQUIRED)
+    if ca_file:
+        ctx.load_verify_locations(cafile=ca_file)
+    elif hasattr(ctx, "load_default_certs"):
+        ctx.load_default_certs()  # CPython host tools: the system store
+    else:
+        raise OSError("sip.ca_file is needed for TLS")
+    return ctx
+
+
+def wrap(ctx, sock, host):
+    return ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+
+
+def handshake(sock):
+    """True when the handshake is complete; False while it waits for the peer."""
+    step = getattr(sock, "do_handshake", None)
+    if step is None:
+        return True  # MicroPython: finished inside the first write/read
+    try:
+        step()
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):  # type: ignore
+        return False
+    return True

@@ -1,0 +1,92 @@
+"""What a phone answers on its listening port (RFC 3261 §8.2), loaded with the first
+incoming request: a phone that only registers and calls out never pays for it.
+
+Order of the checks, each a defined answer: unknown method 501 / known but not allowed
+405 (with Allow), CSeq method mismatch 400, Request-URI scheme 416, Require 420 (with
+Unsupported), Content-Type/-Encoding 415 (with Accept), INVITE whose Accept excludes SDP
+406. Then the stack answers OPTIONS (200 with Allow/Accept/Supported) and CANCEL itself
+and hands the rest to ``stack.on_request``; without a UA it answers 481 inside a dialog
+and 480 outside.
+"""
+
+from .hdr import H_ACCEPT, H_CONTENT_ENCODING, H_CONTENT_TYPE, H_REQUIRE
+from .scan import parse_uri, text
+from .strans import ServerTxn
+
+KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
+         "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
+
+
+def handle(stack, m, key):
+    t = ServerTxn(stack, m, key)
+    stack.stx[key] = t
+    if t.invite:
+        t.respond(100, "Trying")
+    err = check(stack, m)
+    if err is not None:
+        t.respond(err[0], err[1], err[2])
+        return
+    if m.method == "OPTIONS":
+        t.respond(200, "OK", capabilities(stack))
+    elif m.method == "CANCEL":
+        cancel(stack, m, t)
+    elif stack.on_request is not None:
+        stack.on_request(m, t)
+    elif m.to_tag is not None or m.method == "BYE":
+        t.respond(481, "Call/Transaction Does Not Exist")
+    else:
+        t.respond(480, "Temporarily Unavailable")
+
+
+def check(stack, m):
+    """None, or (code, reason, headers) for a request the phone must refuse."""
+    method = m.method
+    if method not in stack.allow:
+        hdrs = [("Allow", ", ".join(stack.allow))]
+        if method in KNOWN:
+            return 405, "Method Not Allowed", hdrs
+        return 501, "Not Implemented", hdrs
+    if method != m.cseq_method:
+        return 400, "CSeq method mismatch", None
+    if not parse_uri(m.ruri).is_sip():
+        return 416, "Unsupported URI Scheme", None
+    if method != "ACK" and method != "CANCEL":
+        bad = [text(x) for x in m.values(H_REQUIRE) if text(x) not in stack.supported]
+        if bad:
+            return 420, "Bad Extension", [("Unsupported", ", ".join(bad))]
+    if m.be > m.bs:
+        ct = m.first(H_CONTENT_TYPE)
+        if ct is None or text(ct.split(b";")[0].strip().lower()) not in stack.accept:
+            return 415, "Unsupported Media Type", [("Accept", ", ".join(stack.accept))]
+        for enc in m.values(H_CONTENT_ENCODING):
+            if enc.lower() != b"identity":
+                return 415, "Unsupported Media Type", [("Accept-Encoding", "identity")]
+    if method == "INVITE" and m.first(H_ACCEPT) is not None:
+        ok = False
+        for a in m.values(H_ACCEPT):
+            mt = text(a.split(b";")[0].strip().lower())
+            if mt in stack.accept or mt == "*/*" or mt == "application/*":
+                ok = True
+        if not ok:
+            return 406, "Not Acceptable", [("Accept", ", ".join(stack.accept))]
+    return None
+
+
+def capabilities(stack):
+    return [("Allow", ", ".join(stack.allow)), ("Accept", ", ".join(stack.accept)),
+            ("Accept-Encoding", "identity"), ("Accept-Language", "en"),
+            ("Supported", ", ".join(stack.supported))]
+
+
+def cancel(stack, m, t):
+    from .stack import server_key
+
+    inv = stack.stx.get(server_key(m, "INVITE"))
+    if inv is None:
+        t.respond(481, "Call/Transaction Does Not Exist")
+        return
+    t.respond(200, "OK")
+    if not inv.final:
+        inv.respond(487, "Request Terminated")
+        if stack.on_cancel is not None:
+            stack.on_cancel(inv)

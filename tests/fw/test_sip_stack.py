@@ -1,0 +1,126 @@
+"""The SipStack's answers on the listening port, without sockets (RFC 4475 and §8.2)."""
+
+from fwtest import new_sched
+from sipfw_helpers import expectation_met, finals, rfc4475, rfc4475_index
+from sipua.sip.msg import parse
+from sipua.sip.stack import SipStack
+
+SRC = ("127.0.2.9", 5060)
+
+
+def new_stack():
+    s, clock = new_sched()
+    st = SipStack(s, local_ip="127.0.2.1", local_port=5060)
+    sent = []
+    st.tp.send_response = lambda data, req: sent.append(data)
+    return st, s, sent
+
+
+def options(n=1, extra=b""):
+    return (b"OPTIONS sip:phone@127.0.2.1 SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 127.0.2.9;branch=z9hG4bKopt%d\r\n"
+            b"From: <sip:x@127.0.2.9>;tag=1\r\nTo: <sip:phone@127.0.2.1>\r\n"
+            b"Call-ID: opt%d\r\nCSeq: 1 OPTIONS\r\n%sContent-Length: 0\r\n\r\n" % (n, n, extra))
+
+
+def test_rfc4475_every_message_gets_the_answer_the_rfc_expects_udp():
+    st, s, sent = new_stack()
+    bad = []
+    for i, entry in enumerate(rfc4475_index()):
+        del sent[:]
+        st.receive(rfc4475(entry["name"]), None, SRC, True)
+        s.run(until_ms=s.now() + 10)
+        codes = finals(sent)
+        why = expectation_met(entry, codes)
+        if why:
+            bad.append((entry["name"], why))
+        if entry["name"] == "dblreq":  # the trailing INVITE in the datagram is noise
+            assert codes == [405], codes
+        # ... and the phone still answers OPTIONS afterwards.
+        del sent[:]
+        st.receive(options(i), None, SRC, True)
+        assert finals(sent) == [200], (entry["name"], sent)
+    assert not bad, bad
+
+
+def test_answers_carry_the_headers_the_rfc_asks_for():
+    st, s, sent = new_stack()
+    st.receive(rfc4475("bext01"), None, SRC, True)
+    r = parse(sent[-1])
+    assert r.status == 420
+    assert r.header("Unsupported") == "nothingSupportsThis, nothingSupportsThisEither"
+    st.receive(rfc4475("regaut01"), None, SRC, True)
+    r = parse(sent[-1])
+    assert r.status == 405 and "INVITE" in r.header("Allow")
+    st.receive(rfc4475("invut"), None, SRC, True)
+    r = parse(sent[-1])
+    assert r.status == 415 and r.header("Accept") == "application/sdp"
+    st.receive(options(1), None, SRC, True)
+    r = parse(sent[-1])
+    assert r.status == 200 and r.to_tag
+    for name in ("Allow", "Accept", "Supported"):
+        assert r.header(name) is not None, name
+    st.receive(rfc4475("badvers"), None, SRC, True)
+    assert sent[-1].startswith(b"SIP/2.0 505 ")  # its Via says SIP/7.0: no parse here
+    st.receive(rfc4475("mismatch02"), None, SRC, True)
+    assert parse(sent[-1]).status == 501
+
+
+def test_too_large_and_garbage_never_crash():
+    st, s, sent = new_stack()
+    big = options(1).replace(b"Content-Length: 0\r\n\r\n", b"X-Pad: " + b"a" * 9000 +
+                             b"\r\nContent-Length: 0\r\n\r\n")
+    st.receive(big, None, SRC, True)
+    assert finals(sent) == [513]
+    del sent[:]
+    for junk in (b"", b"\r\n", b"\x00" * 100, b"SIP/2.0 200 OK\r\n\r\n", b"INVITE x\r\n\r\n",
+                 options(2)[:60], bytes(range(256))):
+        st.receive(junk, None, SRC, True)
+    assert sent == []
+    st.receive(options(3), None, SRC, True)
+    assert finals(sent) == [200]
+
+
+def test_retransmitted_request_gets_the_same_answer_once_processed():
+    st, s, sent = new_stack()
+    seen = []
+
+    def on_request(m, t):
+        seen.append(m.method)
+        t.respond(486, "Busy Here")
+
+    st.on_request = on_request
+    inv = rfc4475("esc01")
+    st.receive(inv, None, SRC, True)
+    st.receive(inv, None, SRC, True)
+    assert seen == ["INVITE"]
+    assert finals(sent) == [486, 486]
+    ack = (b"ACK sip:sips%3Auser%40example.com@example.net SIP/2.0\r\n"
+           b"Via: SIP/2.0/UDP host5.example.net;branch=z9hG4bKkdjuw\r\n"
+           b"To: sip:%75se%72@example.com;tag=" + parse(sent[-1]).to_tag.encode() + b"\r\n"
+           b"From: <sip:I%20have%20spaces@example.net>;tag=938\r\n"
+           b"Call-ID: esc01.239409asdfakjkn23onasd0-3234\r\nCSeq: 234234 ACK\r\n"
+           b"Content-Length: 0\r\n\r\n")
+    st.receive(ack, None, SRC, True)
+    n = len(sent)
+    s.run(until_ms=s.now() + 40000)
+    assert len(sent) == n  # the ACK stopped Timer G
+    assert seen == ["INVITE"]
+    assert not st.stx  # Timer I ended the transaction
+
+
+def test_cancel_answers_487_to_the_invite():
+    st, s, sent = new_stack()
+    cancelled = []
+    st.on_request = lambda m, t: None  # the UA rings and does not answer yet
+    st.on_cancel = cancelled.append
+    inv = rfc4475("esc01")
+    st.receive(inv, None, SRC, True)
+    cancel = inv.replace(b"INVITE sip", b"CANCEL sip").replace(b"234234 INVITE",
+                                                               b"234234 CANCEL")
+    cancel = cancel[:cancel.index(b"Content-Length")] + b"Content-Length: 0\r\n\r\n"
+    st.receive(cancel, None, SRC, True)
+    assert finals(sent) == [200, 487]
+    assert len(cancelled) == 1
+    st.receive(cancel.replace(b"z9hG4bKkdjuw", b"z9hG4bKother"), None, SRC, True)
+    assert finals(sent)[-1] == 481
