@@ -1,0 +1,59 @@
+"""`sipfw vboard`: run a virtual board (see sipfw.vboard for how it works)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from sipfw import vboard
+
+
+def _default_root() -> str:
+    # Persistent like a board's flash, and outside the source tree.
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data, "sipfw", "vboard")
+
+
+def _heap(text: str) -> str:
+    try:
+        vboard.parse_heap(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "vboard",
+        help="run a virtual board (MicroPython unix port behind a pty)",
+        description="Run the MicroPython unix port behind a pseudo-terminal as a board: DIR "
+        "is its filesystem, boot.py and main.py run at start, Ctrl-D soft-reboots. Prints the "
+        "serial device path as the first line, runs until SIGTERM/SIGINT.",
+    )
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        default=_default_root(),
+        help="the board's filesystem, created if missing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--link", metavar="PATH", help="also make PATH a symlink to the serial device"
+    )
+    parser.add_argument(
+        "--heap",
+        metavar="SIZE",
+        type=_heap,
+        default=vboard.DEFAULT_HEAP,
+        help="MicroPython heap size, as for `micropython -X heapsize` (default: %(default)s)",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    try:
+        return vboard.run_vboard(args.root, args.link, args.heap)
+    except vboard.VboardError as exc:
+        print(f"sipfw vboard: {exc}", file=sys.stderr)
+        return 1
