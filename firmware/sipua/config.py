@@ -449,9 +449,19 @@ def save_atomic(path, obj):
     if _exists(path):
         if _exists(bak):
             os.remove(bak)
-        os.rename(path, bak)
-    os.rename(tmp, path)
+        _rename(path, bak)
+    _rename(tmp, path)
     return cfg
+
+
+def _rename(old, new):
+    # The unix port's VfsPosix mounted with a root folder (the virtual board) can "succeed"
+    # at renaming absolute paths without renaming anything: check, never assume.
+    import os
+
+    os.rename(old, new)
+    if _exists(old):
+        raise OSError("rename %s -> %s did not happen" % (old, new))
 
 
 def redacted(cfg):

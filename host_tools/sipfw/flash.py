@@ -23,6 +23,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from . import faults
 from .build import Item
 from .errors import BoardError
 
@@ -273,9 +274,11 @@ def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bo
 
         def cb(written, total, base=base, name=it.remote):
             progress.update(base + written, name)
+            faults.hit("flash-chunk")  # tests: killed in the middle of a file
 
         board.write_file(root + it.remote + TMP_SUFFIX, it.data, progress=cb)
         done += len(it.data)
+        faults.hit("flash-file")  # tests: killed between files
     progress.update(done, "commit")
     res = board.exec(commit_code(root, plan, manifest), timeout=30).decode()
     progress.finish()
