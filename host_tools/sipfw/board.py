@@ -34,6 +34,7 @@ from .errors import BoardError, PortError
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 SOFT_REBOOT = b"soft reboot"
 READ_TIMEOUT_S = 0.5  # one serial read; mpremote's own loops add their timeouts on top
+QUIET_S = 4.0  # longest silence accepted in the middle of a raw-REPL exchange
 
 
 class BoardTransport(SerialTransport):
@@ -56,6 +57,15 @@ class BoardTransport(SerialTransport):
         except (serial.SerialException, OSError) as e:
             raise port_error(device, e) from None
         self.is_pty = self._is_pty_device(device)
+
+    def read_until(self, min_num_bytes, ending, timeout=10, data_consumer=None,
+                   timeout_overall=None):
+        # mpremote waits up to 10 s of silence at each step; a board that reset under us
+        # (or never was MicroPython) would make every step cost that. Cap the silence.
+        if timeout is not None:
+            timeout = min(timeout, QUIET_S)
+        return super().read_until(min_num_bytes, ending, timeout, data_consumer,
+                                  timeout_overall)
 
 
 def port_error(device: str, err: Exception) -> PortError:
