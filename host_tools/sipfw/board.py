@@ -18,6 +18,7 @@ its user:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import io
@@ -172,7 +173,13 @@ class Board:
                 self.t.enter_raw_repl(soft_reset=soft_reset, timeout_overall=self.raw_timeout)
             return True
         except (TransportError, serial.SerialException, OSError):
-            self.seen += out.getvalue().encode("utf-8", "replace")[-400:]
+            for line in out.getvalue().splitlines():  # mpremote printed repr(bytes) lines
+                try:
+                    got = ast.literal_eval(line)
+                except (ValueError, SyntaxError):
+                    got = line.encode("utf-8", "replace")
+                if isinstance(got, bytes):
+                    self.seen = (self.seen + got)[-400:]
             return False
 
     def enter_raw(self, soft_reset: bool = True) -> None:
@@ -190,12 +197,11 @@ class Board:
     def no_micropython(self) -> BoardError:
         how = self.cfg.get("install_micropython")
         hint = (" To install it: %s" % how) if how else ""
-        seen = self.seen.replace(b"b''", b"").strip()
-        if not seen or not seen.strip(b"\r\n"):
+        seen = self.seen.strip()
+        if not seen:
             what = "no answer from the board"
         else:
-            tail = seen[-60:].decode("ascii", "replace")
-            what = "it answers, but not as MicroPython (last bytes: %r)" % tail
+            what = "it answers, but not as MicroPython: %r" % seen[-40:]
         return BoardError("%s: no MicroPython REPL (%s).%s" % (self.port.device, what, hint))
 
     def exec(self, code: str, timeout: float = 10.0) -> bytes:
