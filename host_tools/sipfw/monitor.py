@@ -115,7 +115,7 @@ class LineReader:
     def _reopen(self, deadline: float | None) -> bool:
         while not self.stopped and (deadline is None or time.monotonic() < deadline):
             try:
-                self.port = boards.resolve_port(self.spec or self.port.device)
+                self.port = self._find()
                 self.open()
                 return True
             except PortError as e:
@@ -123,6 +123,16 @@ class LineReader:
                     raise
             time.sleep(self.retry_s)
         return False
+
+    def _find(self) -> boards.Port:
+        # The same board, by serial number when it has one (a re-plugged USB board may come
+        # back as another ttyACMn); else whatever --port names now (a link, a path).
+        sn = self.port.serial_number
+        if sn:
+            for p in boards.list_ports():
+                if p.serial_number == sn:
+                    return p
+        return boards.resolve_port(self.spec or self.port.device)
 
     def events(self, deadline: float | None = None):
         """Events until ``deadline`` (time.monotonic) or ``stop()``."""

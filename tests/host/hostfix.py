@@ -149,3 +149,77 @@ def board_files(root: Path) -> dict[str, bytes]:
         if path.is_file():
             out[str(path.relative_to(root))] = path.read_bytes()
     return out
+
+
+class Tail:
+    """`sipfw ARGS` running in the background; its stdout lines as they come."""
+
+    def __init__(self, *args: str):
+        import queue
+        import threading
+
+        self.proc = subprocess.Popen([SIPFW, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._q: queue.Queue = queue.Queue()
+        self._t = threading.Thread(target=self._pump, daemon=True)
+        self._t.start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self._q.put(line.rstrip("\n"))
+        self._q.put(None)
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> str:
+        import queue
+
+        end = time.monotonic() + timeout
+        for line in self.lines:
+            if text in line:
+                return line
+        while time.monotonic() < end:
+            try:
+                line = self._q.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError("no %r in the output: %s" % (text, "\n".join(self.lines)))
+
+    def finish(self, timeout: float = 20.0) -> tuple[int, str]:
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._t.join(2)
+        while not self._q.empty():
+            line = self._q.get()
+            if line is not None:
+                self.lines.append(line)
+        err = self.proc.stderr.read()
+        self.proc.stderr.close()
+        self.proc.stdout.close()
+        return self.proc.returncode, err
+
+    def opened(self, device: str, timeout: float = 5.0) -> None:
+        """Wait until this process holds ``device`` open (pyserial flushes input on open:
+        what the board prints before that is not seen, on a real board as here)."""
+        real = os.path.realpath(device)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                for fd in os.listdir("/proc/%d/fd" % self.proc.pid):
+                    try:
+                        if os.readlink("/proc/%d/fd/%s" % (self.proc.pid, fd)) == real:
+                            time.sleep(0.1)
+                            return
+                    except OSError:
+                        pass
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("sipfw never opened %s" % device)
