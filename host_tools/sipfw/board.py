@@ -35,6 +35,7 @@ from .errors import BoardError, PortError
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 SOFT_REBOOT = b"soft reboot"
 READ_TIMEOUT_S = 0.5  # one serial read; mpremote's own loops add their timeouts on top
+SOFT_RESET_TIMEOUT_S = 15.0  # boot.py runs during a raw-REPL soft reset
 QUIET_S = 4.0  # longest silence accepted in the middle of a raw-REPL exchange
 
 
@@ -183,16 +184,30 @@ class Board:
             return False
 
     def enter_raw(self, soft_reset: bool = True) -> None:
-        """Get to the raw REPL. With ``soft_reset`` the board soft-reboots in the raw REPL
-        first (boot.py runs, main.py does not): a clean heap, no agent sockets open."""
+        """Get to the raw REPL. With ``soft_reset`` the board then soft-reboots in the raw
+        REPL (boot.py runs, main.py does not): a clean heap, no agent sockets open.
+
+        Two phases: reaching a REPL at all uses short timeouts per strategy; the soft reset
+        gets a generous one, because boot.py may take seconds (Wi-Fi) on a real board.
+        """
         for strat in self.strategies:
             try:
                 strat.prepare(self.t)
             except (OSError, serial.SerialException) as e:
                 raise port_error(self.port.device, e) from None
-            if self._enter(soft_reset):
-                return
-        raise self.no_micropython()
+            if self._enter(False):
+                break
+        else:
+            raise self.no_micropython()
+        if soft_reset:
+            saved, self.raw_timeout = self.raw_timeout, SOFT_RESET_TIMEOUT_S
+            try:
+                if not self._enter(True):
+                    raise BoardError("%s: the board did not come back from a soft reset "
+                                     "within %.0f s (boot.py stuck?)"
+                                     % (self.port.device, SOFT_RESET_TIMEOUT_S))
+            finally:
+                self.raw_timeout = saved
 
     def no_micropython(self) -> BoardError:
         how = self.cfg.get("install_micropython")

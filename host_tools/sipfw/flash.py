@@ -205,7 +205,8 @@ def survey_code(root: str, items: list[Item]) -> str:
 
 
 def commit_code(root: str, plan: Plan, manifest: dict) -> str:
-    return COMMIT % {"root": root, "mv": MV, "staged": [(it.remote, it.sha256) for it in plan.write],
+    return COMMIT % {"root": root, "mv": MV,
+                     "staged": [(it.remote, it.sha256) for it in plan.write],
                      "delete": plan.delete, "rmdirs": plan.rmdirs, "manifest": MANIFEST,
                      "tmp": TMP_SUFFIX,
                      "manifest_text": json.dumps(manifest, sort_keys=True,

@@ -158,3 +158,22 @@ def test_plan_is_pure_and_tolerates_a_broken_manifest():
     # boot.py is not ours (no manifest says so): kept; config.json never touched
     assert plan.delete == ["main.py.sipfw-tmp", "sipua/b.py"]
     assert plan.rmdirs == ["sipua/gone"] and plan.mkdirs == []
+
+
+def test_progress_bar_only_on_a_terminal():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        p = flash.Progress(200, stream=stream)
+        p.update(50, "sipua/log.mpy")
+        p.update(200, "commit")
+        p.finish()
+    assert pipe.getvalue() == ""
+    out = tty.getvalue()
+    assert "\r[#######" in out and " 25% sipua/log.mpy" in out and "100% commit" in out
+    assert out.endswith("\n")

@@ -112,6 +112,8 @@ def run(args) -> int:
             if until is not None and until.search(ev.text):
                 matched = True
                 break
+    except KeyboardInterrupt:  # Ctrl-C is how a person stops a tail: not an error
+        return 0
     finally:
         reader.close()
         if save is not None:
