@@ -5,8 +5,10 @@ Two pseudo-terminals and a relay, so the host side behaves like a board's serial
     host (mpremote, pyserial) ── pty A slave ─┐          ┌─ pty B slave ── micropython
                                   (/dev/pts/N) └ master A ⇄ supervisor ⇄ master B ┘  (ctty)
 
-* pty A is what the host opens.  The supervisor keeps its slave open too, so the port never
-  hangs up while interpreters come and go: the host's connection survives every soft reboot.
+* pty A is what the host opens.  It belongs to the supervisor, not to an interpreter, so the
+  host's connection survives every soft reboot.  Its master reports a hang-up while no host
+  has the port open: board output then goes nowhere, as on a UART nobody listens to, and
+  while a host is there no byte is lost (the interpreter waits for a slow reader).
 * pty B is the interpreter's controlling terminal with ISIG on, so a Ctrl-C byte becomes
   SIGINT -> KeyboardInterrupt while code runs (the port's REPL turns ISIG off while it reads
   a line, so at the prompt Ctrl-C is an ordinary key, as on a board).
@@ -55,11 +57,12 @@ FRIENDLY_BANNER_START = b"MicroPython "
 RAW_RESET_TAIL = b">OK\r\n"
 CTRL_A = b"\x01"
 
-OUTPUT_CAP = 64 * 1024  # board -> host bytes kept while nobody reads; older ones are dropped
+OUTPUT_CAP = 64 * 1024  # board -> host bytes queued before the interpreter is made to wait
+TX_TIMEOUT_S = 0.5  # a host that holds the port but reads nothing for this long loses output
 INPUT_CAP = 64 * 1024  # host -> board bytes held before the host is made to wait
 STOP_GRACE_S = 2.0  # SIGTERM -> SIGKILL for the interpreter
 BANNER_HOLD_S = 3.0  # longest a raw-reset boot holds output back looking for the raw banner
-MIN_BOOT_INTERVAL_S = 0.1  # a main.py that exits at once must not spin the CPU
+MIN_BOOT_INTERVAL_S = 0.1  # between boots that ended by themselves (sys.exit in main.py)
 MAX_FAILED_STARTS = 3  # interpreter died before its launcher ran, this many times in a row
 
 # Runs inside MicroPython via `-c`.  Kept free of f-strings/newer syntax on purpose, and it
@@ -104,7 +107,7 @@ def launcher_source(root: str, ctl_fd: int, run_main: bool) -> str:
     return _LAUNCHER.format(root=root, names=names, ctl_fd=ctl_fd)
 
 
-def interpreter_argv(heap: str, launcher: str) -> list[str]:
+def interpreter_argv(heap_bytes: int, launcher: str) -> list[str]:
     # Run the port in this very Python: the `micropython` console script only wraps
     # micropython_unix.main(), and this way no PATH lookup can pick another install.
     # Opening our tty again as a fresh session leader makes it the controlling tty, so the
@@ -115,7 +118,8 @@ def interpreter_argv(heap: str, launcher: str) -> list[str]:
         "sys.argv[0] = 'micropython'\n"
         "sys.exit(m.main())\n"
     )
-    return [sys.executable, "-c", bootstrap, "-X", "heapsize=" + heap, "-i", "-c", launcher]
+    heap = f"heapsize={heap_bytes}"
+    return [sys.executable, "-c", bootstrap, "-X", heap, "-i", "-c", launcher]
 
 
 def is_raw_reset(tail: bytes) -> bool:
@@ -215,6 +219,7 @@ class _Boot:
     held: bytearray = field(default_factory=bytearray)  # output held while hiding the banner
     tail: bytes = b""  # last output bytes, to recognise a raw-REPL Ctrl-D at exit
     reset_requested: bool = False
+    ctl_open: bool = True  # the launcher's end may be closed (GC) long before the process ends
 
     def __post_init__(self) -> None:
         self.hiding = self.raw
@@ -235,12 +240,14 @@ class VirtualBoard:
     """The supervisor: owns both ptys, the interpreter process and the registry entry."""
 
     def __init__(self, root: str | os.PathLike, link: str | None = None, heap: str = DEFAULT_HEAP):
-        parse_heap(heap)
+        self.heap_bytes = parse_heap(heap)
         self.root = Path(root).expanduser().resolve()
         self.link = Path(link).expanduser().absolute() if link else None
         self.heap = heap
         self.device = ""
-        self._host_m = self._host_s = self._upy_m = self._upy_s = -1
+        self._host_m = self._upy_m = self._upy_s = -1
+        self._host_present = False
+        self._host_progress = 0.0
         self._wake_r, self._wake_w = -1, -1
         self._to_host = bytearray()
         self._to_board = bytearray()
@@ -256,11 +263,14 @@ class VirtualBoard:
         """Create the ptys, the link and the registry entry, boot the interpreter; return the
         device path."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._host_m, self._host_s = _open_pty(isig=False)
+        # Host side: the slave is configured, then closed, so the master reports a hang-up
+        # exactly while no host has the port open.
+        self._host_m, host_s = _open_pty(isig=False)
+        self.device = os.ttyname(host_s)
+        os.close(host_s)
         self._upy_m, self._upy_s = _open_pty(isig=True)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self.device = os.ttyname(self._host_s)
         if self.link:
             make_link(self.link, self.device)
         self._registry_entry = register(self)
@@ -294,22 +304,18 @@ class VirtualBoard:
         if self._registry_entry:
             unregister(self._registry_entry)
             self._registry_entry = None
-        for name in ("_host_m", "_host_s", "_upy_m", "_upy_s", "_wake_r", "_wake_w"):
+        for name in ("_host_m", "_upy_m", "_upy_s", "_wake_r", "_wake_w"):
             fd = getattr(self, name)
             if fd >= 0:
                 os.close(fd)
                 setattr(self, name, -1)
-
-    @property
-    def interpreter_pid(self) -> int | None:
-        return self._boot.proc.pid if self._boot else None
 
     # -- booting
 
     def _spawn(self, raw: bool) -> None:
         ctl_r, ctl_w = os.pipe()
         _set_raw(self._upy_s, isig=True)  # a killed interpreter may have left it in raw mode
-        argv = interpreter_argv(self.heap, launcher_source(str(self.root), ctl_w, not raw))
+        argv = interpreter_argv(self.heap_bytes, launcher_source(str(self.root), ctl_w, not raw))
         proc = subprocess.Popen(
             argv,
             stdin=self._upy_s,
@@ -339,12 +345,20 @@ class VirtualBoard:
         self._release_held(boot)
         log.info("interpreter exited %d; soft reboot%s", code, " (raw REPL)" if raw else "")
         self._to_host += SOFT_REBOOT_BANNER
-        _write_some(self._host_m, self._to_host)
-        time.sleep(max(0.0, self._last_boot + MIN_BOOT_INTERVAL_S - time.monotonic()))
+        self._send_to_host()  # before any pause below
+        if boot.reset_requested or not boot.up:
+            # A main.py that exits at once, or a port that cannot start, must not spin the
+            # CPU; a reset the host asked for (Ctrl-D) is never delayed.
+            time.sleep(max(0.0, self._last_boot + MIN_BOOT_INTERVAL_S - time.monotonic()))
         self._spawn(raw)
 
     def _on_control(self, boot: _Boot) -> None:
-        data = _read_some(boot.ctl)
+        try:
+            data = os.read(boot.ctl, 256)
+        except BlockingIOError:
+            return
+        if not data:
+            boot.ctl_open = False  # end of file: stop polling it, or poll() would spin
         if b"up" in data and not boot.up:
             boot.up = True
             self._failed_starts = 0
@@ -361,33 +375,47 @@ class VirtualBoard:
 
     def _step(self) -> None:
         boot = self._boot
+        self._host_present = not _hung_up(self._host_m)
+        if not self._host_present:
+            self._to_host.clear()  # a UART with nobody listening: the bytes are gone
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
-        host_events = select.POLLOUT if self._to_host else 0
-        if len(self._to_board) < INPUT_CAP:  # else the host waits, like hardware flow control
-            host_events |= select.POLLIN
-        if host_events:
-            poller.register(self._host_m, host_events)
-        board_events = select.POLLIN
-        if boot and boot.up and self._to_board:
-            board_events |= select.POLLOUT
-        poller.register(self._upy_m, board_events)
+        if self._host_present:
+            poller.register(self._host_m, self._host_events())
+        poller.register(self._upy_m, self._board_events(boot))
         if boot:
-            poller.register(boot.ctl, select.POLLIN)
+            if boot.ctl_open:
+                poller.register(boot.ctl, select.POLLIN)
             poller.register(boot.pidfd, select.POLLIN)
         ready = dict(poller.poll(self._poll_timeout_ms()))
         self._dispatch(ready, boot)
 
+    def _host_events(self) -> int:
+        events = select.POLLOUT if self._to_host else 0
+        if len(self._to_board) < INPUT_CAP:  # else the host waits, like hardware flow control
+            events |= select.POLLIN
+        return events
+
+    def _board_events(self, boot: _Boot | None) -> int:
+        events = select.POLLOUT if boot and boot.up and self._to_board else 0
+        if len(self._to_host) < OUTPUT_CAP:  # else the interpreter waits for the host
+            events |= select.POLLIN
+        return events
+
     def _poll_timeout_ms(self) -> int:
         boot = self._boot
+        if not self._host_present:
+            return 20  # a hung-up master cannot wake us when a host opens the port: look again
         if boot and boot.hiding:
             return 50  # come back to release held output when BANNER_HOLD_S runs out
+        if self._to_host:
+            return 100  # come back to drop output the host stopped reading (TX_TIMEOUT_S)
         return 1000
 
     def _dispatch(self, ready: dict[int, int], boot: _Boot | None) -> None:
         if self._wake_r in ready:
             _read_some(self._wake_r)
-        if ready.get(self._host_m, 0) & (select.POLLIN | select.POLLHUP):
+        if ready.get(self._host_m, 0) & select.POLLIN:
             self._to_board += _read_some(self._host_m)
         if boot:
             if boot.ctl in ready:
@@ -400,9 +428,7 @@ class VirtualBoard:
                 _write_some(self._upy_m, self._to_board)
             if boot.pidfd in ready:
                 self._on_exit(boot)
-        if self._to_host:
-            _write_some(self._host_m, self._to_host)
-            self._limit_output()
+        self._send_to_host()
 
     def _pump_board_output(self, boot: _Boot, drain: bool = False) -> None:
         # One read per loop turn keeps the host side served while the board chatters; at
@@ -425,11 +451,26 @@ class VirtualBoard:
         boot.held.clear()
         boot.hiding = False  # banner handled (or given up on): relay straight from now on
 
-    def _limit_output(self) -> None:
-        # A board's UART sends whether or not anyone listens; never stall the interpreter
-        # because the host is away.  Keep the newest bytes, as the host would see last.
-        if len(self._to_host) > OUTPUT_CAP:
-            del self._to_host[: len(self._to_host) - OUTPUT_CAP]
+    def _send_to_host(self) -> None:
+        # While a host reads, nothing is lost (the interpreter waits when OUTPUT_CAP is
+        # reached, as on USB-CDC); a host that holds the port without reading for
+        # TX_TIMEOUT_S loses the backlog instead of freezing the board, as rp2's USB-CDC does.
+        now = time.monotonic()
+        before = len(self._to_host)
+        if self._host_present and before:
+            _write_some(self._host_m, self._to_host)
+        if not self._to_host or len(self._to_host) < before:
+            self._host_progress = now
+        elif now - self._host_progress > TX_TIMEOUT_S:
+            log.info("host not reading: dropped %d bytes of output", len(self._to_host))
+            self._to_host.clear()
+
+
+def _hung_up(fd: int) -> bool:
+    """True while no one has the slave of master ``fd`` open: the host is not connected."""
+    poller = select.poll()
+    poller.register(fd, 0)
+    return any(ev & select.POLLHUP for _, ev in poller.poll(0))
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -452,9 +493,13 @@ def _terminate(proc: subprocess.Popen) -> None:
 
 
 def make_link(link: Path, target: str) -> None:
-    """Point ``link`` at the device; replace a stale symlink, never a real file."""
+    """Point ``link`` at the device; replace a stale symlink, never a real file nor the link
+    of a running vboard."""
     if link.exists() and not link.is_symlink():
         raise VboardError(f"{link} exists and is not a symlink; not replacing it")
+    for entry in list_vboards():
+        if entry.get("link") == str(link):
+            raise VboardError(f"{link} belongs to the running vboard pid {entry['pid']}")
     link.parent.mkdir(parents=True, exist_ok=True)
     tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
     os.symlink(target, tmp)
@@ -554,9 +599,10 @@ def list_vboards(folder: Path | None = None) -> list[dict]:
 
 def run_vboard(root: str, link: str | None, heap: str, out=sys.stdout) -> int:
     """Start a vboard, print its device path as the first stdout line, serve until
-    SIGTERM/SIGINT, then stop the interpreter and remove the link."""
+    SIGTERM/SIGINT (or SIGHUP: its terminal went away), then stop the interpreter and remove
+    the link."""
     board = VirtualBoard(root, link, heap)
-    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {sig: signal.signal(sig, board.request_stop) for sig in stop_signals}
     try:
         print(board.start(), file=out, flush=True)

@@ -43,9 +43,9 @@ class Vboard:
     def interpreter_pids(self) -> list[int]:
         return _children(self.proc.pid)
 
-    def stop(self) -> int:
+    def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -92,8 +92,13 @@ def start_vboard(tmp_path, registry):
         return board
 
     yield start
-    for board in started:
-        board.stop()
+    stuck = []
+    for board in started:  # stop every one, even if another one hangs
+        try:
+            board.stop()
+        except subprocess.TimeoutExpired:
+            stuck.append(board.device)
+    assert not stuck, f"vboards ignored SIGTERM: {stuck}"
 
 
 def mpremote(device: str, *args: str) -> str:
@@ -132,8 +137,9 @@ def friendly_prompt(device: str) -> serial.Serial:
     port = serial.Serial(device, 115200, timeout=0.1)
     port.write(b"\r\x03\x02")  # interrupt anything running; leave raw REPL if in it
     read_until(port, b">>> ")
-    while port.read(4096):  # each key above may answer with its own prompt: let them pass
-        pass
+    deadline = time.monotonic() + 2
+    while port.read(4096) and time.monotonic() < deadline:
+        pass  # each key above may answer with its own prompt: let them all pass
     return port
 
 
@@ -307,6 +313,23 @@ def test_link_registry_and_clean_stop_on_sigterm(start_vboard, registry, tmp_pat
     assert vboard.list_vboards(registry) == []
 
 
+def test_link_of_a_running_vboard_is_not_taken_over(start_vboard, registry, tmp_path):
+    link = tmp_path / "vboard0"
+    board = start_vboard(link=link)
+    second = subprocess.run(
+        [str(BIN / "sipfw"), "vboard", "--root", str(tmp_path / "other"), "--link", str(link)],
+        env=dict(os.environ, SIPFW_VBOARD_DIR=str(registry)),
+        capture_output=True,
+        text=True,
+        timeout=CMD_TIMEOUT_S,
+        check=False,
+    )
+    assert second.returncode != 0 and "belongs to the running vboard" in second.stderr
+    assert second.stdout == ""
+    assert os.readlink(link) == board.device
+    assert len(vboard.list_vboards(registry)) == 1
+
+
 def test_two_vboards_at_once(start_vboard, registry):
     one = start_vboard("one")
     two = start_vboard("two")
@@ -323,3 +346,31 @@ def test_two_vboards_at_once(start_vboard, registry):
     assert (two.root / "b.txt").exists() and not (two.root / "a.txt").exists()
     devices = {e["device"] for e in vboard.list_vboards(registry)}
     assert devices == {one.device, two.device}
+    assert one.stop(signal.SIGINT) == 0  # Ctrl-C in its terminal stops a vboard as well
+    assert [e["device"] for e in vboard.list_vboards(registry)] == [two.device]
+    assert "two" in mpremote(two.device, "exec", "print('two')")
+
+
+def test_sys_exit_in_main_soft_reboots_as_on_a_board(start_vboard):
+    main = 'import sys, time\nprint("main start")\ntime.sleep(0.3)\nsys.exit()\n'
+    board = start_vboard(files={"main.py": main})
+    port = serial.Serial(board.device, 115200, timeout=0.1)
+    read_until(port, b"MPY: soft reboot\r\nmain start\n")
+    port.close()
+
+
+def test_supervisor_idles_after_gc_closes_the_launcher_pipe(start_vboard):
+    # The launcher's control-pipe file object becomes garbage after boot; once MicroPython's
+    # GC closes it, a supervisor that kept polling the pipe would spin at 100% CPU.
+    board = start_vboard()
+    mpremote(board.device, "exec", "import gc; gc.collect()")
+    ticks = os.sysconf("SC_CLK_TCK")
+    before = _cpu_ticks(board.proc.pid)
+    time.sleep(0.5)
+    assert _cpu_ticks(board.proc.pid) - before < 0.1 * ticks  # under 20% of a CPU
+
+
+def _cpu_ticks(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
