@@ -392,10 +392,15 @@ def parse(text):
 
 
 def _read(path):
-    with open(path) as f:
-        text = f.read(_MAX_FILE_BYTES + 1)
-    if len(text) > _MAX_FILE_BYTES:
+    import os
+
+    # Size first: read(n) allocates n bytes up front on MicroPython, and a 16 KB block is
+    # more than a fragmented 100 KB heap may have in one piece.
+    size = os.stat(path)[6]
+    if size > _MAX_FILE_BYTES:
         raise ConfigError("config: file larger than %d bytes" % _MAX_FILE_BYTES)
+    with open(path) as f:
+        text = f.read()
     return parse(text)
 
 
@@ -440,18 +445,41 @@ def save_atomic(path, obj):
     ``load`` falls back to. Returns the normalized config.
     """
     import json
-    import os
 
     cfg = validate(obj)
-    tmp, bak = path + ".tmp", path + ".bak"
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(json.dumps(obj))
+    _replace(tmp, path)
+    return cfg
+
+
+def install(tmp, path):
+    """Validate the config staged in ``tmp`` (a console upload), then put it in place as
+    save_atomic does. A bad file is removed and ConfigError raised; ``path`` is untouched."""
+    import os
+
+    try:
+        cfg = _read(tmp)
+    except (OSError, ConfigError):
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _replace(tmp, path)
+    return cfg
+
+
+def _replace(tmp, path):
+    import os
+
+    bak = path + ".bak"
     if _exists(path):
         if _exists(bak):
             os.remove(bak)
         _rename(path, bak)
     _rename(tmp, path)
-    return cfg
 
 
 def _rename(old, new):

@@ -14,7 +14,9 @@ answers to requests even when an old answer is still in flight. Log lines start 
 The app registers its own commands (``status``, ``call``, ``reg`` ...) with ``register``; a
 handler takes the list of argument words and returns a dict merged into the answer, or
 raises ``ConsoleError`` for an error answer. Built-in: ``help``, ``log``, ``config reload``
-(calls ``reload_hook``), ``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``.
+(calls ``reload_hook``), ``config begin SIZE SHA256`` / ``data BASE64`` / ``commit`` (a new
+config.json uploaded while the agent runs, checked, saved atomically, then reloaded),
+``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``.
 
 Input is read without blocking: stdin is watched by the scheduler's poller (``select.poll``
 on ``sys.stdin`` works on the esp32, rp2 and unix ports); where the main poller cannot take
@@ -47,10 +49,15 @@ class Console:
         self._watched = False
         self.commands = {}  # name -> (handler, help text)
         self.reload_hook = None  # () -> dict or None: re-read config.json
+        # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
+        # cannot rename absolute paths (see config._rename).
+        self.config_path = "config.json"
+        self._upload = None
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
         self.register("help", self._help, "list the commands")
         self.register("log", self._log_cmd, "log [LEVEL [AREA]]: show or set log levels")
-        self.register("config", self._config, "config reload: re-read /config.json")
+        self.register("config", self._config, "config reload: re-read /config.json; "
+                      "config begin/data/commit: replace it (sipfw config push)")
         self.register("reboot", self._reboot, "soft reboot (boot.py, main.py run again)")
         self.register("reset", self._reset, "hard reset")
 
@@ -197,11 +204,71 @@ class Console:
         return {"level": names.get(log.level, log.level), "areas": areas}
 
     def _config(self, args):
-        if args != ["reload"]:
-            raise ConsoleError("usage: config reload")
+        sub = args[0] if args else ""
+        if sub == "reload" and len(args) == 1:
+            return self._reload()
+        if sub == "begin" and len(args) == 3:
+            return self._upload_begin(args[1], args[2])
+        if sub == "data" and len(args) == 2 and self._upload is not None:
+            return {"bytes": self._upload_step(self._upload.data, args[1])}
+        if sub == "commit" and len(args) == 1 and self._upload is not None:
+            return self._upload_commit()
+        if sub == "abort" and self._upload is not None:
+            self._upload.abort()
+            self._upload = None
+            return None
+        if sub in ("data", "commit", "abort"):
+            raise ConsoleError("config %s: no upload in progress (config begin first)" % sub)
+        raise ConsoleError("usage: config reload | begin SIZE SHA256 | data BASE64 | commit "
+                           "| abort")
+
+    def _reload(self):
         if self.reload_hook is None:
             raise ConsoleError("config reload: not available")
         return self.reload_hook()
+
+    def _upload_begin(self, size, digest):
+        from .upload import Upload, UploadError
+
+        if self._upload is not None:
+            self._upload.abort()
+        try:
+            self._upload = Upload(self.config_path + ".tmp", int(size), digest)
+        except (ValueError, UploadError, OSError) as e:
+            self._upload = None
+            raise ConsoleError("config begin: %s" % e)
+        return {"path": self.config_path}
+
+    def _upload_step(self, fn, *args):
+        from .upload import UploadError
+
+        try:
+            return fn(*args)
+        except (UploadError, OSError) as e:
+            if self._upload is not None:
+                self._upload.abort()
+            self._upload = None
+            raise ConsoleError("config upload: %s" % e)
+
+    def _upload_commit(self):
+        from . import config
+
+        up = self._upload
+        if up is None:
+            raise ConsoleError("config commit: no upload in progress")
+        self._upload_step(up.finish)
+        self._upload = None
+        try:
+            config.install(self.config_path + ".tmp", self.config_path)
+        except config.ConfigError as e:
+            raise ConsoleError("config refused, nothing changed: %s" % e)
+        except OSError as e:
+            raise ConsoleError("config not saved: %s" % e)
+        res = {"saved": True, "reloaded": False}
+        if self.reload_hook is not None:
+            res["reloaded"] = True
+            res["reload"] = self.reload_hook()
+        return res
 
     def _reboot(self, args):
         self._later(False)

@@ -159,3 +159,33 @@ def push(board, data: bytes, root: str = "/") -> str:
 
 def pull(board, root: str = "/") -> bytes | None:
     return board.read_file(root + CONFIG)
+
+
+LIVE_CHUNK = 150  # bytes per `config data` line: 200 base64 chars, well inside MAX_LINE 256
+
+
+def push_live(session, data: bytes) -> dict:
+    """Upload through the running agent's console (config begin/data/commit): the agent
+    checks size and sha256, validates with its own schema, saves atomically and reloads.
+    Returns the commit answer. ``session`` is a ``commands.console.Session``."""
+    import base64
+
+    digest = hashlib.sha256(data).hexdigest()
+    ans = session.ask("config begin %d %s" % (len(data), digest))
+    if not ans.get("ok"):
+        raise BoardError("the agent refused the upload: %s" % ans.get("error"))
+    for i in range(0, len(data), LIVE_CHUNK):
+        b64 = base64.b64encode(data[i : i + LIVE_CHUNK]).decode()
+        ans = session.ask("config data " + b64)
+        if not ans.get("ok"):
+            raise BoardError("upload failed: %s; the previous config is untouched"
+                             % ans.get("error"))
+        faults.hit("push-live-data")  # tests: killed half-way through the upload
+    ans = session.ask("config commit")
+    if not ans.get("ok"):
+        err = str(ans.get("error"))
+        if "refused" in err:
+            raise ConfigError("the board's own schema refused it (firmware older or newer "
+                              "than these tools?): %s" % err)
+        raise BoardError("config not saved: %s" % err)
+    return ans

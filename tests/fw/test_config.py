@@ -203,6 +203,11 @@ def test_save_atomic_keeps_bak_and_load_falls_back():
             f.write('{"accounts": [')
         cfg, err = config.load(path)
         assert "not valid JSON" in err and cfg["accounts"][0]["user"] == "6903"
+        # an oversized file is refused by its size, before any of it is read
+        with open(path, "w") as f:
+            f.write(" " * 20000)
+        cfg, err = config.load(path)
+        assert "file larger than 16384 bytes" in err and cfg["accounts"][0]["user"] == "6903"
     finally:
         _cleanup(d)
 

@@ -1,6 +1,7 @@
 """Console: framing of answers, request ids, built-ins, app commands, bad input never crashes."""
 
 import json
+import os
 
 from fwtest import ListLog, new_sched
 from sipua import console as con
@@ -94,7 +95,7 @@ def test_config_reload_hook():
     calls = []
     c.reload_hook = lambda: calls.append(1) or {"accounts": 2}
     assert c.execute("config reload") == {"cmd": "config", "ok": True, "accounts": 2}
-    assert c.execute("config")["error"] == "usage: config reload"
+    assert c.execute("config")["error"].startswith("usage: config reload | begin")
     assert calls == [1]
 
 
@@ -134,3 +135,72 @@ def test_reader_takes_bytes_or_str_and_stops_at_empty_read():
         for _ in range(10):
             c._on_readable(stream, 1)
         assert answers(out)[0]["cmd"] == "help"
+
+
+def _tmpdir():
+    import os
+
+    from sipua.compat import urandom_u32
+
+    path = "/tmp/sipfw-contest-%d" % (urandom_u32() % 1000000)
+    os.mkdir(path)
+    return path
+
+
+def _cleanup(path):
+    import os
+
+    for name in os.listdir(path):
+        os.remove(path + "/" + name)
+    os.rmdir(path)
+
+
+def _upload(c, data, digest=None, chunk=48):
+    import binascii
+    import hashlib
+
+    if digest is None:
+        digest = binascii.hexlify(hashlib.sha256(data).digest()).decode()
+    answers = [c.execute("config begin %d %s" % (len(data), digest))]
+    for i in range(0, len(data), chunk):
+        b64 = binascii.b2a_base64(data[i : i + chunk]).decode().strip()
+        answers.append(c.execute("config data " + b64))
+    answers.append(c.execute("config commit"))
+    return answers
+
+
+def test_config_upload_replaces_the_file_and_reloads():
+    d = _tmpdir()
+    try:
+        c, out, _ = make()
+        c.config_path = d + "/config.json"
+        with open(c.config_path, "w") as f:
+            f.write('{"accounts": []}')
+        reloads = []
+        c.reload_hook = lambda: reloads.append(1) or {"accounts": 1}
+        new = b'{"accounts": [{"user": "6903", "server": "airties.lab"}]}'
+        got = _upload(c, new)
+        assert all(a["ok"] for a in got), got
+        assert got[-1]["saved"] is True and got[-1]["reload"] == {"accounts": 1}
+        assert reloads == [1]
+        with open(c.config_path, "rb") as f:
+            assert f.read() == new
+        with open(c.config_path + ".bak") as f:
+            assert f.read() == '{"accounts": []}'
+        # a wrong hash, or a config the schema refuses: nothing changes
+        bad = _upload(c, b'{"accounts": []}', digest="0" * 64)
+        assert bad[-1]["ok"] is False and "expected" in bad[-1]["error"]
+        bad = _upload(c, b'{"accounts": [{"server": "x"}]}')
+        assert bad[-1]["ok"] is False
+        assert "nothing changed" in bad[-1]["error"] and "accounts[0].user" in bad[-1]["error"]
+        with open(c.config_path, "rb") as f:
+            assert f.read() == new
+        assert sorted(os.listdir(d)) == ["config.json", "config.json.bak"]
+        # protocol errors are answers too
+        assert "no upload in progress" in c.execute("config data AAAA")["error"]
+        assert "size must be" in c.execute("config begin 99999 %s" % ("0" * 64))["error"]
+        c.execute("config begin 2 %s" % ("0" * 64))
+        assert "more data than" in c.execute("config data AAAAAA==")["error"]
+        assert sorted(os.listdir(d)) == ["config.json", "config.json.bak"]
+    finally:
+        _cleanup(d)

@@ -223,3 +223,32 @@ class Tail:
                 pass
             time.sleep(0.02)
         raise AssertionError("sipfw never opened %s" % device)
+
+
+# An agent as the app will run it: scheduler + console, config loaded at start, a boot
+# counter on the board (/boots.txt) so a test can tell a reload from a reset.
+AGENT_MAIN = """\
+from sipua.sched import Scheduler
+from sipua.console import Console
+from sipua.log import log
+from sipua import config
+with open('/boots.txt', 'a') as f:
+    f.write('x')
+s = Scheduler(log=log)
+c = Console(log=log)
+state = {"cfg": config.load("config.json")[0]}
+c.register("status", lambda args: {"accounts": len(state["cfg"]["accounts"])}, "status")
+def reload():
+    state["cfg"], err = config.load("config.json")
+    log.info("app", "config_reloaded", accounts=len(state["cfg"]["accounts"]))
+    return {"accounts": len(state["cfg"]["accounts"])}
+if RELOAD:
+    c.reload_hook = reload
+c.start(s)
+log.info("app", "start", version="t", accounts=len(state["cfg"]["accounts"]))
+s.run()
+"""
+
+
+def agent_main(reload: bool = True) -> str:
+    return "RELOAD = %r\n" % reload + AGENT_MAIN

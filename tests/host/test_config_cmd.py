@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 
-from hostfix import ROOT, firmware_tree, registry, sipfw, vboards  # noqa: F401
+from hostfix import ROOT, agent_main, firmware_tree, registry, sipfw, vboards  # noqa: F401
 
 from sipfw.paths import use_firmware
 
@@ -49,12 +49,14 @@ def test_every_error_names_its_key(tmp_path):
     assert r.returncode == 4 and "cannot read" in r.stderr
 
 
-def agent_board(tmp_path, vboards, **files):
-    """A board running the flashed firmware with a main.py that logs the config it loaded."""
-    main = ("from sipua import config\n"
-            "cfg, err = config.load('/config.json')\n"
-            "print('0 INFO app start version=t accounts=%d err=%s' % (len(cfg['accounts']), "
-            "err is not None))\n")
+def agent_board(tmp_path, vboards, main=None, **files):
+    """A board running the flashed firmware with a main.py that logs the config it loaded
+    (and, by default, runs no console: the push goes through the REPL and a reset)."""
+    if main is None:
+        main = ("from sipua import config\n"
+                "cfg, err = config.load('/config.json')\n"
+                "print('0 INFO app start version=t accounts=%d err=%s' % (len(cfg['accounts']), "
+                "err is not None))\n")
     src = firmware_tree(tmp_path / "fw", main=main)
     board = vboards(files=files)
     r = sipfw("flash", "--port", board.device, "--source", str(src))
@@ -143,3 +145,54 @@ def test_pull_without_a_config(tmp_path, vboards):
     board = vboards()
     r = sipfw("config", "pull", "--port", board.device)
     assert r.returncode == 4 and "no config.json on the board" in r.stderr
+
+
+def test_push_to_a_running_agent_reloads_without_a_reset(tmp_path, vboards):
+    board = agent_board(tmp_path, vboards, main=agent_main(reload=True),
+                        **{"config.json": '{"accounts": []}'})
+    boots = board.wait_file("boots.txt")
+    t0 = time.monotonic()
+    r = sipfw("config", "push", str(EXAMPLES / "lab.json"), "--port", board.device)
+    live_s = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert "through the agent's console" in r.stdout
+    assert 'agent reloaded the config: {"accounts": 2}' in r.stdout
+    assert (board.root / "boots.txt").read_text() == boots  # no reset
+    assert json.loads((board.root / "config.json").read_text())["accounts"][1]["user"] == "6904"
+    assert (board.root / "config.json.bak").read_text() == '{"accounts": []}'
+    r = sipfw("console", "--port", board.device, "status")
+    assert json.loads(r.stdout)["accounts"] == 2
+    # --reset forces the other way: REPL write, then a soft reset
+    r = sipfw("config", "push", str(EXAMPLES / "airties-seed.json"), "--port", board.device,
+              "--reset", "--wait-for", "app start .*accounts=1")
+    assert r.returncode == 0, r.stderr
+    assert "agent restarted on the new config" in r.stdout
+    assert len((board.root / "boots.txt").read_text()) == len(boots) + 1
+    print("config push live %.2f s" % live_s)
+
+
+def test_push_to_an_agent_that_cannot_reload_reboots_it(tmp_path, vboards):
+    board = agent_board(tmp_path, vboards, main=agent_main(reload=False))
+    boots = board.wait_file("boots.txt")
+    r = sipfw("config", "push", str(EXAMPLES / "lab.json"), "--port", board.device,
+              "--wait-for", "app start .*accounts=2")
+    assert r.returncode == 0, r.stderr
+    assert "agent restarted on the new config" in r.stdout
+    assert len((board.root / "boots.txt").read_text()) == len(boots) + 1
+
+
+def test_live_push_killed_half_way_keeps_the_old_config(tmp_path, vboards):
+    board = agent_board(tmp_path, vboards, main=agent_main(reload=True),
+                        **{"config.json": '{"accounts": []}'})
+    board.wait_file("boots.txt")
+    r = sipfw("config", "push", str(EXAMPLES / "lab.json"), "--port", board.device,
+              env={"SIPFW_FAILPOINT": "push-live-data:2"})
+    assert r.returncode == -9
+    assert (board.root / "config.json").read_text() == '{"accounts": []}'
+    assert not (board.root / "config.json.bak").exists()
+    # the agent still runs, on the old config, and takes the next push
+    r = sipfw("console", "--port", board.device, "status")
+    assert json.loads(r.stdout)["accounts"] == 0
+    r = sipfw("config", "push", str(EXAMPLES / "lab.json"), "--port", board.device)
+    assert r.returncode == 0, r.stderr
+    assert not (board.root / "config.json.tmp").exists()

@@ -26,8 +26,8 @@ def add_parser(sub):
         q.add_argument("--no-reset", action="store_true",
                        help="leave the board in the REPL afterwards (the agent stays stopped)")
 
-    pu = sp.add_parser("push", help="validate, then write config.json atomically and restart "
-                       "the agent")
+    pu = sp.add_parser("push", help="validate, then write config.json atomically; the running "
+                       "agent reloads it (or is reset)")
     pu.add_argument("file")
     board_opts(pu)
     pu.add_argument("--store-ha1", action="store_true",
@@ -36,6 +36,9 @@ def add_parser(sub):
     pu.add_argument("--wait-for", metavar="RE", default=DEFAULT_WAIT_FOR,
                     help="line that says the agent started (default: %(default)s)")
     pu.add_argument("--wait-timeout", metavar="S", type=float, default=15.0)
+    pu.add_argument("--reset", action="store_true",
+                    help="do not ask the running agent to take the config; stop it, write the "
+                    "file through the REPL and soft-reset")
 
     for name, text in (("pull", "print the board's config.json (secrets redacted)"),
                        ("show", "print the config the board's agent uses: normalized, "
@@ -85,6 +88,8 @@ def push(args) -> int:
         configfile.check(obj, args.file)
     data = configfile.encode(obj)
     t0 = time.monotonic()
+    if not args.reset and _push_live(args, data, t0):
+        return 0
     board, root = _open(args)
     with board:
         board.enter_raw(soft_reset=False)
@@ -105,6 +110,48 @@ def push(args) -> int:
         print("sipfw config: warning: no line matching %r within %.0f s after reset"
               % (args.wait_for, args.wait_timeout), file=sys.stderr)
     return 0
+
+
+def _push_live(args, data: bytes, t0: float) -> bool:
+    """Through the running agent's console, if there is one: no reset, calls stay up.
+    False when no agent answers (then the raw-REPL path writes it and resets)."""
+    from .. import boards, configfile
+    from ..errors import BoardError
+    from ..monitor import LineReader
+    from .console import Session
+
+    port = boards.resolve_port(args.port)
+    reader = LineReader(args.port, port, reconnect=False)
+    reader.open()
+    try:
+        probe = Session(reader, timeout=1.5)
+        try:
+            probe.ask("help")
+        except BoardError:
+            return False  # no agent console: at the REPL, another main.py, or silent
+        ans = configfile.push_live(Session(reader, timeout=5.0), data)
+        print("%s: config.json written through the agent's console (%d bytes, sha256 %s…), "
+              "previous kept as config.json.bak, in %.2f s"
+              % (port.device, len(data), configfile.hashlib.sha256(data).hexdigest()[:12],
+                 time.monotonic() - t0), flush=True)
+        if ans.get("reloaded"):
+            print("agent reloaded the config: %s" % json.dumps(ans.get("reload")))
+            return True
+        if args.no_reset:
+            return True
+        # This agent cannot reload: reboot it through its console, then wait for it.
+        Session(reader, timeout=5.0).ask("reboot")
+        pattern = __import__("re").compile(args.wait_for)
+        deadline = time.monotonic() + args.wait_timeout
+        for ev in reader.events(deadline):
+            if pattern.search(ev.text):
+                print("agent restarted on the new config (%.1f s)" % (time.monotonic() - t0))
+                return True
+        print("sipfw config: warning: no line matching %r within %.0f s after reboot"
+              % (args.wait_for, args.wait_timeout), file=sys.stderr)
+        return True
+    finally:
+        reader.close()
 
 
 def pull(args) -> int:

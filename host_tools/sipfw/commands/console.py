@@ -54,7 +54,8 @@ class Session:
                 self.out.write(ev.text + "\n")
             else:
                 if ev.text.startswith(">>>") or "NameError" in ev.text:
-                    prompt_seen = True
+                    prompt_seen = True  # the line went to the REPL: no agent will answer
+                    break
                 if self.show_logs:
                     self.out.write(ev.text + "\n")
         if prompt_seen:
