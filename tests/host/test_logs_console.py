@@ -201,3 +201,25 @@ def test_console_on_a_board_without_the_agent(vboards):
     r = sipfw("console", "--port", board.device, "--timeout", "2", "status")
     assert r.returncode == 5
     assert "at the MicroPython REPL, not running the agent" in r.stderr
+
+
+class Upper:
+    """A user's own filter, loaded by `--filter module:Class`."""
+
+    def __call__(self, ev):
+        ev.text = ev.text.upper()
+        return ev
+
+
+def test_filters_load_by_name_or_module_class():
+    from sipfw import filters
+
+    assert isinstance(filters.load("ladder"), LadderFilter)
+    assert isinstance(filters.load("test_logs_console:Upper"), Upper)
+    for bad in ("nope", "no_such_module:X", "json:NoSuchClass"):
+        try:
+            filters.load(bad)
+        except ValueError as e:
+            assert bad.split(":")[0] in str(e)
+        else:
+            raise AssertionError(bad)

@@ -28,6 +28,9 @@ def add_parser(sub):
                    "text with timestamps) to FILE")
     p.add_argument("--ladder", action="store_true",
                    help="draw SIP and DNS exchanges as a sequence diagram")
+    p.add_argument("--filter", action="append", metavar="NAME",
+                   help="add an output filter: a built-in name (ladder) or module:Class "
+                   "(repeatable, applied in order)")
     p.add_argument("--duration", metavar="S", type=float, help="stop after S seconds")
     p.add_argument("--until", metavar="RE", help="stop after the first line matching RE "
                    "(exit 1 if --duration ends first)")
@@ -70,10 +73,12 @@ def build_filters(args) -> list:
             out.append(filters.AreaFilter(args.area))
         if args.grep:
             out.append(filters.GrepFilter(args.grep))
+        if args.ladder:
+            out.append(filters.LadderFilter(stamp=stamp))
+        for name in args.filter or ():
+            out.append(filters.load(name))
     except (ValueError, __import__("re").error) as e:
         raise UsageError(str(e)) from None
-    if args.ladder:
-        out.append(filters.LadderFilter(stamp=stamp))
     return out
 
 
