@@ -272,7 +272,11 @@ class Board:
         buf = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            chunk = s.read(s.in_waiting or 1)
+            try:
+                chunk = s.read(s.in_waiting or 1)
+            except (serial.SerialException, OSError, TypeError):
+                s = self._reattach(deadline)  # the reset re-enumerated the USB device
+                continue
             if not chunk:
                 continue
             buf += chunk
@@ -288,6 +292,19 @@ class Board:
                     self._collect_traceback(deadline)
                     return "traceback"
         return "timeout"
+
+    def _reattach(self, deadline: float) -> serial.Serial:
+        """The same board again after it vanished, found by serial number (boards.refind);
+        PortError if it does not come back before ``deadline``."""
+        from . import boards
+
+        try:
+            self.t.serial.close()
+        except (OSError, serial.SerialException):
+            pass
+        self.port = boards.refind(self.port, timeout=max(deadline - time.monotonic(), 0.1))
+        self.t = BoardTransport(self.port.device)
+        return self.t.serial
 
     def _collect_traceback(self, deadline: float) -> None:
         s = self.t.serial

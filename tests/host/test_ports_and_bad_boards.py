@@ -147,3 +147,18 @@ def test_usb_ports_matched_to_board_configs_and_refound_by_serial(monkeypatch):
     seen[0] = []
     with pytest.raises(PortError, match="did not come back"):
         boards.refind(esp, timeout=0.3, interval=0.1)
+
+
+def test_board_found_again_by_serial_number_after_it_vanished(vboards):
+    from sipfw.board import open_board
+
+    board = vboards()
+    b = open_board(boards.resolve_port(board.device))
+    try:
+        board.stop()  # gone, as a USB board re-enumerating after a reset
+        board.start()  # back, under a new device name, with the same serial number (id)
+        ser = b._reattach(time.monotonic() + 5)
+        assert b.port.device == board.device and ser.is_open
+        assert b.port.serial_number == board.id
+    finally:
+        b.close()
