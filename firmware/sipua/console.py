@@ -1,0 +1,309 @@
+"""Commands read from the serial console while the agent runs; one JSON answer line each.
+
+The console shares the serial line with the log, so answers are framed to be told apart:
+an answer is ONE line starting with ``@`` followed by a JSON object::
+
+    status                 ->  @{"cmd": "status", "ok": true, ...}
+    #7 log debug sip       ->  @{"cmd": "log", "id": "7", "ok": true, ...}
+    frobnicate             ->  @{"cmd": "frobnicate", "ok": false, "error": "unknown command ..."}
+
+A request may start with ``#<id>``; the answer carries the same ``id`` so the host can match
+answers to requests even when an old answer is still in flight. Log lines start with a digit
+(the uptime) and tracebacks with ``Traceback``, never with ``@``.
+
+The app registers its own commands (``status``, ``call``, ``reg`` ...) with ``register``; a
+handler takes the list of argument words and returns a dict merged into the answer, or
+raises ``ConsoleError`` for an error answer. Built-in: ``help``, ``log``, ``config reload``
+(calls ``reload_hook``), ``config begin SIZE SHA256`` / ``data BASE64`` / ``commit`` (a new
+config.json uploaded while the agent runs, checked, saved atomically, then reloaded),
+``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``.
+
+Input is read without blocking: stdin is watched by the scheduler's poller (``select.poll``
+on ``sys.stdin`` works on the esp32, rp2 and unix ports); where the main poller cannot take
+stdin (a virtual poller in tests, a port without a pollable stdin) a private poller is
+checked from a timer instead.
+"""
+
+from .compat import const
+
+PREFIX = "@"
+MAX_LINE = 256  # longer lines are refused whole: a console command is short
+_FALLBACK_MS = const(100)  # how often the private poller is checked when stdin is not watched
+
+
+class ConsoleError(Exception):
+    """Raised by a command handler: becomes ``{"ok": false, "error": str(e)}``."""
+
+
+class Console:
+    def __init__(self, log=None, write=None, stream=None):
+        self._log = log
+        self._write = write  # one answer line -> the console; default print()
+        self._stream = stream  # where command bytes come from; default sys.stdin
+        self._buf = []
+        self._len = 0
+        self._overflow = False
+        self._sched = None
+        self._timer = None
+        self._poll = None
+        self._watched = False
+        self.commands = {}  # name -> (handler, help text)
+        self.reload_hook = None  # () -> dict or None: re-read config.json
+        # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
+        # cannot rename absolute paths (see config._rename).
+        self.config_path = "config.json"
+        self._upload = None
+        self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
+        self.register("help", self._help, "list the commands")
+        self.register("log", self._log_cmd, "log [LEVEL [AREA]]: show or set log levels")
+        self.register("config", self._config, "config reload: re-read /config.json; "
+                      "config begin/data/commit: replace it (sipfw config push)")
+        self.register("reboot", self._reboot, "soft reboot (boot.py, main.py run again)")
+        self.register("reset", self._reset, "hard reset")
+
+    def register(self, name, fn, help=""):
+        """Add (or replace) a command: ``fn(args) -> dict or None``."""
+        self.commands[name] = (fn, help)
+
+    # -- input -----------------------------------------------------------------------------
+    def start(self, sched):
+        """Read commands from the console while ``sched`` runs."""
+        import select
+        import sys
+
+        self._sched = sched
+        if self._stream is None:
+            self._stream = sys.stdin
+        # A private poller: asks "one more byte?" while draining, and is the fallback when
+        # the scheduler's poller cannot take the stream.
+        try:
+            self._poll = select.poll()
+            self._poll.register(self._stream, select.POLLIN)
+        except (OSError, TypeError, ValueError, AttributeError) as e:
+            self._poll = None
+            if self._log:
+                self._log.warn("console", "no_input", err=str(e))
+            return
+        try:
+            sched.watch(self._stream, select.POLLIN, self._on_readable)
+            self._watched = True
+        except (OSError, TypeError, ValueError, AttributeError):
+            self._timer = sched.call_later(_FALLBACK_MS, self._on_timer)
+
+    def stop(self):
+        if self._watched and self._sched is not None:
+            self._sched.unwatch(self._stream)
+            self._watched = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._sched = None
+
+    def _ready(self):
+        return bool(self._poll is not None and self._poll.poll(0))
+
+    def _on_timer(self):
+        if self._ready():
+            self._on_readable(self._stream, 1)
+        if self._sched is not None:
+            self._timer = self._sched.call_later(_FALLBACK_MS, self._on_timer)
+
+    def _on_readable(self, stream, events):
+        # One byte per read: after poll says "readable" one byte never blocks. A command is
+        # a few dozen bytes, so the per-byte cost does not matter; the loop is bounded so a
+        # flood on the console cannot starve SIP.
+        for _ in range(MAX_LINE):
+            ch = stream.read(1)
+            if not ch:
+                return
+            if isinstance(ch, bytes):
+                ch = ch.decode()
+            self.feed(ch)
+            if not self._ready():
+                return
+
+    def feed(self, text):
+        """Characters from the console; each complete line is run as a command."""
+        for ch in text:
+            if ch == "\n" or ch == "\r":
+                if self._overflow:
+                    self._overflow = False
+                    self._buf, self._len = [], 0
+                    self.answer("", {"ok": False, "error": "line longer than %d" % MAX_LINE})
+                elif self._len:
+                    line = "".join(self._buf)
+                    self._buf, self._len = [], 0
+                    self.execute(line)
+            elif self._len >= MAX_LINE:
+                self._overflow = True
+            else:
+                self._buf.append(ch)
+                self._len += 1
+
+    # -- commands --------------------------------------------------------------------------
+    def execute(self, line):
+        """Run one command line and write its answer; returns the answer dict."""
+        words = line.split()
+        rid = None
+        if words and words[0].startswith("#"):
+            rid = words.pop(0)[1:]
+        if not words:
+            return None
+        name, args = words[0], words[1:]
+        entry = self.commands.get(name)
+        if entry is None:
+            res = {"ok": False, "error": "unknown command %r (try help)" % name}
+        else:
+            try:
+                res = entry[0](args)
+                res = {} if res is None else dict(res)
+                res["ok"] = True
+            except ConsoleError as e:
+                res = {"ok": False, "error": str(e)}
+            except Exception as e:  # a broken handler answers; it must not stop the phone
+                if self._log:
+                    self._log.exc("console", "handler_error", e, cmd=name)
+                res = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+        if rid is not None:
+            res["id"] = rid
+        return self.answer(name, res)
+
+    def answer(self, name, res):
+        import json
+
+        res["cmd"] = name
+        # MicroPython's json.dumps writes repr() of an unknown object (invalid JSON) where
+        # CPython raises: make every value plain JSON first, the same way on both.
+        res = _plain(res)
+        text = json.dumps(res)
+        if self._write is not None:
+            self._write(PREFIX + text)
+        else:
+            print(PREFIX + text)
+        return res
+
+    def _help(self, args):
+        return {"commands": dict((n, self.commands[n][1]) for n in sorted(self.commands))}
+
+    def _log_cmd(self, args):
+        from .log import LEVELS, level_from_name, log
+
+        names = dict((v, k) for k, v in LEVELS.items())
+        if len(args) > 2:
+            raise ConsoleError("usage: log [LEVEL [AREA]]")
+        if args:
+            try:
+                level = level_from_name(args[0])
+            except ValueError as e:
+                raise ConsoleError(str(e))
+            if len(args) == 2:
+                log.areas[args[1]] = level
+            else:
+                log.level = level
+        areas = dict((a, names.get(lv, lv)) for a, lv in log.areas.items())
+        return {"level": names.get(log.level, log.level), "areas": areas}
+
+    def _config(self, args):
+        sub = args[0] if args else ""
+        if sub == "reload" and len(args) == 1:
+            return self._reload()
+        if sub == "begin" and len(args) == 3:
+            return self._upload_begin(args[1], args[2])
+        if sub == "data" and len(args) == 2 and self._upload is not None:
+            return {"bytes": self._upload_step(self._upload.data, args[1])}
+        if sub == "commit" and len(args) == 1 and self._upload is not None:
+            return self._upload_commit()
+        if sub == "abort" and self._upload is not None:
+            self._upload.abort()
+            self._upload = None
+            return None
+        if sub in ("data", "commit", "abort"):
+            raise ConsoleError("config %s: no upload in progress (config begin first)" % sub)
+        raise ConsoleError("usage: config reload | begin SIZE SHA256 | data BASE64 | commit "
+                           "| abort")
+
+    def _reload(self):
+        if self.reload_hook is None:
+            raise ConsoleError("config reload: not available")
+        return self.reload_hook()
+
+    def _upload_begin(self, size, digest):
+        from .upload import Upload, UploadError
+
+        if self._upload is not None:
+            self._upload.abort()
+        try:
+            self._upload = Upload(self.config_path + ".tmp", int(size), digest)
+        except (ValueError, UploadError, OSError) as e:
+            self._upload = None
+            raise ConsoleError("config begin: %s" % e)
+        return {"path": self.config_path}
+
+    def _upload_step(self, fn, *args):
+        from .upload import UploadError
+
+        try:
+            return fn(*args)
+        except (UploadError, OSError) as e:
+            if self._upload is not None:
+                self._upload.abort()
+            self._upload = None
+            raise ConsoleError("config upload: %s" % e)
+
+    def _upload_commit(self):
+        from . import config
+
+        up = self._upload
+        if up is None:
+            raise ConsoleError("config commit: no upload in progress")
+        self._upload_step(up.finish)
+        self._upload = None
+        try:
+            config.install(self.config_path + ".tmp", self.config_path)
+        except config.ConfigError as e:
+            raise ConsoleError("config refused, nothing changed: %s" % e)
+        except OSError as e:
+            raise ConsoleError("config not saved: %s" % e)
+        res = {"saved": True, "reloaded": False}
+        if self.reload_hook is not None:
+            res["reloaded"] = True
+            res["reload"] = self.reload_hook()
+        return res
+
+    def _reboot(self, args):
+        self._later(False)
+
+    def _reset(self, args):
+        self._later(True)
+
+    def _later(self, hard):
+        # Answer first, reset a moment later, so the host sees the answer before the board
+        # goes away.
+        hook = self.reset_hook or _default_reset
+        if self._sched is not None:
+            self._sched.call_later(50, hook, hard)
+        else:
+            hook(hard)
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return dict((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _default_reset(hard):
+    import machine  # type: ignore
+
+    if hard:
+        machine.reset()
+    soft = getattr(machine, "soft_reset", None)
+    if soft is not None:
+        soft()
+    raise SystemExit  # the unix port: the virtual board soft-reboots when main.py exits

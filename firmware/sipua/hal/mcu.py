@@ -1,0 +1,61 @@
+"""esp32 and rp2 (Pico W): LED, hardware watchdog, heap, unique id, Wi-Fi station."""
+
+import sys
+
+from ..compat import const
+
+_LED_PIN = {"esp32": 2, "rp2": "LED"}  # board_configs/*.json "led_pin"
+_RP2_WDT_MAX_MS = const(8388)  # the RP2040 watchdog cannot count longer
+
+_led = None
+_wdt = None
+
+
+def led(on):
+    global _led
+    if _led is None:
+        from machine import Pin
+
+        pin = _LED_PIN.get(sys.platform)
+        if pin is None:
+            return
+        _led = Pin(pin, Pin.OUT)
+    _led.value(1 if on else 0)
+
+
+def watchdog_start(ms):
+    """Start the hardware watchdog (it cannot be stopped again); 0 leaves it off."""
+    global _wdt
+    if ms <= 0 or _wdt is not None:
+        return
+    from machine import WDT
+
+    if sys.platform == "rp2" and ms > _RP2_WDT_MAX_MS:
+        ms = _RP2_WDT_MAX_MS
+    _wdt = WDT(timeout=ms)
+
+
+def feed():
+    if _wdt is not None:
+        _wdt.feed()
+
+
+def heap_free():
+    import gc
+
+    return gc.mem_free()
+
+
+def machine_id():
+    import binascii
+
+    import machine
+
+    return binascii.hexlify(machine.unique_id()).decode()
+
+
+def network_up(cfg, log):
+    """Join the configured Wi-Fi network; the station's IP address, or None."""
+    from .wifi import connect
+
+    return connect(cfg.get("network") or {}, log)

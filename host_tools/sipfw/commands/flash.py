@@ -1,0 +1,71 @@
+"""`sipfw flash`: compile the firmware and copy only what changed (see sipfw.flash)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+DEFAULT_WAIT_FOR = r"\bINFO app start\b"
+
+
+def add_parser(sub):
+    p = sub.add_parser("flash", help="compile and copy the firmware, only what changed",
+                       description="Compile firmware/ for the board (.mpy; main.py and boot.py "
+                       "stay source), copy only the files whose hash differs, delete stale "
+                       "firmware files (never config.json or user files), write /sipfw.json, "
+                       "soft-reset and wait for the agent's start line.")
+    p.add_argument("--port", help="device, serial number or vboard id (default $SIPFW_PORT, "
+                   "else the one attached board)")
+    p.add_argument("--board", help="board config name (default: from the port's USB id)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be copied/deleted")
+    p.add_argument("--source", metavar="DIR", help="firmware tree to flash (default: firmware/)")
+    p.add_argument("--wait-for", metavar="RE", default=DEFAULT_WAIT_FOR,
+                   help="line that says the agent started (default: %(default)s)")
+    p.add_argument("--wait-timeout", metavar="S", type=float, default=15.0,
+                   help="how long to wait for it; not seeing it is a warning (default 15)")
+    p.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from .. import boards, build, flash
+    from ..board import open_board
+    from ..errors import BoardError
+    from ..paths import FIRMWARE_DIR
+
+    def say(msg):
+        print(msg, flush=True)
+
+    src = args.source or FIRMWARE_DIR
+    port = boards.resolve_port(args.port)
+    cfg = boards.board_of(port, args.board)
+    t0 = time.monotonic()
+    items = build.build(src, cfg.get("mpy_arch", "host"))
+    t_build = time.monotonic() - t0
+    manifest = flash.make_manifest(items, build.firmware_version(src), build.git_sha(src),
+                                   cfg["name"])
+    say("%s: %s, %d files built in %.1f s" % (port.device, cfg["name"], len(items), t_build))
+    root = cfg.get("fs_root", "/")
+    with open_board(port, cfg) as board:
+        board.enter_raw(soft_reset=True)
+        plan = flash.flash(board, items, manifest, root=root, dry_run=args.dry_run, say=say)
+        if args.dry_run:
+            return 0
+        t_copy = time.monotonic() - t0
+        say("copied %d file(s), deleted %d, in %.1f s (manifest %s %s)"
+            % (len(plan.write), len(plan.delete), t_copy, manifest["version"], manifest["git"]))
+        if args.no_reset:
+            return 0
+        state = board.reboot(args.wait_for, args.wait_timeout)
+    if state == "started":
+        say("agent started (%.1f s in all)" % (time.monotonic() - t0))
+    elif state == "traceback":
+        last = [x for x in board.boot_output.strip().splitlines() if x.strip()
+                and not x.startswith(">>>") and not x.startswith("MicroPython ")
+                and not x.startswith("Type ")]
+        raise BoardError("flashed, but main.py raised: %s" % (last[-1] if last else "?"))
+    else:
+        print("sipfw flash: warning: no line matching %r within %.0f s after reset"
+              % (args.wait_for, args.wait_timeout), file=sys.stderr)
+    return 0

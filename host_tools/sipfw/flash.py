@@ -1,0 +1,290 @@
+"""Copy the firmware to a board: only what changed, and never leave a half-written module.
+
+1. **Survey, one round trip.** One exec walks the firmware's files on the board (the old
+   manifest's list, the new build's list, everything under ``/sipua``) and prints the
+   sha256 of each (``hashlib.sha256`` exists on every port), plus leftover temp files.
+2. **Plan.** Write what is missing or differs; delete what the old firmware had and the new
+   one has not (old manifest entries, anything under ``/sipua``; a ``.py`` that would shadow
+   the new ``.mpy``) and leftover temp files. ``/config.json`` and other user files are
+   never in that set.
+3. **Stage.** Each changed file is written as ``<path>.sipfw-tmp`` (mpremote's
+   ``fs_writefile``). A kill, unplug or reset now leaves the old firmware whole: nothing it
+   runs has been touched.
+4. **Commit, one exec.** The board checks every staged file's sha256, and only if all match
+   renames them into place, deletes the stale files and writes ``/sipfw.json`` (version,
+   git SHA, file hashes) the same way. The exec runs on the board by itself, so the host
+   going away mid-commit does not stop it half-way.
+5. **Reboot** (friendly-REPL soft reboot, so main.py runs) and wait for the start line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from . import faults
+from .build import Item
+from .errors import BoardError
+
+TMP_SUFFIX = ".sipfw-tmp"
+
+# Board-side rename, shared with `config push`. Called with paths relative to the root (after
+# os.chdir): the unix port's VfsPosix mounted with a root folder (the virtual board) turns
+# both absolute paths of a rename into the same buffer and renames nothing; relative paths
+# go through untouched. FAT will not rename over an existing file, so remove and retry.
+# A rename that leaves its source in place is an error, never a silent success.
+MV = """\
+def _mv(a, b):
+    try:
+        os.rename(a, b)
+    except OSError:
+        os.remove(b)
+        os.rename(a, b)
+    try:
+        os.stat(a)
+    except OSError:
+        return
+    raise OSError('rename %s -> %s left the source' % (a, b))
+"""
+MANIFEST = "sipfw.json"
+PACKAGE_DIR = "sipua"
+PROTECTED = ("config.json", "config.json.bak", "config.json.tmp")
+
+# Runs on the board. %(root)r is the filesystem root ("/"), %(paths)r the new build's paths.
+SURVEY = """\
+import os, hashlib, binascii, json
+R = %(root)r
+B = bytearray(512)
+def _h(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(B)
+            if not n:
+                break
+            h.update(memoryview(B)[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _one(rel):
+    try:
+        print('F', rel, _h(R + rel))
+    except OSError:
+        pass
+def _walk(rel):
+    try:
+        ents = list(os.ilistdir(R + rel))
+    except OSError:
+        return
+    print('D', rel)
+    for e in ents:
+        sub = rel + '/' + e[0]
+        if e[1] & 0x4000:
+            _walk(sub)
+        else:
+            _one(sub)
+_m = []
+try:
+    with open(R + %(manifest)r) as f:
+        _t = f.read()
+    print('M', _t.replace('\\n', ' '))
+    _m = list(json.loads(_t).get('files', {}))
+except (OSError, ValueError, AttributeError):
+    pass
+for _p in set(%(paths)r + _m):
+    if not _p.startswith(%(pkg)r + '/'):
+        _one(_p)
+for e in os.ilistdir(R.rstrip('/') or '/'):
+    if e[0].endswith(%(tmp)r):
+        _one(e[0])
+_walk(%(pkg)r)
+print('END')
+"""
+
+COMMIT = """\
+import os, hashlib, binascii
+R = %(root)r
+B = bytearray(512)
+def _h(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(B)
+            if not n:
+                break
+            h.update(memoryview(B)[:n])
+    return binascii.hexlify(h.digest()).decode()
+%(mv)s
+_bad = [p for p, d in %(staged)r if _h(R + p + %(tmp)r) != d]
+if _bad:
+    print('BAD', ' '.join(_bad))
+else:
+    os.chdir(R)
+    for p, d in %(staged)r:
+        _mv(p + %(tmp)r, p)
+    for p in %(delete)r:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    for p in %(rmdirs)r:
+        try:
+            os.rmdir(p)
+        except OSError:
+            pass
+    with open(%(manifest)r + %(tmp)r, 'w') as f:
+        f.write(%(manifest_text)r)
+    _mv(%(manifest)r + %(tmp)r, %(manifest)r)
+    print('COMMITTED', len(%(staged)r), len(%(delete)r))
+"""
+
+
+@dataclass
+class Survey:
+    files: dict[str, str] = field(default_factory=dict)  # rel path -> sha256
+    dirs: set[str] = field(default_factory=set)
+    manifest: dict | None = None
+
+
+@dataclass
+class Plan:
+    write: list[Item]
+    delete: list[str]
+    mkdirs: list[str]
+    rmdirs: list[str]
+    unchanged: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.write and not self.delete
+
+
+def parse_survey(text: str) -> Survey:
+    sv = Survey()
+    if "END" not in text.split():
+        raise BoardError("file survey on the board did not finish: %r" % text[-200:])
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "F":
+            path, _, digest = rest.rpartition(" ")
+            sv.files[path] = digest
+        elif kind == "D":
+            sv.dirs.add(rest)
+        elif kind == "M":
+            try:
+                sv.manifest = json.loads(rest)
+            except ValueError:
+                sv.manifest = None  # a broken manifest is just stale: it is rewritten
+    return sv
+
+
+def make_plan(items: list[Item], survey: Survey) -> Plan:
+    new = {it.remote: it for it in items}
+    write = [it for it in items if survey.files.get(it.remote) != it.sha256]
+    old_manifest = set((survey.manifest or {}).get("files") or {}) if isinstance(
+        survey.manifest, dict) else set()
+    delete = []
+    for path in sorted(survey.files):
+        if path in new or path in PROTECTED or path == MANIFEST:
+            continue
+        if path.endswith(TMP_SUFFIX) or path.startswith(PACKAGE_DIR + "/") or path in old_manifest:
+            delete.append(path)
+    wanted_dirs = set()
+    for path in new:
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            wanted_dirs.add("/".join(parts[:i]))
+    mkdirs = sorted(d for d in wanted_dirs if d not in survey.dirs)
+    rmdirs = sorted((d for d in survey.dirs if d not in wanted_dirs), key=len, reverse=True)
+    return Plan(write=write, delete=delete, mkdirs=mkdirs, rmdirs=rmdirs,
+                unchanged=len(items) - len(write))
+
+
+def survey_code(root: str, items: list[Item]) -> str:
+    return SURVEY % {"root": root, "paths": [it.remote for it in items], "manifest": MANIFEST,
+                     "pkg": PACKAGE_DIR, "tmp": TMP_SUFFIX}
+
+
+def commit_code(root: str, plan: Plan, manifest: dict) -> str:
+    return COMMIT % {"root": root, "mv": MV,
+                     "staged": [(it.remote, it.sha256) for it in plan.write],
+                     "delete": plan.delete, "rmdirs": plan.rmdirs, "manifest": MANIFEST,
+                     "tmp": TMP_SUFFIX,
+                     "manifest_text": json.dumps(manifest, sort_keys=True,
+                                                 separators=(",", ":"))}
+
+
+def make_manifest(items: list[Item], version: str, git: str, board: str) -> dict:
+    return {"version": version, "git": git, "board": board,
+            "flashed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": {it.remote: it.sha256 for it in items}}
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, stream=None, enabled: bool | None = None):
+        import sys
+
+        self.total = max(total, 1)
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+
+    def update(self, done: int, label: str = "") -> None:
+        self.done = done
+        if not self.enabled:
+            return
+        width = 30
+        fill = int(width * done / self.total)
+        self.stream.write("\r[%s%s] %3d%% %-40s" % ("#" * fill, "." * (width - fill),
+                                                    100 * done // self.total, label[:40]))
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bool = False,
+          progress: Progress | None = None, say=print) -> Plan:
+    """Survey, plan, stage, commit. ``board`` is an open ``sipfw.board.Board`` in raw REPL."""
+    t0 = time.monotonic()
+    out = board.exec(survey_code(root, items), timeout=30).decode("utf-8", "replace")
+    plan = make_plan(items, parse_survey(out))
+    nbytes = sum(len(it.data) for it in plan.write)
+    say("%d file(s) to copy (%d bytes), %d unchanged, %d to delete"
+        % (len(plan.write), nbytes, plan.unchanged, len(plan.delete)))
+    if dry_run:
+        for it in plan.write:
+            say("  copy   %s (%d bytes)" % (it.remote, len(it.data)))
+        for path in plan.delete:
+            say("  delete %s" % path)
+        return plan
+    if plan.empty and plan.unchanged == len(items):
+        survey = parse_survey(out)
+        if survey.manifest and survey.manifest.get("files") == manifest["files"]:
+            return plan  # nothing to do, and the manifest already says so
+    if plan.mkdirs:
+        board.exec("import os\nfor d in %r:\n try:\n  os.mkdir(%r + d)\n except OSError:\n"
+                   "  pass\n" % (plan.mkdirs, root))
+    progress = progress or Progress(nbytes)
+    done = 0
+    for it in plan.write:
+        base = done
+
+        def cb(written, total, base=base, name=it.remote):
+            progress.update(base + written, name)
+            faults.hit("flash-chunk")  # tests: killed in the middle of a file
+
+        board.write_file(root + it.remote + TMP_SUFFIX, it.data, progress=cb)
+        done += len(it.data)
+        faults.hit("flash-file")  # tests: killed between files
+    progress.update(done, "commit")
+    res = board.exec(commit_code(root, plan, manifest), timeout=30).decode()
+    progress.finish()
+    if "COMMITTED" not in res:
+        raise BoardError("board refused the staged files (hash mismatch: %s); the old "
+                         "firmware is untouched" % res.replace("BAD", "").strip())
+    plan.seconds = time.monotonic() - t0  # type: ignore[attr-defined]
+    return plan

@@ -1,0 +1,230 @@
+"""Config schema: defaults, every error names its key, atomic save with .bak, redaction, HA1."""
+
+import json
+import os
+
+from fwtest import raises
+from sipua import config
+from sipua.compat import urandom_u32
+
+SEED = {
+    "accounts": [
+        {
+            "label": "6903",
+            "display_name": "6903",
+            "register_name": "6903",
+            "user": "6903",
+            "password": "6903",
+            "server": "airties.com",
+            "transport": "dns-srv",
+            "expires": 180,
+        }
+    ],
+    "sip": {"local_port": 5062},
+}
+
+
+def errors_of(obj):
+    return raises(config.ConfigError, config.validate, obj).errors
+
+
+def test_empty_accounts_is_valid_and_defaults_are_filled():
+    cfg = config.validate({"accounts": []})
+    assert cfg["accounts"] == []
+    assert cfg["sip"]["retry_count"] == 3
+    assert (cfg["sip"]["t1"], cfg["sip"]["t2"], cfg["sip"]["t4"]) == (500, 4000, 5000)
+    assert cfg["dns"] == {"servers": [], "static": []}
+    assert cfg["log"] == {"level": "info", "areas": {}}
+    assert cfg["network"]["ssid"] == ""
+    assert config.validate({}) == cfg == config.default()
+
+
+def test_seed_account_normalized():
+    cfg = config.validate(SEED)
+    acc = cfg["accounts"][0]
+    assert acc["transport"] == "dns-srv" and acc["server"] == "airties.com"
+    assert acc["failback"] == {"mode": "new-requests", "timeout": 3600}
+    assert acc["redundancy"] == "successive" and acc["enabled"] is True
+    assert acc["auto_answer"] is False and acc["port"] == 0 and acc["ha1"] == ""
+    assert cfg["sip"]["local_port"] == 5062
+    # normalizing twice changes nothing
+    assert config.validate(cfg) == cfg
+
+
+def test_label_and_register_name_default_to_user():
+    cfg = config.validate({"accounts": [{"user": "6904", "server": "airties.lab"}]})
+    acc = cfg["accounts"][0]
+    assert acc["label"] == "6904" and acc["register_name"] == "6904"
+
+
+def test_bad_enum_names_the_key_path():
+    obj = {"accounts": [{"user": "1", "server": "a.b", "transport": "xyz"}]}
+    assert errors_of(obj) == [
+        "accounts[0].transport: must be one of udp, tcp, tls, dns-srv, got 'xyz'"
+    ]
+
+
+def test_unknown_keys_are_refused_by_name():
+    obj = {"acounts": [], "sip": {"t3": 1},
+           "accounts": [{"user": "1", "server": "x", "pasword": ""}]}
+    errs = errors_of(obj)
+    assert "acounts: unknown key" in errs
+    assert "sip.t3: unknown key" in errs
+    assert "accounts[0].pasword: unknown key" in errs
+
+
+def test_types_and_ranges():
+    errs = errors_of({
+        "accounts": [{"user": "1", "server": "x", "port": 70000, "expires": "60",
+                      "enabled": 1, "failback": {"mode": "sometimes", "timeout": -1}}],
+        "sip": {"t1": True, "local_port": 5.5},
+        "dns": {"servers": ["127.0.0.53:99999", "ok.example", 5]},
+        "log": {"level": "loud", "areas": {"sip": "debug", "dns": "chatty"}},
+        "network": [],
+    })
+    want = [
+        "accounts[0].port: must be 0..65535, got 70000",
+        "accounts[0].expires: must be an integer, got a string",
+        "accounts[0].enabled: must be true or false, got a number",
+        "accounts[0].failback.mode: must be one of new-requests, dns-ttl, registration, "
+        "duration, got 'sometimes'",
+        "accounts[0].failback.timeout: must be 0..86400, got -1",
+        "sip.t1: must be an integer, got a boolean",
+        "sip.local_port: must be an integer, got a number",
+        "dns.servers[0]: must be host[:port]: bad port in '127.0.0.53:99999'",
+        "dns.servers[2]: must be a string, got a number",
+        "log.level: must be one of debug, info, warn, error, off, got 'loud'",
+        "log.areas.dns: must be one of debug, info, warn, error, off, got 'chatty'",
+        "network: must be an object, got a list",
+    ]
+    for w in want:
+        assert w in errs, (w, errs)
+    assert len(errs) == len(want), errs
+
+
+def test_required_and_cross_key_rules():
+    assert errors_of({"accounts": [{"server": "x"}]}) == ["accounts[0].user: is required"]
+    assert errors_of([]) == ["config: must be an object, got a list"]
+    errs = errors_of({"accounts": [
+        {"user": "1", "server": "x", "password": "p", "ha1": "0" * 32},
+        {"user": "1", "server": "x", "failback": {"mode": "duration", "timeout": 0}},
+    ], "sip": {"t1": 800, "t2": 600}, "network": {"psk": "short"}})
+    assert "accounts[0]: give password or ha1, not both" in errs
+    assert "accounts[1].failback.timeout: must be > 0 when mode is duration" in errs
+    assert "accounts[1].label: duplicate of accounts[0].label '1'" in errs
+    assert "sip.t2: must be >= sip.t1 (800), got 600" in errs
+    assert "network.psk: must be 8..63 characters (WPA2), got 5" in errs
+    assert "network.ssid: is required when network.psk is set" in errs
+
+
+def test_hosts_addresses_and_ha1_format():
+    errs = errors_of({"accounts": [{"user": "1", "server": "bad host", "ha1": "xyz",
+                                    "outbound_proxy": "[::1:5060"}],
+                      "sip": {"local_ip": "300.1.1.1"}})
+    assert "accounts[0].server: must be a host name or IP address, got 'bad host'" in errs
+    assert "accounts[0].ha1: must be 32 hex digits (an MD5 digest)" in errs
+    assert "accounts[0].outbound_proxy: must be host[:port]: unclosed '[' in '[::1:5060'" in errs
+    assert "sip.local_ip: must be an IP address, got '300.1.1.1'" in errs
+    cfg = config.validate({"accounts": [{"user": "1", "server": "UC1.Airties.LAB",
+                                         "outbound_proxy": "[::1]:5070"}],
+                           "dns": {"servers": ["127.0.0.53", "[::1]:5353", "ns.lab:53"]}})
+    assert cfg["accounts"][0]["server"] == "uc1.airties.lab"
+    assert config.split_hostport("[::1]:5353", 53) == ("::1", 5353)
+    assert config.split_hostport("127.0.0.53", 53) == ("127.0.0.53", 53)
+
+
+def test_dns_static_records():
+    static = [
+        {"name": "airties.lab", "type": "NAPTR", "order": 2, "preference": 0, "flags": "s",
+         "service": "SIP+D2T", "replacement": "_sip._tcp.airties.lab"},
+        {"name": "_sip._tcp.airties.lab", "type": "SRV", "priority": 1, "weight": 0,
+         "port": 5060, "target": "uc2.airties.lab", "ttl": 60},
+        {"name": "uc2.airties.lab", "type": "A", "address": "127.0.0.12"},
+        {"name": "uc2.airties.lab", "type": "AAAA", "address": "::1"},
+    ]
+    cfg = config.validate({"dns": {"static": static}})
+    got = cfg["dns"]["static"]
+    assert got[0]["regexp"] == "" and got[0]["ttl"] == 300
+    assert got[1]["ttl"] == 60 and got[2]["address"] == "127.0.0.12"
+    errs = errors_of({"dns": {"static": [
+        {"name": "x", "type": "MX"},
+        {"name": "x", "type": "SRV", "priority": 1, "port": 5060, "target": "y", "extra": 1},
+        {"name": "x", "type": "A", "address": "nope"},
+    ]}})
+    assert errs == [
+        "dns.static[0].type: must be one of A, AAAA, SRV, NAPTR, got 'MX'",
+        "dns.static[1].extra: unknown key",
+        "dns.static[1].weight: is required",
+        "dns.static[2].address: must be an IP address, got 'nope'",
+    ], errs
+
+
+def test_bad_json_is_a_config_error():
+    e = raises(config.ConfigError, config.parse, '{"accounts": [}')
+    assert str(e).startswith("config: not valid JSON")
+
+
+def _tmpdir():
+    path = "/tmp/sipfw-cfgtest-%d" % (urandom_u32() % 1000000)
+    os.mkdir(path)
+    return path
+
+
+def _cleanup(path):
+    for name in os.listdir(path):
+        os.remove(path + "/" + name)
+    os.rmdir(path)
+
+
+def test_save_atomic_keeps_bak_and_load_falls_back():
+    d = _tmpdir()
+    try:
+        path = d + "/config.json"
+        cfg, err = config.load(path)
+        assert cfg == config.default() and "cannot read" in err and "using defaults" in err
+        config.save_atomic(path, SEED)
+        assert sorted(os.listdir(d)) == ["config.json"]
+        second = {"accounts": [], "log": {"level": "debug"}}
+        config.save_atomic(path, second)
+        assert sorted(os.listdir(d)) == ["config.json", "config.json.bak"]
+        cfg, err = config.load(path)
+        assert err is None and cfg["log"]["level"] == "debug"
+        with open(path + ".bak") as f:
+            assert json.loads(f.read()) == SEED
+        # a bad config is refused before anything is written
+        raises(config.ConfigError, config.save_atomic, path, {"accounts": 1})
+        assert config.load(path)[0]["log"]["level"] == "debug"
+        # a reset between the two renames: only the .bak is there
+        os.remove(path)
+        cfg, err = config.load(path)
+        assert cfg["accounts"][0]["user"] == "6903" and err.endswith("using %s.bak" % path)
+        # a truncated main file: the .bak again
+        with open(path, "w") as f:
+            f.write('{"accounts": [')
+        cfg, err = config.load(path)
+        assert "not valid JSON" in err and cfg["accounts"][0]["user"] == "6903"
+        # an oversized file is refused by its size, before any of it is read
+        with open(path, "w") as f:
+            f.write(" " * 20000)
+        cfg, err = config.load(path)
+        assert "file larger than 16384 bytes" in err and cfg["accounts"][0]["user"] == "6903"
+    finally:
+        _cleanup(d)
+
+
+def test_redacted_hides_secrets_only():
+    cfg = config.validate({"accounts": [{"user": "6903", "password": "pw", "server": "x"},
+                                        {"user": "6904", "ha1": "a" * 32, "server": "x"}],
+                           "network": {"ssid": "lab", "psk": "12345678"}})
+    red = config.redacted(cfg)
+    assert red["accounts"][0]["password"] == "***" and red["accounts"][1]["ha1"] == "***"
+    assert red["accounts"][1]["password"] == ""  # empty stays empty: nothing to hide
+    assert red["network"]["psk"] == "***" and red["network"]["ssid"] == "lab"
+    assert cfg["accounts"][0]["password"] == "pw"  # the original is untouched
+
+
+def test_ha1_matches_rfc2617_example():
+    # RFC 2617 section 3.5: Mufasa / testrealm@host.com / Circle Of Life
+    assert config.ha1("Mufasa", "testrealm@host.com", "Circle Of Life") == (
+        "939e7578ed9e3c518a452acee763bce9"
+    )
