@@ -13,12 +13,14 @@ class Account:
         self.user = cfg["user"]
         self.display_name = cfg.get("display_name") or ""
         self.auth_user = cfg.get("register_name") or self.user
-        self.password = cfg.get("password")
-        self.ha1 = cfg.get("ha1")
+        self.password = cfg.get("password") or None
+        self.ha1 = cfg.get("ha1") or None
         self.domain = cfg["server"]
-        self.port = cfg.get("port") or None
         transport = cfg.get("transport") or "dns-srv"
         self.transport = None if transport == "dns-srv" else transport
+        # With DNS-SRV the port comes from SRV records: the page's "Port" only pins an
+        # explicit transport to an address lookup (RFC 3263 §4.2).
+        self.port = (cfg.get("port") or None) if self.transport else None
         self.expires = cfg.get("expires") or 3600
         self.outbound_proxy = cfg.get("outbound_proxy") or None
         self.backup_outbound_proxy = cfg.get("backup_outbound_proxy") or None

@@ -10,16 +10,18 @@ agent. ``console_commands()`` gives the console its ``status``, ``call``, ``answ
 ``hangup``, ``reg``, ``unreg`` and ``dns`` commands.
 """
 
+from . import VERSION
 from . import log as logmod
 from .account import Account
 
 
 class Agent:
-    def __init__(self, sched, cfg, log=None, heap_free=None):
+    def __init__(self, sched, cfg, log=None, heap_free=None, ip=None):
         self.sched = sched
         self.cfg = cfg
         self.log = log or logmod.log
         self.heap_free = heap_free
+        self.ip = ip  # the address the network gave us; sip.local_ip overrides it
         self.stack = None
         self.resolver = None
         self.locator = None
@@ -39,7 +41,13 @@ class Agent:
         self.resolver = Resolver(self.sched, dns.get("servers") or None,
                                  _static(dns.get("static")))
         self.locator = Locator(self.sched, self.resolver)
-        self.stack = SipStack.from_config(self.sched, cfg, self.log)
+        sip = cfg.get("sip") or {}
+        self.stack = SipStack(self.sched, local_ip=sip.get("local_ip") or self.ip or "0.0.0.0",
+                              local_port=sip.get("local_port", 5060), t1=sip.get("t1", 500),
+                              t2=sip.get("t2", 4000), t4=sip.get("t4", 5000),
+                              retry_count=sip.get("retry_count", 3),
+                              ca_file=sip.get("ca_file") or None, log=self.log,
+                              user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
         self.stack.start()
         self.calls = Calls(self.sched, self.stack, self.locator, self.log)
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,

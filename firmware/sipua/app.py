@@ -10,6 +10,7 @@ from . import VERSION
 from . import log as logmod
 
 CONFIG_PATH = "/config.json"
+WATCHDOG_MS = 8000  # the rp2 hardware watchdog's longest period is 8.3 s
 
 
 def _apply_log_config(log, cfg):
@@ -39,11 +40,11 @@ def main(config_path=CONFIG_PATH):
         log.error("app", "network_down", err=str(e))
         ip = None
     sched = Scheduler(log=log)
-    wdt = (cfg.get("hal") or {}).get("watchdog_ms", 0) if isinstance(cfg.get("hal"), dict) else 0
-    if wdt:
-        hal.watchdog_start(wdt)
+    if sys.platform in ("esp32", "rp2"):
+        # The loop wakes at least once a second; 8 s of silence means a stalled callback.
+        hal.watchdog_start(WATCHDOG_MS)
         sched.watchdog = hal.feed
-    agent = Agent(sched, cfg, log, hal.heap_free)
+    agent = Agent(sched, cfg, log, hal.heap_free, ip)
     console = Console(log=log)
     for name, (fn, text) in agent.console_commands().items():
         console.register(name, fn, text)
@@ -60,7 +61,7 @@ def main(config_path=CONFIG_PATH):
 
     def _restart(new):
         nonlocal agent
-        agent = Agent(sched, new, log, hal.heap_free)
+        agent = Agent(sched, new, log, hal.heap_free, ip)
         for name, (fn, text) in agent.console_commands().items():
             console.register(name, fn, text)
         agent.start()

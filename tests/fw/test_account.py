@@ -28,3 +28,10 @@ def test_outbound_proxy_and_backup_are_the_next_hops():
 def test_tls_account_uses_sips():
     a = Account(dict(SEED, transport="tls"))
     assert a.aor == "sips:6903@airties.com" and a.locate_plan() == [("airties.com", None, "tls")]
+
+
+def test_port_is_ignored_with_dns_srv_and_pins_an_explicit_transport():
+    assert Account(dict(SEED, port=5060)).locate_plan() == [("airties.com", None, None)]
+    a = Account(dict(SEED, port=5070, transport="udp"))
+    assert a.locate_plan() == [("airties.com", 5070, "udp")]
+    assert Account(dict(SEED, password="")).password is None

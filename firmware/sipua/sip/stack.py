@@ -161,6 +161,20 @@ class SipStack:
         t.start()
         return t
 
+    def send_stateless(self, req, target):
+        """Send a request outside any transaction with a new branch: the ACK of a 2xx
+        (RFC 3261 §13.2.2.4), which the dialog — not a transaction — owns and repeats for
+        each retransmitted 2xx. Returns False when the transport failed."""
+        kind, ip, port, host = _target(target)
+        try:
+            flow = self.tp.flow(kind, ip, port, host)
+            via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (kind.upper(), self.tp.via_host(flow),
+                                                       flow.local_port, new_branch())
+            flow.send(req.encode(via, 70, self.user_agent))
+            return True
+        except OSError:
+            return False
+
     def send_raw(self, data, target):
         """Send bytes outside any transaction (the ACK of a 2xx, a CRLF keep-alive).
         Returns False when the transport failed."""
