@@ -249,9 +249,9 @@ class Progress:
 def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bool = False,
           progress: Progress | None = None, say=print) -> Plan:
     """Survey, plan, stage, commit. ``board`` is an open ``sipfw.board.Board`` in raw REPL."""
-    t0 = time.monotonic()
     out = board.exec(survey_code(root, items), timeout=30).decode("utf-8", "replace")
-    plan = make_plan(items, parse_survey(out))
+    survey = parse_survey(out)
+    plan = make_plan(items, survey)
     nbytes = sum(len(it.data) for it in plan.write)
     say("%d file(s) to copy (%d bytes), %d unchanged, %d to delete"
         % (len(plan.write), nbytes, plan.unchanged, len(plan.delete)))
@@ -261,10 +261,8 @@ def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bo
         for path in plan.delete:
             say("  delete %s" % path)
         return plan
-    if plan.empty and plan.unchanged == len(items):
-        survey = parse_survey(out)
-        if survey.manifest and survey.manifest.get("files") == manifest["files"]:
-            return plan  # nothing to do, and the manifest already says so
+    if plan.empty and survey.manifest and survey.manifest.get("files") == manifest["files"]:
+        return plan  # nothing to do, and the manifest already says so
     if plan.mkdirs:
         board.exec("import os\nfor d in %r:\n try:\n  os.mkdir(%r + d)\n except OSError:\n"
                    "  pass\n" % (plan.mkdirs, root))
@@ -286,5 +284,4 @@ def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bo
     if "COMMITTED" not in res:
         raise BoardError("board refused the staged files (hash mismatch: %s); the old "
                          "firmware is untouched" % res.replace("BAD", "").strip())
-    plan.seconds = time.monotonic() - t0  # type: ignore[attr-defined]
     return plan
