@@ -50,3 +50,10 @@ lab-down:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build
+
+# The host tools on the one attached board (or PORT=/dev/ttyACM0, a serial number, a vboard id).
+flash: setup
+	$(VENV)/bin/sipfw flash $(if $(PORT),--port $(PORT))
+
+logs: setup
+	$(VENV)/bin/sipfw logs $(if $(PORT),--port $(PORT))

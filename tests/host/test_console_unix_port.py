@@ -65,3 +65,16 @@ def test_commands_over_a_pty_reach_the_running_scheduler():
     assert '"now": true' in lines[1] and '"id": "5"' in lines[1]
     assert '"cmd": "quit"' in lines[2]
     assert "stopped" in out.decode()
+
+
+def test_stdin_at_end_of_file_is_dropped_not_polled_for_ever():
+    # stdin is /dev/null (a Pi's systemd service): always "readable", never any data
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
+    script = SCRIPT.replace("s.run(until_ms=10000)", "s.run(until_ms=300)")
+    t0 = time.monotonic()
+    proc = subprocess.run([MICROPYTHON, "-c", script], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, env=env, timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARN console input_closed" in proc.stdout
+    assert proc.stdout.count("input_closed") == 1
+    assert "stopped" in proc.stdout and time.monotonic() - t0 < 5

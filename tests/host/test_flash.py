@@ -177,3 +177,19 @@ def test_progress_bar_only_on_a_terminal():
     out = tty.getvalue()
     assert "\r[#######" in out and " 25% sipua/log.mpy" in out and "100% commit" in out
     assert out.endswith("\n")
+
+
+def test_mpy_version_mismatch_refused_before_copying():
+    sv = flash.parse_survey("F main.py h\nV 2822 1.29.0\nEND\n")
+    assert sv.mpy_version() == "6.3" and sv.micropython == "1.29.0"
+    flash.check_mpy(sv, "6.3")  # the same: fine
+    try:
+        flash.check_mpy(sv, "6.4", "pip install newer")
+    except flash.BoardError as e:
+        assert "loads .mpy v6.3; these tools build .mpy v6.4. Nothing was copied." in str(e)
+        assert "pip install newer" in str(e)
+    else:
+        raise AssertionError("a mismatch was accepted")
+    old = flash.parse_survey("V 0 1.12.0\nEND\n")  # too old to say: not refused here
+    assert old.mpy_version() is None
+    flash.check_mpy(old, "6.3")

@@ -49,7 +49,9 @@ def run(args) -> int:
     root = cfg.get("fs_root", "/")
     with open_board(port, cfg) as board:
         board.enter_raw(soft_reset=True)
-        plan = flash.flash(board, items, manifest, root=root, dry_run=args.dry_run, say=say)
+        plan = flash.flash(board, items, manifest, root=root, dry_run=args.dry_run, say=say,
+                           mpy_version=build.emitted_mpy_version(),
+                           install_hint=cfg.get("install_micropython", ""))
         if args.dry_run:
             return 0
         t_copy = time.monotonic() - t0
