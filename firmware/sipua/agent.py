@@ -14,6 +14,8 @@ from . import VERSION
 from . import log as logmod
 from .account import Account
 
+KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP lifetime
+
 
 class Agent:
     def __init__(self, sched, cfg, log=None, heap_free=None, ip=None):
@@ -27,6 +29,7 @@ class Agent:
         self.locator = None
         self.calls = None
         self.registrations = []  # every leg of every account
+        self._keepalive = None
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
@@ -50,6 +53,8 @@ class Agent:
                               user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
         self.stack.start()
         self.calls = Calls(self.sched, self.stack, self.locator, self.log)
+        self.stack.on_flow_lost = self._flow_lost
+        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
                       accounts=len(cfg.get("accounts") or ()))
         for i, acc_cfg in enumerate(cfg.get("accounts") or ()):
@@ -79,7 +84,28 @@ class Agent:
         else:
             primary.start()
 
+    # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
+    def _keepalives(self):
+        """A CRLF pair on each registered flow keeps NAT bindings and TCP connections open;
+        a send that fails means the flow is gone: register again at once."""
+        for r in self.registrations:
+            if r.state == "registered" and r.server is not None:
+                if not self.stack.send_raw(b"\r\n\r\n", r.server):
+                    self._flow_lost(r.server.transport, r.server.ip, r.server.port, "send")
+        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
+
+    def _flow_lost(self, kind, ip, port, err):
+        for r in self.registrations:
+            s = r.server
+            if (r.state == "registered" and s is not None and s.transport == kind
+                    and s.ip == ip and s.port == port):
+                self.log.warn("reg", "flow_lost", account=r.account.label, server="%s:%s:%d"
+                              % (kind, ip, port), reason=str(err), action="register now")
+                r.register_now()
+
     def stop(self, unregister=True):
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for r in self.registrations:
             r.stop(unregister)
         if self.stack is not None:

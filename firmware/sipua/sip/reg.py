@@ -83,6 +83,8 @@ class Registration:
     def register_now(self):
         """Console ``reg``: refresh at once (to the same server, failover as usual)."""
         self._stopped = False
+        if self._txn is not None:
+            return  # a REGISTER is already on its way: its outcome decides
         self._cancel_timer()
         self._refresh()
 

@@ -67,6 +67,7 @@ class Flow:
         self.local_port = tp.local_port
         self.pinned = False
         self.handshaking = False
+        self.was_open = False
 
     def __repr__(self):
         return "%s:%s:%d" % (self.kind, self.peer[0], self.peer[1])
@@ -230,6 +231,7 @@ class Transports:
     def _close(self, f, err):
         if f.state == _CLOSED:
             return
+        f.was_open = f.state == _OPEN  # a connection that worked, not a failed attempt
         f.state = _CLOSED
         self.sched.unwatch(f.sock)
         self._by_sock.pop(f.sock, None)
