@@ -48,6 +48,10 @@ lab-up:
 lab-down:
 	$(PYTHON) lab/labctl.py down
 
+# The main job: a virtual board registers through the lab, fails over and back (needs root).
+demo: setup
+	$(PY) -m sipfw.demo
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build
 

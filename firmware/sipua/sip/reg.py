@@ -346,7 +346,8 @@ class Registration:
         self._schedule(delay_ms, self._refresh)
 
     def _probe_then_register(self, current):
-        preferred = self._first_choice()
+        # The DNS favourite, even if held: finding out whether it is back is the point.
+        preferred = self.servers.preferred()
         if preferred is None or target_key(preferred) == target_key(current):
             self._begin(current)
             return
@@ -361,6 +362,7 @@ class Registration:
             if outcome == RESPONSE:
                 self.log.info("reg", "failback", account=acc.label, server=describe(preferred),
                               reason="probe answered %d" % resp.status)
+                self.servers.release(preferred)
                 self._begin(preferred)
             else:
                 self.servers.hold(preferred, _REASONS.get(outcome, "error"))
