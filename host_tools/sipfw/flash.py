@@ -51,10 +51,8 @@ MANIFEST = "sipfw.json"
 PACKAGE_DIR = "sipua"
 PROTECTED = ("config.json", "config.json.bak", "config.json.tmp")
 
-# Runs on the board. %(root)r is the filesystem root ("/"), %(paths)r the new build's paths.
-SURVEY = """\
-import os, hashlib, binascii, json
-R = %(root)r
+# Board-side sha256 of a file, read through one small buffer (a board has little heap).
+HASH_FN = """\
 B = bytearray(512)
 def _h(p):
     h = hashlib.sha256()
@@ -65,6 +63,13 @@ def _h(p):
                 break
             h.update(memoryview(B)[:n])
     return binascii.hexlify(h.digest()).decode()
+"""
+
+# Runs on the board. %(root)r is the filesystem root ("/"), %(paths)r the new build's paths.
+SURVEY = """\
+import os, hashlib, binascii, json
+R = %(root)r
+""" + HASH_FN + """\
 def _one(rel):
     try:
         print('F', rel, _h(R + rel))
@@ -106,16 +111,7 @@ print('END')
 COMMIT = """\
 import os, hashlib, binascii
 R = %(root)r
-B = bytearray(512)
-def _h(p):
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        while True:
-            n = f.readinto(B)
-            if not n:
-                break
-            h.update(memoryview(B)[:n])
-    return binascii.hexlify(h.digest()).decode()
+""" + HASH_FN + """\
 %(mv)s
 _bad = [p for p, d in %(staged)r if _h(R + p + %(tmp)r) != d]
 if _bad:

@@ -47,16 +47,7 @@ class Vboard:
         return vboard.device_id(self.root)
 
     def interpreter_pids(self) -> list[int]:
-        kids = []
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if fields[1] == str(self.proc.pid) and fields[0] != "Z":
-                kids.append(int(entry.name))
-        return kids
+        return children(self.proc.pid)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -252,3 +243,17 @@ s.run()
 
 def agent_main(reload: bool = True) -> str:
     return "RELOAD = %r\n" % reload + AGENT_MAIN
+
+
+def children(pid: int) -> list[int]:
+    """Live (non-zombie) child processes of ``pid``, from /proc."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[1] == str(pid) and fields[0] != "Z":
+            kids.append(int(entry.name))
+    return kids

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import serial
+from hostfix import children
 from sipfw import vboard
 
 BIN = Path(sys.executable).parent  # the venv's bin: sipfw and mpremote live beside python
@@ -41,7 +42,7 @@ class Vboard:
         assert self.device.startswith("/dev/pts/"), self.device
 
     def interpreter_pids(self) -> list[int]:
-        return _children(self.proc.pid)
+        return children(self.proc.pid)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
@@ -60,17 +61,6 @@ def _readline(stream, timeout: float) -> str:
     return stream.readline()
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[1] == str(pid) and fields[0] != "Z":
-            kids.append(int(entry.name))
-    return kids
 
 
 @pytest.fixture
