@@ -42,7 +42,10 @@ _SINGLE = (H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_MAX_FORWARDS, H_CONTENT_LENGTH, H_
 class Limits:
     """Bounded input, in one visible place (cf. microdot's Request.max_*). Tunable."""
 
-    max_msg = 8192  # whole message, bytes -> 513 Message Too Large
+    # Whole message, bytes -> 513 Message Too Large. A phone's INVITE with SDP and a few
+    # proxies' Via/Record-Route stays well under it (RFC 4475's longreq is 3.5 KB); every
+    # UDP read needs this much contiguous heap, which an ESP32's ~100 KB cannot spare twice.
+    max_msg = 4096
     max_headers = 64  # header lines -> 513
     max_line = 1024  # one header line (before unfolding) -> 513
     max_body = 4096  # -> 413 Request Entity Too Large
@@ -369,9 +372,8 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
     h = req.h
     out = [b"SIP/2.0 %d %s\r\n" % (code, reason.encode())]
     top = True
-    for k in range(0, len(h), 5):
-        hid = h[k]
-        if hid == H_VIA:
+    for k in range(0, len(h), 5):  # Via first, in order, as proxies expect to read them
+        if h[k] == H_VIA:
             out.append(b"Via: ")
             val = req._value(k)
             if top and req.src and req.via:
@@ -379,7 +381,9 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
             top = False
             out.append(val)
             out.append(b"\r\n")
-        elif hid == H_TO:
+    for k in range(0, len(h), 5):
+        hid = h[k]
+        if hid == H_TO:
             out.append(b"To: ")
             out.append(req._value(k))
             if to_tag and req.to_tag is None:

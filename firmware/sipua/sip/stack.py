@@ -34,12 +34,17 @@ def new_call_id(host="sipfw"):
 
 def server_key(m, method=None):
     """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
-    An ACK and a CANCEL find their INVITE with ``method="INVITE"``."""
+    An ACK and a CANCEL find their INVITE with ``method="INVITE"``.
+
+    Stricter than §17.2.3 on purpose: Call-ID and CSeq number are part of the key too. A
+    true retransmission (and its ACK or CANCEL) carries the same ones, while peers that
+    reuse a branch for a new request (RFC 4475's vectors all say ``z9hG4bKkdjuw``; so do
+    some buggy phones) get a new transaction instead of the old request's answer."""
     method = method or ("INVITE" if m.method == "ACK" else m.method)
     v = m.via
     b = v.branch
     if b and b.startswith(MAGIC) and len(b) > 7:
-        return "%s|%s:%s|%s" % (b, v.host, v.port, method)
+        return "%s|%s:%s|%s|%s|%d" % (b, v.host, v.port, method, m.call_id, m.cseq)
     return "2543|%s|%d|%s|%s|%s:%s|%s" % (m.call_id, m.cseq, m.from_tag, m.ruri, v.host,
                                           v.port, method)
 
@@ -78,6 +83,9 @@ class SipStack:
         self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
         self.supported = []  # option tags for Supported; Require of others -> 420
         self.accept = ["application/sdp"]
+        # Server transactions held at once: each keeps its last response for 32 s (Timer
+        # J/H); beyond this, answered ones are dropped early, then new requests get 503.
+        self.max_stx = 16
 
     @classmethod
     def from_config(cls, sched, cfg, log=None):

@@ -253,6 +253,11 @@ class Transports:
                 data, addr = sock.recvfrom(self.limits.max_msg + 1)
             except OSError:
                 return
+            except MemoryError:  # no contiguous block for the read: collect, retry later
+                import gc
+
+                gc.collect()
+                return
             self.stack.receive(data, None, peer_of(addr), True)
 
     def _on_accept(self, sock, ev):

@@ -10,6 +10,7 @@ and 480 outside.
 """
 
 from .hdr import H_ACCEPT, H_CONTENT_ENCODING, H_CONTENT_TYPE, H_REQUIRE
+from .msg import response
 from .scan import parse_uri, text
 from .strans import ServerTxn
 
@@ -18,6 +19,11 @@ KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBS
 
 
 def handle(stack, m, key):
+    if len(stack.stx) >= stack.max_stx and not _make_room(stack):
+        # Every slot holds a request still being decided: refuse statelessly, briefly.
+        stack.tp.send_response(response(m, 503, "Service Unavailable",
+                                         headers=[("Retry-After", "5")]), m)
+        return
     t = ServerTxn(stack, m, key)
     stack.stx[key] = t
     if t.invite:
@@ -36,6 +42,15 @@ def handle(stack, m, key):
         t.respond(481, "Call/Transaction Does Not Exist")
     else:
         t.respond(480, "Temporarily Unavailable")
+
+
+def _make_room(stack):
+    """End one transaction that only absorbs retransmissions (it has answered)."""
+    for t in stack.stx.values():
+        if t.final:
+            t._terminate()
+            return True
+    return False
 
 
 def check(stack, m):
