@@ -5,7 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
+.PHONY: setup test test-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
+
+# Debian packages the test suite drives (each area appends its own; installed only if missing).
+SIP_TEST_DEBS := sip-tester
+TEST_DEBS += $(SIP_TEST_DEBS)
 
 setup: $(STAMP)
 
@@ -19,12 +23,25 @@ $(STAMP): pyproject.toml requirements-dev.txt requirements-stubs.txt
 	done
 	touch $(STAMP)
 
-test: setup
+# Idempotent: asks apt only for packages dpkg does not already know as installed.
+test-deps:
+	@missing=$$(for d in $(TEST_DEBS); do dpkg -s $$d >/dev/null 2>&1 || echo $$d; done); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+test: setup test-deps
 	$(PY) -m pytest -q tests
 	$(MAKE) --no-print-directory typecheck
 
 typecheck: setup
 	$(PY) tools/typecheck.py
+
+# Every bench/bench_*.py; each merges its figures into bench/results.json under its key.
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests tools

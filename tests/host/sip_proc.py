@@ -24,7 +24,7 @@ class EchoServer:
         if interp == "micropython":
             # The ESP32 has ~100 KB of heap for everything: run the stack in far less.
             cmd = [micropython(), "-X", "heapsize=" + heap]
-            env["MICROPYPATH"] = FIRMWARE
+            env["MICROPYPATH"] = FIRMWARE + ":.frozen"
         else:
             cmd = [sys.executable]
             env["PYTHONPATH"] = FIRMWARE

@@ -50,7 +50,7 @@ def run_client(interp, kind, target_ip, target_port, method="REGISTER", retry=3)
     env = dict(os.environ)
     if interp == "micropython":
         cmd = [micropython(), "-X", "heapsize=256K"]
-        env["MICROPYPATH"] = FIRMWARE
+        env["MICROPYPATH"] = FIRMWARE + ":.frozen"
     else:
         cmd = [sys.executable]
         env["PYTHONPATH"] = FIRMWARE
