@@ -328,21 +328,21 @@ class Transports:
                     self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                     return
                 f.out.pop(0)
-        except OSError as e:
-            if e.args[0] == errno.EAGAIN:
+        except Exception as e:  # MicroPython's TLS reports a bad certificate as ValueError
+            if _would_block(e):
                 self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                 return
-            self._close(f, e)
+            self._close(f, _as_oserror(e))
             return
         self.sched.watch(f.sock, POLLIN, self._on_flow)
 
     def _stream_read(self, f):
         try:
             data = f.sock.recv(_RECV)
-        except OSError as e:
-            if e.args[0] == errno.EAGAIN:
+        except Exception as e:  # see _flush
+            if _would_block(e):
                 return
-            self._close(f, e)
+            self._close(f, _as_oserror(e))
             return
         if data is None:  # TLS: no application data yet
             return
@@ -437,6 +437,17 @@ class Transports:
     def _log(self, level, event, **kv):
         if self.log is not None:
             getattr(self.log, level)("sip", event, **kv)
+
+
+def _would_block(e):
+    """EAGAIN, or CPython's SSLWantRead/WriteError (an OSError whose errno is SSL's)."""
+    if not isinstance(e, OSError):
+        return False
+    return (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant")
+
+
+def _as_oserror(e):
+    return e if isinstance(e, OSError) else OSError(errno.ECONNABORTED, str(e))
 
 
 def response_addr(req):
