@@ -85,7 +85,7 @@ class SipStack:
         self.accept = ["application/sdp"]
         # Server transactions held at once: each keeps its last response for 32 s (Timer
         # J/H); beyond this, answered ones are dropped early, then new requests get 503.
-        self.max_stx = 16
+        self.max_stx = 8
 
     @classmethod
     def from_config(cls, sched, cfg, log=None):
@@ -183,6 +183,16 @@ class SipStack:
     def receive(self, data, flow, src, udp):
         """Every message from every transport comes through here. Never raises."""
         try:
+            self._receive(data, flow, src, udp)
+        except MemoryError:
+            if self.shed():  # try once more with the answered transactions gone
+                try:
+                    self._receive(data, flow, src, udp)
+                except MemoryError:
+                    pass
+
+    def _receive(self, data, flow, src, udp):
+        try:
             try:
                 m = parse(data, udp, self.limits)
             except SipError as e:
@@ -212,6 +222,8 @@ class SipStack:
             from . import uas  # the server side, loaded with the first request
 
             uas.handle(self, m, key)
+        except MemoryError:
+            raise
         except Exception as e:  # whatever arrives, the phone keeps answering
             if self.log is not None:
                 self.log.exc("sip", "receive_error", e, src=src)
@@ -226,6 +238,20 @@ class SipStack:
         m.flow = flow
         self._debug("malformed", code=err.code, reason=err.reason, src=src)
         self.tp.send_response(response(m, err.code, err.reason), m)
+
+    def shed(self):
+        """Out of heap: end the server transactions that have answered (they only absorb
+        retransmissions; a retransmitted request is simply answered again) and collect.
+        Returns False when there was nothing to shed."""
+        import gc
+
+        done = [t for t in self.stx.values() if t.final]
+        for t in done:
+            t._terminate()
+        gc.collect()
+        if self.log is not None:
+            self.log.warn("sip", "heap_shed", transactions=len(done))
+        return bool(done)
 
     # -- bookkeeping used by transactions and transports --------------------------------------
     def flow_busy(self, flow):

@@ -101,6 +101,7 @@ class Transports:
         self._by_sock = {}
         self._sweeper = None
         self._tls_ctx = None
+        self._rx = None
 
     # -- listening ---------------------------------------------------------------------------
     def listen(self, tcp=True):
@@ -253,11 +254,12 @@ class Transports:
                 data, addr = sock.recvfrom(self.limits.max_msg + 1)
             except OSError:
                 return
-            except MemoryError:  # no contiguous block for the read: collect, retry later
-                import gc
-
-                gc.collect()
-                return
+            except MemoryError:
+                # No contiguous block for the read: answered transactions (which only
+                # absorb retransmissions) go first, then the read is tried again.
+                if not self.stack.shed():
+                    return
+                continue
             self.stack.receive(data, None, peer_of(addr), True)
 
     def _on_accept(self, sock, ev):
@@ -337,21 +339,30 @@ class Transports:
         self.sched.watch(f.sock, POLLIN, self._on_flow)
 
     def _stream_read(self, f):
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = bytearray(_RECV)  # one receive buffer for every stream
+        sock = f.sock
+        into = getattr(sock, "readinto", None) or getattr(sock, "recv_into")
         try:
-            data = f.sock.recv(_RECV)
+            n = into(rx)
+        except MemoryError:  # TLS decrypting with no heap left: shed, read next turn
+            self.stack.shed()
+            return
         except Exception as e:  # see _flush
             if _would_block(e):
                 return
             self._close(f, _as_oserror(e))
             return
-        if data is None:  # TLS: no application data yet
+        if n is None:  # MicroPython: nothing yet (or TLS handshake data only)
             return
-        if not data:
-            self._close(f, OSError(errno.ECONNRESET))
+        if not n:
+            # The peer closed. Only an error for transactions still waiting on it.
+            self._close(f, OSError(errno.ECONNRESET) if self.stack.flow_busy(f) else None)
             return
         f.last = self.sched.now()
         buf = f.rbuf
-        buf.extend(data)
+        buf.extend(memoryview(rx)[:n])
         while f.state != _CLOSED and buf:
             # CRLF keep-alives (RFC 5626 §4.4.1): a double CRLF ping gets a CRLF pong.
             if buf[0] == 13:

@@ -26,6 +26,17 @@ def handle(stack, m, key):
         return
     t = ServerTxn(stack, m, key)
     stack.stx[key] = t
+    try:
+        _dispatch(stack, m, t)
+    except MemoryError:
+        # Half-made: forget it, so the stack's retry after shedding starts afresh instead
+        # of taking the same request for a retransmission of it.
+        if not t.final:
+            t._terminate()
+        raise
+
+
+def _dispatch(stack, m, t):
     if t.invite:
         t.respond(100, "Trying")
     err = check(stack, m)
