@@ -28,6 +28,7 @@ from .hdr import (
     NAMES,
     is_list,
     lookup,
+    lookup_exact,
 )
 from .scan import is_digits, is_token, parse_name_addr, parse_uri, parse_via, split_list, text
 
@@ -247,7 +248,10 @@ def parse(b, udp=True, lim=LIMITS):
             vs = colon + 1
             while vs < e and (b[vs] == 32 or b[vs] == 9):
                 vs += 1
-            h.extend((lookup(name.lower()), p, ne, vs, e))
+            hid = lookup_exact(name)  # the usual spelling costs no lower-case copy
+            if hid < 0:
+                hid = lookup(name.lower())
+            h.extend((hid, p, ne, vs, e))
             if len(h) > 5 * lim.max_headers:
                 raise SipError(513, "Too many headers", m)
         p = e + 2
@@ -257,9 +261,13 @@ def parse(b, udp=True, lim=LIMITS):
     # header loop above is bounded by max_line and max_headers.
     if n > lim.max_msg:
         raise SipError(513, "Message Too Large", m)
-    for hid in _SINGLE:
-        if m.count(hid) > 1:
-            raise SipError(400, "Duplicate " + NAMES[hid], m)
+    seen = 0  # one bit per header id of _SINGLE seen so far (ids are < 32)
+    for k in range(0, len(h), 5):
+        hid = h[k]
+        if hid in _SINGLE:
+            if seen & (1 << hid):
+                raise SipError(400, "Duplicate " + NAMES[hid], m)
+            seen |= 1 << hid
     cl = m.first(H_CONTENT_LENGTH)
     if cl is None:
         if not udp:
