@@ -94,14 +94,12 @@ def lookup(lower_name):
     return _by_name.get(lower_name, H_OTHER)
 
 
-_exact = None  # canonical spelling (bytes) -> id
+_exact = {}  # type: dict  # canonical spelling (bytes) -> id, filled on first use
 
 
 def lookup_exact(name):
     """The id of a header spelled exactly as NAMES has it, or -1 (then use ``lookup``)."""
-    global _exact
-    if _exact is None:
-        _exact = {}
+    if not _exact:
         for i in range(1, len(NAMES)):
             _exact[NAMES[i].encode()] = i
     return _exact.get(name, -1)
