@@ -7,6 +7,10 @@ STAMP := $(VENV)/.setup-stamp
 
 .PHONY: setup test test-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
 
+# Debian packages the tests start for real (installed only when missing): dnsmasq for the
+# DNS tests, sipp for SIP interop, Kamailio and iptables for the lab (labctl checks too).
+TEST_DEBS := dnsmasq-base sip-tester kamailio kamailio-tls-modules iptables openssl
+
 setup: $(STAMP)
 
 # Idempotent: re-runs pip only when a pin changes.
@@ -19,9 +23,14 @@ $(STAMP): pyproject.toml requirements-dev.txt requirements-stubs.txt
 	done
 	touch $(STAMP)
 
-# System packages the tests start for real (dnsmasq for the DNS tests); idempotent.
+# Idempotent: asks apt only for packages dpkg does not already know as installed.
 test-deps:
-	@dpkg -s dnsmasq-base >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dnsmasq-base)
+	@missing=$$(for d in $(TEST_DEBS); do dpkg -s $$d >/dev/null 2>&1 || echo $$d; done); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
 
 test: setup test-deps
 	$(PY) -m pytest -q tests

@@ -124,3 +124,21 @@ def test_cancel_answers_487_to_the_invite():
     assert len(cancelled) == 1
     st.receive(cancel.replace(b"z9hG4bKkdjuw", b"z9hG4bKother"), None, SRC, True)
     assert finals(sent)[-1] == 481
+
+
+def test_server_transactions_are_bounded():
+    st, s, sent = new_stack()
+    st.max_stx = 3
+    held = []
+    st.on_request = lambda m, t: held.append(t)  # the UA never answers
+    inv = rfc4475("esc01")
+    for i in range(3):
+        st.receive(inv.replace(b"z9hG4bKkdjuw", b"z9hG4bKa%d" % i), None, SRC, True)
+    assert len(st.stx) == 3
+    del sent[:]
+    st.receive(options(9), None, SRC, True)
+    assert finals(sent) == [503]  # all three still deciding: refused statelessly
+    held[0].respond(486, "Busy Here")
+    del sent[:]
+    st.receive(options(10), None, SRC, True)
+    assert finals(sent) == [200] and len(st.stx) == 3  # the answered one made room

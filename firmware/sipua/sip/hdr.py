@@ -94,5 +94,16 @@ def lookup(lower_name):
     return _by_name.get(lower_name, H_OTHER)
 
 
+_exact = {}  # type: dict  # canonical spelling (bytes) -> id, filled on first use
+
+
+def lookup_exact(name):
+    """The id of a header spelled exactly as NAMES has it, or -1 (then use ``lookup``)."""
+    if not _exact:
+        for i in range(1, len(NAMES)):
+            _exact[NAMES[i].encode()] = i
+    return _exact.get(name, -1)
+
+
 def is_list(hid):
     return hid in _LISTS

@@ -28,6 +28,7 @@ from .hdr import (
     NAMES,
     is_list,
     lookup,
+    lookup_exact,
 )
 from .scan import is_digits, is_token, parse_name_addr, parse_uri, parse_via, split_list, text
 
@@ -42,7 +43,10 @@ _SINGLE = (H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_MAX_FORWARDS, H_CONTENT_LENGTH, H_
 class Limits:
     """Bounded input, in one visible place (cf. microdot's Request.max_*). Tunable."""
 
-    max_msg = 8192  # whole message, bytes -> 513 Message Too Large
+    # Whole message, bytes -> 513 Message Too Large. A phone's INVITE with SDP and a few
+    # proxies' Via/Record-Route stays well under it (RFC 4475's longreq is 3.5 KB); every
+    # UDP read needs this much contiguous heap, which an ESP32's ~100 KB cannot spare twice.
+    max_msg = 4096
     max_headers = 64  # header lines -> 513
     max_line = 1024  # one header line (before unfolding) -> 513
     max_body = 4096  # -> 413 Request Entity Too Large
@@ -244,7 +248,10 @@ def parse(b, udp=True, lim=LIMITS):
             vs = colon + 1
             while vs < e and (b[vs] == 32 or b[vs] == 9):
                 vs += 1
-            h.extend((lookup(name.lower()), p, ne, vs, e))
+            hid = lookup_exact(name)  # the usual spelling costs no lower-case copy
+            if hid < 0:
+                hid = lookup(name.lower())
+            h.extend((hid, p, ne, vs, e))
             if len(h) > 5 * lim.max_headers:
                 raise SipError(513, "Too many headers", m)
         p = e + 2
@@ -254,9 +261,13 @@ def parse(b, udp=True, lim=LIMITS):
     # header loop above is bounded by max_line and max_headers.
     if n > lim.max_msg:
         raise SipError(513, "Message Too Large", m)
-    for hid in _SINGLE:
-        if m.count(hid) > 1:
-            raise SipError(400, "Duplicate " + NAMES[hid], m)
+    seen = 0  # one bit per header id of _SINGLE seen so far (ids are < 32)
+    for k in range(0, len(h), 5):
+        hid = h[k]
+        if hid in _SINGLE:
+            if seen & (1 << hid):
+                raise SipError(400, "Duplicate " + NAMES[hid], m)
+            seen |= 1 << hid
     cl = m.first(H_CONTENT_LENGTH)
     if cl is None:
         if not udp:
@@ -369,9 +380,8 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
     h = req.h
     out = [b"SIP/2.0 %d %s\r\n" % (code, reason.encode())]
     top = True
-    for k in range(0, len(h), 5):
-        hid = h[k]
-        if hid == H_VIA:
+    for k in range(0, len(h), 5):  # Via first, in order, as proxies expect to read them
+        if h[k] == H_VIA:
             out.append(b"Via: ")
             val = req._value(k)
             if top and req.src and req.via:
@@ -379,7 +389,9 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
             top = False
             out.append(val)
             out.append(b"\r\n")
-        elif hid == H_TO:
+    for k in range(0, len(h), 5):
+        hid = h[k]
+        if hid == H_TO:
             out.append(b"To: ")
             out.append(req._value(k))
             if to_tag and req.to_tag is None:

@@ -34,12 +34,17 @@ def new_call_id(host="sipfw"):
 
 def server_key(m, method=None):
     """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
-    An ACK and a CANCEL find their INVITE with ``method="INVITE"``."""
+    An ACK and a CANCEL find their INVITE with ``method="INVITE"``.
+
+    Stricter than §17.2.3 on purpose: Call-ID and CSeq number are part of the key too. A
+    true retransmission (and its ACK or CANCEL) carries the same ones, while peers that
+    reuse a branch for a new request (RFC 4475's vectors all say ``z9hG4bKkdjuw``; so do
+    some buggy phones) get a new transaction instead of the old request's answer."""
     method = method or ("INVITE" if m.method == "ACK" else m.method)
     v = m.via
     b = v.branch
     if b and b.startswith(MAGIC) and len(b) > 7:
-        return "%s|%s:%s|%s" % (b, v.host, v.port, method)
+        return "%s|%s:%s|%s|%s|%d" % (b, v.host, v.port, method, m.call_id, m.cseq)
     return "2543|%s|%d|%s|%s|%s:%s|%s" % (m.call_id, m.cseq, m.from_tag, m.ruri, v.host,
                                           v.port, method)
 
@@ -79,6 +84,9 @@ class SipStack:
         self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
         self.supported = []  # option tags for Supported; Require of others -> 420
         self.accept = ["application/sdp"]
+        # Server transactions held at once: each keeps its last response for 32 s (Timer
+        # J/H); beyond this, answered ones are dropped early, then new requests get 503.
+        self.max_stx = 8
 
     @classmethod
     def from_config(cls, sched, cfg, log=None):
@@ -190,6 +198,16 @@ class SipStack:
     def receive(self, data, flow, src, udp):
         """Every message from every transport comes through here. Never raises."""
         try:
+            self._receive(data, flow, src, udp)
+        except MemoryError:
+            if self.shed():  # try once more with the answered transactions gone
+                try:
+                    self._receive(data, flow, src, udp)
+                except MemoryError:
+                    pass
+
+    def _receive(self, data, flow, src, udp):
+        try:
             try:
                 m = parse(data, udp, self.limits)
             except SipError as e:
@@ -219,6 +237,8 @@ class SipStack:
             from . import uas  # the server side, loaded with the first request
 
             uas.handle(self, m, key)
+        except MemoryError:
+            raise
         except Exception as e:  # whatever arrives, the phone keeps answering
             if self.log is not None:
                 self.log.exc("sip", "receive_error", e, src=src)
@@ -233,6 +253,20 @@ class SipStack:
         m.flow = flow
         self._debug("malformed", code=err.code, reason=err.reason, src=src)
         self.tp.send_response(response(m, err.code, err.reason), m)
+
+    def shed(self):
+        """Out of heap: end the server transactions that have answered (they only absorb
+        retransmissions; a retransmitted request is simply answered again) and collect.
+        Returns False when there was nothing to shed."""
+        import gc
+
+        done = [t for t in self.stx.values() if t.final]
+        for t in done:
+            t._terminate()
+        gc.collect()
+        if self.log is not None:
+            self.log.warn("sip", "heap_shed", transactions=len(done))
+        return bool(done)
 
     # -- bookkeeping used by transactions and transports --------------------------------------
     def flow_busy(self, flow):

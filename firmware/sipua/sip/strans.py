@@ -56,6 +56,10 @@ class ServerTxn:
         if code < 200:
             return
         self.final = code
+        # From here on only the key, the last response and the addressing are needed:
+        # let the request's bytes go now rather than after Timer J/H (32 s).
+        self.req.buf = b""
+        self.req.h = []
         sched = self.stack.sched
         t1 = self.stack.t1
         if self.invite:

@@ -15,12 +15,29 @@ def context(ca_file):
     # MicroPython's client default is CERT_NONE: verification must be asked for.
     setattr(ctx, "verify_mode", ssl.CERT_REQUIRED)
     if ca_file:
-        ctx.load_verify_locations(cafile=ca_file)
+        _load_ca(ctx, ca_file)
     elif hasattr(ctx, "load_default_certs"):
         ctx.load_default_certs()  # CPython host tools: the system store
     else:
         raise OSError("sip.ca_file is needed for TLS")
     return ctx
+
+
+def _load_ca(ctx, path):
+    if not hasattr(ssl, "create_default_context"):  # MicroPython: DER blobs via cadata
+        import binascii
+
+        with open(path, "rb") as f:
+            data = f.read()
+        if b"-----BEGIN" not in data:
+            ctx.load_verify_locations(cadata=data)
+            return
+        # A PEM file (one or more certificates): this port's mbedTLS binding takes DER.
+        for block in data.split(b"-----BEGIN CERTIFICATE-----")[1:]:
+            b64 = block.split(b"-----END")[0].replace(b"\r", b"").replace(b"\n", b"")
+            ctx.load_verify_locations(cadata=binascii.a2b_base64(b64))
+        return
+    ctx.load_verify_locations(cafile=path)
 
 
 def wrap(ctx, sock, host):

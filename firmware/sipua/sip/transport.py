@@ -102,6 +102,7 @@ class Transports:
         self._by_sock = {}
         self._sweeper = None
         self._tls_ctx = None
+        self._rx = None
 
     # -- listening ---------------------------------------------------------------------------
     def listen(self, tcp=True):
@@ -255,6 +256,12 @@ class Transports:
                 data, addr = sock.recvfrom(self.limits.max_msg + 1)
             except OSError:
                 return
+            except MemoryError:
+                # No contiguous block for the read: answered transactions (which only
+                # absorb retransmissions) go first, then the read is tried again.
+                if not self.stack.shed():
+                    return
+                continue
             self.stack.receive(data, None, peer_of(addr), True)
 
     def _on_accept(self, sock, ev):
@@ -325,30 +332,39 @@ class Transports:
                     self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                     return
                 f.out.pop(0)
-        except OSError as e:
-            if e.args[0] == errno.EAGAIN:
+        except Exception as e:  # MicroPython's TLS reports a bad certificate as ValueError
+            if _would_block(e):
                 self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                 return
-            self._close(f, e)
+            self._close(f, _as_oserror(e))
             return
         self.sched.watch(f.sock, POLLIN, self._on_flow)
 
     def _stream_read(self, f):
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = bytearray(_RECV)  # one receive buffer for every stream
+        sock = f.sock
+        into = getattr(sock, "readinto", None) or getattr(sock, "recv_into")
         try:
-            data = f.sock.recv(_RECV)
-        except OSError as e:
-            if e.args[0] == errno.EAGAIN:
+            n = into(rx)
+        except MemoryError:  # TLS decrypting with no heap left: shed, read next turn
+            self.stack.shed()
+            return
+        except Exception as e:  # see _flush
+            if _would_block(e):
                 return
-            self._close(f, e)
+            self._close(f, _as_oserror(e))
             return
-        if data is None:  # TLS: no application data yet
+        if n is None:  # MicroPython: nothing yet (or TLS handshake data only)
             return
-        if not data:
-            self._close(f, OSError(errno.ECONNRESET))
+        if not n:
+            # The peer closed. Only an error for transactions still waiting on it.
+            self._close(f, OSError(errno.ECONNRESET) if self.stack.flow_busy(f) else None)
             return
         f.last = self.sched.now()
         buf = f.rbuf
-        buf.extend(data)
+        buf.extend(memoryview(rx)[:n])
         while f.state != _CLOSED and buf:
             # CRLF keep-alives (RFC 5626 §4.4.1): a double CRLF ping gets a CRLF pong.
             if buf[0] == 13:
@@ -434,6 +450,17 @@ class Transports:
     def _log(self, level, event, **kv):
         if self.log is not None:
             getattr(self.log, level)("sip", event, **kv)
+
+
+def _would_block(e):
+    """EAGAIN, or CPython's SSLWantRead/WriteError (an OSError whose errno is SSL's)."""
+    if not isinstance(e, OSError):
+        return False
+    return (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant")
+
+
+def _as_oserror(e):
+    return e if isinstance(e, OSError) else OSError(errno.ECONNABORTED, str(e))
 
 
 def response_addr(req):

@@ -10,6 +10,7 @@ and 480 outside.
 """
 
 from .hdr import H_ACCEPT, H_CONTENT_ENCODING, H_CONTENT_TYPE, H_REQUIRE
+from .msg import response
 from .scan import parse_uri, text
 from .strans import ServerTxn
 
@@ -18,8 +19,24 @@ KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBS
 
 
 def handle(stack, m, key):
+    if len(stack.stx) >= stack.max_stx and not _make_room(stack):
+        # Every slot holds a request still being decided: refuse statelessly, briefly.
+        stack.tp.send_response(response(m, 503, "Service Unavailable",
+                                         headers=[("Retry-After", "5")]), m)
+        return
     t = ServerTxn(stack, m, key)
     stack.stx[key] = t
+    try:
+        _dispatch(stack, m, t)
+    except MemoryError:
+        # Half-made: forget it, so the stack's retry after shedding starts afresh instead
+        # of taking the same request for a retransmission of it.
+        if not t.final:
+            t._terminate()
+        raise
+
+
+def _dispatch(stack, m, t):
     if t.invite:
         t.respond(100, "Trying")
     err = check(stack, m)
@@ -36,6 +53,15 @@ def handle(stack, m, key):
         t.respond(481, "Call/Transaction Does Not Exist")
     else:
         t.respond(480, "Temporarily Unavailable")
+
+
+def _make_room(stack):
+    """End one transaction that only absorbs retransmissions (it has answered)."""
+    for t in stack.stx.values():
+        if t.final:
+            t._terminate()
+            return True
+    return False
 
 
 def check(stack, m):

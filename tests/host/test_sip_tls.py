@@ -1,0 +1,170 @@
+"""SIP over TLS: the server certificate and host name are verified against sip.ca_file.
+
+A throwaway CA and a server certificate for ``sip.test`` are made with the openssl CLI; a
+TLS server thread answers every request with 200. The stack runs on CPython and, through
+sip_client-like code, on the MicroPython unix port.
+"""
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from sip_proc import FIRMWARE, ROOT, free_port, micropython  # noqa: E402
+
+SERVER = "127.0.2.60"
+PHONE = "127.0.2.61"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+         "ca.pem", "-days", "2", "-subj", "/CN=sipfw test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+         "-subj", "/CN=sip.test")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:sip.test\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf")
+    return d
+
+
+class TlsServer(threading.Thread):
+    def __init__(self, pki):
+        super().__init__(daemon=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(pki / "srv.pem"), str(pki / "srv.key"))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.port = free_port(SERVER)
+        self.sock.bind((SERVER, self.port))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.got = []
+        self.sni = []
+
+        def sni_cb(s, name, ctx):
+            self.sni.append(name)
+
+        self.ctx.sni_callback = sni_cb
+
+    def run(self):
+        sys.path.insert(0, FIRMWARE)
+        from sipua.sip.msg import NEED_MORE, frame, parse, response
+
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(5)
+                s = self.ctx.wrap_socket(c, server_side=True)
+                buf = bytearray()
+                while True:
+                    data = s.recv(4096)
+                    if not data:
+                        break
+                    buf.extend(data)
+                    n = frame(buf, len(buf))
+                    if n == NEED_MORE:
+                        continue
+                    m = parse(bytes(buf[:n]), False)
+                    del buf[:n]
+                    m.src = (PHONE, 0)
+                    self.got.append(m)
+                    s.sendall(response(m, 200, "OK", "tls1"))
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                c.close()
+
+
+@pytest.fixture()
+def server(pki):
+    srv = TlsServer(pki)
+    srv.start()
+    yield srv
+    srv.stop = True
+    srv.join(2)
+    srv.sock.close()
+
+
+def cpython_request(ca_file, host, port):
+    sys.path.insert(0, FIRMWARE)
+    from sipua.sched import Scheduler
+    from sipua.sip.stack import SipStack
+
+    sched = Scheduler()
+    st = SipStack(sched, PHONE, free_port(PHONE), ca_file=ca_file)
+    st.start()
+    done = []
+    req = st.make_request("OPTIONS", "sip:sip.test", "sip:6903@sip.test")
+    st.request(req, ("tls", SERVER, port, host), lambda o, m: done.append((o, m)))
+    sched.run_until(lambda: done, 10000)
+    st.stop()
+    return done
+
+
+def test_tls_verified_request_gets_its_answer_cpython(pki, server):
+    from sipua.sip.ctrans import RESPONSE
+
+    done = cpython_request(str(pki / "ca.pem"), "sip.test", server.port)
+    assert [(o, m.status) for o, m in done] == [(RESPONSE, 200)]
+    assert server.sni == ["sip.test"]
+    assert server.got[0].via.transport == "TLS"
+
+
+def test_tls_wrong_host_name_or_unknown_ca_is_a_transport_error(pki, server, tmp_path):
+    from sipua.sip.ctrans import TRANSPORT_ERROR
+
+    done = cpython_request(str(pki / "ca.pem"), "other.test", server.port)
+    assert [o for o, _ in done] == [TRANSPORT_ERROR]
+    other = tmp_path / "other.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(tmp_path / "o.key"), "-out", str(other), "-days", "1", "-subj",
+                    "/CN=other CA"], check=True, capture_output=True)
+    done = cpython_request(str(other), "sip.test", server.port)
+    assert [o for o, _ in done] == [TRANSPORT_ERROR]
+    assert not server.got
+
+
+MPY_CLIENT = """
+import sys
+from sipua.sched import Scheduler
+from sipua.sip.stack import SipStack
+from sipua.sip.ctrans import OUTCOME_NAMES
+sched = Scheduler()
+from sipua.log import log
+log.level = 10
+st = SipStack(sched, "%s", %d, ca_file="%s", log=log)
+st.start()
+done = []
+req = st.make_request("OPTIONS", "sip:sip.test", "sip:6903@sip.test")
+st.request(req, ("tls", "%s", %d, "%s"), lambda o, m: done.append((o, m)))
+sched.run_until(lambda: done, 10000)
+st.stop()
+print("RESULT", OUTCOME_NAMES[done[0][0]] if done else "none", done[0][1].status if done and done[0][1] else 0)
+"""
+
+
+@pytest.mark.parametrize("host,want", [("sip.test", "response 200"),
+                                       ("other.test", "transport_error 0")])
+def test_tls_on_micropython(pki, server, host, want):
+    code = MPY_CLIENT % (PHONE, free_port(PHONE), pki / "ca.pem", SERVER, server.port, host)
+    env = dict(os.environ, MICROPYPATH=FIRMWARE + ":.frozen")
+    p = subprocess.run([micropython(), "-X", "heapsize=512K", "-c", code], capture_output=True,
+                       text=True, timeout=60, env=env, cwd=ROOT)
+    assert ("RESULT " + want) in p.stdout, p.stdout + p.stderr
