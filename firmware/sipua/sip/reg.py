@@ -174,14 +174,16 @@ class Registration:
         """A fresh REGISTER to ``target`` (new Call-ID when the registrar changes)."""
         if self._stopped:
             return
+        acc = self.account
         key = target_key(target)
         if key not in self._tried:
             self._tried.append(key)
         if self.server is None or target_key(self.server) != key:
-            # One Call-ID per registrar (RFC 3261 §10.2.4 keeps it across refreshes).
+            # One Call-ID per registrar (RFC 3261 §10.2.4 keeps it across refreshes), and
+            # fresh digest state: "this nonce was already answered" is about one server.
             self.call_id = None
             self.from_tag = None
-        acc = self.account
+            self.auth = Auth(acc.auth_user, acc.password, acc.ha1)
         req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
                                       call_id=self.call_id, cseq=self.cseq + 1,
                                       from_tag=self.from_tag, from_display=acc.display_name or None)
