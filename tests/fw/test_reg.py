@@ -207,6 +207,12 @@ def test_seed_401_digest_423_min_expires_200_then_refresh_at_80_to_90_percent():
         assert len(rig.uc2.bindings) == 1
         ok_at = rig.uc2.registers()[-1][0]
         assert [e["min_expires"] for e in rig.events("interval_too_brief")] == ["300"]
+        # Every message on the wire is one sip tx/rx line (what `sipfw logs --ladder` draws).
+        trace = [(e["event"], e.get("method") or e.get("status"), e.get("dst") or e.get("src"))
+                 for e in rig.events(area="sip") if e["event"] in ("tx", "rx")]
+        peer = "%s:%d" % (UC2, rig.uc2.port)
+        assert trace == [("tx", "REGISTER", peer), ("rx", "401", peer), ("tx", "REGISTER", peer),
+                         ("rx", "423", peer), ("tx", "REGISTER", peer), ("rx", "200", peer)]
         # Refresh: 80–90 % of the granted 300 s, same server, same Call-ID.
         n = len(rig.uc2.registers())
         assert rig.run_until(lambda: len(rig.uc2.registers()) > n, 300000)

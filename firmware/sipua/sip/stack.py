@@ -142,9 +142,6 @@ class SipStack:
         if data is not None:
             t.data = data
         self.ctx[t.key] = t
-        if self.log is not None:
-            self.log.debug("sip", "send", method=req.method, target="%s:%s:%d" % (kind, ip, port),
-                           branch=branch)
         t.start()
         return t
 
@@ -196,6 +193,7 @@ class SipStack:
                 return
             m.src = src
             m.flow = flow
+            self.tp.trace_rx(m, flow.kind if flow is not None else "udp", src)
             if m.status:
                 t = self.ctx.get("%s|%s" % (m.via.branch, m.cseq_method))
                 if t is None:
