@@ -20,7 +20,7 @@ from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .dialog import Dialog
 from .hdr import H_FROM, H_RETRY_AFTER
 from .scan import text
-from .servers import HOLD_MS, describe, target_key
+from .servers import describe, hold_for, target_key
 
 CALLING = "calling"
 RINGING = "ringing"
@@ -170,9 +170,11 @@ class Calls:
 
     def _invite_failover(self, c, reason, resp):
         line = c.line
-        hold = HOLD_MS
+        hold = hold_for(reason)
         if resp is not None and reason == "503":
-            hold = (resp.int(H_RETRY_AFTER) or HOLD_MS // 1000) * 1000
+            ra = resp.int(H_RETRY_AFTER)
+            if ra:
+                hold = ra * 1000
         line.registration.servers.hold(c.server, reason, hold)
         nxt = None
         for t in line.targets(first=None):

@@ -24,7 +24,7 @@ from .. import log as logmod
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
-from .servers import HOLD_MS, Failback, describe, failwait_ms, refresh_delay_ms, target_key
+from .servers import Failback, describe, failwait_ms, hold_for, refresh_delay_ms, target_key
 
 IDLE = "idle"
 REGISTERING = "registering"
@@ -151,6 +151,13 @@ class Registration:
             order = [t for t in order if t.ip != avoid] or order
         return order
 
+    def _preferred(self):
+        avoid = self.avoid() if self.avoid is not None else None
+        for t in self.servers.targets:
+            if t.ip != avoid:
+                return t
+        return None
+
     def _first_choice(self):
         order = self._candidates()
         return order[0] if order else None
@@ -209,12 +216,13 @@ class Registration:
         if outcome == RESPONSE:
             self._on_response(target, req, resp)
             return
-        hold = HOLD_MS
+        reason = _REASONS.get(outcome, "error")
+        hold = hold_for(reason)
         if outcome == UNAVAILABLE:
             ra = resp.int(H_RETRY_AFTER) if resp is not None else None
             if ra:
                 hold = ra * 1000
-        self._failover(target, _REASONS.get(outcome, "error"), hold)
+        self._failover(target, reason, hold)
 
     def _on_response(self, target, req, resp):
         code = resp.status
@@ -238,7 +246,7 @@ class Registration:
             req.set("Expires", str(min_exp))
             self._send(target, req)
         elif code >= 500:
-            self._failover(target, "%d" % code, HOLD_MS)
+            self._failover(target, "%d" % code, hold_for(""))
         else:  # 3xx, 403, 404 ...: the next server would say the same
             self._give_up(target, "%d %s" % (code, resp.reason))
 
@@ -346,7 +354,9 @@ class Registration:
         self._schedule(delay_ms, self._refresh)
 
     def _probe_then_register(self, current):
-        preferred = self._first_choice()
+        # The preferred server by the locator's order, held or not: the probe *is* the health
+        # check, and the failback timeout (not the failover hold) says when to ask again.
+        preferred = self._preferred()
         if preferred is None or target_key(preferred) == target_key(current):
             self._begin(current)
             return
