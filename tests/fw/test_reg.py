@@ -423,3 +423,19 @@ def test_concurrent_redundancy_registers_on_two_servers():
         assert all(x[2] != 0 for x in rig.uc1.registers() + rig.uc2.registers())
     finally:
         rig.close()
+
+
+def test_a_tcp_registration_keeps_its_connection_open_while_idle():
+    """The registrar reaches a TCP phone only over the connection it registered on."""
+    rig = Rig(kind="tcp")
+    try:
+        rig.reg.start()
+        assert rig.run_until(lambda: rig.reg.state == REGISTERED, 5000)
+        flow = rig.stack.tp.flows[("tcp", UC2, rig.uc2.port)]
+        rig.run_for(200000)  # far past the transport's 120 s idle close, before the refresh
+        assert rig.stack.tp.flows.get(("tcp", UC2, rig.uc2.port)) is flow
+        assert len(rig.uc2.peer.conns) == 1
+        rig.reg.stop(unregister=False)
+        assert not flow.pinned  # a stopped registration no longer holds it open
+    finally:
+        rig.close()

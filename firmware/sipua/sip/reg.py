@@ -63,6 +63,7 @@ class Registration:
         self.auth = Auth(account.auth_user, account.password, account.ha1)
         self._timer = None
         self._txn = None
+        self._flow = None  # the stream connection our binding lives on (kept open)
         self._tried = []
         self._stopped = True
 
@@ -77,6 +78,7 @@ class Registration:
         self._cancel_timer()
         if unregister and self.server is not None and self.state == REGISTERED:
             self._send_unregister(self.server)
+        self._hold_flow(None)
         self.server = None
         self._set_state(IDLE)
 
@@ -262,6 +264,7 @@ class Registration:
         self.failures = 0
         self.last_error = None
         self.servers.release(target)
+        self._hold_flow(resp.flow)
         preferred = self.servers.is_preferred(target)
         if preferred:
             if self.failed_over_at is not None:
@@ -397,6 +400,21 @@ class Registration:
                 self.stack.request(req, target, done)
 
         self.stack.request(req, target, done)
+
+    def _hold_flow(self, flow):
+        """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):
+        the registrar reaches a phone registered over a stream only down that connection —
+        Kamailio stores its source, RFC 5626 calls it the flow."""
+        if flow is not None and not getattr(flow, "reliable", False):
+            flow = None
+        old = self._flow
+        if old is flow:
+            return
+        if old is not None:
+            self.stack.tp.pin(old, False)
+        if flow is not None:
+            self.stack.tp.pin(flow)
+        self._flow = flow
 
     # -- helpers -----------------------------------------------------------------------------
     def _schedule(self, delay_ms, fn, *args):
