@@ -312,6 +312,7 @@ def test_all_servers_fail_then_rfc5626_backoff_then_resolve_again():
         assert len(rig.locator.calls) == 1
         fos = rig.events("failover")
         assert [e["next"] for e in fos][-1] == "none"
+        assert [e["next"] for e in rig.events("all_failed")] == ["resolve"]
         waits = [int(e["retry_in_ms"]) for e in rig.events("all_failed")]
         assert len(waits) == 1 and 30000 <= waits[0] <= 60000, waits
         failed_at = rig.s.now()
@@ -346,6 +347,8 @@ def test_failback_new_requests_next_refresh_goes_to_the_preferred_server():
         assert 240000 <= moved <= 270000, moved  # at the refresh, not before
         assert rig.run_until(lambda: not rig.uc1.bindings, 5000)  # Expires: 0 to uc1
         assert rig.uc1.registers()[-1][2] == 0
+        fb, = rig.events("failback")
+        assert fb["reason"] == "new-requests" and UC1 in fb["server"] and UC2 in fb["next"]
         assert rig.events("failback_done")
     finally:
         rig.close()
@@ -382,8 +385,10 @@ def test_failback_duration_probes_with_options_then_moves_and_unregisters_the_ol
         assert first_reg_after - options[0] < 100  # REGISTER right after the probe answered
         assert rig.run_until(lambda: not rig.uc1.bindings, 5000)
         assert rig.uc1.registers()[-1][2] == 0
-        fb, = rig.events("failback")
-        assert "probe" in fb["reason"] and UC2 in fb["server"]
+        probe, = rig.events("failback_probe")
+        assert probe["reason"] == "duration 20s" and UC2 in probe["server"]
+        fb, = rig.events("failback")  # one line: why, from where, to where
+        assert fb["reason"] == "probe answered 200" and UC1 in fb["server"] and UC2 in fb["next"]
     finally:
         rig.close()
 
@@ -400,7 +405,7 @@ def test_failback_duration_probe_unanswered_stays_on_the_backup():
         assert len(rig.uc2.registers()) == 3  # only the first (silent) attempt
         assert rig.registered_on(UC1) and len(rig.uc1.bindings) == 1
         deferred, = rig.events("failback_deferred")
-        assert deferred["reason"] == "timeout"
+        assert deferred["reason"] == "timeout" and UC1 in deferred["next"]
     finally:
         rig.close()
 

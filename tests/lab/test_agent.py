@@ -187,10 +187,10 @@ def test_failback_duration_probes_then_moves_back_and_unregisters_uc1(healthy, b
     lab.start("uc2")
     back = registered_on(b, UC2, timeout=10)
     probe = b.wait("reg", "failback_probe", 1)
-    assert UC2 in probe["server"] and probe["mode"] == "duration"
+    assert UC2 in probe["server"] and probe["reason"] == "duration 4s"
     assert 4000 <= ms(probe) - ms(fo_reg) < 5000  # the failback timeout, then the probe
     fb = b.wait("reg", "failback", 1)
-    assert "probe answered 200" == fb["reason"]
+    assert fb["reason"] == "probe answered 200" and UC1 in fb["server"] and UC2 in fb["next"]
     assert ms(back) - ms(probe) < 500
     b.wait("reg", "unregister", 2, server=re.compile(re.escape(UC1)))
     ip = cfg["sip"]["local_ip"]
@@ -223,6 +223,8 @@ def test_failback_new_requests_console_reg_goes_back_to_uc2(healthy, boards):
     mark = b.mark()
     b.cmd("reg")
     registered_on(b, UC2, since=mark, timeout=5)
+    fb = b.wait("reg", "failback", 1, since=mark)
+    assert fb["reason"] == "new-requests" and UC1 in fb["server"] and UC2 in fb["next"]
     ip = cfg["sip"]["local_ip"]
     b.wait("reg", "unregister", 2, since=mark, server=re.compile(re.escape(UC1)))
     deadline = time.monotonic() + 3

@@ -71,10 +71,12 @@ class Line:
         self.registration = registration
 
     def targets(self, first=None):
-        """Servers for a new request: the one holding the registration first."""
-        order = list(self.registration.servers.ordered())
+        """Servers for a new request: the one holding the registration (or the call) first
+        — unless it just failed and is held: then the next call does not wait for it again."""
+        servers = self.registration.servers
+        order = list(servers.ordered())
         lead = first or self.registration.server
-        if lead is not None:
+        if lead is not None and not servers.held(lead):
             order = [lead] + [t for t in order if target_key(t) != target_key(lead)]
         return order
 

@@ -314,7 +314,7 @@ class Registration:
             self.server = None
             self._set_state(FAILED)
         self.log.warn("reg", "all_failed", account=self.account.label, failures=self.failures,
-                      retry_in_ms=wait, reason=self.last_error or "")
+                      retry_in_ms=wait, reason=self.last_error or "", next="resolve")
         self._schedule(wait, self._cycle, "retry")
 
     # -- refresh and failback ----------------------------------------------------------------
@@ -338,6 +338,10 @@ class Registration:
             self._begin(current)
         elif self.failback.mode == "new-requests":
             first = self._first_choice()
+            if first is not None and target_key(first) != target_key(current):
+                self.log.info("reg", "failback", account=self.account.label,
+                              server=describe(current), reason="new-requests",
+                              next=describe(first))
             self._begin(first if first is not None else current)
         else:
             self._probe_then_register(current)
@@ -364,7 +368,7 @@ class Registration:
             self._begin(current)
             return
         self.log.info("reg", "failback_probe", account=self.account.label,
-                      server=describe(preferred), mode=self.failback.mode)
+                      server=describe(preferred), reason=self.failback.why(), next="OPTIONS")
         acc = self.account
         req = self.stack.make_request("OPTIONS", "sip:%s" % preferred.host, acc.aor)
 
@@ -372,13 +376,14 @@ class Registration:
             if self._stopped:
                 return
             if outcome == RESPONSE:
-                self.log.info("reg", "failback", account=acc.label, server=describe(preferred),
-                              reason="probe answered %d" % resp.status)
+                self.log.info("reg", "failback", account=acc.label, server=describe(current),
+                              reason="probe answered %d" % resp.status, next=describe(preferred))
                 self._begin(preferred)
             else:
                 self.servers.hold(preferred, _REASONS.get(outcome, "error"))
                 self.log.info("reg", "failback_deferred", account=acc.label,
-                              server=describe(preferred), reason=_REASONS.get(outcome, "error"))
+                              server=describe(preferred), reason=_REASONS.get(outcome, "error"),
+                              next=describe(current))
                 self.failed_over_at = self.sched.now()  # "duration" counts again from now
                 self._begin(current)
 

@@ -152,6 +152,12 @@ class Failback:
         self.mode = mode
         self.timeout_ms = timeout_s * 1000
 
+    def why(self):
+        """The reason a failback check runs, for its log line."""
+        if self.mode == "duration":
+            return "duration %ds" % (self.timeout_ms // 1000)
+        return self.mode
+
     def due(self, now_ms, failed_over_at_ms, dns_stale, refreshing):
         """True when the next request should try the preferred server first."""
         mode = self.mode
