@@ -50,6 +50,7 @@ class Agent:
                               user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
         self.stack.start()
         self.calls = Calls(self.sched, self.stack, self.locator, self.log)
+        self.stack.on_flow_lost = self._flow_lost
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
                       accounts=len(cfg.get("accounts") or ()))
         for i, acc_cfg in enumerate(cfg.get("accounts") or ()):
@@ -78,6 +79,10 @@ class Agent:
             self.sched.call_later(200, backup.start)  # after the primary picked its server
         else:
             primary.start()
+
+    def _flow_lost(self, flow):
+        for r in self.registrations:
+            r.flow_lost(flow)
 
     def stop(self, unregister=True):
         for r in self.registrations:

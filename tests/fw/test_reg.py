@@ -169,6 +169,7 @@ class Rig:
         self.reg = Registration(self.s, self.stack, self.locator, self.account, self.log,
                                 self.servers)
         self.legs = [self.reg]
+        self.stack.on_flow_lost = lambda f: [r.flow_lost(f) for r in self.legs]  # as Agent
 
     def run_until(self, pred, ms):
         return self.s.run_until(pred, ms)
@@ -442,5 +443,29 @@ def test_a_tcp_registration_keeps_its_connection_open_while_idle():
         assert len(rig.uc2.peer.conns) == 1
         rig.reg.stop(unregister=False)
         assert not flow.pinned  # a stopped registration no longer holds it open
+    finally:
+        rig.close()
+
+
+def test_tcp_connection_closed_by_the_registrar_reregisters_at_once():
+    """uc2 stops while the phone is registered over TCP: the RST/EOF is the news."""
+    rig = Rig(kind="tcp")
+    try:
+        rig.reg.start()
+        assert rig.run_until(lambda: rig.registered_on(UC2), 5000)
+        rig.run_for(10000)
+        rig.uc2.stop()  # closes the listening socket and the phone's connection
+        lost_at = rig.s.now()
+        assert rig.run_until(lambda: rig.registered_on(UC1), 2000)
+        assert rig.s.now() - lost_at < 100  # not at the refresh, ~4 minutes later
+        lost, = rig.events("flow_lost")
+        assert UC2 in lost["server"] and lost["next"] == "register"
+        fo, = rig.events("failover")
+        assert fo["reason"] == "transport_error" and UC1 in fo["next"]
+        # A connection the phone itself closes (stop) is not news.
+        rig.reg.stop(unregister=False)
+        rig.stack.tp.close()
+        rig.run_for(1000)
+        assert len(rig.events("flow_lost")) == 1
     finally:
         rig.close()

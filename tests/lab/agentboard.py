@@ -227,10 +227,13 @@ def _matches(value, want) -> bool:
 
 def board_config(lab, ip: str, port: int, user: str = "6903", expires: int = 180,
                  failback: dict | None = None, redundancy: str | None = None,
-                 auto_answer: bool = False, debug: bool = True) -> dict:
+                 auto_answer: bool = False, debug: bool = True,
+                 transport: str = "dns-srv") -> dict:
     """The lab's firmware config (``Lab.firmware_config``) for one board on ip:port."""
-    cfg = lab.firmware_config(user, expires=expires)
+    cfg = lab.firmware_config(user, transport=transport, expires=expires)
     acc = cfg["accounts"][0]
+    if transport != "dns-srv":
+        acc.pop("port", None)  # a port would mean "A record, no SRV" (RFC 3263 §4.2)
     if failback:
         acc["failback"] = failback
     if redundancy:

@@ -43,13 +43,27 @@ def healthy(lab):
 
 @pytest.fixture
 def far_end_both(healthy, far_end_process):
-    """6904 registered on both servers for this test, so a call through either one goes
-    straight to it. (Through the peer relay — callee only on uc1, call via uc2 — uc2 never
-    gets the far end's 200 for an in-dialog BYE back to the board: Kamailio logs
-    ``tcp_do_connect(): 127.0.0.1:<the board's port>: ... Connection refused``; the board then
-    ends the call by BYE failover after the 3.5 s budget. Lab behaviour, left to the lab.)"""
+    """6904 registered on both servers for this test, so a call through uc2 goes straight
+    from uc2 to it.
+
+    Why it matters which server the far end saw the INVITE from: the sipp UAS sends every
+    response of a call to the address the call came from, not by the Via (checked in its
+    message log: the 200 to a BYE relayed by uc1 goes to uc2 when the INVITE came from uc2).
+    So an in-dialog request must reach sipp through the server its INVITE came through, or
+    the 200 is lost (Kamailio then forwards the stray reply statelessly and logs
+    ``tcp_do_connect(): 127.0.0.1:<port> ... Connection refused``). The BYE failover test
+    uses ``far_end_uc1_only``: the call goes uc2 → uc1 → far end,
+    and with uc2 gone the BYE through uc1 comes from sipp's call peer."""
     healthy.farend(far_end_process, servers=("uc2", "uc1"))
     return far_end_process
+
+
+@pytest.fixture
+def far_end_uc1_only(healthy, far_end):
+    """6904 bound on uc1 and not on uc2 (an earlier test may have bound it there)."""
+    healthy.sipp_register("uc2", far_end, expires=0, contact=healthy.farend_contact(far_end))
+    assert not healthy.registered(far_end).get("uc2")
+    return far_end
 
 
 @pytest.fixture
@@ -164,6 +178,25 @@ def test_primary_stopped_registers_on_uc1_at_once(healthy, boards):
     assert b.account()["preferred"] is False
 
 
+def test_registered_on_uc2_then_uc2_stopped_moves_to_uc1_at_once(healthy, boards):
+    """The TCP connection's reset is the news: no waiting for the refresh minutes later."""
+    lab = healthy
+    cfg = config(lab)
+    b = boards(cfg)
+    registered_on(b, UC2)
+    mark = b.mark()
+    t0 = time.monotonic()
+    lab.stop("uc2")
+    reg = registered_on(b, UC1, since=mark, timeout=5)
+    assert reg["host_t"] - t0 < 2.0  # lab.stop itself waits for the ports to be free
+    lost = b.wait("reg", "flow_lost", 1, since=mark)
+    assert UC2 in lost["server"]
+    fo = b.wait("reg", "failover", 1, since=mark)
+    assert fo["reason"] == "transport_error" and UC1 in fo["next"]
+    assert ms(reg) - ms(lost) < 100
+    assert contacts(lab, "uc1", cfg["sip"]["local_ip"])
+
+
 def test_primary_silent_registers_on_uc1_within_the_retry_budget(healthy, boards):
     lab = healthy
     lab.silence("uc2")
@@ -272,9 +305,11 @@ def test_call_to_the_far_end_and_bye(healthy, boards, far_end_both):
 
 
 def test_invite_failover_primary_stopped_at_call_time(healthy, boards, far_end_both):
-    """Registered on uc2 (server affinity sends the INVITE there), uc2 then stopped."""
+    """Registered on uc2 (server affinity sends the INVITE there), uc2 then stopped. Over
+    UDP: over TCP the connection's reset already moved the registration (and with it the
+    INVITE) to uc1, see test_registered_on_uc2_then_uc2_stopped_moves_to_uc1_at_once."""
     lab = healthy
-    b = boards(config(lab))
+    b = boards(config(lab, transport="udp"))
     registered_on(b, UC2)
     lab.stop("uc2")
     mark = b.mark()
@@ -304,9 +339,11 @@ def test_invite_failover_primary_silent_at_call_time(healthy, boards, far_end_bo
     assert b.wait("call", "ended", 5, since=mark)["reason"] == "hangup"
 
 
-def test_bye_failover_call_up_via_uc2_then_uc2_stopped(healthy, boards, far_end_both):
+def test_bye_failover_call_up_via_uc2_then_uc2_stopped(healthy, boards, far_end_uc1_only):
+    """Over UDP, so the board learns of the stop from the BYE itself (over TCP the reset
+    tells it first and the BYE goes straight to uc1). 6904 on uc1 only: see far_end_both."""
     lab = healthy
-    b = boards(config(lab))
+    b = boards(config(lab, transport="udp"))
     registered_on(b, UC2)
     mark = b.mark()
     b.cmd("call 6904")
@@ -318,7 +355,8 @@ def test_bye_failover_call_up_via_uc2_then_uc2_stopped(healthy, boards, far_end_
     b.cmd("hangup")
     end = b.wait("call", "ended", 10, since=mark)
     fo = b.wait("call", "bye_failover", 1, since=mark)
-    assert UC2 in fo["server"] and UC1 in fo["next"]
+    assert UC2 in fo["server"] and UC1 in fo["next"] and fo["reason"] == "transport_error"
+    assert ms(end) - ms(fo) < 500  # uc1 relayed it and the far end's 200 came back
     assert end["reason"] == "hangup"  # the far end answered the BYE (200) through uc1
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:

@@ -88,6 +88,18 @@ class Registration:
         self._cancel_timer()
         self._refresh()
 
+    def flow_lost(self, flow):
+        """The connection our binding lives on was closed by the other end (a server that
+        stopped or restarted: its bindings are gone with it). Re-register at once rather
+        than at the next refresh, minutes later — the failover path does the rest."""
+        if flow is not self._flow or self._stopped:
+            return
+        self._flow = None
+        self.log.warn("reg", "flow_lost", account=self.account.label,
+                      server=describe(self.server) if self.server else "", reason="closed",
+                      next="register")
+        self.register_now()
+
     def expires_in(self):
         if self.state != REGISTERED:
             return 0

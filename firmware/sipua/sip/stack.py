@@ -75,6 +75,7 @@ class SipStack:
         self._accepted = {}  # Call-ID|CSeq -> INVITE ServerTxn waiting for the ACK of its 2xx
         self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
         self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487
+        self.on_flow_lost = None  # fn(flow): a TCP/TLS connection was closed by the peer
         self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
         self.supported = []  # option tags for Supported; Require of others -> 420
         self.accept = ["application/sdp"]
@@ -245,6 +246,8 @@ class SipStack:
         for t in list(self.ctx.values()):
             if t.flow is flow:
                 t.on_transport_error(err or OSError("closed"))
+        if err is not None and self.on_flow_lost is not None:
+            self.on_flow_lost(flow)
 
     def ctx_done(self, t):
         key = t.key
