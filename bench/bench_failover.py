@@ -6,6 +6,8 @@ scheduling noise between the serial line and this script is not in them. Median 
     boot_to_registered_ms    "app start" -> "reg registered" (NAPTR, SRV, TCP, 401, 423, 200)
     failover_refused_ms      uc2 stopped: first REGISTER to uc2 -> registered on uc1
     failover_silent_ms       uc2 silent (iptables DROP): first REGISTER to uc2 -> registered on uc1
+    failover_registered_stop_ms  registered on uc2 over TCP, uc2 stopped: connection reset
+                             seen (reg flow_lost) -> registered on uc1
     failback_probe_ms        failback duration: OPTIONS probe to uc2 -> registered on uc2
     failback_reg_ms          failback new-requests: console `reg` -> registered on uc2
     invite_failover_silent_ms  registered on uc2, uc2 silent: dial -> call answered via uc1
@@ -96,6 +98,19 @@ def failover(bench, fault):
         bench.finish(b)
 
 
+def failover_while_registered(bench):
+    b = bench.board()
+    try:
+        b.wait("reg", "registered", 10, server=on(UC2))
+        mark = b.mark()
+        bench.lab.stop("uc2")
+        lost = b.wait("reg", "flow_lost", 10, since=mark)
+        reg = b.wait("reg", "registered", 10, since=mark, server=on(UC1))
+        return ms(reg) - ms(lost)
+    finally:
+        bench.finish(b)
+
+
 def failback_probe(bench):
     bench.lab.stop("uc2")
     b = bench.board(failback={"mode": "duration", "timeout": 2})
@@ -147,6 +162,7 @@ SCENARIOS = (
     ("boot_to_registered_ms", boot_to_registered),
     ("failover_refused_ms", lambda b: failover(b, "stop")),
     ("failover_silent_ms", lambda b: failover(b, "silence")),
+    ("failover_registered_stop_ms", failover_while_registered),
     ("failback_probe_ms", failback_probe),
     ("failback_reg_ms", failback_reg),
     ("invite_failover_silent_ms", invite_failover_silent),
