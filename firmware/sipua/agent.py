@@ -13,6 +13,7 @@ agent. ``console_commands()`` gives the console its ``status``, ``call``, ``answ
 from . import VERSION
 from . import log as logmod
 from .account import Account
+from .sip.servers import describe
 
 KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP lifetime
 
@@ -91,17 +92,14 @@ class Agent:
         for r in self.registrations:
             if r.state == "registered" and r.server is not None:
                 if not self.stack.send_raw(b"\r\n\r\n", r.server):
-                    self._flow_lost(r.server.transport, r.server.ip, r.server.port, "send")
+                    self.log.warn("reg", "keepalive_failed", account=r.account.label,
+                                  server=describe(r.server), next="register")
+                    r.register_now()
         self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
 
-    def _flow_lost(self, kind, ip, port, err):
+    def _flow_lost(self, flow):
         for r in self.registrations:
-            s = r.server
-            if (r.state == "registered" and s is not None and s.transport == kind
-                    and s.ip == ip and s.port == port):
-                self.log.warn("reg", "flow_lost", account=r.account.label, server="%s:%s:%d"
-                              % (kind, ip, port), reason=str(err), action="register now")
-                r.register_now()
+            r.flow_lost(flow)
 
     def stop(self, unregister=True):
         if self._keepalive is not None:

@@ -111,3 +111,15 @@ def test_failback_modes():
 def test_describe_for_logs():
     assert servers.describe(UC2_TCP) == "tcp:uc2.airties.lab/127.0.0.27:5060"
     assert servers.describe(T("udp", "127.0.0.9", "127.0.0.9", 5070)) == "udp:127.0.0.9:5070"
+
+
+def test_a_refusing_server_is_held_briefly_a_silent_one_for_a_minute():
+    assert servers.hold_for("transport_error") == servers.HOLD_REFUSED_MS < 10000
+    assert servers.hold_for("timeout") == servers.hold_for("503") == servers.HOLD_MS == 60000
+    s, _ = new_sched()
+    ss = ServerSet(s)
+    ss.update(SEED)
+    ss.hold(UC2_TCP, "transport_error")
+    ss.hold(UC1_TCP, "timeout")
+    s.run(until_ms=servers.HOLD_REFUSED_MS)
+    assert ss.held(UC2_TCP) is None and ss.held(UC1_TCP) == "timeout"

@@ -20,7 +20,7 @@ from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .dialog import Dialog
 from .hdr import H_FROM, H_RETRY_AFTER
 from .scan import text
-from .servers import HOLD_MS, describe, target_key
+from .servers import describe, hold_for, target_key
 
 CALLING = "calling"
 RINGING = "ringing"
@@ -71,10 +71,12 @@ class Line:
         self.registration = registration
 
     def targets(self, first=None):
-        """Servers for a new request: the one holding the registration first."""
-        order = list(self.registration.servers.ordered())
+        """Servers for a new request: the one holding the registration (or the call) first
+        — unless it just failed and is held: then the next call does not wait for it again."""
+        servers = self.registration.servers
+        order = list(servers.ordered())
         lead = first or self.registration.server
-        if lead is not None:
+        if lead is not None and not servers.held(lead):
             order = [lead] + [t for t in order if target_key(t) != target_key(lead)]
         return order
 
@@ -170,9 +172,11 @@ class Calls:
 
     def _invite_failover(self, c, reason, resp):
         line = c.line
-        hold = HOLD_MS
+        hold = hold_for(reason)
         if resp is not None and reason == "503":
-            hold = (resp.int(H_RETRY_AFTER) or HOLD_MS // 1000) * 1000
+            ra = resp.int(H_RETRY_AFTER)
+            if ra:
+                hold = ra * 1000
         line.registration.servers.hold(c.server, reason, hold)
         nxt = None
         for t in line.targets(first=None):

@@ -24,7 +24,7 @@ from .. import log as logmod
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
-from .servers import HOLD_MS, Failback, describe, failwait_ms, refresh_delay_ms, target_key
+from .servers import Failback, describe, failwait_ms, hold_for, refresh_delay_ms, target_key
 
 IDLE = "idle"
 REGISTERING = "registering"
@@ -63,6 +63,7 @@ class Registration:
         self.auth = Auth(account.auth_user, account.password, account.ha1)
         self._timer = None
         self._txn = None
+        self._flow = None  # the stream connection our binding lives on (kept open)
         self._tried = []
         self._stopped = True
 
@@ -77,6 +78,7 @@ class Registration:
         self._cancel_timer()
         if unregister and self.server is not None and self.state == REGISTERED:
             self._send_unregister(self.server)
+        self._hold_flow(None)
         self.server = None
         self._set_state(IDLE)
 
@@ -87,6 +89,18 @@ class Registration:
             return  # a REGISTER is already on its way: its outcome decides
         self._cancel_timer()
         self._refresh()
+
+    def flow_lost(self, flow):
+        """The connection our binding lives on was closed by the other end (a server that
+        stopped or restarted: its bindings are gone with it). Re-register at once rather
+        than at the next refresh, minutes later — the failover path does the rest."""
+        if flow is not self._flow or self._stopped:
+            return
+        self._flow = None
+        self.log.warn("reg", "flow_lost", account=self.account.label,
+                      server=describe(self.server) if self.server else "", reason="closed",
+                      next="register")
+        self.register_now()
 
     def expires_in(self):
         if self.state != REGISTERED:
@@ -153,6 +167,13 @@ class Registration:
             order = [t for t in order if t.ip != avoid] or order
         return order
 
+    def _preferred(self):
+        avoid = self.avoid() if self.avoid is not None else None
+        for t in self.servers.targets:
+            if t.ip != avoid:
+                return t
+        return None
+
     def _first_choice(self):
         order = self._candidates()
         return order[0] if order else None
@@ -176,14 +197,16 @@ class Registration:
         """A fresh REGISTER to ``target`` (new Call-ID when the registrar changes)."""
         if self._stopped:
             return
+        acc = self.account
         key = target_key(target)
         if key not in self._tried:
             self._tried.append(key)
         if self.server is None or target_key(self.server) != key:
-            # One Call-ID per registrar (RFC 3261 §10.2.4 keeps it across refreshes).
+            # One Call-ID per registrar (RFC 3261 §10.2.4 keeps it across refreshes), and
+            # fresh digest state: "this nonce was already answered" is about one server.
             self.call_id = None
             self.from_tag = None
-        acc = self.account
+            self.auth = Auth(acc.auth_user, acc.password, acc.ha1)
         req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
                                       call_id=self.call_id, cseq=self.cseq + 1,
                                       from_tag=self.from_tag, from_display=acc.display_name or None)
@@ -209,12 +232,13 @@ class Registration:
         if outcome == RESPONSE:
             self._on_response(target, req, resp)
             return
-        hold = HOLD_MS
+        reason = _REASONS.get(outcome, "error")
+        hold = hold_for(reason)
         if outcome == UNAVAILABLE:
             ra = resp.int(H_RETRY_AFTER) if resp is not None else None
             if ra:
                 hold = ra * 1000
-        self._failover(target, _REASONS.get(outcome, "error"), hold)
+        self._failover(target, reason, hold)
 
     def _on_response(self, target, req, resp):
         code = resp.status
@@ -238,7 +262,7 @@ class Registration:
             req.set("Expires", str(min_exp))
             self._send(target, req)
         elif code >= 500:
-            self._failover(target, "%d" % code, HOLD_MS)
+            self._failover(target, "%d" % code, hold_for(""))
         else:  # 3xx, 403, 404 ...: the next server would say the same
             self._give_up(target, "%d %s" % (code, resp.reason))
 
@@ -254,6 +278,7 @@ class Registration:
         self.failures = 0
         self.last_error = None
         self.servers.release(target)
+        self._hold_flow(resp.flow)
         preferred = self.servers.is_preferred(target)
         if preferred:
             if self.failed_over_at is not None:
@@ -303,7 +328,7 @@ class Registration:
             self.server = None
             self._set_state(FAILED)
         self.log.warn("reg", "all_failed", account=self.account.label, failures=self.failures,
-                      retry_in_ms=wait, reason=self.last_error or "")
+                      retry_in_ms=wait, reason=self.last_error or "", next="resolve")
         self._schedule(wait, self._cycle, "retry")
 
     # -- refresh and failback ----------------------------------------------------------------
@@ -327,6 +352,10 @@ class Registration:
             self._begin(current)
         elif self.failback.mode == "new-requests":
             first = self._first_choice()
+            if first is not None and target_key(first) != target_key(current):
+                self.log.info("reg", "failback", account=self.account.label,
+                              server=describe(current), reason="new-requests",
+                              next=describe(first))
             self._begin(first if first is not None else current)
         else:
             self._probe_then_register(current)
@@ -346,13 +375,14 @@ class Registration:
         self._schedule(delay_ms, self._refresh)
 
     def _probe_then_register(self, current):
-        # The DNS favourite, even if held: finding out whether it is back is the point.
-        preferred = self.servers.preferred()
+        # The preferred server by the locator's order, held or not: the probe *is* the health
+        # check, and the failback timeout (not the failover hold) says when to ask again.
+        preferred = self._preferred()
         if preferred is None or target_key(preferred) == target_key(current):
             self._begin(current)
             return
         self.log.info("reg", "failback_probe", account=self.account.label,
-                      server=describe(preferred), mode=self.failback.mode)
+                      server=describe(preferred), reason=self.failback.why(), next="OPTIONS")
         acc = self.account
         req = self.stack.make_request("OPTIONS", "sip:%s" % preferred.host, acc.aor)
 
@@ -360,14 +390,14 @@ class Registration:
             if self._stopped:
                 return
             if outcome == RESPONSE:
-                self.log.info("reg", "failback", account=acc.label, server=describe(preferred),
-                              reason="probe answered %d" % resp.status)
-                self.servers.release(preferred)
+                self.log.info("reg", "failback", account=acc.label, server=describe(current),
+                              reason="probe answered %d" % resp.status, next=describe(preferred))
                 self._begin(preferred)
             else:
                 self.servers.hold(preferred, _REASONS.get(outcome, "error"))
                 self.log.info("reg", "failback_deferred", account=acc.label,
-                              server=describe(preferred), reason=_REASONS.get(outcome, "error"))
+                              server=describe(preferred), reason=_REASONS.get(outcome, "error"),
+                              next=describe(current))
                 self.failed_over_at = self.sched.now()  # "duration" counts again from now
                 self._begin(current)
 
@@ -389,6 +419,21 @@ class Registration:
                 self.stack.request(req, target, done)
 
         self.stack.request(req, target, done)
+
+    def _hold_flow(self, flow):
+        """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):
+        the registrar reaches a phone registered over a stream only down that connection —
+        Kamailio stores its source, RFC 5626 calls it the flow."""
+        if flow is not None and not getattr(flow, "reliable", False):
+            flow = None
+        old = self._flow
+        if old is flow:
+            return
+        if old is not None:
+            self.stack.tp.pin(old, False)
+        if flow is not None:
+            self.stack.tp.pin(flow)
+        self._flow = flow
 
     # -- helpers -----------------------------------------------------------------------------
     def _schedule(self, delay_ms, fn, *args):

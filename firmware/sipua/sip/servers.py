@@ -10,6 +10,16 @@ The policies (back-off, refresh, failback) are small pure functions so they can 
 from ..compat import const, urandom_u32
 
 HOLD_MS = 60000  # how long a failed server is skipped (a 503's Retry-After may set another)
+# A server that *refused* (ICMP unreachable, RST) costs ~1 RTT to try again, one that is
+# silent costs the whole retry budget: only the silent one is worth skipping for a minute.
+# A short hold still keeps a burst of requests from hammering a box that just went down, and
+# lets a "new-requests" failback (or a console `reg`) find a restarted server within seconds.
+HOLD_REFUSED_MS = 5000
+
+
+def hold_for(reason):
+    """How long to skip a server that failed for ``reason`` (the failover log's reason)."""
+    return HOLD_REFUSED_MS if reason == "transport_error" else HOLD_MS
 
 # RFC 5626 §4.5 back-off when every server failed: base 30 s (all failed) / 90 s, cap 1800 s.
 _BASE_ALL_FAILED_S = const(30)
@@ -84,7 +94,9 @@ class ServerSet:
         best = self.preferred()
         return best is not None and target_key(best) == target_key(target)
 
-    def hold(self, target, reason, hold_ms=HOLD_MS):
+    def hold(self, target, reason, hold_ms=None):
+        if hold_ms is None:
+            hold_ms = hold_for(reason)
         self._held[target_key(target)] = (self._sched.now() + hold_ms, reason)
 
     def release(self, target):
@@ -139,6 +151,12 @@ class Failback:
             raise ValueError("failback mode %r" % (mode,))
         self.mode = mode
         self.timeout_ms = timeout_s * 1000
+
+    def why(self):
+        """The reason a failback check runs, for its log line."""
+        if self.mode == "duration":
+            return "duration %ds" % (self.timeout_ms // 1000)
+        return self.mode
 
     def due(self, now_ms, failed_over_at_ms, dns_stale, refreshing):
         """True when the next request should try the preferred server first."""

@@ -80,7 +80,7 @@ class SipStack:
         self._accepted = {}  # Call-ID|CSeq -> INVITE ServerTxn waiting for the ACK of its 2xx
         self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
         self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487
-        self.on_flow_lost = None  # fn(kind, ip, port, err): a connection failed or was reset
+        self.on_flow_lost = None  # fn(flow): a TCP/TLS connection was closed by the peer
         self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
         self.supported = []  # option tags for Supported; Require of others -> 420
         self.accept = ["application/sdp"]
@@ -151,9 +151,6 @@ class SipStack:
         if data is not None:
             t.data = data
         self.ctx[t.key] = t
-        if self.log is not None:
-            self.log.debug("sip", "send", method=req.method, target="%s:%s:%d" % (kind, ip, port),
-                           branch=branch)
         t.start()
         return t
 
@@ -215,6 +212,7 @@ class SipStack:
                 return
             m.src = src
             m.flow = flow
+            self.tp.trace_rx(m, flow.kind if flow is not None else "udp", src)
             if m.status:
                 t = self.ctx.get("%s|%s" % (m.via.branch, m.cseq_method))
                 if t is None:
@@ -282,8 +280,10 @@ class SipStack:
         for t in list(self.ctx.values()):
             if t.flow is flow:
                 t.on_transport_error(err or OSError("closed"))
-        if err is not None and flow.was_open and self.on_flow_lost is not None:
-            self.on_flow_lost(flow.kind, flow.peer[0], flow.peer[1], err)
+        # A pinned flow (a registration lives on it) closing is news even when the peer
+        # closed it cleanly: the registrar can no longer reach the phone.
+        if (err is not None or flow.pinned) and self.on_flow_lost is not None:
+            self.on_flow_lost(flow)
 
     def ctx_done(self, t):
         key = t.key

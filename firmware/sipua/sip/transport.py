@@ -32,6 +32,7 @@ _OPEN = const(1)
 _CLOSED = const(2)
 _RECV = const(2048)  # bytes per TCP read
 _PORT_TRIES = const(20)
+_DEBUG = const(10)  # log.DEBUG
 
 
 def sockaddr(ip, port):
@@ -67,7 +68,6 @@ class Flow:
         self.local_port = tp.local_port
         self.pinned = False
         self.handshaking = False
-        self.was_open = False
 
     def __repr__(self):
         return "%s:%s:%d" % (self.kind, self.peer[0], self.peer[1])
@@ -76,6 +76,7 @@ class Flow:
         if self.state == _CLOSED:
             raise OSError(errno.ECONNRESET)
         self.last = self.tp.sched.now()
+        self.tp.trace_tx(data, self.kind, self.peer[0], self.peer[1])
         if self.kind == "udp":
             self.sock.send(data)
             return
@@ -232,7 +233,6 @@ class Transports:
     def _close(self, f, err):
         if f.state == _CLOSED:
             return
-        f.was_open = f.state == _OPEN  # a connection that worked, not a failed attempt
         f.state = _CLOSED
         self.sched.unwatch(f.sock)
         self._by_sock.pop(f.sock, None)
@@ -442,10 +442,42 @@ class Transports:
         if self.udp is None:
             return
         ip, port = response_addr(req)
+        self.trace_tx(data, "udp", ip, port)
         try:
             self.udp.sendto(data, sockaddr(ip, port))
         except OSError as e:
             self._log("info", "response_lost", ip=ip, port=port, err=e)
+
+    # -- the message ladder ------------------------------------------------------------------
+    # One DEBUG line per SIP message sent or received, in the shape `sipfw logs --ladder`
+    # draws: ``sip tx method=REGISTER cseq="1 REGISTER" dst=127.0.0.27:5060 proto=tcp`` and
+    # ``sip rx status=401 reason=Unauthorized cseq="1 REGISTER" src=...``. Checked with
+    # ``enabled`` first: when the sip area is not at debug this costs one dict lookup.
+    def trace_tx(self, data, kind, ip, port):
+        log = self.log
+        if log is None or not log.enabled(_DEBUG, "sip") or len(data) < 12:
+            return
+        eol = data.find(b"\r\n")
+        first = bytes(data[:eol if eol > 0 else 80])
+        kv = {"dst": "%s:%d" % (ip, port), "proto": kind, "cseq": _cseq_of(data)}
+        if first.startswith(b"SIP/2.0 "):
+            kv["status"] = first[8:11].decode()
+            kv["reason"] = first[12:].decode()
+        else:
+            kv["method"] = first.split(b" ", 1)[0].decode()
+        log.debug("sip", "tx", **kv)
+
+    def trace_rx(self, m, kind, src):
+        log = self.log
+        if log is None or not log.enabled(_DEBUG, "sip"):
+            return
+        peer = "%s:%d" % (src[0], src[1]) if src else "?"
+        cseq = "%d %s" % (m.cseq, m.cseq_method)
+        if m.status:
+            log.debug("sip", "rx", status=m.status, reason=m.reason, cseq=cseq, src=peer,
+                      proto=kind)
+        else:
+            log.debug("sip", "rx", method=m.method, cseq=cseq, src=peer, proto=kind)
 
     def _log(self, level, event, **kv):
         if self.log is not None:
@@ -461,6 +493,15 @@ def _would_block(e):
 
 def _as_oserror(e):
     return e if isinstance(e, OSError) else OSError(errno.ECONNABORTED, str(e))
+
+
+def _cseq_of(data):
+    """The CSeq value of an encoded message (for the trace line), or ""."""
+    i = data.find(b"\r\nCSeq:")
+    if i < 0:
+        return ""
+    e = data.find(b"\r\n", i + 7)
+    return bytes(data[i + 7:e]).strip().decode()
 
 
 def response_addr(req):
