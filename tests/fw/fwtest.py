@@ -63,3 +63,18 @@ def bind_udp(host, proto=None):
         except OSError:
             sock.close()
     raise OSError("no free port on %s" % host)
+
+
+def start_stack(sched, ip, log, tries=20, **kw):
+    """A SipStack listening on a free port of ``ip`` (ports picked at random: no getsockname)."""
+    from sipua.compat import urandom_u32
+    from sipua.sip.stack import SipStack
+
+    for _ in range(tries):
+        st = SipStack(sched, ip, 20000 + urandom_u32() % 30000, log=log, **kw)
+        try:
+            st.start()
+            return st
+        except OSError:
+            st.stop()
+    raise OSError("no free SIP port on %s" % ip)

@@ -2,7 +2,7 @@
 virtual time. INVITE failover (silent, refused, 503), the 1xx rule, BYE failover along the
 route set's domain, and an incoming call answered from the console path."""
 
-from fwtest import new_sched
+from fwtest import new_sched, start_stack
 from sipfw_helpers import Peer
 from sipua.account import Account
 from sipua.dns.locator import Target
@@ -12,7 +12,6 @@ from sipua.sip.call import ACTIVE, Calls
 from sipua.sip.msg import response
 from sipua.sip.reg import Registration
 from sipua.sip.servers import ServerSet
-from sipua.sip.stack import SipStack
 
 PHONE = "127.0.4.1"
 UC2 = "127.0.4.27"
@@ -67,20 +66,10 @@ class Proxy:
 
 class Phone:
     def __init__(self, uc2="ok", uc1="ok"):
-        from sipua.compat import urandom_u32
-
         self.s, _ = new_sched(real_poll=True, real_wait_ms=3)
         self.lines = []
         self.log = Logger(write=self.lines.append, clock=self.s.now, level=10)
-        for _ in range(20):
-            st = SipStack(self.s, PHONE, 20000 + urandom_u32() % 30000, retry_count=3,
-                          log=self.log)
-            try:
-                st.start()
-                self.stack = st
-                break
-            except OSError:
-                st.stop()
+        self.stack = start_stack(self.s, PHONE, self.log, retry_count=3)
         self.uc2 = Proxy(self.s, UC2, uc2)
         self.uc1 = Proxy(self.s, UC1, uc1)
         self.account = Account({"user": "6903", "password": "6903", "server": DOMAIN})

@@ -4,7 +4,7 @@ the real SipStack, virtual time. What issue 5 asks a phone to show: the seed's
 Retry-After, 403 without failover, RFC 5626 back-off and re-resolve, failback per mode,
 concurrent redundancy."""
 
-from fwtest import new_sched
+from fwtest import new_sched, start_stack
 from sipfw_helpers import Peer
 from sipua.account import Account
 from sipua.dns.locator import Target, Targets
@@ -14,7 +14,6 @@ from sipua.sip.hdr import H_AUTHORIZATION, H_CONTACT, H_EXPIRES
 from sipua.sip.msg import response
 from sipua.sip.reg import FAILED, REGISTERED, Registration
 from sipua.sip.servers import ServerSet
-from sipua.sip.stack import SipStack
 
 PHONE = "127.0.4.1"
 UC2 = "127.0.4.27"  # preferred (SRV priority 1), as in the seed
@@ -143,18 +142,7 @@ class Rig:
         self.s, _ = new_sched(real_poll=True, real_wait_ms=3)
         self.lines = []
         self.log = Logger(write=self.lines.append, clock=self.s.now, level=10)
-        self.stack = None
-        from sipua.compat import urandom_u32
-
-        for _ in range(20):
-            st = SipStack(self.s, PHONE, 20000 + urandom_u32() % 30000, retry_count=3,
-                          log=self.log)
-            try:
-                st.start()
-                self.stack = st
-                break
-            except OSError:
-                st.stop()
+        self.stack = start_stack(self.s, PHONE, self.log, retry_count=3)
         self.uc2 = Registrar(self.s, UC2, kind, uc2, uc2_extra)
         self.uc1 = Registrar(self.s, UC1, kind, uc1)
         self.locator = FakeLocator(self.s, lambda: [self.uc2.target("uc2.airties.test"),

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from sip_proc import free_port
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 HOST = "127.0.1.53"
@@ -43,23 +44,6 @@ EXPECTED = [
 ]
 
 
-def _free_port():
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        ok = True
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, kind)
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            return port
-    raise OSError("no free port on %s" % HOST)
-
-
 class Dnsmasq:
     """Start with ``start()``, stop with ``stop()`` — only the process this started."""
 
@@ -71,7 +55,7 @@ class Dnsmasq:
 
     def start(self):
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port(HOST)
             cmd = [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
                    "--conf-file=/dev/null", "--bind-interfaces", "--listen-address=" + HOST,
                    "--port=%d" % self.port, "--local-ttl=60", "--local=/%s/" % DOMAIN,

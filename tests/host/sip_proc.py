@@ -90,9 +90,12 @@ class EchoServer:
 
 
 def free_port(ip):
+    """A port free for both UDP and TCP on ``ip`` (a SIP or DNS server needs both)."""
+    import random
     import socket
 
-    for port in range(25060, 25160):
+    for _ in range(100):
+        port = random.randint(20000, 60000)
         ok = True
         for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
             s = socket.socket(socket.AF_INET, kind)
