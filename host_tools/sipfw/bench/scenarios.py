@@ -1,0 +1,388 @@
+"""The bench scenarios: each drives the board (console) and the PBX, and reads the board's log.
+
+Every scenario starts from a board that was just rebooted and registered (the runner does
+that), so the report's ladder always shows the whole story from the first DNS query on.
+Times are host wall-clock times: from the moment the bench acted (stop, silence, console
+command) to the host time of the first byte of the board's log line that shows the result.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from .runner import BOARD_PORT, Run
+from .rig import StepTimeout, VBoard, Watch
+
+# Comparisons measured elsewhere (shared/LAB-NOTES.md): a silent primary.
+OTHERS_SILENT_S = {"baresip 1.0": 96.0, "belle-sip 5.1 (registered)": 189.0,
+                   "PJSIP 2.15": None}
+SILENT_BUDGET_MS = 10000  # retry budget 3.5 s (3 × T1 500 ms) + resolve/connect, with margin
+
+
+def _at(ip: str) -> str:
+    """Regex for a log value naming server ip (servers.describe: tcp:host/ip:port)."""
+    return r"[/:=]%s:" % re.escape(ip)
+
+
+def _registered_on(run: Run, name: str, timeout: float = 30):
+    return run.until(r"INFO reg registered .*%s" % _at(run.pbx.ip(name)), timeout)
+
+
+def _boot_index(run: Run) -> int:
+    """Index in the board's lines of the last boot (the scenario's start)."""
+    lines = run.watch.lines
+    for i in range(len(lines) - 1, -1, -1):
+        if "INFO app start" in lines[i].text:
+            return i
+    return 0
+
+
+def _fields_since(run: Run, start: int):
+    return [ev.fields for ev in run.watch.lines[start:] if ev.fields]
+
+
+def _require_primary(run: Run) -> bool:
+    where = run.registered_at()
+    return run.expect("registered at the preferred server %s before the fault" % run.pbx.primary,
+                      where == run.pbx.primary, where)
+
+
+# ------------------------------------------------------------------------------ scenarios
+
+
+def register(run: Run) -> None:
+    """Boot → registered, as the seed shows: NAPTR → SRV → A → REGISTER → 401 → 423 → 200."""
+    t0, tb, t1, _ = run.boot
+    run.time("reboot_to_registered", t0, t1)  # console reboot: interpreter restart + imports
+    run.time("app_start_to_registered", tb, t1)
+    fields = _fields_since(run, _boot_index(run))
+    dns_rtts = 0
+    sent_register = False
+    codes = []
+    for f in fields:
+        if f.get("area") == "dns" and f.get("event") == "exchange" and not sent_register:
+            dns_rtts += 1
+        if f.get("area") == "sip" and f.get("event") == "send" and f.get("method") == "REGISTER":
+            sent_register = True
+        if (f.get("area") == "sip" and f.get("event") == "recv"
+                and f.get("method") == "REGISTER" and not (codes and codes[-1] == 200)):
+            codes.append(int(f.get("status", 0)))
+    run.figures["dns_round_trips_before_register"] = dns_rtts
+    run.figures["register_responses"] = codes
+    run.figures["heap_free_registered"] = run.heap_free()
+    run.expect("registered at the preferred server %s" % run.pbx.primary,
+               run.registered_at() == run.pbx.primary)
+    run.expect("DNS asked before the first REGISTER (NAPTR/SRV/A)", dns_rtts >= 3, dns_rtts)
+    if codes:  # only with the sip debug line (sip recv) in the firmware
+        run.expect("REGISTER answered as in the seed (401, 423, 200) or ends in 200",
+                   codes[-1:] == [200], codes)
+
+
+def failover_refused(run: Run) -> None:
+    """The primary is stopped (its address refuses): the board moves to the backup."""
+    if not _require_primary(run):
+        return
+    t0 = run.act("stop", run.pbx.primary)
+    t1, _ = _registered_on(run, run.pbx.backup)
+    run.time("failover_refused", t0, t1)
+    run.expect("registered at the backup %s" % run.pbx.backup,
+               run.registered_at() == run.pbx.backup)
+
+
+def failover_silent(run: Run) -> None:
+    """The primary goes silent (packets dropped); the next REGISTER fails over within the
+    retry budget (sip.retry_count × T1), not after Timer F (32 s)."""
+    if not _require_primary(run):
+        return
+    run.act("silence", run.pbx.primary)
+    t0, _ = run.console("reg")
+    run.until(r"WARN reg failover .*reason=", 40)
+    t1, _ = _registered_on(run, run.pbx.backup, 40)
+    ms = run.time("failover_silent", t0, t1)
+    run.expect("registered at the backup %s" % run.pbx.backup,
+               run.registered_at() == run.pbx.backup)
+    run.expect("failed over within the retry budget (< %d ms)" % SILENT_BUDGET_MS,
+               ms < SILENT_BUDGET_MS, "%.0f ms" % ms)
+    run.figures["others_silent_failover_s"] = OTHERS_SILENT_S
+    run.act("unsilence", run.pbx.primary)
+
+
+def failback(run: Run) -> None:
+    """Primary stopped → board on the backup; primary back → after the failback timer
+    (``failback.mode = duration``) the board registers at the primary again."""
+    if not _require_primary(run):
+        return
+    t0 = run.act("stop", run.pbx.primary)
+    t1, _ = _registered_on(run, run.pbx.backup)
+    run.time("failover_refused", t0, t1)
+    t2 = run.act("start", run.pbx.primary)
+    fb = run.opts.get("failback_s", 10)
+    t3, _ = _registered_on(run, run.pbx.primary, fb + 40)
+    run.time("failback", t2, t3)
+    run.figures["failback_timer_s"] = fb
+    run.expect("back at the preferred server %s" % run.pbx.primary,
+               run.registered_at() == run.pbx.primary)
+    run.expect("failback after the failback timer, not before (%d s since the failover)" % fb,
+               t3 - t1 >= fb - 0.5, "%.1f s" % (t3 - t1))
+
+
+def _farend(run: Run) -> str:
+    user = run.pbx.ensure_farend()
+    if user is None:
+        raise RuntimeError("no far end: name \"farend\" in the bench config")
+    return user
+
+
+def _heap_samples(run: Run, seconds: float, every: float = 0.5) -> list[int]:
+    out = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        h = run.heap_free()
+        if h is not None and h >= 0:
+            out.append(h)
+        time.sleep(every)
+    return out
+
+
+def call(run: Run) -> None:
+    """A call to the far end through the primary: dial → answered, hold, hang up → ended."""
+    user = _farend(run)
+    run.figures["heap_free_registered_min"] = min(_heap_samples(run, 3) or [0]) or None
+    t0, ans = run.console("call %s" % user)
+    t1, line = run.until(r"INFO call answered ", 20)
+    run.time("call_setup", t0, t1)
+    run.expect("answered through the primary %s" % run.pbx.primary,
+               re.search(_at(run.pbx.ip(run.pbx.primary)), line) is not None, _short(line))
+    run.figures["heap_free_in_call_min"] = min(_heap_samples(run, 3) or [0]) or None
+    t2, _ = run.console("hangup")
+    t3, line = run.until(r"INFO call ended ", 20)
+    run.time("hangup", t2, t3)
+    run.expect("ended by our BYE (reason=hangup)", "reason=hangup" in line, _short(line))
+
+
+def invite_failover(run: Run) -> None:
+    """The primary goes silent; a new call's INVITE times out there (retry budget) and is
+    sent to the backup, which reaches the far end."""
+    user = _farend(run)
+    if not _require_primary(run):
+        return
+    run.act("silence", run.pbx.primary)
+    t0, _ = run.console("call %s" % user)
+    run.until(r"WARN call invite_failover ", 40)
+    t1, line = run.until(r"INFO call answered ", 40)
+    run.time("invite_failover", t0, t1)
+    run.expect("answered through the backup %s" % run.pbx.backup,
+               re.search(_at(run.pbx.ip(run.pbx.backup)), line) is not None, _short(line))
+    run.console("hangup")
+    run.until(r"INFO call ended ", 40)
+    run.act("unsilence", run.pbx.primary)
+
+
+def bye_failover(run: Run) -> None:
+    """A call set up through the primary; the primary is stopped; the BYE goes to the
+    backup (the route set's domain resolves to both) and ends the call."""
+    user = _farend(run)
+    if not _require_primary(run):
+        return
+    t0, _ = run.console("call %s" % user)
+    run.until(r"INFO call answered ", 20)
+    run.act("stop", run.pbx.primary)
+    t2, _ = run.console("hangup")
+    t3, line = run.until(r"INFO call ended ", 40)
+    run.time("bye_failover", t2, t3)
+    seen = any(ev.fields.get("event") == "bye_failover" for ev in run.watch.lines if ev.fields)
+    run.expect("BYE failed over to the next server", seen)
+    run.expect("call ended by a BYE that was answered (reason=hangup)", "reason=hangup" in line,
+               _short(line))
+
+
+def soak(run: Run) -> None:
+    """Registration kept for --duration seconds; heap_free sampled from `status`.
+
+    heap_free on the unix port counts garbage not yet collected as used, so "flat" compares
+    the highest free value (the level right after a collection) of the first and the last
+    third of the run."""
+    duration = float(run.opts.get("duration") or 60)
+    every = max(1.0, duration / 60)
+    samples, states = [], []
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        st = run.status()
+        acc = st["accounts"][0]
+        states.append(acc["state"])
+        samples.append((round(time.time() - run.t_scenario, 1), st.get("heap_free")))
+        run.watch.read_for(every)
+    run.figures["heap_samples"] = samples
+    heap = [h for _, h in samples if h is not None]
+    third = max(1, len(heap) // 3)
+    first, last = max(heap[:third]), max(heap[-third:])
+    run.figures.update(heap_free_first_third_max=first, heap_free_last_third_max=last,
+                       heap_free_min=min(heap), duration_s=duration, samples=len(heap))
+    run.expect("registration kept for %.0f s (every sample registered)" % duration,
+               all(s == "registered" for s in states), "%d samples" % len(states))
+    run.expect("heap flat (last third's best free ≥ first third's − 4 KB)",
+               last >= first - 4096, "%d → %d" % (first, last))
+
+
+# ------------------------------------------------------------------------------ storm
+
+
+def _reader_thread(w: Watch) -> threading.Thread:
+    def loop():
+        try:
+            for _ in w.tape.events():
+                pass
+        except Exception:  # noqa: BLE001 - a board that went away just stops being read
+            pass
+
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    return th
+
+
+def _first_match(w: Watch, rx, after: float = 0.0):
+    for ev in list(w.lines):
+        if ev.t >= after and rx.search(ev.text):
+            return ev
+    return None
+
+
+def storm_ip(i: int) -> str:
+    return "127.0.6.%d" % (i + 1)
+
+
+def storm(run: Run) -> None:
+    """N boards (each a real vboard with its own address 127.0.6.x and account), all
+    registered at the primary; the primary is killed; every board re-registers at the backup.
+    The REGISTERs per second the backup receives (counted from the boards' logs) show how
+    the boards spread out."""
+    n = int(run.opts.get("boards") or 10)
+    accounts = run.pbx.storm_accounts()
+    if len(accounts) < n:
+        raise RuntimeError("only %d accounts for %d boards" % (len(accounts), n))
+    heap = run.opts.get("heap") or "384k"
+    run.say("flashing one board, cloning its files for %d boards" % n)
+    tpl = VBoard(run.work, "template", heap)
+    tpl.start()
+    try:
+        tpl.flash(echo=False)
+    finally:
+        tpl.stop()
+    watches = []
+    t_boot = time.time()
+    try:
+        for i in range(n):
+            b = VBoard(run.work, "b%03d" % i, heap)
+            cfg = run.pbx.board_config(0, local_ip=storm_ip(i), local_port=BOARD_PORT,
+                                       expires=300, level="info",
+                                       failback_s=run.opts.get("failback_s", 600))
+            user, password = accounts[i]
+            acc = cfg["accounts"][0]
+            acc.update(label=user, display_name=user, register_name=user, user=user,
+                       password=password)
+            b.clone(tpl, cfg)
+            b.start()
+            run.boards.append(b)
+            w = Watch(b.link)
+            watches.append(w)
+            _reader_thread(w)
+        run.say("%d boards started in %.1f s" % (n, time.time() - t_boot))
+        rx_reg = re.compile(r"INFO reg registered .*%s" % _at(run.pbx.ip(run.pbx.primary)))
+        deadline = time.monotonic() + 60 + n
+        while time.monotonic() < deadline:
+            if all(_first_match(w, rx_reg) for w in watches):
+                break
+            time.sleep(0.5)
+        regd = [w for w in watches if _first_match(w, rx_reg)]
+        run.figures["boards"] = n
+        run.figures["registered_at_primary"] = len(regd)
+        last = max((_first_match(w, rx_reg).t for w in regd), default=t_boot)
+        run.time("all_boards_registered_after_start", t_boot, last)
+        run.figures.update(_memory(run.boards))
+        run.expect("all %d boards registered at %s" % (n, run.pbx.primary), len(regd) == n,
+                   len(regd))
+        t0 = run.act("stop", run.pbx.primary)
+        bip = run.pbx.ip(run.pbx.backup)
+        rx_back = re.compile(r"INFO reg registered .*%s" % _at(bip))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if all(_first_match(w, rx_back, t0) for w in watches):
+                break
+            time.sleep(0.5)
+        time.sleep(2)  # stragglers' 200s and un-REGISTER attempts land in the log
+        back = [_first_match(w, rx_back, t0) for w in watches]
+        done = [ev for ev in back if ev is not None]
+        run.figures["re_registered_at_backup"] = len(done)
+        if done:
+            run.time("all_re_registered_at_backup", t0, max(ev.t for ev in done))
+            run.figures["re_register_ms_p50"] = _pct([(ev.t - t0) * 1000 for ev in done], 50)
+            run.figures["re_register_ms_p90"] = _pct([(ev.t - t0) * 1000 for ev in done], 90)
+        rx_send = re.compile(r"INFO reg register .*%s" % _at(bip))
+        sends = [ev.t - t0 for w in watches for ev in list(w.lines)
+                 if ev.t >= t0 and rx_send.search(ev.text)]
+        run.figures["registers_at_backup_per_s"] = _histogram(sends)
+        run.figures["registers_at_backup_total"] = len(sends)
+        run.figures["registered_at_backup_per_s"] = _histogram([ev.t - t0 for ev in done])
+        run.expect("all %d boards re-registered at %s" % (n, run.pbx.backup), len(done) == n,
+                   len(done))
+    finally:
+        for w in watches:
+            w.reader.stop()
+        time.sleep(0.3)
+        for w in watches:
+            w.close()
+
+
+def _histogram(offsets_s, width: float = 1.0) -> list[int]:
+    if not offsets_s:
+        return []
+    bins = [0] * (int(max(offsets_s) // width) + 1)
+    for x in offsets_s:
+        bins[int(x // width)] += 1
+    return bins
+
+
+def _pct(values, p) -> float:
+    v = sorted(values)
+    return round(v[min(len(v) - 1, int(len(v) * p / 100))], 1)
+
+
+def _memory(boards) -> dict:
+    rss = 0
+    for b in boards:
+        for pid in b.pids:
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            rss += int(line.split()[1])
+            except OSError:
+                pass
+    try:
+        with open("/proc/loadavg") as f:
+            load = float(f.read().split()[0])
+    except (OSError, ValueError):
+        load = None
+    return {"boards_rss_mb": round(rss / 1024, 1), "loadavg_1m": load}
+
+
+def _short(line: str) -> str:
+    return " ".join(p for p in line.split()[2:] if not p.startswith("account="))[:100]
+
+
+# name -> (function, needs the runner's own board)
+SCENARIOS = {
+    "register": (register, True),
+    "call": (call, True),
+    "failover-refused": (failover_refused, True),
+    "failover-silent": (failover_silent, True),
+    "failback": (failback, True),
+    "invite-failover": (invite_failover, True),
+    "bye-failover": (bye_failover, True),
+    "storm": (storm, False),
+    "soak": (soak, True),
+}
+
+__all__ = ("SCENARIOS", "StepTimeout")
