@@ -31,6 +31,8 @@ def add_parser(sub):
     p.add_argument("--heap", default="384k", help="virtual board heap (default 384k)")
     p.add_argument("--boards", type=int, default=10, help="storm: virtual boards (default 10)")
     p.add_argument("--duration", type=float, default=60, help="soak: seconds (default 60)")
+    p.add_argument("--hold", type=float, default=3, metavar="S",
+                   help="call: seconds registered, then in the call, while sampling the heap")
     p.add_argument("--failback", type=int, default=10, metavar="S",
                    help="failback timer the board is given (default 10 s)")
     p.add_argument("--no-capture", action="store_true", help="no pcap even with --report")
@@ -68,7 +70,7 @@ def run(args) -> int:
 
     pbx = open_pbx(args.config)
     opts = {"port": args.port, "heap": args.heap, "boards": args.boards,
-            "duration": args.duration, "failback_s": args.failback,
+            "duration": args.duration, "hold": args.hold, "failback_s": args.failback,
             "report": args.report, "capture": not args.no_capture,
             "echo": r" (reg|call) " if args.verbose else None}
     out = sys.stderr if args.json else sys.stdout
