@@ -24,6 +24,7 @@ COL_W = 190
 LEFT = 110
 TOP = 56
 GAP_S = 1.0  # a pause longer than this is drawn as a break with its length
+MAX_ARROWS = 300  # a flood's ladder would be thousands of rows: the first ones tell the story
 
 
 def _esc(s) -> str:
@@ -91,6 +92,8 @@ def ladder_svg(arrows_, lanes) -> str:
     col = {ip: i for i, (_, ip) in enumerate(lanes)}
     rows = []  # (y, kind, payload)
     y = TOP
+    dropped = max(0, len(arrows_) - MAX_ARROWS)
+    arrows_ = arrows_[:MAX_ARROWS]
     t0 = arrows_[0].t if arrows_ else 0.0
     prev = None
     for a in arrows_:
@@ -101,6 +104,9 @@ def ladder_svg(arrows_, lanes) -> str:
         y += ROW_H
         prev = a.t
     width = LEFT + COL_W * (len(lanes) - 1) + 120
+    if dropped:
+        rows.append((y, "more", dropped))
+        y += ROW_H
     height = y + 20
     p = ['<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="%d" height="%d" '
          'viewBox="0 0 %d %d" font-family="monospace" font-size="11">' % (width, height, width,
@@ -117,6 +123,10 @@ def ladder_svg(arrows_, lanes) -> str:
                  % (x, _esc(ip)))
         p.append('<line x1="%d" y1="40" x2="%d" y2="%d" stroke="#999"/>' % (x, x, height - 10))
     for y, kind, a in rows:
+        if kind == "more":
+            p.append('<text x="4" y="%d" fill="#777">… and %d more messages (see the log)</text>'
+                     % (y + 4, a))
+            continue
         if kind == "gap":
             p.append('<text x="4" y="%d" fill="#777">⋯ %.1f s ⋯</text>' % (y + 4, a))
             p.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ccc" stroke-dasharray="2,4"/>'

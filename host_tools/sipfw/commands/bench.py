@@ -30,11 +30,17 @@ def add_parser(sub):
     p.add_argument("--config", metavar="BENCH.json", help="another PBX (default: the lab)")
     p.add_argument("--heap", default="384k", help="virtual board heap (default 384k)")
     p.add_argument("--boards", type=int, default=10, help="storm: virtual boards (default 10)")
-    p.add_argument("--duration", type=float, default=60, help="soak: seconds (default 60)")
+    p.add_argument("--duration", type=float, default=60,
+                   help="soak, flood: seconds (default 60)")
     p.add_argument("--hold", type=float, default=3, metavar="S",
                    help="call: seconds registered, then in the call, while sampling the heap")
     p.add_argument("--failback", type=int, default=10, metavar="S",
                    help="failback timer the board is given (default 10 s)")
+    p.add_argument("--flood", choices=("options", "invite"), default="options",
+                   help="flood: what sipp sends")
+    p.add_argument("--rate", type=int, default=200, help="flood: messages per second")
+    p.add_argument("--loss", type=float, default=0.1, help="loss: drop probability to uc2")
+    p.add_argument("--count", type=int, default=100, help="loss: registrations")
     p.add_argument("--no-capture", action="store_true", help="no pcap even with --report")
     p.add_argument("--netns", action="store_true",
                    help="run in a private network namespace with a lab of its own (root)")
@@ -70,7 +76,8 @@ def run(args) -> int:
 
     pbx = open_pbx(args.config)
     opts = {"port": args.port, "heap": args.heap, "boards": args.boards,
-            "duration": args.duration, "hold": args.hold, "failback_s": args.failback,
+            "duration": args.duration, "hold": args.hold, "flood": args.flood,
+            "rate": args.rate, "loss": args.loss, "count": args.count, "failback_s": args.failback,
             "report": args.report, "capture": not args.no_capture,
             "echo": r" (reg|call) " if args.verbose else None}
     out = sys.stderr if args.json else sys.stdout
