@@ -26,13 +26,17 @@ def _events():
 
 
 def _sequence(arrows):
-    return [("->" if a.outgoing else "<-", a.peer.split(":")[0], a.label) for a in arrows]
+    return [("->" if a.outgoing else "<-", a.peer.split(":")[0], a.label) for a in arrows
+            if a.proto != "note"]
 
 
 def test_ladder_arrows_follow_the_seed_then_fail_over():
     from sipfw.bench.report import ladder_arrows
 
-    seq = _sequence(ladder_arrows(_events()))
+    arrows = ladder_arrows(_events())
+    seq = _sequence(arrows)
+    notes = [(a.peer, a.label) for a in arrows if a.proto == "note"]
+    assert notes == [("127.0.0.27:5060", "reg failover (timeout) → uc1.airties.lab")]
     dns = [s for s in seq if s[1] == "127.0.0.53"]
     assert dns[0] == ("->", "127.0.0.53", "NAPTR airties.lab")
     assert dns[1] == ("<-", "127.0.0.53", "NAPTR 3 rr")
@@ -88,7 +92,7 @@ def test_report_renders_an_svg_ladder_and_timeline():
         "http://www.w3.org/2000/svg", "")
     ladder = page[page.index('class="ladder"'):]
     for label in ("NAPTR airties.lab", "401 (REGISTER)", "423 (REGISTER)", "200 (REGISTER)",
-                  "uc2", "uc1", "127.0.0.53"):
+                  "uc2", "uc1", "127.0.0.53", "reg failover (timeout) → uc1.airties.lab"):
         assert ">%s<" % label in ladder, label
     # the 3.5 s of silence is drawn as a break, not as 3500 px
     assert re.search(r"⋯ 3\.\d s ⋯", ladder)

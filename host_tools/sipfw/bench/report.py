@@ -56,6 +56,13 @@ def ladder_arrows(events, pcap_lines=None, servers=()) -> list[Arrow]:
             last = bms
             t = anchor + bms / 1000.0
         entries.append((t, f))
+        if f.get("level") in ("WARN", "ERROR") and f.get("area") in ("reg", "call"):
+            # failover decisions and failures: a red note on the ladder
+            why = f.get("reason") or ""
+            nxt = f.get("next")
+            text = "%s %s%s%s" % (f["area"], f["event"], " (%s)" % why if why else "",
+                                  " → %s" % _host(nxt) if nxt else "")
+            out.append(Arrow(t, _peer(f.get("server")), True, text, "note"))
         if f.get("area") == "sip" and f.get("event") in ("recv", "rx"):
             have_recv = True
         out.extend(arrows(t, f))
@@ -71,6 +78,18 @@ def ladder_arrows(events, pcap_lines=None, servers=()) -> list[Arrow]:
     return out
 
 
+def _peer(server) -> str:
+    """``tcp:uc2.airties.lab/127.0.0.27:5060`` -> ``127.0.0.27:5060``."""
+    s = str(server or "?")
+    s = s.split(":", 1)[1] if ":" in s else s
+    return s.rsplit("/", 1)[-1]
+
+
+def _host(server) -> str:
+    s = str(server)
+    return s.split(":", 1)[1].split("/")[0] if ":" in s else s
+
+
 def lanes_for(arrows_, servers, dns) -> list[tuple[str, str]]:
     """(title, ip) columns: phone, DNS server(s), the servers in preference order, others."""
     lanes = [("phone", "")]
@@ -81,6 +100,8 @@ def lanes_for(arrows_, servers, dns) -> list[tuple[str, str]]:
     known = {ip for _, ip in lanes}
     for a in arrows_:
         ip = a.peer.rsplit(":", 1)[0]
+        if a.proto == "note" or ip == "?":
+            continue
         if ip not in known:
             lanes.append((a.peer, ip))
             known.add(ip)
@@ -134,6 +155,14 @@ def ladder_svg(arrows_, lanes) -> str:
             continue
         ip = a.peer.rsplit(":", 1)[0]
         x_peer = LEFT + col.get(ip, 0) * COL_W
+        if a.proto == "note":
+            p.append('<text x="4" y="%d" fill="#555">+%.3f s</text>' % (y + 4, a.t - t0))
+            if x_peer != LEFT:
+                p.append('<text x="%d" y="%d" text-anchor="middle" fill="#c00" '
+                         'font-size="16">✗</text>' % (x_peer, y + 5))
+            p.append('<text x="%d" y="%d" fill="#c00">%s</text>' % (LEFT + 8, y + 4,
+                                                                   _esc(a.label)))
+            continue
         x0, x1 = (LEFT, x_peer) if a.outgoing else (x_peer, LEFT)
         color = "#c00" if a.failed else ("#1f5fa8" if a.proto == "dns" else "#333")
         dash = ' stroke-dasharray="5,3"' if not a.outgoing else ""
