@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import tempfile
 import time
 
+from ..errors import SipfwError
 from .capture import Capture
 from .rig import HEAP, StepTimeout, VBoard, Watch
 
@@ -133,7 +135,7 @@ def execute(name: str, pbx, opts: dict, out=None) -> tuple[dict, Run]:
             cap.start()
         run.t_scenario = time.time()
         fn(run)
-    except (StepTimeout, RuntimeError, OSError) as e:
+    except (StepTimeout, RuntimeError, OSError, SipfwError, subprocess.TimeoutExpired) as e:
         error = str(e)
         run.expect("scenario ran to the end", False, error)
     finally:

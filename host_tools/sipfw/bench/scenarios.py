@@ -16,8 +16,8 @@ import threading
 import time
 
 from ..paths import ROOT
-from .runner import BOARD_IP, BOARD_PORT, Run
 from .rig import StepTimeout, VBoard, Watch
+from .runner import BOARD_IP, BOARD_PORT, Run
 
 # Comparisons measured elsewhere (shared/LAB-NOTES.md): a silent primary.
 OTHERS_SILENT_S = {"baresip 1.0": 96.0, "belle-sip 5.1 (registered)": 189.0,
