@@ -107,8 +107,12 @@ def failover_silent(run: Run) -> None:
     ms = run.time("failover_silent", t0, t1)
     run.expect("registered at the backup %s" % run.pbx.backup,
                run.registered_at() == run.pbx.backup)
-    run.expect("failed over within the retry budget (< %d ms)" % SILENT_BUDGET_MS,
-               ms < SILENT_BUDGET_MS, "%.0f ms" % ms)
+    if run.opts.get("retry_count") == 0:  # no budget: RFC 3261 Timer F (64 × T1 = 32 s)
+        run.expect("failed over at Timer F (32 s ≤ t < 40 s)", 32000 <= ms < 40000,
+                   "%.0f ms" % ms)
+    else:
+        run.expect("failed over within the retry budget (< %d ms)" % SILENT_BUDGET_MS,
+                   ms < SILENT_BUDGET_MS, "%.0f ms" % ms)
     run.figures["others_silent_failover_s"] = OTHERS_SILENT_S
     run.act("unsilence", run.pbx.primary)
 
@@ -341,7 +345,7 @@ def lossy(run: Run) -> None:
     run.console("log info sip")  # keep the board's output small over 100 rounds
     lab_act_degrade(run.pbx, run.pbx.primary, loss)
     run.mark(time.time(), "%d %% loss to %s" % (loss * 100, run.pbx.primary), "action")
-    times, where, t_first = [], [], time.time()
+    times, where, stuck, t_first = [], [], [], time.time()
     for _ in range(n):
         # Kamailio's nonces change once a second: a `reg` within the second of the last
         # challenge is challenged with the same nonce, which the firmware refuses as a
@@ -350,20 +354,34 @@ def lossy(run: Run) -> None:
         run.watch.read_for(float(run.opts.get("gap") or 1.1))
         t0 = time.time()
         run.watch.ask("reg")
-        t1, line = run.watch.until(r"INFO reg (registered|all_failed) ", 60)
+        try:
+            t1, line = run.watch.until(r"INFO reg (registered|all_failed) ", 45)
+        except StepTimeout:
+            # No outcome logged within 45 s (more than Timer F): note the board's state and
+            # go on; three of these end the rounds.
+            st = run.status()["accounts"][0]
+            stuck.append({"round": len(times) + len(stuck) + 1, "state": st["state"],
+                          "server": (st.get("server") or {}).get("ip")})
+            run.mark(time.time(), "no REGISTER outcome in 45 s", "board")
+            if len(stuck) >= 3:
+                break
+            continue
         times.append((t1 - t0) * 1000)
         where.append(run.pbx.name_of(_ip_in(line)))
     run.time("%d_registrations_with_loss" % n, t_first, time.time())
     failovers = [ev for ev in run.watch.lines if ev.t >= t_first and ev.fields
                  and ev.fields.get("area") == "reg" and ev.fields.get("event") == "failover"]
     times.sort()
-    run.figures.update(loss=loss, registrations=n, false_failovers=len(failovers),
+    times = times or [0.0]
+    run.expect("every `reg` ended in a logged outcome within 45 s", not stuck, stuck or None)
+    run.figures.update(loss=loss, registrations=len(times), asked=n, no_outcome=stuck,
+                       false_failovers=len(failovers),
                        at_primary=where.count(run.pbx.primary),
                        register_ms_p50=round(times[len(times) // 2], 1),
                        register_ms_p90=round(times[int(len(times) * 0.9)], 1),
                        register_ms_max=round(times[-1], 1))
     run.expect("no false failover in %d registrations with %d %% loss" % (n, loss * 100),
-               not failovers and where.count(run.pbx.primary) == n,
+               not failovers and where.count(run.pbx.primary) == len(times),
                "%d failovers, %d at %s" % (len(failovers), where.count(run.pbx.primary),
                                            run.pbx.primary))
     run.act("silence", run.pbx.primary)
