@@ -123,7 +123,14 @@ class LabPbx(Pbx):
         if os.geteuid() != 0:
             raise ConfigError("the lab needs root (DNS on 127.0.0.53:53, iptables): run as root,"
                               " or name another PBX with --config")
-        self._started = self.lab.up()
+        import labctl
+
+        try:
+            self._started = self.lab.up()
+        except labctl.LabError as e:
+            # Typically another lab (another worktree, a test run) holds the addresses.
+            raise ConfigError("lab: %s — or run the bench in a network namespace of its own "
+                              "(--netns)" % e) from None
 
     def finish(self) -> None:
         for name, _ in self.servers:
