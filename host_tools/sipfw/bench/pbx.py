@@ -197,6 +197,31 @@ class ConfigPbx(Pbx):
             raise ConfigError("%s %s: %r exited %d" % (action, name, how, proc.returncode))
 
 
+def stop_lab_dir(run_dir: str) -> list[str]:
+    """Stop what a lab run dir's pid files name (a namespace's lab whose bench died)."""
+    if LAB_DIR not in sys.path:
+        sys.path.insert(0, LAB_DIR)
+    import labctl
+
+    lab = labctl.Lab(run_dir)
+    stopped = []
+    for f in lab._farend_pid_files():
+        pid = lab.farend_pid(f.stem.removeprefix("farend-"))
+        if pid is not None:
+            labctl.stop_pid(pid)
+            stopped.append(f.stem)
+    for name in labctl.SERVERS:
+        pid = lab.server_pid(name)
+        if pid is not None:
+            labctl.stop_pid(pid)
+            stopped.append(name)
+    pid = lab.dns_pid()
+    if pid is not None:
+        labctl.stop_pid(pid)
+        stopped.append("dns")
+    return stopped
+
+
 def open_pbx(config: str | None, keep_up: bool = False) -> Pbx:
     return ConfigPbx(config) if config else LabPbx(keep_up=keep_up)
 

@@ -62,9 +62,16 @@ def run_in_netns(argv: list[str], lab_run_dir: str | None = None, **kw):
 
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         raise UsageError("--netns needs root and unshare (util-linux)")
-    env = dict(os.environ, SIPFW_LAB_RUN_DIR=lab_run_dir
-               or tempfile.mkdtemp(prefix="sipfw-netns-lab-"))
-    return subprocess.run(netns_argv(argv), env=env, check=False, **kw)
+    run_dir = lab_run_dir or tempfile.mkdtemp(prefix="sipfw-netns-lab-")
+    env = dict(os.environ, SIPFW_LAB_RUN_DIR=run_dir)
+    try:
+        return subprocess.run(netns_argv(argv), env=env, check=False, **kw)
+    finally:
+        # The namespace lives as long as a process in it: a bench that died must not leave
+        # its lab running there.
+        from ..bench.pbx import stop_lab_dir
+
+        stop_lab_dir(run_dir)
 
 
 def run(args) -> int:
