@@ -46,6 +46,8 @@ MIN_EXPIRES = 300
 MAX_EXPIRES = 3600
 # Password = user name, like the seed's account 6903/6903.
 USERS = ("6903", "6904", "6905")
+# 100 more accounts for `sipfw bench --scenario storm` (one per virtual board), same rule.
+BENCH_USERS = tuple(str(u) for u in range(7000, 7100))
 FAREND_IP = "127.0.0.1"
 FAREND_PORT = 5090
 # sipp binds SIP (-i), media (-mi) and its remote-control socket (-ci) to FAREND_IP; without
@@ -258,6 +260,7 @@ class Lab:
     domain = DOMAIN
     servers = SERVERS
     users = USERS
+    bench_users = BENCH_USERS
 
     # -- whole lab
 
@@ -282,6 +285,7 @@ class Lab:
         stopped = [f.stem for f in self._farend_pid_files() if self._stop_farend_file(f)]
         for name in SERVERS:
             self.unsilence(name)
+            self.undegrade(name)
             if self.running(name):
                 self.stop(name)
                 stopped.append(name)
@@ -386,6 +390,29 @@ class Lab:
     def unsilence(self, name: str) -> None:
         while self.silenced(name):
             self._iptables("-D", name, check=True)
+
+    def degrade(self, name: str, loss: float) -> None:
+        """Drop a random fraction ``loss`` of the packets to the registrar (a lossy path);
+        tagged ``sipfw-lab:<name>:loss`` so ``undegrade`` and ``down`` remove it."""
+        self.undegrade(name)
+        run(["iptables", "-w", "-A", *self._loss_rule(name, loss)])
+
+    def undegrade(self, name: str) -> None:
+        """Remove every loss rule degrade() added for name."""
+        import shlex
+
+        tag = f"{IPTABLES_TAG}:{name}:loss"
+        listing = run(["iptables", "-w", "-S", "INPUT"], check=False).stdout
+        for line in listing.splitlines():
+            words = shlex.split(line)
+            if tag in words and words[:1] == ["-A"]:
+                run(["iptables", "-w", "-D", *words[1:]], check=False)
+
+    def _loss_rule(self, name: str, loss: float) -> list[str]:
+        ip = server(name).ip
+        return ["INPUT", "-d", f"{ip}/32", "-m", "statistic", "--mode", "random",
+                "--probability", f"{loss:g}", "-m", "comment", "--comment",
+                f"{IPTABLES_TAG}:{name}:loss", "-j", "DROP"]
 
     def registered(self, user: str) -> dict[str, list[dict]]:
         """Bindings of user per running registrar: {name: [{'contact':..., 'expires':...}]}."""
@@ -542,7 +569,7 @@ class Lab:
         return read_pid(rdir / "kamailio.pid", str(rdir / "kamailio.cfg"))
 
     def _render_kamailio(self, srv: Server) -> str:
-        users = "\n".join(f'\t$sht(users=>{u}) = "{u}";' for u in USERS)
+        users = "\n".join(f'\t$sht(users=>{u}) = "{u}";' for u in USERS + BENCH_USERS)
         values = {
             "NAME": srv.name,
             "IP": srv.ip,

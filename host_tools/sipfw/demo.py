@@ -14,66 +14,33 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 
-from .paths import EXAMPLES_DIR, LAB_DIR, ROOT
+from .bench.rig import HEAP, STEP_TIMEOUT_S, VBoard, server_of
+from .bench.rig import Watch as _Watch
+from .paths import EXAMPLES_DIR, LAB_DIR
 
 BOARD_IP = "127.0.0.61"
 FAILBACK_S = 10  # "duration" failback: try the preferred server again after this long
-STEP_TIMEOUT_S = 30
-# The unix port is 64-bit: every object and pointer is twice an ESP32's, so the agent that
-# an ESP32 runs in ~100 KB needs more here (`make bench` measures the smallest heap).
-HEAP = "384k"
 
 
 def say(text: str) -> None:
     print("\n== " + text, flush=True)
 
 
-def sipfw(*args: str) -> None:
-    cmd = [os.path.join(os.path.dirname(sys.executable), "sipfw"), *args]
-    print("$ sipfw " + " ".join(args), flush=True)
-    subprocess.run(cmd, check=True, timeout=120)
-
-
-class Watch:
-    """One connection to the board: its log lines (timestamped) and console answers."""
+class Watch(_Watch):
+    """The demo shows the board's reg/call lines as it waits for them."""
 
     def __init__(self, link: str):
-        from . import boards
-        from .commands.console import Session
-        from .monitor import LineReader
+        super().__init__(link, echo=r" (reg|call) ")
 
-        self.reader = LineReader(link, boards.resolve_port(link), reconnect=True)
-        self.reader.open()
-        self.session = Session(self.reader, 5.0)
-
-    def until(self, pattern: str, timeout: float = STEP_TIMEOUT_S, show=r" (reg|call) "):
-        """Read log lines until one matches; returns (host time, line)."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        for ev in self.reader.events(deadline):
-            if show and re.search(show, ev.text) and "DEBUG" not in ev.text:
-                print("   board| " + ev.text[:150], flush=True)
-            if rx.search(ev.text):
-                return ev.t, ev.text
-        raise SystemExit("demo: timed out waiting for %r" % pattern)
-
-    def ask(self, command: str) -> dict:
-        return self.session.ask(command)
-
-    def close(self):
-        self.reader.close()
-
-
-def server_of(status: dict) -> str:
-    acc = status["accounts"][0]
-    s = acc.get("server") or {}
-    return "%s %s (%s:%s)" % (acc["state"], s.get("host"), s.get("transport"), s.get("ip"))
+    def until(self, pattern: str, timeout: float = STEP_TIMEOUT_S):
+        try:
+            return super().until(pattern, timeout)
+        except RuntimeError as e:
+            raise SystemExit("demo: %s" % e) from None
 
 
 def main() -> int:
@@ -95,15 +62,12 @@ def main() -> int:
         started_lab = bool(lab.up())
 
         say("Starting a virtual board (the MicroPython unix port behind a pty, %s heap)" % HEAP)
-        link = os.path.join(work, "board.tty")
-        board = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "sipfw"), "vboard", "--root",
-             os.path.join(work, "root"), "--link", link, "--heap", HEAP],
-            stdout=subprocess.PIPE, text=True)
-        print("   device: " + board.stdout.readline().strip(), flush=True)
+        board = VBoard(work, "board", HEAP)
+        print("   device: " + board.start(), flush=True)
+        link = board.link
 
         say("Flashing the firmware (compiled to .mpy, only what changed is copied)")
-        sipfw("flash", "--port", link, "--board", "vboard")
+        board.flash()
 
         say("Pushing the lab account 6903/6903 (server airties.lab, transport DNS-SRV, "
             "Expires 180, failback after %d s)" % FAILBACK_S)
@@ -114,16 +78,12 @@ def main() -> int:
         cfg["accounts"] = [acc]
         cfg["sip"] = {"local_ip": BOARD_IP, "local_port": 5060}
         cfg["log"] = {"level": "info"}
-        cfg_path = os.path.join(work, "config.json")
-        with open(cfg_path, "w") as f:
-            json.dump(cfg, f, indent=2)
-        watch = Watch(link)
-        watch.close()  # config push needs the port to itself
-        sipfw("config", "push", cfg_path, "--port", link, "--reset")
+        board.push_config(cfg)
         watch = Watch(link)
 
         say("Rebooting the board and timing boot → registered")
         watch.ask("reboot")
+        watch.mark()  # what came before the answer is the previous boot's
         t0, _ = watch.until(r"INFO app start")
         t1, line = watch.until(r"reg registered")
         st = watch.ask("status")
@@ -157,8 +117,7 @@ def main() -> int:
         if watch is not None:
             watch.close()
         if board is not None:
-            board.terminate()
-            board.wait(10)
+            board.stop()
         lab.unsilence("uc2")
         if started_lab:
             lab.down()
