@@ -148,5 +148,5 @@ def test_register_scenario_on_a_vboard_against_the_lab():
         assert r["figures"]["register_responses"] == [401, 423, 200]
         assert r["figures"]["dns_round_trips_before_register"] >= 3
         page = open(os.path.join(report, "register.html")).read()
-        assert ">REGISTER<" in page and ">423 (REGISTER)<" in page
+        assert ">REGISTER cseq=1<" in page and ">423 Interval Too Brief (REGISTER)<" in page
         assert os.path.exists(os.path.join(report, "register.log"))

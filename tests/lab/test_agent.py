@@ -188,12 +188,13 @@ def test_registered_on_uc2_then_uc2_stopped_moves_to_uc1_at_once(healthy, boards
     t0 = time.monotonic()
     lab.stop("uc2")
     reg = registered_on(b, UC1, since=mark, timeout=5)
-    assert reg["host_t"] - t0 < 2.0  # lab.stop itself waits for the ports to be free
+    # lab.stop itself waits for the ports to be free; the board adds up to 1 s of jitter
+    assert reg["host_t"] - t0 < 3.0
     lost = b.wait("reg", "flow_lost", 1, since=mark)
     assert UC2 in lost["server"]
     fo = b.wait("reg", "failover", 1, since=mark)
     assert fo["reason"] == "transport_error" and UC1 in fo["next"]
-    assert ms(reg) - ms(lost) < 100
+    assert ms(reg) - ms(lost) < int(lost["in_ms"]) + 100  # the herd-spreading wait, then at once
     assert contacts(lab, "uc1", cfg["sip"]["local_ip"])
 
 

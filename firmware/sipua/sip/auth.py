@@ -69,6 +69,10 @@ class Auth:
         self.realm = realm
         self._nonce = None
         self._nc = 0
+        # The request that answered ``_nonce``: a second challenge with the same nonce *for
+        # the same request* means the answer was refused (wrong password). A new request may
+        # meet the same nonce again (Kamailio's nonces change once a second) and answers it.
+        self._req = None
 
     def answer(self, req, resp, cnonce=None):
         if resp.status == 407:
@@ -81,8 +85,12 @@ class Auth:
             c = parse_challenge(value)
             if c is None:
                 continue
+            if req is self._req and c.get("nonce") == self._nonce and \
+                    (c.get("stale") or "").lower() != "true":
+                return False  # this request's answer to that very nonce was refused
             hv = self.header(c, req.method, req.uri, req.body, cnonce)
             if hv is not None:
+                self._req = req
                 req.set(NAMES[auth_h], hv)
                 return True
         return False
@@ -98,9 +106,6 @@ class Auth:
             alg = alg[:-5]
         if nonce is None or alg not in ("MD5", "SHA-256"):
             return None
-        stale = (c.get("stale") or "").lower() == "true"
-        if nonce == self._nonce and not stale:
-            return None  # the same nonce challenged again: our answer was refused
         if self.password is not None:
             ha1 = h(alg, "%s:%s:%s" % (self.user, realm, self.password))
         elif self.ha1 and alg == "MD5" and (self.realm is None or self.realm == realm):

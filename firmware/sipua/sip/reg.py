@@ -21,10 +21,13 @@ a server the phone no longer watches.
 """
 
 from .. import log as logmod
+from ..compat import urandom_u32
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
 from .servers import Failback, describe, failwait_ms, hold_for, refresh_delay_ms, target_key
+
+FLOW_LOST_JITTER_MS = 1000  # spread of re-REGISTERs after the registrar's connection died
 
 IDLE = "idle"
 REGISTERING = "registering"
@@ -97,10 +100,13 @@ class Registration:
         if flow is not self._flow or self._stopped:
             return
         self._flow = None
+        # Every phone on a dead server learns of it in the same millisecond: a random wait of
+        # up to a second spreads the herd over the backup instead of hitting it at once.
+        delay = urandom_u32() % FLOW_LOST_JITTER_MS
         self.log.warn("reg", "flow_lost", account=self.account.label,
                       server=describe(self.server) if self.server else "", reason="closed",
-                      next="register")
-        self.register_now()
+                      next="register", in_ms=delay)
+        self._schedule(delay, self.register_now)
 
     def expires_in(self):
         if self.state != REGISTERED:

@@ -218,10 +218,6 @@ class SipStack:
                 if t is None:
                     self._debug("stray_response", status=m.status, call_id=m.call_id)
                     return
-                if self.log is not None and self.log.enabled(10, "sip"):  # 10 = DEBUG
-                    # the answer side of ``sip send`` for ladders (sipfw logs --ladder, bench)
-                    self.log.debug("sip", "recv", status=m.status, method=m.cseq_method,
-                                   src="%s:%s" % (src[0], src[1]))
                 t.on_response(m)
                 return
             key = server_key(m)

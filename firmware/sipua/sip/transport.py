@@ -197,6 +197,10 @@ class Transports:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         try:
+            if self.local_ip != "0.0.0.0":
+                # Leave from the address Via and Contact name (a host with several, or a
+                # lab of boards on 127/8): the registrar's received= then matches.
+                s.bind(sockaddr(self.local_ip, 0))
             s.connect(sockaddr(f.peer[0], f.peer[1]))
         except OSError as e:
             if e.args[0] not in (errno.EINPROGRESS, errno.EAGAIN):

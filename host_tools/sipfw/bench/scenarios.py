@@ -68,18 +68,22 @@ def register(run: Run) -> None:
     for f in fields:
         if f.get("area") == "dns" and f.get("event") == "exchange" and not sent_register:
             dns_rtts += 1
-        if f.get("area") == "sip" and f.get("event") == "send" and f.get("method") == "REGISTER":
+        if f.get("area") != "sip":
+            continue
+        # the stack's trace lines: ``sip tx method=REGISTER``, ``sip rx status=401 cseq="1 REGISTER"``
+        if f.get("event") == "tx" and f.get("method") == "REGISTER":
             sent_register = True
-        if (f.get("area") == "sip" and f.get("event") == "recv"
-                and f.get("method") == "REGISTER" and not (codes and codes[-1] == 200)):
-            codes.append(int(f.get("status", 0)))
+        if (f.get("event") == "rx" and f.get("status")
+                and str(f.get("cseq", "")).endswith(" REGISTER")
+                and not (codes and codes[-1] == 200)):
+            codes.append(int(f["status"]))
     run.figures["dns_round_trips_before_register"] = dns_rtts
     run.figures["register_responses"] = codes
     run.figures["heap_free_registered"] = run.heap_free()
     run.expect("registered at the preferred server %s" % run.pbx.primary,
                run.registered_at() == run.pbx.primary)
     run.expect("DNS asked before the first REGISTER (NAPTR/SRV/A)", dns_rtts >= 3, dns_rtts)
-    if codes:  # only with the sip debug line (sip recv) in the firmware
+    if codes:  # only with the sip area at debug (the tx/rx trace lines)
         run.expect("REGISTER answered as in the seed (401, 423, 200) or ends in 200",
                    codes[-1:] == [200], codes)
 
