@@ -23,6 +23,16 @@ except AttributeError:  # CPython
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
+if IS_MICROPYTHON:
+
+    def readinto(sock, buf):
+        """Read what the socket has (one datagram) into ``buf`` without allocating: the byte
+        count, or None when nothing is there (non-blocking). CPython spells it recv_into."""
+        return sock.readinto(buf)
+
+else:
+    from ._cpython import readinto  # type: ignore
+
 
 def urandom_u32():
     """A 32-bit random number for DNS IDs, SIP tags and branches."""
