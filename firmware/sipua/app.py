@@ -22,15 +22,27 @@ def _apply_log_config(log, cfg):
         log.error("app", "log_config", reason=str(e))
 
 
+def load_config(path):
+    """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
+    port) is dropped again: the agent needs its result, not the validator."""
+    from . import config
+    from .compat import forget
+
+    try:
+        return config.load(path)
+    finally:
+        forget("sipua.config")
+
+
 def main(config_path=CONFIG_PATH):
-    from . import config, hal
+    from . import hal
     from .agent import Agent
     from .console import Console
     from .sched import Scheduler
 
     log = logmod.log
     log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=hal.heap_free())
-    cfg, err = config.load(config_path)
+    cfg, err = load_config(config_path)
     _apply_log_config(log, cfg)
     if err:
         log.error("app", "config_error", reason=err)
@@ -50,7 +62,7 @@ def main(config_path=CONFIG_PATH):
         console.register(name, fn, text)
 
     def reload():
-        new, why = config.load(config_path)
+        new, why = load_config(config_path)
         if why:
             raise ValueError(why)
         log.info("app", "config_reload")
