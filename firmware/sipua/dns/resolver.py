@@ -5,15 +5,13 @@
 ``None`` and a short reason (``"timeout"``, ``"servfail"``, ...) when no server gave one.
 
 Every query gets its own UDP socket (a fresh source port) ``connect``ed to one server, and a
-random ID. An answer counts only if it comes from that server's address and port (the
-connected socket's filter: POSIX connect() on a datagram socket "limits the remote sender",
-and lwIP's connected UDP PCB does the same), carries the ID and repeats the question;
-anything else — a spoofed or stray datagram, a malformed one — is dropped and the wait goes
-on. Answers are read with ``readinto`` into one buffer per resolver: no 1.2 KB of garbage per
-datagram, and the socket is drained before anything that could fail for want of heap (a
-reader that raised before reading left its socket ready and the loop spinning on it). A server that times out, fails (SERVFAIL, REFUSED,
+random ID. An answer counts only if it comes from that server's address and port, carries
+the ID and repeats the question; anything else — a spoofed or stray datagram, a malformed
+one — is dropped and the wait goes on. A server that times out, fails (SERVFAIL, REFUSED,
 ...) or refuses the port hands the query to the next; each round over the servers doubles
-the wait. TC=1 re-asks the same server over TCP (``tcp.py``, imported only then).
+the wait. TC=1 re-asks the same server over TCP (``tcp.py``, imported only then). With no
+heap for an answer the datagram is dropped (``netio.recv``), not left queued: a reader that
+raised before reading kept its socket ready and the loop spinning on it.
 
 Identical questions in flight share one query; at most ``max_inflight`` queries are out at
 once (lwIP on an ESP32 has few sockets), the rest wait their turn.
@@ -21,8 +19,9 @@ once (lwIP on an ESP32 has few sockets), the rest wait their turn.
 
 import socket
 
-from ..compat import readinto, urandom_u32
+from ..compat import urandom_u32
 from ..log import DEBUG, log
+from ..netio import recv
 from ..sched import POLLIN
 from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
 from .cache import EXPIRES, EXTRA, RCODE, RECORDS, Cache, negative_ttl
@@ -183,8 +182,6 @@ class Resolver:
         self.edns = edns
         self.trace = None  # fn(server, proto, name, qtype, rtt_ms, outcome) for `--verbose`
         self._qbuf = bytearray(QUERY_BUF)  # every query is built here, then sent
-        # Every UDP answer lands here; decode() copies what it keeps, so one is enough.
-        self._rxbuf = bytearray(self.rx_max + 1)
         self._pending = {}  # type: dict # (lower name, qtype) -> _Query
         self._waiting = []  # type: list
         self._active = 0
@@ -365,9 +362,8 @@ class _Query:
         self._next("%s" % type(err).__name__)
 
     def _readable(self, sock, events):
-        buf = self.res._rxbuf
         try:
-            n = readinto(sock, buf)  # first, and allocation-free: the socket is drained
+            data, src = recv(sock, self.res.rx_max + 1, True)
         except OSError as e:
             if e.args and e.args[0] == _ECONNREFUSED:
                 self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(),
@@ -375,14 +371,13 @@ class _Query:
                 self._close()
                 self._next("port unreachable")
             return  # EAGAIN: a spurious wake-up
-        if n is None:
-            return  # EAGAIN on MicroPython: a spurious wake-up
-        data = memoryview(buf)[:n]
+        if src != self.addr:
+            return self._spoof("source", src)
         if not self._matches(data):
             return
         # TC: the answer did not fit. An answer longer than we asked for was cut
         # by recvfrom (a server ignoring our EDNS size): the same.
-        if data[2] & 0x02 or n > self.res.rx_max:
+        if data[2] & 0x02 or len(data) > self.res.rx_max:
             self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(), "truncated")
             self._close()
             from . import tcp  # rarely needed: loaded only now
@@ -397,14 +392,14 @@ class _Query:
     def _matches(self, data):
         """ID, response bit and question must match what we sent; else it is not our answer."""
         if len(data) < HEADER_LEN or (data[0] << 8 | data[1]) != self.qid or not data[2] & 0x80:
-            return self._spoof("id")
+            return self._spoof("id", None)
         q = self.question
         if bytes(data[HEADER_LEN : HEADER_LEN + len(q)]).lower() != q or data[4] or data[5] != 1:
-            return self._spoof("question")
+            return self._spoof("question", None)
         return True
 
-    def _spoof(self, what):
-        log.warn("dns", "answer_dropped", why=what, name=self.name)
+    def _spoof(self, what, src):
+        log.warn("dns", "answer_dropped", why=what, name=self.name, src=src)
         return False
 
     def _tcp_done(self, data, err):

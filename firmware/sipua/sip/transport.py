@@ -22,7 +22,8 @@ RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via por
 import errno
 import socket
 
-from ..compat import const, urandom_u32
+from ..compat import const, readinto, urandom_u32
+from ..netio import recv
 from ..sched import POLLERR, POLLHUP, POLLIN, POLLOUT
 from . import SipError
 from .msg import NEED_MORE, frame, parse
@@ -102,6 +103,12 @@ class Transports:
         self._by_sock = {}
         self._sweeper = None
         self._tls_ctx = None
+        # One receive buffer for every stream flow, allocated while the heap is in one piece:
+        # recv(2048) wants 2 KB contiguous per read, which a fragmented small heap no longer
+        # has (seen at 224 KB), and failing before the read leaves the socket ready.
+        # readinto needs no heap. (Datagrams are read with recv: readinto would run queued
+        # datagrams together on MicroPython, see netio.)
+        self._rx = bytearray(_RECV)
 
     # -- listening ---------------------------------------------------------------------------
     def listen(self, tcp=True):
@@ -303,7 +310,7 @@ class Transports:
     def _udp_flow_read(self, f):
         for _ in range(8):
             try:
-                data = f.sock.recv(self.limits.max_msg + 1)
+                data = recv(f.sock, self.limits.max_msg + 1)  # no heap: dropped, not left
             except OSError as e:
                 if e.args[0] == errno.EAGAIN:
                     return
@@ -334,21 +341,22 @@ class Transports:
         self.sched.watch(f.sock, POLLIN, self._on_flow)
 
     def _stream_read(self, f):
+        rx = self._rx
         try:
-            data = f.sock.recv(_RECV)
+            n = readinto(f.sock, rx)
         except OSError as e:
             if e.args[0] == errno.EAGAIN:
                 return
             self._close(f, e)
             return
-        if data is None:  # TLS: no application data yet
+        if n is None:  # nothing yet (EAGAIN; TLS: no application data yet)
             return
-        if not data:
+        if not n:
             self._close(f, OSError(errno.ECONNRESET))
             return
         f.last = self.sched.now()
         buf = f.rbuf
-        buf.extend(data)
+        buf.extend(memoryview(rx)[:n])
         while f.state != _CLOSED and buf:
             # CRLF keep-alives (RFC 5626 §4.4.1): a double CRLF ping gets a CRLF pong.
             if buf[0] == 13:

@@ -1,0 +1,43 @@
+"""Reading a datagram when the heap may be short of one contiguous block.
+
+``sock.recv(n)`` allocates its n-byte result before it reads. When that fails the datagram
+stays queued, poll() says "readable" again at once, and the loop spins on a reader that
+can never succeed (seen: 1233 bytes for a DNS answer at 224 KB of heap). ``readinto`` into
+a preallocated buffer needs no heap, but on MicroPython it keeps reading until the buffer
+is full, so several queued datagrams would run together: fine for a TCP stream (the SIP
+transport reads streams that way), wrong for datagrams. So datagrams are read with recv,
+and only when there is no heap even after a collection are the queued ones dropped —
+read into a small scratch buffer, which needs nothing — and MemoryError raised. UDP may
+lose a datagram anyway; the retransmission (SIP Timer A/E, the DNS retry) comes later.
+"""
+
+import gc
+
+from .compat import readinto
+
+_scratch = bytearray(64)  # each read into it consumes one datagram (truncated to 64 bytes)
+_DRAIN_MAX = 32  # datagrams dropped per call at most: bounded work in one callback
+
+
+def drain(sock):
+    """Drop the datagrams queued on ``sock`` without allocating; how many were dropped."""
+    n = 0
+    while n < _DRAIN_MAX:
+        try:
+            if not readinto(sock, _scratch):
+                break
+        except OSError:
+            break
+        n += 1
+    return n
+
+
+def recv(sock, n, source=False):
+    """``sock.recv(n)`` (``recvfrom`` with ``source``); see above for MemoryError."""
+    for _ in range(2):
+        try:
+            return sock.recvfrom(n) if source else sock.recv(n)
+        except MemoryError:
+            gc.collect()
+    drain(sock)
+    raise MemoryError("no heap for a datagram: dropped")
