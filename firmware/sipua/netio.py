@@ -5,9 +5,11 @@ stays queued, poll() says "readable" again at once, and the loop spins on a read
 can never succeed (seen: 1233 bytes for a DNS answer at 224 KB of heap). ``readinto`` into
 a preallocated buffer needs no heap, but on MicroPython it keeps reading until the buffer
 is full, so several queued datagrams would run together: fine for a TCP stream (the SIP
-transport reads streams that way), wrong for datagrams. So datagrams are read with recv,
-and only when there is no heap even after a collection are the queued ones dropped —
-read into a small scratch buffer, which needs nothing — and MemoryError raised. UDP may
+transport reads streams that way), wrong for datagrams. So datagrams are read with recv:
+when its n bytes (8 KB for SIP) are not there in one piece even after a collection, with
+``small`` bytes (an Ethernet MTU: RFC 3261 §18.1.1 sends anything bigger over TCP), which
+a fragmented heap still has; only when even that fails are the queued datagrams dropped
+— read into a small scratch buffer, which needs nothing — and MemoryError raised. UDP may
 lose a datagram anyway; the retransmission (SIP Timer A/E, the DNS retry) comes later.
 """
 
@@ -17,6 +19,7 @@ from .compat import readinto
 
 _scratch = bytearray(64)  # each read into it consumes one datagram (truncated to 64 bytes)
 _DRAIN_MAX = 32  # datagrams dropped per call at most: bounded work in one callback
+SMALL = 1500  # the read size to fall back on: one MTU
 
 
 def drain(sock):
@@ -32,11 +35,13 @@ def drain(sock):
     return n
 
 
-def recv(sock, n, source=False):
-    """``sock.recv(n)`` (``recvfrom`` with ``source``); see above for MemoryError."""
-    for _ in range(2):
+def recv(sock, n, source=False, small=SMALL):
+    """``sock.recv(n)`` (``recvfrom`` with ``source``); see above for MemoryError. A
+    datagram longer than ``small`` read in the fallback comes back cut to ``small`` bytes
+    (the parser then refuses it, as it would refuse one too long for n)."""
+    for size in (n, n, small if small < n else n):
         try:
-            return sock.recvfrom(n) if source else sock.recv(n)
+            return sock.recvfrom(size) if source else sock.recv(size)
         except MemoryError:
             gc.collect()
     drain(sock)

@@ -21,15 +21,18 @@ def _pair(n):
 
 
 class _NoHeap:
-    """A socket whose recv has no heap (as MicroPython's when no block is left)."""
+    """A socket whose recv has no heap for blocks above ``fits`` bytes (a fragmented heap)."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, fits=0):
         self.sock = sock
-        self.tries = 0
+        self.fits = fits
+        self.tries = []
 
     def recv(self, n):
-        self.tries += 1
-        raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+        self.tries.append(n)
+        if n > self.fits:
+            raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+        return self.sock.recvfrom(n)
 
     recvfrom = recv
 
@@ -71,9 +74,21 @@ def test_no_heap_drops_the_queued_datagrams_instead_of_leaving_them():
     rx, tx, p = _pair(3)
     try:
         fake = _NoHeap(rx)
-        raises(MemoryError, netio.recv, fake, 1233, True)
-        assert fake.tries == 2  # once more after a collection
+        raises(MemoryError, netio.recv, fake, 8193, True)
+        assert fake.tries == [8193, 8193, netio.SMALL]  # again after a collection, then 1 MTU
         assert not [e for e in p.poll(50) if e[1] & select.POLLIN]  # drained: not readable
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_fragmented_heap_still_reads_an_mtu_sized_datagram():
+    rx, tx, p = _pair(2)
+    try:
+        fake = _NoHeap(rx, fits=2000)
+        data, src = netio.recv(fake, 8193, True)
+        assert data == b"0" * 100 and fake.tries == [8193, 8193, netio.SMALL]
+        assert [e for e in p.poll(50) if e[1] & select.POLLIN]  # the next one still waits
     finally:
         rx.close()
         tx.close()

@@ -1,0 +1,271 @@
+"""Heap figures of the agent on the MicroPython unix port (64-bit), with the real lab.
+
+    python bench/bench_heap.py [--json PATH] [--quick] [--frozen MICROPYTHON_BINARY]
+
+- what each module keeps after import (``.mpy``: bytecode lives in RAM on this port);
+- bytes allocated by one REGISTER refresh cycle, one RFC 3263 resolution (NAPTR, SRV, A),
+  one parsed SIP response; heap kept and free once registered;
+- the smallest ``-X heapsize`` (KB, binary search, 8 KB steps) at which ``app.main``
+  registers over TCP (the lab's airties.lab zone: NAPTR → SRV → uc2 over TCP), and over
+  UDP with failover (a zone of our own on a dnsmasq we start: the priority-1 server is a
+  dead loopback address that refuses, the priority-2 one is the lab's uc2).
+
+``--frozen BIN``: the same figures for a unix-port binary with ``sipua`` frozen in (built
+from MicroPython's source with a manifest ``package("sipua", base_path="firmware")``, see
+docs/architecture.md "Heap"): bytecode and strings then stay out of the heap, as on a board
+whose firmware image carries the agent.
+
+Needs the lab (``make lab-up``; started here and stopped again if it is not running) and
+dnsmasq (``make test-deps``). Every run of the agent is bounded in time.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [os.path.join(ROOT, "host_tools")]
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+LABCTL = os.path.join(ROOT, "lab", "labctl.py")
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+BOARD_IP = "127.0.7.1"  # this bench's boards live in 127.0.7.0/24
+DNS_IP = "127.0.7.53"
+DEAD_IP = "127.0.7.99"  # nothing listens: a UDP REGISTER there is refused at once (ICMP)
+UC2_IP = "127.0.0.27"  # the lab's registrar
+DOMAIN = "airties.lab"
+USER = "6905"  # 6903 collects every helper's bindings: a Contact list too long to parse
+STEP_KB = 8
+RUN_S = 10  # one agent run: registering takes < 1 s when it works at all
+
+
+def build_mpy(out):
+    from sipfw import build
+
+    for it in build.build(os.path.join(ROOT, "firmware"), "host"):
+        path = os.path.join(out, it.remote)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(it.data)
+
+
+def upy(binary, mpy_dir, heap, args, timeout=60, cwd=None):
+    env = dict(os.environ, MICROPYPATH=mpy_dir or ".frozen")
+    proc = subprocess.run([binary, "-X", "heapsize=%s" % heap] + args, env=env, cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.stdout + proc.stderr
+
+
+def figures(text):
+    """'@@name value' lines -> dict (ints where they are ints)."""
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith("@@"):
+            continue
+        parts = line[2:].split()
+        if parts[0] == "import" and len(parts) >= 3:
+            out.setdefault("import", {})[parts[1]] = int(parts[2])
+        elif len(parts) >= 2:
+            out[parts[0]] = int(parts[1]) if parts[1].lstrip("-").isdigit() else parts[1]
+    return out
+
+
+# -- the lab -----------------------------------------------------------------------------------
+def lab_running():
+    out = subprocess.run([sys.executable, LABCTL, "status"], capture_output=True, text=True,
+                         timeout=60).stdout
+    return "uc2" in out and "OPTIONS: ok" in out.split("uc2", 1)[1].splitlines()[0]
+
+
+def lab_config(transport="dns-srv"):
+    cfg = json.loads(subprocess.run([sys.executable, LABCTL, "config", USER],
+                                    capture_output=True, text=True, check=True,
+                                    timeout=60).stdout)
+    cfg["sip"] = {"local_ip": BOARD_IP, "local_port": 5062}
+    cfg["accounts"][0]["transport"] = transport
+    return cfg
+
+
+class FailoverDns:
+    """dnsmasq holding airties.lab for UDP only: priority 1 is dead, priority 2 is uc2."""
+
+    def __init__(self):
+        self.port = random.randint(20000, 60000)
+        self.dir = tempfile.mkdtemp(prefix="bench-heap-dns-")
+        pid = os.path.join(self.dir, "dnsmasq.pid")
+        args = [DNSMASQ, "--listen-address=" + DNS_IP, "--bind-interfaces",
+                "--port=%d" % self.port, "--no-hosts", "--no-resolv", "--no-poll",
+                "--local-ttl=60", "--local=/%s/" % DOMAIN, "--conf-file=/dev/null",
+                "--user=root", "--pid-file=" + pid,
+                "--naptr-record=%s,2,0,s,SIP+D2U,,_sip._udp.%s" % (DOMAIN, DOMAIN),
+                "--srv-host=_sip._udp.%s,dead.%s,5060,1,0" % (DOMAIN, DOMAIN),
+                "--srv-host=_sip._udp.%s,uc2.%s,5060,2,0" % (DOMAIN, DOMAIN),
+                "--host-record=dead.%s,%s" % (DOMAIN, DEAD_IP),
+                "--host-record=uc2.%s,%s" % (DOMAIN, UC2_IP)]
+        subprocess.run(args, check=True, timeout=30)
+        self.pid = None
+        for _ in range(50):
+            try:
+                with open(pid) as f:
+                    self.pid = int(f.read().strip())
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
+
+    def config(self):
+        cfg = lab_config("dns-srv")
+        cfg["dns"] = {"servers": ["%s:%d" % (DNS_IP, self.port)]}
+        return cfg
+
+    def stop(self):
+        if self.pid:
+            try:
+                os.kill(self.pid, 15)
+            except OSError:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- one agent run -----------------------------------------------------------------------------
+def run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
+    """Start app.main at this heap size; (registered, failed_over, memory_errors, lines)."""
+    path = os.path.join(workdir, "cfg-%d.json" % heap_kb)
+    # The same contact every run: the registrar replaces the binding instead of adding one.
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    env = dict(os.environ, MICROPYPATH=mpy_dir or ".frozen")
+    code = "from sipua import app; app.main(%r)" % path
+    proc = subprocess.Popen([binary, "-X", "heapsize=%dk" % heap_kb, "-c", code], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + RUN_S
+    registered = False
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)
+        buf = ""
+        while time.monotonic() < deadline and proc.poll() is None and len(lines) < 5000:
+            try:
+                chunk = proc.stdout.read()
+            except (OSError, TypeError):
+                chunk = None
+            if chunk:
+                buf += chunk
+                *done, buf = buf.split("\n")
+                lines.extend(done)
+                if any(" reg registered " in x for x in done):
+                    registered = True
+                    break
+            else:
+                time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    failed_over = any(" reg failover " in x for x in lines)
+    merr = sum(1 for x in lines if "MemoryError" in x)
+    return registered, failed_over, merr, len(lines)
+
+
+def smallest_heap(binary, mpy_dir, cfg, workdir, lo_kb, hi_kb, need_failover=False):
+    """Binary search (STEP_KB) for the smallest heap that registers; None if hi_kb fails."""
+    def ok(kb):
+        reg, fo, merr, n = run_agent(binary, mpy_dir, kb, cfg, workdir)
+        good = reg and (fo or not need_failover)
+        print("    heap %4d KB: %s (failover=%s, MemoryError lines=%d, log lines=%d)"
+              % (kb, "registered" if good else "FAILED", fo, merr, n), flush=True)
+        return good
+
+    if not ok(hi_kb):
+        return None
+    lo, hi = lo_kb // STEP_KB, hi_kb // STEP_KB  # invariant: hi passes
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid * STEP_KB):
+            hi = mid
+        else:
+            lo = mid
+    # Fragmentation makes the edge noisy: the answer must pass twice.
+    while hi * STEP_KB < hi_kb and not ok(hi * STEP_KB):
+        hi += 1
+    return hi * STEP_KB
+
+
+def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
+    print("== %s ==" % tag, flush=True)
+    res = {}
+    imp = figures(upy(binary, mpy_dir, "2M", [os.path.join(HERE, "upy_heap.py"), "imports"]))
+    res["import_bytes"] = imp.get("import", {})
+    res["import_total"] = imp.get("import_total")
+    cfg_path = os.path.join(workdir, "ops.json")
+    with open(cfg_path, "w") as f:
+        json.dump(lab_config(), f)
+    ops = figures(upy(binary, mpy_dir, "2M",
+                      [os.path.join(HERE, "upy_heap.py"), "ops", cfg_path], timeout=120))
+    for k in ("alloc_register_cycle", "alloc_dns_locate", "alloc_parse_response",
+              "kept_registered", "heap_free_registered"):
+        res[k] = ops.get(k)
+    width = max(len(m) for m in res["import_bytes"]) if res["import_bytes"] else 10
+    for m, b in res["import_bytes"].items():
+        print("  %-*s %7d" % (width, m, b))
+    print("  %-*s %7s" % (width, "all modules", res["import_total"]))
+    for k in ("kept_registered", "alloc_register_cycle", "alloc_dns_locate",
+              "alloc_parse_response"):
+        print("  %-24s %7s bytes" % (k, res[k]))
+    if "tcp" in searches:
+        print("  smallest heap, TCP registration (lab zone):", flush=True)
+        res["min_heap_kb_tcp"] = smallest_heap(binary, mpy_dir, lab_config(), workdir,
+                                               *lo_hi)
+    if "udp" in searches:
+        print("  smallest heap, UDP registration with failover (dead primary):", flush=True)
+        res["min_heap_kb_udp_failover"] = smallest_heap(binary, mpy_dir, dns.config(),
+                                                        workdir, *lo_hi, need_failover=True)
+    print("  smallest heap: TCP %s KB, UDP+failover %s KB" % (
+        res.get("min_heap_kb_tcp"), res.get("min_heap_kb_udp_failover")), flush=True)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json")
+    ap.add_argument("--quick", action="store_true", help="no heap-size searches")
+    ap.add_argument("--frozen", help="a unix-port micropython with sipua frozen in")
+    args = ap.parse_args()
+    started_lab = False
+    if not lab_running():
+        subprocess.run([sys.executable, LABCTL, "up"], check=True, timeout=300)
+        started_lab = True
+    dns = FailoverDns()
+    workdir = tempfile.mkdtemp(prefix="bench-heap-")
+    try:
+        mpy_dir = os.path.join(workdir, "mpy")
+        build_mpy(mpy_dir)
+        searches = () if args.quick else ("tcp", "udp")
+        out = {"port": "unix 64-bit (pointers and GC blocks twice an ESP32's)",
+               "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
+                              searches, (96, 448))}
+        if args.frozen:
+            out["frozen"] = measure(args.frozen, None, "frozen (bytecode in ROM)", workdir,
+                                    dns, searches, (32, 256))
+    finally:
+        dns.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if started_lab:
+            subprocess.run([sys.executable, LABCTL, "down"], timeout=300)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    socket.setdefaulttimeout(30)
+    sys.exit(main())
