@@ -43,14 +43,15 @@ DEAD_IP = "127.0.7.99"  # nothing listens: a UDP REGISTER there is refused at on
 UC2_IP = "127.0.0.27"  # the lab's registrar
 DOMAIN = "airties.lab"
 USER = "6905"  # 6903 collects every helper's bindings: a Contact list too long to parse
+PORTS = (5062, 5063, 5064)
 STEP_KB = 8
 RUN_S = 10  # one agent run: registering takes < 1 s when it works at all
 
 
-def build_mpy(out):
+def build_mpy(out, firmware):
     from sipfw import build
 
-    for it in build.build(os.path.join(ROOT, "firmware"), "host"):
+    for it in build.build(firmware, "host"):
         path = os.path.join(out, it.remote)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
@@ -138,8 +139,19 @@ class FailoverDns:
 # -- one agent run -----------------------------------------------------------------------------
 def run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
     """Start app.main at this heap size; (registered, failed_over, memory_errors, lines)."""
+    # The same few contacts every run: the registrar replaces a binding instead of adding
+    # one per run (a 200 OK listing dozens of them no longer fits the parser's max_line).
+    for port in PORTS:
+        cfg = json.loads(json.dumps(cfg))
+        cfg["sip"]["local_port"] = port
+        res = _run_agent(binary, mpy_dir, heap_kb, cfg, workdir)
+        if res is not None:
+            return res
+    raise OSError("every port in %s is in use on %s" % (PORTS, BOARD_IP))
+
+
+def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
     path = os.path.join(workdir, "cfg-%d.json" % heap_kb)
-    # The same contact every run: the registrar replaces the binding instead of adding one.
     with open(path, "w") as f:
         json.dump(cfg, f)
     env = dict(os.environ, MICROPYPATH=mpy_dir or ".frozen")
@@ -170,6 +182,8 @@ def run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+    if any("EADDRINUSE" in x for x in lines):
+        return None
     failed_over = any(" reg failover " in x for x in lines)
     merr = sum(1 for x in lines if "MemoryError" in x)
     return registered, failed_over, merr, len(lines)
@@ -238,6 +252,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="no heap-size searches")
     ap.add_argument("--frozen", help="a unix-port micropython with sipua frozen in")
+    ap.add_argument("--firmware", default=os.path.join(ROOT, "firmware"),
+                    help="the firmware tree to measure (another revision's, to compare)")
     args = ap.parse_args()
     started_lab = False
     if not lab_running():
@@ -247,7 +263,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="bench-heap-")
     try:
         mpy_dir = os.path.join(workdir, "mpy")
-        build_mpy(mpy_dir)
+        build_mpy(mpy_dir, args.firmware)
         searches = () if args.quick else ("tcp", "udp")
         out = {"port": "unix 64-bit (pointers and GC blocks twice an ESP32's)",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,

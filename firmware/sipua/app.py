@@ -34,6 +34,18 @@ def load_config(path):
         forget("sipua.config")
 
 
+def _stall(args):
+    """Block the scheduler, as a callback stuck in a loop would: the watchdog's to catch."""
+    import time
+
+    try:
+        seconds = int(args[0]) if args else 20
+    except ValueError:
+        seconds = 20
+    time.sleep(min(seconds, 600))
+    return {"stalled_s": seconds}
+
+
 def main(config_path=CONFIG_PATH):
     from . import hal
     from .agent import Agent
@@ -52,9 +64,9 @@ def main(config_path=CONFIG_PATH):
         log.error("app", "network_down", err=str(e))
         ip = None
     sched = Scheduler(log=log)
-    if sys.platform in ("esp32", "rp2"):
-        # The loop wakes at least once a second; 8 s of silence means a stalled callback.
-        hal.watchdog_start(WATCHDOG_MS)
+    # The loop wakes at least once a second; 8 s of silence means a stalled callback. The
+    # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
+    if hal.watchdog_start(WATCHDOG_MS):
         sched.watchdog = hal.feed
     agent = Agent(sched, cfg, log, hal.heap_free, ip)
     console = Console(log=log)
@@ -79,6 +91,8 @@ def main(config_path=CONFIG_PATH):
         agent.start()
 
     console.reload_hook = reload
+    if (cfg.get("log") or {}).get("debug_commands"):
+        console.register("stall", _stall, "stall SECONDS: block the loop (watchdog test)")
     console.start(sched)
     agent.start()
     log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
