@@ -10,6 +10,10 @@
   UDP with failover (a zone of our own on a dnsmasq we start: the priority-1 server is a
   dead loopback address that refuses, the priority-2 one is the lab's uc2).
 
+- the watchdog on ``sipfw vboard``: the registered agent's loop stalled from the console
+  (``stall``, enabled by ``log.debug_commands``), seconds until the supervisor's watchdog
+  reset and until the rebooted board is registered again.
+
 ``--frozen BIN``: the same figures for a unix-port binary with ``sipua`` frozen in (built
 from MicroPython's source with a manifest ``package("sipua", base_path="firmware")``, see
 docs/architecture.md "Heap"): bytecode and strings then stay out of the heap, as on a board
@@ -247,6 +251,55 @@ def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
     return res
 
 
+def watchdog(mpy_dir, workdir, heap="512k"):
+    """Stall a registered vboard's loop; (seconds to the reset, seconds to registered)."""
+    import serial
+
+    root = os.path.join(workdir, "vboard")
+    shutil.copytree(mpy_dir, root)
+    with open(os.path.join(ROOT, "firmware", "main.py")) as f:
+        main_py = f.read()
+    with open(os.path.join(root, "main.py"), "w") as f:
+        f.write(main_py)
+    cfg = lab_config()
+    cfg["sip"] = {"local_ip": "127.0.7.2", "local_port": 5062}
+    cfg["log"] = {"debug_commands": True}
+    with open(os.path.join(root, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    env = dict(os.environ, SIPFW_VBOARD_DIR=os.path.join(workdir, "registry"))
+    sipfw = os.path.join(os.path.dirname(sys.executable), "sipfw")
+    proc = subprocess.Popen([sipfw, "vboard", "--root", root, "--heap", heap],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        port = serial.Serial(proc.stdout.readline().strip(), 115200, timeout=0.1)
+        seen = [b""]
+
+        def until(marker, timeout):
+            deadline = time.monotonic() + timeout
+            while marker not in seen[0] and time.monotonic() < deadline:
+                seen[0] += port.read(port.in_waiting or 1)
+            return marker in seen[0]
+
+        if not until(b" reg registered ", 20):
+            return None, None
+        seen[0] = b""
+        t0 = time.monotonic()
+        port.write(b"stall 60\r\n")
+        reset = until(b"watchdog reset", 20)
+        t_reset = time.monotonic() - t0
+        again = reset and until(b" reg registered ", 20)
+        t_again = time.monotonic() - t0
+        port.close()
+        return (round(t_reset, 1) if reset else None), (round(t_again, 1) if again else None)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -268,6 +321,11 @@ def main():
         out = {"port": "unix 64-bit (pointers and GC blocks twice an ESP32's)",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
                               searches, (96, 448))}
+        t_reset, t_again = watchdog(mpy_dir, workdir)
+        out["watchdog"] = {"stall_to_reset_s": t_reset, "stall_to_registered_s": t_again,
+                           "period_ms": 8000}
+        print("== watchdog (sipfw vboard) ==\n  stalled loop: reset after %s s, registered "
+              "again after %s s" % (t_reset, t_again), flush=True)
         if args.frozen:
             out["frozen"] = measure(args.frozen, None, "frozen (bytecode in ROM)", workdir,
                                     dns, searches, (32, 256))
