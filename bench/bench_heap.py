@@ -304,7 +304,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="no heap-size searches")
-    ap.add_argument("--frozen", help="a unix-port micropython with sipua frozen in")
+    ap.add_argument("--frozen", default=os.environ.get("SIPFW_FROZEN_MICROPYTHON"),
+                    help="a unix-port micropython with sipua frozen in (default: "
+                    "$SIPFW_FROZEN_MICROPYTHON; `make bench` passes no arguments)")
     ap.add_argument("--firmware", default=os.path.join(ROOT, "firmware"),
                     help="the firmware tree to measure (another revision's, to compare)")
     args = ap.parse_args()
