@@ -4,7 +4,8 @@
 
 - what each module keeps after import (``.mpy``: bytecode lives in RAM on this port);
 - bytes allocated by one REGISTER refresh cycle, one RFC 3263 resolution (NAPTR, SRV, A),
-  one parsed SIP response; heap kept and free once registered;
+  one parsed SIP response, one call (the account calls itself and auto-answers, so both
+  legs are counted); heap kept once registered and during that call;
 - the smallest ``-X heapsize`` (KB, binary search, 8 KB steps) at which ``app.main``
   registers over TCP (the lab's airties.lab zone: NAPTR → SRV → uc2 over TCP), and over
   UDP with failover (a zone of our own on a dnsmasq we start: the priority-1 server is a
@@ -224,19 +225,22 @@ def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
     res["import_bytes"] = imp.get("import", {})
     res["import_total"] = imp.get("import_total")
     cfg_path = os.path.join(workdir, "ops.json")
+    cfg = lab_config()
+    cfg["sip"]["local_ip"] = "127.0.7.3"
+    cfg["accounts"][0]["auto_answer"] = True  # the call below calls itself
     with open(cfg_path, "w") as f:
-        json.dump(lab_config(), f)
+        json.dump(cfg, f)
     ops = figures(upy(binary, mpy_dir, "2M",
                       [os.path.join(HERE, "upy_heap.py"), "ops", cfg_path], timeout=120))
     for k in ("alloc_register_cycle", "alloc_dns_locate", "alloc_parse_response",
-              "kept_registered", "heap_free_registered"):
+              "kept_registered", "heap_free_registered", "kept_in_call", "alloc_call"):
         res[k] = ops.get(k)
     width = max(len(m) for m in res["import_bytes"]) if res["import_bytes"] else 10
     for m, b in res["import_bytes"].items():
         print("  %-*s %7d" % (width, m, b))
     print("  %-*s %7s" % (width, "all modules", res["import_total"]))
     for k in ("kept_registered", "alloc_register_cycle", "alloc_dns_locate",
-              "alloc_parse_response"):
+              "alloc_parse_response", "kept_in_call", "alloc_call"):
         print("  %-24s %7s bytes" % (k, res[k]))
     if "tcp" in searches:
         print("  smallest heap, TCP registration (lab zone):", flush=True)

@@ -117,6 +117,29 @@ def ops(cfg_path):
     print("@@alloc_parse_response %d" % allocated(parse, data))
     gc.collect()
     print("@@heap_free_registered %d" % gc.mem_free())
+    # One call: the account calls itself (the registrar routes the INVITE back to this
+    # agent, which auto-answers), so both legs of a call live here: ~2x one call's cost.
+    if reg.account.auto_answer:
+        calls = agent.calls
+        box = {}
+
+        def call(measure_kept):
+            c = calls.call(reg.account.user)
+            sched.run_until(lambda: c.state == "active" or c.state == "ended", 10000)
+            box["state"] = c.state
+            if measure_kept:
+                box["kept"] = kept()
+            calls.hangup(c.id)
+            sched.run_until(lambda: all(x.state == "ended" for x in calls.calls), 10000)
+
+        a = kept()
+        call(True)  # also loads what calls need (sdp, dialog, server transactions)
+        box["kept"] -= a
+        time.sleep_ms(1100)  # a fresh nonce for the next INVITE (see cycle above)
+        box["alloc"] = allocated(call, False)
+        print("@@call_state %s" % box.get("state"))
+        print("@@kept_in_call %d" % box["kept"])
+        print("@@alloc_call %d" % box["alloc"])
     print("@@kept_end %d" % kept())
 
 
