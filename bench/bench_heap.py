@@ -18,7 +18,9 @@
 ``--frozen BIN``: the same figures for a unix-port binary with ``sipua`` frozen in (built
 from MicroPython's source with a manifest ``package("sipua", base_path="firmware")``, see
 docs/architecture.md "Heap"): bytecode and strings then stay out of the heap, as on a board
-whose firmware image carries the agent.
+whose firmware image carries the agent. ``--frozen32 BIN``: that binary built 32-bit (an
+ESP32's pointer size and 16-byte GC blocks), measured frozen and with the ``.mpy`` files
+(``MICROPYPATH`` without ``.frozen``: the .mpy are loaded into the heap).
 
 Needs the lab (``make lab-up``; started here and stopped again if it is not running) and
 dnsmasq (``make test-deps``). Every run of the agent is bounded in time.
@@ -311,6 +313,9 @@ def main():
     ap.add_argument("--frozen", default=os.environ.get("SIPFW_FROZEN_MICROPYTHON"),
                     help="a unix-port micropython with sipua frozen in (default: "
                     "$SIPFW_FROZEN_MICROPYTHON; `make bench` passes no arguments)")
+    ap.add_argument("--frozen32", default=os.environ.get("SIPFW_FROZEN32_MICROPYTHON"),
+                    help="the same, built 32-bit (CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32): "
+                    "an ESP32's word size; default $SIPFW_FROZEN32_MICROPYTHON")
     ap.add_argument("--firmware", default=os.path.join(ROOT, "firmware"),
                     help="the firmware tree to measure (another revision's, to compare)")
     args = ap.parse_args()
@@ -335,6 +340,11 @@ def main():
         if args.frozen:
             out["frozen"] = measure(args.frozen, None, "frozen (bytecode in ROM)", workdir,
                                     dns, searches, (32, 256))
+        if args.frozen32:
+            out["frozen_32bit"] = measure(args.frozen32, None, "frozen, 32-bit build",
+                                          workdir, dns, searches, (24, 192))
+            out["mpy_32bit"] = measure(args.frozen32, mpy_dir, ".mpy, 32-bit build", workdir,
+                                       dns, searches, (48, 320))
     finally:
         dns.stop()
         shutil.rmtree(workdir, ignore_errors=True)
