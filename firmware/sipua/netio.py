@@ -38,11 +38,24 @@ def drain(sock):
 def recv(sock, n, source=False, small=SMALL):
     """``sock.recv(n)`` (``recvfrom`` with ``source``); see above for MemoryError. A
     datagram longer than ``small`` read in the fallback comes back cut to ``small`` bytes
-    (the parser then refuses it, as it would refuse one too long for n)."""
-    for size in (n, n, small if small < n else n):
+    (the parser then refuses it, as it would refuse one too long for n). Nothing here
+    allocates before the drain: not even a tuple of sizes to loop over."""
+    try:
+        return _recv(sock, n, source)
+    except MemoryError:
+        gc.collect()
+    try:
+        return _recv(sock, n, source)
+    except MemoryError:
+        pass
+    if small < n:
         try:
-            return sock.recvfrom(size) if source else sock.recv(size)
+            return _recv(sock, small, source)
         except MemoryError:
-            gc.collect()
+            pass
     drain(sock)
     raise MemoryError("no heap for a datagram: dropped")
+
+
+def _recv(sock, n, source):
+    return sock.recvfrom(n) if source else sock.recv(n)

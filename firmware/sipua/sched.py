@@ -269,10 +269,20 @@ class Scheduler:
                 left = until_ms - self.now()
                 if left <= 0:
                     break
-                self.run_once(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
+                self._turn(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
             else:
-                self.run_once()
+                self._turn(_MAX_WAIT_MS)
         self.running = False
+
+    def _turn(self, max_wait_ms):
+        try:
+            self.run_once(max_wait_ms)
+        except MemoryError:
+            # The loop's own bookkeeping (poll()'s answer list, a callback's argument tuple)
+            # found no heap: collect and take the next turn; the phone must not stop here.
+            import gc
+
+            gc.collect()
 
     def run_until(self, predicate, timeout_ms):
         """Run until ``predicate()`` is true; False if ``timeout_ms`` passed first."""
@@ -281,7 +291,7 @@ class Scheduler:
             left = deadline - self.now()
             if left <= 0:
                 return False
-            self.run_once(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
+            self._turn(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
         return True
 
     def stop(self):

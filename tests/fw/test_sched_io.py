@@ -144,3 +144,35 @@ def test_a_good_read_resets_the_failure_count():
         s.unwatch(rx)
         rx.close()
         tx.close()
+
+
+class _ShortOfHeap:
+    """A poller whose answer list cannot be allocated ``n`` times (as poll() on a full heap)."""
+
+    def __init__(self, inner, n):
+        self.inner, self.n = inner, n
+
+    def poll(self, ms):
+        if self.n > 0:
+            self.n -= 1
+            raise MemoryError("memory allocation failed, allocating 16 bytes")
+        return self.inner.poll(ms)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_loop_survives_memory_errors_in_its_own_bookkeeping():
+    s, _ = new_sched()
+    s._poller = _ShortOfHeap(s._poller, 3)
+    ticks = []
+
+    def tick():
+        ticks.append(s.now())
+        if len(ticks) < 5:
+            s.call_later(100, tick)
+
+    s.call_later(100, tick)
+    s.run(until_ms=2000)
+    assert len(ticks) == 5 and s._poller.n == 0
+    assert s.run_until(lambda: True, 100)
