@@ -7,8 +7,10 @@
   one parsed SIP response, one call (the account calls itself and auto-answers, so both
   legs are counted); heap kept once registered and during that call;
 - the smallest ``-X heapsize`` (KB, binary search, 8 KB steps) at which ``app.main``
-  registers over TCP (the lab's airties.lab zone: NAPTR → SRV → uc2 over TCP), and over
-  UDP with failover (a zone of our own on a dnsmasq we start: the priority-1 server is a
+  registers over TCP (the lab's airties.lab zone: NAPTR → SRV → uc2 over TCP), registers
+  and is in a call (``call <own user>`` on the console; the registrar routes it back and
+  ``auto_answer`` takes it, so both legs of the call are in this one agent), and registers
+  over UDP with failover (a zone of our own on a dnsmasq we start: the priority-1 server is a
   dead loopback address that refuses, the priority-2 one is the lab's uc2).
 
 - the watchdog on ``sipfw vboard``: the registered agent's loop stalled from the console
@@ -144,31 +146,35 @@ class FailoverDns:
 
 
 # -- one agent run -----------------------------------------------------------------------------
-def run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
-    """Start app.main at this heap size; (registered, failed_over, memory_errors, lines)."""
+def run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call=False):
+    """Start app.main at this heap size; (ok, failed_over, memory_errors, lines). ok: it
+    registered and, with ``call``, then called itself from the console (auto-answered)
+    and both legs were answered."""
     # The same few contacts every run: the registrar replaces a binding instead of adding
     # one per run (a 200 OK listing dozens of them no longer fits the parser's max_line).
     for port in PORTS:
         cfg = json.loads(json.dumps(cfg))
         cfg["sip"]["local_port"] = port
-        res = _run_agent(binary, mpy_dir, heap_kb, cfg, workdir)
+        if call:
+            cfg["accounts"][0]["auto_answer"] = True
+        res = _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call)
         if res is not None:
             return res
     raise OSError("every port in %s is in use on %s" % (PORTS, BOARD_IP))
 
 
-def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
+def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call):
     path = os.path.join(workdir, "cfg-%d.json" % heap_kb)
     with open(path, "w") as f:
         json.dump(cfg, f)
     env = dict(os.environ, MICROPYPATH=mpy_dir or ".frozen")
     code = "from sipua import app; app.main(%r)" % path
     proc = subprocess.Popen([binary, "-X", "heapsize=%dk" % heap_kb, "-c", code], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stdin=subprocess.PIPE if call else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + RUN_S
-    registered = False
+    ok = registered = False
     try:
         os.set_blocking(proc.stdout.fileno(), False)
         buf = ""
@@ -177,15 +183,22 @@ def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
                 chunk = proc.stdout.read()
             except (OSError, TypeError):
                 chunk = None
-            if chunk:
-                buf += chunk
-                *done, buf = buf.split("\n")
-                lines.extend(done)
-                if any(" reg registered " in x for x in done):
-                    registered = True
-                    break
-            else:
+            if not chunk:
                 time.sleep(0.02)
+                continue
+            buf += chunk
+            *done, buf = buf.split("\n")
+            lines.extend(done)
+            if not registered and any(" reg registered " in x for x in done):
+                registered = True
+                if not call:
+                    ok = True
+                    break
+                proc.stdin.write("call %s\n" % cfg["accounts"][0]["user"])
+                proc.stdin.flush()
+            if call and sum(1 for x in lines if " call answered " in x) >= 2:
+                ok = True  # the outgoing leg got its 200 and the incoming one answered
+                break
     finally:
         proc.kill()
         proc.wait(timeout=10)
@@ -193,16 +206,19 @@ def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir):
         return None
     failed_over = any(" reg failover " in x for x in lines)
     merr = sum(1 for x in lines if "MemoryError" in x)
-    return registered, failed_over, merr, len(lines)
+    return ok, failed_over, merr, len(lines)
 
 
-def smallest_heap(binary, mpy_dir, cfg, workdir, lo_kb, hi_kb, need_failover=False):
-    """Binary search (STEP_KB) for the smallest heap that registers; None if hi_kb fails."""
+def smallest_heap(binary, mpy_dir, cfg, workdir, lo_kb, hi_kb, need_failover=False,
+                  call=False):
+    """Binary search (STEP_KB) for the smallest heap that registers (and calls); None if
+    hi_kb fails."""
     def ok(kb):
-        reg, fo, merr, n = run_agent(binary, mpy_dir, kb, cfg, workdir)
+        reg, fo, merr, n = run_agent(binary, mpy_dir, kb, cfg, workdir, call)
         good = reg and (fo or not need_failover)
         print("    heap %4d KB: %s (failover=%s, MemoryError lines=%d, log lines=%d)"
-              % (kb, "registered" if good else "FAILED", fo, merr, n), flush=True)
+              % (kb, ("in a call" if call else "registered") if good else "FAILED", fo, merr,
+                 n), flush=True)
         return good
 
     if not ok(hi_kb):
@@ -248,12 +264,18 @@ def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
         print("  smallest heap, TCP registration (lab zone):", flush=True)
         res["min_heap_kb_tcp"] = smallest_heap(binary, mpy_dir, lab_config(), workdir,
                                                *lo_hi)
+    if "tcp" in searches:
+        print("  smallest heap, TCP registration and a call (to itself, auto-answered):",
+              flush=True)
+        res["min_heap_kb_tcp_call"] = smallest_heap(binary, mpy_dir, lab_config(), workdir,
+                                                    *lo_hi, call=True)
     if "udp" in searches:
         print("  smallest heap, UDP registration with failover (dead primary):", flush=True)
         res["min_heap_kb_udp_failover"] = smallest_heap(binary, mpy_dir, dns.config(),
                                                         workdir, *lo_hi, need_failover=True)
-    print("  smallest heap: TCP %s KB, UDP+failover %s KB" % (
-        res.get("min_heap_kb_tcp"), res.get("min_heap_kb_udp_failover")), flush=True)
+    print("  smallest heap: TCP %s KB, TCP + call %s KB, UDP+failover %s KB" % (
+        res.get("min_heap_kb_tcp"), res.get("min_heap_kb_tcp_call"),
+        res.get("min_heap_kb_udp_failover")), flush=True)
     return res
 
 
