@@ -351,7 +351,8 @@ def main():
         mpy_dir = os.path.join(workdir, "mpy")
         build_mpy(mpy_dir, args.firmware)
         searches = () if args.quick else ("tcp", "udp")
-        out = {"port": "unix 64-bit (pointers and GC blocks twice an ESP32's)",
+        out = {"port": "unix port; mpy/frozen: 64-bit (pointers and GC blocks twice an "
+                       "ESP32's), *_32bit: the same built -m32",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
                               searches, (96, 448))}
         t_reset, t_again = watchdog(mpy_dir, workdir)
