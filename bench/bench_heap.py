@@ -5,14 +5,13 @@
 - what each module keeps after import (``.mpy``: bytecode lives in RAM on this port);
 - bytes allocated by one REGISTER refresh cycle, one RFC 3263 resolution (NAPTR, SRV, A),
   one parsed SIP response, one call (the account calls itself and auto-answers, so both
-  legs are counted); heap kept once registered and during that call;
+  legs of that call are counted); heap kept once registered and during that call;
 - the smallest ``-X heapsize`` (KB, binary search, 8 KB steps) at which ``app.main``
   registers over TCP (the lab's airties.lab zone: NAPTR → SRV → uc2 over TCP), registers
-  and is in a call (``call <own user>`` on the console; the registrar routes it back and
-  ``auto_answer`` takes it, so both legs of the call are in this one agent), and registers
-  over UDP with failover (a zone of our own on a dnsmasq we start: the priority-1 server is a
-  dead loopback address that refuses, the priority-2 one is the lab's uc2).
-
+  and is in a call (``call 6904`` on the console; the far end is another agent in a roomy
+  heap that auto-answers), and registers over UDP with failover (a zone of our own on a
+  dnsmasq we start: the priority-1 server is a dead loopback address that refuses, the
+  priority-2 one is the lab's uc2).
 - the watchdog on ``sipfw vboard``: the registered agent's loop stalled from the console
   (``stall``, enabled by ``log.debug_commands``), seconds until the supervisor's watchdog
   reset and until the rebooted board is registered again.
@@ -53,6 +52,8 @@ UC2_IP = "127.0.0.27"  # the lab's registrar
 DOMAIN = "airties.lab"
 USER = "6905"  # 6903 collects every helper's bindings: a Contact list too long to parse
 PORTS = (5062, 5063, 5064)
+FAR_USER = "6904"  # the lab's far-end account
+FAR_IP = "127.0.7.4"
 STEP_KB = 8
 RUN_S = 10  # one agent run: registering takes < 1 s when it works at all
 
@@ -96,8 +97,8 @@ def lab_running():
     return "uc2" in out and "OPTIONS: ok" in out.split("uc2", 1)[1].splitlines()[0]
 
 
-def lab_config(transport="dns-srv"):
-    cfg = json.loads(subprocess.run([sys.executable, LABCTL, "config", USER],
+def lab_config(transport="dns-srv", user=USER):
+    cfg = json.loads(subprocess.run([sys.executable, LABCTL, "config", user],
                                     capture_output=True, text=True, check=True,
                                     timeout=60).stdout)
     cfg["sip"] = {"local_ip": BOARD_IP, "local_port": 5062}
@@ -145,18 +146,48 @@ class FailoverDns:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class FarEnd:
+    """Another agent, in a roomy heap, registered as FAR_USER and answering every call: the
+    measured agent's call then has one leg in it, as a phone's call has."""
+
+    def __init__(self, workdir, mpy_dir):
+        cfg = lab_config(user=FAR_USER)
+        cfg["sip"] = {"local_ip": FAR_IP, "local_port": 5062}
+        cfg["accounts"][0]["auto_answer"] = True
+        path = os.path.join(workdir, "farend.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        self.log = open(os.path.join(workdir, "farend.log"), "w+")
+        self.proc = subprocess.Popen(
+            [MICROPYTHON, "-X", "heapsize=2M", "-c",
+             "from sipua import app; app.main(%r)" % path],
+            env=dict(os.environ, MICROPYPATH=mpy_dir), stdin=subprocess.DEVNULL,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            if " reg registered " in self.log.read():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise OSError("the far end (%s) did not register" % FAR_USER)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
 # -- one agent run -----------------------------------------------------------------------------
 def run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call=False):
     """Start app.main at this heap size; (ok, failed_over, memory_errors, lines). ok: it
-    registered and, with ``call``, then called itself from the console (auto-answered)
-    and both legs were answered."""
+    registered and, with ``call``, then called the far end from the console and got its
+    200 (the far end must run: FarEnd)."""
     # The same few contacts every run: the registrar replaces a binding instead of adding
     # one per run (a 200 OK listing dozens of them no longer fits the parser's max_line).
     for port in PORTS:
         cfg = json.loads(json.dumps(cfg))
         cfg["sip"]["local_port"] = port
-        if call:
-            cfg["accounts"][0]["auto_answer"] = True
         res = _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call)
         if res is not None:
             return res
@@ -175,9 +206,9 @@ def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call):
     lines = []
     deadline = time.monotonic() + RUN_S
     ok = registered = False
+    buf = ""
     try:
         os.set_blocking(proc.stdout.fileno(), False)
-        buf = ""
         while time.monotonic() < deadline and proc.poll() is None and len(lines) < 5000:
             try:
                 chunk = proc.stdout.read()
@@ -194,14 +225,21 @@ def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call):
                 if not call:
                     ok = True
                     break
-                proc.stdin.write("call %s\n" % cfg["accounts"][0]["user"])
+                proc.stdin.write("call %s\n" % FAR_USER)
                 proc.stdin.flush()
-            if call and sum(1 for x in lines if " call answered " in x) >= 2:
-                ok = True  # the outgoing leg got its 200 and the incoming one answered
+            if call and any(" call answered " in x for x in done):
+                ok = True  # the far end's 200 came back: the call is up
                 break
     finally:
         proc.kill()
         proc.wait(timeout=10)
+        try:
+            lines.extend((buf + (proc.stdout.read() or "")).split("\n"))  # its last words
+        except (OSError, TypeError):
+            pass
+        proc.stdout.close()
+        if proc.stdin is not None:
+            proc.stdin.close()
     if any("EADDRINUSE" in x for x in lines):
         return None
     failed_over = any(" reg failover " in x for x in lines)
@@ -265,8 +303,7 @@ def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
         res["min_heap_kb_tcp"] = smallest_heap(binary, mpy_dir, lab_config(), workdir,
                                                *lo_hi)
     if "tcp" in searches:
-        print("  smallest heap, TCP registration and a call (to itself, auto-answered):",
-              flush=True)
+        print("  smallest heap, TCP registration and a call to the far end:", flush=True)
         res["min_heap_kb_tcp_call"] = smallest_heap(binary, mpy_dir, lab_config(), workdir,
                                                     *lo_hi, call=True)
     if "udp" in searches:
@@ -347,10 +384,12 @@ def main():
         started_lab = True
     dns = FailoverDns()
     workdir = tempfile.mkdtemp(prefix="bench-heap-")
+    far = None
     try:
         mpy_dir = os.path.join(workdir, "mpy")
         build_mpy(mpy_dir, args.firmware)
         searches = () if args.quick else ("tcp", "udp")
+        far = FarEnd(workdir, mpy_dir) if searches else None
         out = {"port": "unix port; mpy/frozen: 64-bit (pointers and GC blocks twice an "
                        "ESP32's), *_32bit: the same built -m32",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
@@ -369,6 +408,8 @@ def main():
             out["mpy_32bit"] = measure(args.frozen32, mpy_dir, ".mpy, 32-bit build", workdir,
                                        dns, searches, (48, 320))
     finally:
+        if far is not None:
+            far.stop()
         dns.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         if started_lab:
