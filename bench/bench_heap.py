@@ -54,6 +54,7 @@ USER = "6905"  # 6903 collects every helper's bindings: a Contact list too long 
 PORTS = (5062, 5063, 5064)
 FAR_USER = "6904"  # the lab's far-end account
 FAR_IP = "127.0.7.4"
+FAR = [None]  # the FarEnd while the searches run
 STEP_KB = 8
 RUN_S = 10  # one agent run: registering takes < 1 s when it works at all
 
@@ -151,6 +152,18 @@ class FarEnd:
     measured agent's call then has one leg in it, as a phone's call has."""
 
     def __init__(self, workdir, mpy_dir):
+        self.workdir, self.mpy_dir = workdir, mpy_dir
+        self.proc = None
+        self.start()
+
+    def restart(self):
+        """A fresh far end per run: a measured agent killed mid-call never sends its BYE,
+        and a far end holding such calls answers the next ones 486 Busy."""
+        self.stop()
+        self.start()
+
+    def start(self):
+        workdir, mpy_dir = self.workdir, self.mpy_dir
         cfg = lab_config(user=FAR_USER)
         cfg["sip"] = {"local_ip": FAR_IP, "local_port": 5062}
         cfg["accounts"][0]["auto_answer"] = True
@@ -173,9 +186,11 @@ class FarEnd:
         raise OSError("the far end (%s) did not register" % FAR_USER)
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.log.close()
+            self.proc = None
 
 
 # -- one agent run -----------------------------------------------------------------------------
@@ -195,6 +210,8 @@ def run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call=False):
 
 
 def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call):
+    if call:
+        FAR[0].restart()
     path = os.path.join(workdir, "cfg-%d.json" % heap_kb)
     with open(path, "w") as f:
         json.dump(cfg, f)
@@ -389,7 +406,7 @@ def main():
         mpy_dir = os.path.join(workdir, "mpy")
         build_mpy(mpy_dir, args.firmware)
         searches = () if args.quick else ("tcp", "udp")
-        far = FarEnd(workdir, mpy_dir) if searches else None
+        far = FAR[0] = FarEnd(workdir, mpy_dir) if searches else None
         out = {"port": "unix port; mpy/frozen: 64-bit (pointers and GC blocks twice an "
                        "ESP32's), *_32bit: the same built -m32",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
