@@ -31,3 +31,10 @@ def print_exception(err):
     import traceback
 
     traceback.print_exception(err)
+
+
+def readinto(sock, buf):
+    try:
+        return sock.recv_into(buf)
+    except BlockingIOError:
+        return None  # as MicroPython's readinto on a non-blocking socket with nothing there

@@ -22,15 +22,39 @@ def _apply_log_config(log, cfg):
         log.error("app", "log_config", reason=str(e))
 
 
+def load_config(path):
+    """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
+    port) is dropped again: the agent needs its result, not the validator."""
+    from . import config
+    from .compat import forget
+
+    try:
+        return config.load(path)
+    finally:
+        forget("sipua.config")
+
+
+def _stall(args):
+    """Block the scheduler, as a callback stuck in a loop would: the watchdog's to catch."""
+    import time
+
+    try:
+        seconds = int(args[0]) if args else 20
+    except ValueError:
+        seconds = 20
+    time.sleep(min(seconds, 600))
+    return {"stalled_s": seconds}
+
+
 def main(config_path=CONFIG_PATH):
-    from . import config, hal
+    from . import hal
     from .agent import Agent
     from .console import Console
     from .sched import Scheduler
 
     log = logmod.log
     log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=hal.heap_free())
-    cfg, err = config.load(config_path)
+    cfg, err = load_config(config_path)
     _apply_log_config(log, cfg)
     if err:
         log.error("app", "config_error", reason=err)
@@ -40,9 +64,9 @@ def main(config_path=CONFIG_PATH):
         log.error("app", "network_down", err=str(e))
         ip = None
     sched = Scheduler(log=log)
-    if sys.platform in ("esp32", "rp2"):
-        # The loop wakes at least once a second; 8 s of silence means a stalled callback.
-        hal.watchdog_start(WATCHDOG_MS)
+    # The loop wakes at least once a second; 8 s of silence means a stalled callback. The
+    # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
+    if hal.watchdog_start(WATCHDOG_MS):
         sched.watchdog = hal.feed
     agent = Agent(sched, cfg, log, hal.heap_free, ip)
     console = Console(log=log)
@@ -50,7 +74,7 @@ def main(config_path=CONFIG_PATH):
         console.register(name, fn, text)
 
     def reload():
-        new, why = config.load(config_path)
+        new, why = load_config(config_path)
         if why:
             raise ValueError(why)
         log.info("app", "config_reload")
@@ -67,6 +91,8 @@ def main(config_path=CONFIG_PATH):
         agent.start()
 
     console.reload_hook = reload
+    if (cfg.get("log") or {}).get("debug_commands"):
+        console.register("stall", _stall, "stall SECONDS: block the loop (watchdog test)")
     console.start(sched)
     agent.start()
     log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())

@@ -23,6 +23,16 @@ except AttributeError:  # CPython
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
+if IS_MICROPYTHON:
+
+    def readinto(sock, buf):
+        """Read what the socket has (one datagram) into ``buf`` without allocating: the byte
+        count, or None when nothing is there (non-blocking). CPython spells it recv_into."""
+        return sock.readinto(buf)
+
+else:
+    from ._cpython import readinto  # type: ignore
+
 
 def urandom_u32():
     """A 32-bit random number for DNS IDs, SIP tags and branches."""
@@ -30,3 +40,22 @@ def urandom_u32():
 
     b = os.urandom(4)
     return b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
+
+
+def forget(name):
+    """Unload module ``name`` (``"sipua.config"``) so the heap its bytecode and tables take
+    can be collected: for modules a board needs once at boot and rarely again. The next
+    import loads it afresh. A no-op on CPython, where heap does not matter and tests hold
+    the module's classes."""
+    if not IS_MICROPYTHON:
+        return
+    mods = sys.modules
+    if name in mods:
+        del mods[name]
+    parent, _, child = name.rpartition(".")
+    pkg = mods.get(parent)
+    if pkg is not None:
+        try:
+            delattr(pkg, child)  # the package keeps its submodules as attributes
+        except (AttributeError, KeyError):  # MicroPython raises KeyError for a missing one
+            pass

@@ -85,6 +85,7 @@ _SIP = {
 _LOG = {
     "level": (_ENUM, "info", LOG_LEVELS),
     "areas": (_MAP, None, (_ENUM, LOG_LEVELS)),  # {"sip": "debug"}: per-area overrides
+    "debug_commands": (_BOOL, False),  # console "stall": tests the watchdog; never in service
 }
 
 _NETWORK = {

@@ -258,6 +258,7 @@ class Console:
 
     def _upload_commit(self):
         from . import config
+        from .compat import forget
 
         up = self._upload
         if up is None:
@@ -270,6 +271,8 @@ class Console:
             raise ConsoleError("config refused, nothing changed: %s" % e)
         except OSError as e:
             raise ConsoleError("config not saved: %s" % e)
+        finally:
+            forget("sipua.config")  # rarely needed again: give its heap back
         res = {"saved": True, "reloaded": False}
         if self.reload_hook is not None:
             res["reloaded"] = True

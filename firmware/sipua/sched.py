@@ -23,6 +23,22 @@ POLLHUP = select.POLLHUP
 _REBASE_AT = const(1 << 28)  # ~3 days of uptime: rebase long before small ints run out
 _MAX_WAIT_MS = const(1000)  # wake at least this often, to feed the watchdog
 SLOW_CALLBACK_MS = 200  # a callback that runs longer than this is logged
+# An I/O callback that raises before it reads leaves its socket ready, and poll() would hand
+# it back at once, forever (seen: MemoryError in a reader at 224 KB of heap, thousands of
+# log lines a second). After this many failures in a row the socket is taken out of the
+# poll set for a back-off that doubles up to IO_BACKOFF_MAX_MS, or handed to its owner.
+IO_FAIL_LIMIT = 3
+IO_BACKOFF_MS = 250
+IO_BACKOFF_MAX_MS = 8000
+
+# One I/O entry is a list (no object per socket): [obj, fn, events, fails, resume timer,
+# on_error].
+_OBJ = const(0)
+_FN = const(1)
+_EV = const(2)
+_FAILS = const(3)
+_PARKED = const(4)
+_ONERR = const(5)
 
 
 class Timer:
@@ -54,7 +70,7 @@ class Scheduler:
         self._seq = 0  # ties in the heap run in the order they were added
         self._soon = []
         self._poller = poller if poller is not None else select.poll()
-        self._io = {}  # key (object or fd) -> [obj, callback]
+        self._io = {}  # key (object or fd) -> entry list, see _OBJ.._ONERR
         self._log = log
         self.running = False
         self._stopping = False
@@ -102,11 +118,16 @@ class Scheduler:
         return d if d > 0 else 0
 
     # -- I/O -------------------------------------------------------------------------------
-    def watch(self, obj, events, fn):
-        """Call ``fn(obj, events)`` whenever ``obj`` is ready for ``events`` (POLLIN/POLLOUT)."""
+    def watch(self, obj, events, fn, on_error=None):
+        """Call ``fn(obj, events)`` whenever ``obj`` is ready for ``events`` (POLLIN/POLLOUT).
+
+        If ``fn`` keeps raising (IO_FAIL_LIMIT times in a row) the socket leaves the poll
+        set: with ``on_error`` given it is unwatched and ``on_error(obj, err)`` is called
+        (the owner closes it, fails over); without, it is polled again after a back-off.
+        """
         entry = self._io.get(obj)
         if entry is None:
-            entry = [obj, fn]
+            entry = [obj, fn, events, 0, None, on_error]
             self._io[obj] = entry
             # CPython's poll answers with file descriptors, MicroPython's with the object.
             fileno = getattr(obj, "fileno", None)
@@ -117,8 +138,11 @@ class Scheduler:
                     pass
             self._poller.register(obj, events)
         else:
-            entry[1] = fn
-            self._poller.modify(obj, events)
+            entry[_FN] = fn
+            entry[_EV] = events
+            entry[_ONERR] = on_error
+            if entry[_PARKED] is None:  # a parked socket gets its events back on resume
+                self._poller.modify(obj, events)
 
     def unwatch(self, obj):
         entry = self._io.pop(obj, None)
@@ -126,10 +150,54 @@ class Scheduler:
             return
         for key in [k for k, e in self._io.items() if e is entry]:
             del self._io[key]
+        if entry[_PARKED] is not None:
+            entry[_PARKED].cancel()
+            entry[_PARKED] = None
+            return  # already out of the poll set
         try:
             self._poller.unregister(obj)
         except (OSError, KeyError, ValueError):
             pass  # already closed: the kernel forgot it first
+
+    def _io_failed(self, entry, err):
+        """An I/O callback raised: contain it (see IO_FAIL_LIMIT)."""
+        fails = entry[_FAILS] + 1
+        entry[_FAILS] = fails
+        if fails < IO_FAIL_LIMIT:
+            return  # maybe one bad packet: poll again
+        import gc
+
+        gc.collect()  # most failures here are MemoryError: give the next try a clean heap
+        obj = entry[_OBJ]
+        on_error = entry[_ONERR]
+        if on_error is not None:
+            self.unwatch(obj)
+            self._log_io("io_error", entry, fails, 0, err)
+            self._call(on_error, (obj, err))
+            return
+        shift = fails - IO_FAIL_LIMIT
+        wait = IO_BACKOFF_MAX_MS if shift > 5 else IO_BACKOFF_MS << shift
+        if wait > IO_BACKOFF_MAX_MS:
+            wait = IO_BACKOFF_MAX_MS
+        try:
+            self._poller.unregister(obj)
+        except (OSError, KeyError, ValueError):
+            pass
+        entry[_PARKED] = self.call_later(wait, self._resume, entry)
+        self._log_io("io_backoff", entry, fails, wait, err)
+
+    def _resume(self, entry):
+        entry[_PARKED] = None
+        if self._io.get(entry[_OBJ]) is entry:
+            self._poller.register(entry[_OBJ], entry[_EV])
+
+    def _log_io(self, event, entry, fails, wait, err):
+        if self._log:
+            try:
+                self._log.warn("sched", event, fn=_name(entry[_FN]), fails=fails, ms=wait,
+                               err=type(err).__name__)
+            except MemoryError:
+                pass
 
     # -- the loop --------------------------------------------------------------------------
     def _run(self, tm):
@@ -139,17 +207,28 @@ class Scheduler:
         tm.fn = None  # a fired timer is no longer active
         args = tm.args
         tm.args = None
+        self._call(fn, args)
+
+    def _call(self, fn, args, report=True):
+        """Run one callback; the exception it raised (logged if ``report``), or None."""
         start = self._clock()
+        err = None
         try:
             fn(*args)
         except Exception as e:  # one broken callback must not stop the phone
-            if self._log:
-                self._log.exc("sched", "callback_error", e, fn=_name(fn))
-            else:
+            if not self._log:
                 raise
+            err = e
+            if not report:
+                return err
+            try:
+                self._log.exc("sched", "callback_error", e, fn=_name(fn))
+            except MemoryError:
+                pass  # no heap even for the line: the error is contained all the same
         took = ticks_diff(self._clock(), start)
         if took > SLOW_CALLBACK_MS and self._log:
             self._log.warn("sched", "slow_callback", fn=_name(fn), ms=took)
+        return err
 
     def run_once(self, max_wait_ms=_MAX_WAIT_MS):
         """One turn: wait for I/O up to the next timer, then due timers, then call-soon work."""
@@ -161,8 +240,14 @@ class Scheduler:
                 wait = max_wait_ms
         for ev in self._poller.poll(wait):
             entry = self._io.get(ev[0])
-            if entry is not None:
-                self._run(Timer(0, entry[1], (entry[0], ev[1])))
+            if entry is None or entry[_PARKED] is not None:
+                continue
+            # Only the first failure of a run prints its traceback: a repeat is one line.
+            err = self._call(entry[_FN], (entry[_OBJ], ev[1]), entry[_FAILS] == 0)
+            if err is None:
+                entry[_FAILS] = 0
+            else:
+                self._io_failed(entry, err)
         now = self.now()
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -184,10 +269,20 @@ class Scheduler:
                 left = until_ms - self.now()
                 if left <= 0:
                     break
-                self.run_once(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
+                self._turn(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
             else:
-                self.run_once()
+                self._turn(_MAX_WAIT_MS)
         self.running = False
+
+    def _turn(self, max_wait_ms):
+        try:
+            self.run_once(max_wait_ms)
+        except MemoryError:
+            # The loop's own bookkeeping (poll()'s answer list, a callback's argument tuple)
+            # found no heap: collect and take the next turn; the phone must not stop here.
+            import gc
+
+            gc.collect()
 
     def run_until(self, predicate, timeout_ms):
         """Run until ``predicate()`` is true; False if ``timeout_ms`` passed first."""
@@ -196,7 +291,7 @@ class Scheduler:
             left = deadline - self.now()
             if left <= 0:
                 return False
-            self.run_once(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
+            self._turn(left if left < _MAX_WAIT_MS else _MAX_WAIT_MS)
         return True
 
     def stop(self):

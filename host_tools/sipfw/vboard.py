@@ -23,6 +23,12 @@ Two pseudo-terminals and a relay, so the host side behaves like a board's serial
   ``main.py`` raised SystemExit (a board soft-reboots then; the unix port under ``-i`` would
   fall into the REPL instead).
 
+* The watchdog: the board's ``hal.watchdog_start(ms)`` (unix) writes a heartbeat file named
+  by ``SIPFW_WATCHDOG`` (``/.watchdog`` in DIR) holding its period, and ``hal.feed()`` keeps
+  rewriting it while the scheduler turns.  When it goes stale for longer than that period
+  the supervisor kills the interpreter and boots ``main.py`` again, as a WDT reset does; a
+  board that never arms it is never reset.
+
 Each running vboard writes a JSON entry into a registry folder so ``sipfw ports`` can list it
 (``list_vboards``).
 """
@@ -64,6 +70,8 @@ STOP_GRACE_S = 2.0  # SIGTERM -> SIGKILL for the interpreter
 BANNER_HOLD_S = 3.0  # longest a raw-reset boot holds output back looking for the raw banner
 MIN_BOOT_INTERVAL_S = 0.1  # between boots that ended by themselves (sys.exit in main.py)
 MAX_FAILED_STARTS = 3  # interpreter died before its launcher ran, this many times in a row
+WATCHDOG_FILE = ".watchdog"  # in DIR; the board sees it as /.watchdog (SIPFW_WATCHDOG)
+WATCHDOG_RESET_LINE = b"\r\nvboard: watchdog reset\r\n"  # an ESP32 prints its rst: cause
 
 # Runs inside MicroPython via `-c`.  Kept free of f-strings/newer syntax on purpose, and it
 # deletes its own names so the REPL namespace looks like a board's after boot.
@@ -314,6 +322,7 @@ class VirtualBoard:
 
     def _spawn(self, raw: bool) -> None:
         ctl_r, ctl_w = os.pipe()
+        self._watchdog_path().unlink(missing_ok=True)  # armed again by the new boot, or never
         _set_raw(self._upy_s, isig=True)  # a killed interpreter may have left it in raw mode
         argv = interpreter_argv(self.heap_bytes, launcher_source(str(self.root), ctl_w, not raw))
         proc = subprocess.Popen(
@@ -322,6 +331,7 @@ class VirtualBoard:
             stdout=self._upy_s,
             stderr=self._upy_s,
             cwd=self.root,
+            env=dict(os.environ, SIPFW_WATCHDOG="/" + WATCHDOG_FILE),
             pass_fds=(ctl_w,),
             start_new_session=True,  # its own session, so pty B can become its ctty
         )
@@ -351,6 +361,27 @@ class VirtualBoard:
             # CPU; a reset the host asked for (Ctrl-D) is never delayed.
             time.sleep(max(0.0, self._last_boot + MIN_BOOT_INTERVAL_S - time.monotonic()))
         self._spawn(raw)
+
+    def _watchdog_path(self) -> Path:
+        return self.root / WATCHDOG_FILE
+
+    def _check_watchdog(self, boot: _Boot) -> None:
+        """A heartbeat older than its period: reset the board (kill, then boot main.py)."""
+        if boot.reset_requested:
+            return
+        path = self._watchdog_path()
+        try:
+            age = time.time() - path.stat().st_mtime
+            period_ms = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return  # not armed (or being rewritten this very moment)
+        if age * 1000 <= period_ms:
+            return
+        log.info("watchdog: no heartbeat for %.1f s (period %d ms): reset", age, period_ms)
+        path.unlink(missing_ok=True)
+        self._to_host += WATCHDOG_RESET_LINE
+        boot.reset_requested = True  # boots main.py, not the raw REPL
+        _signal_group(boot.proc, signal.SIGKILL)
 
     def _on_control(self, boot: _Boot) -> None:
         try:
@@ -426,6 +457,8 @@ class VirtualBoard:
                 self._release_held(boot)
             if boot.up and self._to_board:
                 _write_some(self._upy_m, self._to_board)
+            if boot.up and boot.pidfd not in ready:
+                self._check_watchdog(boot)
             if boot.pidfd in ready:
                 self._on_exit(boot)
         self._send_to_host()

@@ -34,7 +34,7 @@ def test_empty_accounts_is_valid_and_defaults_are_filled():
     assert cfg["sip"]["retry_count"] == 3
     assert (cfg["sip"]["t1"], cfg["sip"]["t2"], cfg["sip"]["t4"]) == (500, 4000, 5000)
     assert cfg["dns"] == {"servers": [], "static": []}
-    assert cfg["log"] == {"level": "info", "areas": {}}
+    assert cfg["log"] == {"level": "info", "areas": {}, "debug_commands": False}
     assert cfg["network"]["ssid"] == ""
     assert config.validate({}) == cfg == config.default()
 

@@ -9,7 +9,9 @@ random ID. An answer counts only if it comes from that server's address and port
 the ID and repeats the question; anything else — a spoofed or stray datagram, a malformed
 one — is dropped and the wait goes on. A server that times out, fails (SERVFAIL, REFUSED,
 ...) or refuses the port hands the query to the next; each round over the servers doubles
-the wait. TC=1 re-asks the same server over TCP (``tcp.py``, imported only then).
+the wait. TC=1 re-asks the same server over TCP (``tcp.py``, imported only then). With no
+heap for an answer the datagram is dropped (``netio.recv``), not left queued: a reader that
+raised before reading kept its socket ready and the loop spinning on it.
 
 Identical questions in flight share one query; at most ``max_inflight`` queries are out at
 once (lwIP on an ESP32 has few sockets), the rest wait their turn.
@@ -19,6 +21,7 @@ import socket
 
 from ..compat import urandom_u32
 from ..log import DEBUG, log
+from ..netio import recv
 from ..sched import POLLIN
 from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
 from .cache import EXPIRES, EXTRA, RCODE, RECORDS, Cache, negative_ttl
@@ -322,7 +325,7 @@ class _Query:
             self._close()
             return self._next("send: %s" % e)
         self.addr = addr
-        res.sched.watch(sock, POLLIN, self._readable)
+        res.sched.watch(sock, POLLIN, self._readable, self._io_error)
         self.timer = res.sched.call_later(wait, self._timeout)
 
     def _close(self):
@@ -353,9 +356,14 @@ class _Query:
     def _rtt(self):
         return self.res.sched.now() - self.t0
 
+    def _io_error(self, sock, err):
+        """The scheduler gave up on this socket (the reader kept failing): next server."""
+        self._close()
+        self._next("%s" % type(err).__name__)
+
     def _readable(self, sock, events):
         try:
-            data, src = sock.recvfrom(self.res.rx_max + 1)
+            data, src = recv(sock, self.res.rx_max + 1, True)
         except OSError as e:
             if e.args and e.args[0] == _ECONNREFUSED:
                 self.res._trace(self.server, "udp", self.name, self.qtype, self._rtt(),

@@ -35,7 +35,7 @@ class Exchange:
             if not e.args or e.args[0] not in _IN_PROGRESS:
                 sched.call_soon(self._fail, "tcp connect: %s" % e)
                 return
-        sched.watch(self.sock, POLLOUT, self._writable)
+        sched.watch(self.sock, POLLOUT, self._writable, self._io_error)
 
     def close(self):
         self.cb = None
@@ -56,6 +56,10 @@ class Exchange:
     def _fail(self, why):
         self._end(None, why)
 
+    def _io_error(self, sock, err):
+        """The scheduler gave up on the socket (a callback kept raising): this exchange failed."""
+        self._fail("tcp: %s" % type(err).__name__)
+
     def _writable(self, sock, events):
         try:
             n = sock.send(self.out[self.sent :])
@@ -65,7 +69,7 @@ class Exchange:
             return self._fail("tcp send: %s" % e)
         self.sent += n or 0
         if self.sent >= len(self.out):
-            self.sched.watch(sock, POLLIN, self._readable)
+            self.sched.watch(sock, POLLIN, self._readable, self._io_error)
 
     def _readable(self, sock, events):
         try:

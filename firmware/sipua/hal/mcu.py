@@ -24,15 +24,19 @@ def led(on):
 
 
 def watchdog_start(ms):
-    """Start the hardware watchdog (it cannot be stopped again); 0 leaves it off."""
+    """Start the hardware watchdog (it cannot be stopped again); 0 leaves it off. True when
+    it runs."""
     global _wdt
-    if ms <= 0 or _wdt is not None:
-        return
+    if ms <= 0:
+        return False
+    if _wdt is not None:
+        return True
     from machine import WDT
 
     if sys.platform == "rp2" and ms > _RP2_WDT_MAX_MS:
         ms = _RP2_WDT_MAX_MS
     _wdt = WDT(timeout=ms)
+    return True
 
 
 def feed():

@@ -1,10 +1,23 @@
 """Linux (virtual board, Raspberry Pi running the unix port; CPython in tests).
 
-The OS owns the network, there is no LED or hardware watchdog to drive; the address the
-agent uses is ``sip.local_ip`` or the loopback address.
+The OS owns the network and there is no LED to drive; the address the agent uses is
+``sip.local_ip`` or the loopback address.
+
+No hardware watchdog either, and a thread or a signal timer inside the interpreter could
+not reset it honestly (a stuck interpreter cannot restart itself). So the watchdog is a
+heartbeat file that a supervisor outside the interpreter watches: when the environment
+variable ``SIPFW_WATCHDOG`` names a file, ``watchdog_start(ms)`` writes the period into it
+and ``feed()`` rewrites it every ``ms/4`` at most; a supervisor that sees it go stale for
+longer than the period kills and restarts the interpreter, as a WDT reset does. ``sipfw
+vboard`` is that supervisor; on a Pi a service wrapper can be.
 """
 
+from ..compat import ticks_diff, ticks_ms
+
+WATCHDOG_ENV = "SIPFW_WATCHDOG"
+
 _led_state = [False]
+_wdt = [None, 0, 0]  # heartbeat path, period ms, ticks of the last write
 
 
 def led(on):
@@ -16,11 +29,34 @@ def led_state():
 
 
 def watchdog_start(ms):
-    pass  # systemd's WatchdogSec would be the Pi's; the vboard has none
+    """Arm the heartbeat (see above); True if a supervisor asked for one."""
+    import os
+
+    path = os.getenv(WATCHDOG_ENV)
+    if ms <= 0 or not path:
+        return False
+    _wdt[0] = path
+    _wdt[1] = ms
+    _beat(ticks_ms())
+    return True
 
 
 def feed():
-    pass
+    path = _wdt[0]
+    if path is None:
+        return
+    now = ticks_ms()
+    if ticks_diff(now, _wdt[2]) >= _wdt[1] >> 2:  # a file write per turn would be wasteful
+        _beat(now)
+
+
+def _beat(now):
+    _wdt[2] = now
+    try:
+        with open(_wdt[0], "w") as f:
+            f.write("%d\n" % _wdt[1])
+    except OSError:
+        pass  # a full or read-only disk must not stop the phone; the supervisor will see
 
 
 def heap_free():

@@ -23,6 +23,7 @@ import errno
 import socket
 
 from ..compat import const, urandom_u32
+from ..netio import recv
 from ..sched import POLLERR, POLLHUP, POLLIN, POLLOUT
 from . import SipError
 from .msg import NEED_MORE, frame, parse
@@ -103,7 +104,12 @@ class Transports:
         self._by_sock = {}
         self._sweeper = None
         self._tls_ctx = None
-        self._rx = None
+        # One receive buffer for every stream flow, allocated while the heap is in one piece:
+        # recv(2048) wants 2 KB contiguous per read, which a fragmented small heap no longer
+        # has (seen at 224 KB), and failing before the read leaves the socket ready.
+        # readinto needs no heap. (Datagrams are read with recv: readinto would run queued
+        # datagrams together on MicroPython, see netio.)
+        self._rx = bytearray(_RECV)
 
     # -- listening ---------------------------------------------------------------------------
     def listen(self, tcp=True):
@@ -257,7 +263,7 @@ class Transports:
     def _on_udp(self, sock, ev):
         for _ in range(8):  # a few datagrams per turn, then let timers run
             try:
-                data, addr = sock.recvfrom(self.limits.max_msg + 1)
+                data, addr = recv(sock, self.limits.max_msg + 1, True)  # no heap: dropped
             except OSError:
                 return
             except MemoryError:
@@ -314,7 +320,7 @@ class Transports:
     def _udp_flow_read(self, f):
         for _ in range(8):
             try:
-                data = f.sock.recv(self.limits.max_msg + 1)
+                data = recv(f.sock, self.limits.max_msg + 1)  # no heap: dropped, not left
             except OSError as e:
                 if e.args[0] == errno.EAGAIN:
                     return
@@ -346,8 +352,6 @@ class Transports:
 
     def _stream_read(self, f):
         rx = self._rx
-        if rx is None:
-            rx = self._rx = bytearray(_RECV)  # one receive buffer for every stream
         sock = f.sock
         into = getattr(sock, "readinto", None) or getattr(sock, "recv_into")
         try:
