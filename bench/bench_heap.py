@@ -16,9 +16,8 @@
   (``stall``, enabled by ``log.debug_commands``), seconds until the supervisor's watchdog
   reset and until the rebooted board is registered again.
 
-``--frozen BIN``: the same figures for a unix-port binary with ``sipua`` frozen in (built
-from MicroPython's source with a manifest ``package("sipua", base_path="firmware")``, see
-docs/architecture.md "Heap"): bytecode and strings then stay out of the heap, as on a board
+``--frozen BIN``: the same figures for a unix-port binary with ``sipua`` frozen in (made
+outside this project, see docs/architecture.md "Heap"): bytecode and strings then stay out of the heap, as on a board
 whose firmware image carries the agent. ``--frozen32 BIN``: that binary built 32-bit (an
 ESP32's pointer size and 16-byte GC blocks), measured frozen and with the ``.mpy`` files
 (``MICROPYPATH`` without ``.frozen``: the .mpy are loaded into the heap).
@@ -390,7 +389,7 @@ def main():
                     help="a unix-port micropython with sipua frozen in (default: "
                     "$SIPFW_FROZEN_MICROPYTHON; `make bench` passes no arguments)")
     ap.add_argument("--frozen32", default=os.environ.get("SIPFW_FROZEN32_MICROPYTHON"),
-                    help="the same, built 32-bit (CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32): "
+                    help="the same, built for a 32-bit word size: "
                     "an ESP32's word size; default $SIPFW_FROZEN32_MICROPYTHON")
     ap.add_argument("--firmware", default=os.path.join(ROOT, "firmware"),
                     help="the firmware tree to measure (another revision's, to compare)")
