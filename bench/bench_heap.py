@@ -407,7 +407,7 @@ def main():
         searches = () if args.quick else ("tcp", "udp")
         far = FAR[0] = FarEnd(workdir, mpy_dir) if searches else None
         out = {"port": "unix port; mpy/frozen: 64-bit (pointers and GC blocks twice an "
-                       "ESP32's), *_32bit: the same built -m32",
+                       "ESP32's), *_32bit: the same at a 32-bit word size",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
                               searches, (96, 448))}
         t_reset, t_again = watchdog(mpy_dir, workdir)
