@@ -42,6 +42,7 @@ class Registrar:
         self.log = []  # (ms, method, expires, authorized, answered code)
         self.bindings = {}  # contact -> (expires, at ms)
         self.nonce = 0
+        self.other_devices = []  # Contact values of the user's other phones
         self.start()
 
     def start(self):
@@ -78,7 +79,9 @@ class Registrar:
                 self.bindings.pop(contact, None)
                 return [response(m, 200, "OK", "r1")]
             self.bindings[contact] = (exp, self.sched.now())
-            return [response(m, 200, "OK", "r1", [("Contact", "%s;expires=%d" % (contact, exp))])]
+            # A registrar lists every binding of the address of record, the phone's among them.
+            listed = self.other_devices + ["%s;expires=%d" % (contact, exp)]
+            return [response(m, 200, "OK", "r1", [("Contact", ", ".join(listed))])]
         reason = {200: "OK", 403: "Forbidden", 503: "Service Unavailable"}.get(code, "X")
         return [response(m, code, reason, "r1", self.extra if code != 200 else None)]
 
@@ -456,5 +459,18 @@ def test_tcp_connection_closed_by_the_registrar_reregisters_at_once():
         rig.stack.tp.close()
         rig.run_for(1000)
         assert len(rig.events("flow_lost")) == 1
+    finally:
+        rig.close()
+
+
+def test_a_200_listing_the_users_many_devices_in_one_line_registers():
+    """Seen in the lab: a user with many bindings gets a Contact line over 1 KB in the 200."""
+    rig = Rig(kind="tcp")
+    try:
+        rig.uc2.other_devices = ["<sip:6903@127.0.9.%d:5060;transport=tcp>;expires=3600" % i
+                                 for i in range(40)]
+        rig.reg.start()
+        assert rig.run_until(lambda: rig.registered_on(UC2), 5000)
+        assert rig.reg.granted == MIN_EXPIRES  # ours found among the 41, not another's 3600
     finally:
         rig.close()

@@ -48,7 +48,9 @@ class Limits:
     # UDP read needs this much contiguous heap, which an ESP32's ~100 KB cannot spare twice.
     max_msg = 4096
     max_headers = 64  # header lines -> 513
-    max_line = 1024  # one header line (before unfolding) -> 513
+    # one header line (before unfolding) -> 513. A registrar lists every binding of the
+    # address of record in one Contact line of its 200: a user with a dozen devices is ~2 KB.
+    max_line = 4096
     max_body = 4096  # -> 413 Request Entity Too Large
 
 
