@@ -142,3 +142,21 @@ def test_server_transactions_are_bounded():
     del sent[:]
     st.receive(options(10), None, SRC, True)
     assert finals(sent) == [200] and len(st.stx) == 3  # the answered one made room
+
+
+def test_a_response_that_fails_to_parse_is_dropped_never_answered():
+    # Fails in its headers, before the start line is read: a phone never answers a response
+    # (seen: a 200 with an over-long Contact line drew a 513, which the registrar then
+    # answered with a 401, and round it went).
+    st, s, sent = new_stack()
+    long_contact = b", ".join(b"<sip:u@127.0.9.%d>" % i for i in range(400))
+    for data in (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx\r\nContact: "
+        + long_contact + b"\r\nContent-Length: 0\r\n\r\n",
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx\r\nNo colon here\r\n\r\n",
+    ):
+        st.receive(data, None, SRC, True)
+        s.run(until_ms=s.now() + 10)
+        assert sent == []
+    st.receive(options(), None, SRC, True)
+    assert finals(sent) == [200]

@@ -244,7 +244,10 @@ class SipStack:
     def answer_error(self, err, flow, src):
         """A stateless answer to a request that failed to parse; responses are dropped."""
         m = err.msg
-        if m is None or m.status or m.method == "ACK" or not m.count(1):  # 1 = H_VIA
+        # A response can fail before its start line is read (a header line too long): its
+        # first bytes still say so, and a phone never answers a response.
+        if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
+                or not m.count(1)):  # 1 = H_VIA
             self._debug("dropped", code=err.code, reason=err.reason, src=src)
             return
         m.src = src
