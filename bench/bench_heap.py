@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from sipfw.procs import stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -373,12 +374,7 @@ def watchdog(mpy_dir, workdir, heap="512k"):
         port.close()
         return (round(t_reset, 1) if reset else None), (round(t_again, 1) if again else None)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def main():

@@ -14,12 +14,12 @@ import json
 import os
 import re
 import select
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from sipfw.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lab"))
@@ -65,12 +65,7 @@ def one(lab, labctl, conf_dir, fault, timeout):
                 took = time.monotonic() - t0
                 break
     finally:
-        p.send_signal(signal.SIGTERM)  # it unregisters on SIGTERM
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_process(p, grace_s=5)  # baresip unregisters on SIGTERM
         for name in labctl.SERVERS:
             lab.unsilence(name)
     return None if took is None else int(took * 1000)

@@ -6,14 +6,13 @@ listed in the opposite order to the seed's trace; the locator's order must not d
 """
 
 import os
-import random
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from sip_proc import free_port
+from sipfw.procs import stop_process
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 HOST = "127.0.1.53"
@@ -100,13 +99,7 @@ class Dnsmasq:
 
     def stop(self):
         p = self.proc
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_process(p, grace_s=5)
         if p is not None and p.stderr:
             p.stderr.close()
         self.proc = None

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import serial
+from sipfw.procs import stop_process
 
 BIN = Path(sys.executable).parent
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
@@ -81,12 +82,7 @@ def test_stalled_loop_is_reset_and_a_turning_one_is_not(tmp_path):
         assert (root / "boots.txt").read_text().count("x") == 2
         port.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_heartbeat_file_only_when_a_supervisor_asks(tmp_path, monkeypatch):

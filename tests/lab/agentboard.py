@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ for p in (str(FIRMWARE), str(ROOT / "host_tools")):
         sys.path.insert(0, p)
 
 from sipua.log import parse_line  # noqa: E402
+from sipfw.procs import stop_process  # noqa: E402
 
 
 class BoardError(AssertionError):
@@ -98,13 +98,7 @@ class AgentBoard:
         if self.serial is not None:
             self.serial.close()
             self.serial = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     @staticmethod
     def _readline_timeout(stream, timeout: float) -> str:

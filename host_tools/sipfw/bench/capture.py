@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+from ..procs import stop_process
 
 
 def tool() -> str | None:
@@ -62,12 +63,7 @@ class Capture:
         """Stop the capture (only our own process); the pcap path if it holds packets."""
         if self.proc is not None:
             time.sleep(0.3)  # the last packets are still on their way into the ring
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc, signal.SIGINT)  # tshark writes out its pcap on SIGINT
             self.proc = None
             self._err.close()
             try:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from ..procs import stop_process
 
 STEP_TIMEOUT_S = 30
 # The unix port is 64-bit: every object and pointer is twice an ESP32's, so the agent that
@@ -174,13 +175,7 @@ class VBoard:
         return out
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
 
