@@ -78,3 +78,22 @@ def start_stack(sched, ip, log, tries=20, **kw):
         except OSError:
             st.stop()
     raise OSError("no free SIP port on %s" % ip)
+
+
+def make_tmpdir(prefix):
+    """A fresh folder under /tmp (MicroPython has no tempfile); remove with remove_tmpdir."""
+    import os
+
+    from sipua.compat import urandom_u32
+
+    path = "/tmp/%s-%d" % (prefix, urandom_u32() % 1000000)
+    os.mkdir(path)
+    return path
+
+
+def remove_tmpdir(path):
+    import os
+
+    for name in os.listdir(path):
+        os.remove(path + "/" + name)
+    os.rmdir(path)

@@ -3,9 +3,8 @@
 import json
 import os
 
-from fwtest import raises
+from fwtest import make_tmpdir, raises, remove_tmpdir
 from sipua import config
-from sipua.compat import urandom_u32
 
 SEED = {
     "accounts": [
@@ -164,20 +163,8 @@ def test_bad_json_is_a_config_error():
     assert str(e).startswith("config: not valid JSON")
 
 
-def _tmpdir():
-    path = "/tmp/sipfw-cfgtest-%d" % (urandom_u32() % 1000000)
-    os.mkdir(path)
-    return path
-
-
-def _cleanup(path):
-    for name in os.listdir(path):
-        os.remove(path + "/" + name)
-    os.rmdir(path)
-
-
 def test_save_atomic_keeps_bak_and_load_falls_back():
-    d = _tmpdir()
+    d = make_tmpdir("sipfw-cfgtest")
     try:
         path = d + "/config.json"
         cfg, err = config.load(path)
@@ -209,7 +196,7 @@ def test_save_atomic_keeps_bak_and_load_falls_back():
         cfg, err = config.load(path)
         assert "file larger than 16384 bytes" in err and cfg["accounts"][0]["user"] == "6903"
     finally:
-        _cleanup(d)
+        remove_tmpdir(d)
 
 
 def test_redacted_hides_secrets_only():

@@ -3,7 +3,7 @@
 import json
 import os
 
-from fwtest import ListLog, new_sched
+from fwtest import ListLog, make_tmpdir, new_sched, remove_tmpdir
 from sipua import console as con
 from sipua.log import INFO, log
 
@@ -137,24 +137,6 @@ def test_reader_takes_bytes_or_str_and_stops_at_empty_read():
         assert answers(out)[0]["cmd"] == "help"
 
 
-def _tmpdir():
-    import os
-
-    from sipua.compat import urandom_u32
-
-    path = "/tmp/sipfw-contest-%d" % (urandom_u32() % 1000000)
-    os.mkdir(path)
-    return path
-
-
-def _cleanup(path):
-    import os
-
-    for name in os.listdir(path):
-        os.remove(path + "/" + name)
-    os.rmdir(path)
-
-
 def _upload(c, data, digest=None, chunk=48):
     import binascii
     import hashlib
@@ -170,7 +152,7 @@ def _upload(c, data, digest=None, chunk=48):
 
 
 def test_config_upload_replaces_the_file_and_reloads():
-    d = _tmpdir()
+    d = make_tmpdir("sipfw-contest")
     try:
         c, out, _ = make()
         c.config_path = d + "/config.json"
@@ -203,7 +185,7 @@ def test_config_upload_replaces_the_file_and_reloads():
         assert "more data than" in c.execute("config data AAAAAA==")["error"]
         assert sorted(os.listdir(d)) == ["config.json", "config.json.bak"]
     finally:
-        _cleanup(d)
+        remove_tmpdir(d)
 
 
 def test_end_of_input_stops_listening_instead_of_spinning():
