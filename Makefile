@@ -46,6 +46,7 @@ bench: setup test-deps
 # Long fuzz runs (>= 1M inputs each), bounded in time.
 fuzz: setup
 	$(PY) bench/fuzz_dns.py
+	$(PY) bench/fuzz_sip.py
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests tools

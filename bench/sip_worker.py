@@ -119,4 +119,5 @@ def main():
     print(json.dumps(out))
 
 
-main()
+if __name__ == "__main__":  # also imported, for its messages, by fuzz_sip
+    main()
