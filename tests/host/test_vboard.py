@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from hostfix import children
+from hostfix import children, read_until
 from sipfw import vboard
 
 BIN = Path(sys.executable).parent  # the venv's bin: sipfw and mpremote live beside python
@@ -101,15 +101,6 @@ def mpremote(device: str, *args: str) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
-
-
-def read_until(port: serial.Serial, marker: bytes, timeout: float = 5) -> bytes:
-    data = b""
-    deadline = time.monotonic() + timeout
-    while marker not in data and time.monotonic() < deadline:
-        data += port.read(port.in_waiting or 1)
-    assert marker in data, data
-    return data
 
 
 def main_runs(board: Vboard, timeout: float = 5) -> int:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import serial
+from hostfix import read_until
 from sipfw.procs import stop_process
 
 BIN = Path(sys.executable).parent
@@ -43,15 +44,6 @@ s.run()
 """ % PERIOD_MS
 
 
-def _read_until(port: serial.Serial, marker: bytes, timeout: float) -> bytes:
-    data = b""
-    deadline = time.monotonic() + timeout
-    while marker not in data and time.monotonic() < deadline:
-        data += port.read(port.in_waiting or 1)
-    assert marker in data, data
-    return data
-
-
 def test_stalled_loop_is_reset_and_a_turning_one_is_not(tmp_path):
     root = tmp_path / "board"
     root.mkdir()
@@ -64,10 +56,10 @@ def test_stalled_loop_is_reset_and_a_turning_one_is_not(tmp_path):
         device = proc.stdout.readline().strip()
         assert device.startswith("/dev/pts/"), device
         port = serial.Serial(device, 115200, timeout=0.1)
-        out = _read_until(port, b"armed True boot 1", 15)
-        out += _read_until(port, b"stalling", 5)
+        out = read_until(port, b"armed True boot 1", 15)
+        out += read_until(port, b"stalling", 5)
         t0 = time.monotonic()
-        out += _read_until(port, b"armed True boot 2", 15)
+        out += read_until(port, b"armed True boot 2", 15)
         took = time.monotonic() - t0
         assert b"vboard: watchdog reset" in out
         # A period after the last heartbeat, which came at most a loop turn (<= 1 s idle)
