@@ -22,6 +22,12 @@ POLLHUP = select.POLLHUP
 
 _REBASE_AT = const(1 << 28)  # ~3 days of uptime: rebase long before small ints run out
 _MAX_WAIT_MS = const(1000)  # wake at least this often, to feed the watchdog
+# A cancelled timer stays in the heap until it comes due (a server transaction's Timer J:
+# 32 s). Under a request flood that is thousands of dead entries — it ran a 384 KB heap
+# dry at 200 OPTIONS/s — so the heap is compacted whenever it has doubled since the last
+# compaction: amortised O(1) per timer, and dead entries never outnumber live ones by
+# much more than 2:1.
+_COMPACT_MIN = const(64)
 SLOW_CALLBACK_MS = 200  # a callback that runs longer than this is logged
 # An I/O callback that raises before it reads leaves its socket ready, and poll() would hand
 # it back at once, forever (seen: MemoryError in a reader at 224 KB of heap, thousands of
@@ -68,6 +74,7 @@ class Scheduler:
         self._now = 0
         self._heap = []
         self._seq = 0  # ties in the heap run in the order they were added
+        self._compact_at = _COMPACT_MIN
         self._soon = []
         self._poller = poller if poller is not None else select.poll()
         self._io = {}  # key (object or fd) -> entry list, see _OBJ.._ONERR
@@ -89,15 +96,30 @@ class Scheduler:
 
     def _rebase(self):
         base = self._now
-        self._heap = [(due - base, seq, tm) for due, seq, tm in self._heap]
         for _, _, tm in self._heap:
             tm.due -= base
         self._now = 0
+        self._renumber(self._heap)
+
+    def _renumber(self, entries):
+        """The heap rebuilt from ``entries`` (any order) with fresh sequence numbers.
+
+        A sorted list is a valid heap, and numbering in sorted order keeps the order of ties,
+        so ``_seq`` restarts small and never grows into a long int on a 32-bit board."""
+        entries.sort()  # by (due, seq): seq is unique, the timers are never compared
+        self._heap = [(tm.due, i, tm) for i, (_, _, tm) in enumerate(entries)]
+        self._seq = len(entries)
+
+    def _compact(self):
+        self._renumber([e for e in self._heap if e[2].fn is not None])
+        self._compact_at = max(_COMPACT_MIN, 2 * len(self._heap))
 
     # -- timers ----------------------------------------------------------------------------
     def call_later(self, delay_ms, fn, *args):
         due = self.now() + (delay_ms if delay_ms > 0 else 0)
         tm = Timer(due, fn, args)
+        if len(self._heap) >= self._compact_at:
+            self._compact()
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, tm))
         return tm

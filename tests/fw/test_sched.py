@@ -90,6 +90,24 @@ def test_long_uptime_rebases_without_losing_order():
     assert seen == [1, 3, 2]
 
 
+def test_cancelled_timers_do_not_pile_up_until_they_come_due():
+    # A request flood: every answered transaction arms a 32 s timer that is cancelled at
+    # once. The dead entries must be swept long before 32 s, and the live ones keep
+    # their order (ties included) through every sweep.
+    s, _ = new_sched()
+    seen = []
+    for i in range(20):
+        s.call_later(100 + i // 2, seen.append, i)  # pairs of ties
+    most = 0
+    for _ in range(5000):
+        s.call_later(32000, seen.append, "dead").cancel()
+        most = max(most, len(s._heap))
+    assert most <= 200, most
+    s.run(until_ms=40000)
+    assert seen == list(range(20))
+    assert s._seq < 200  # renumbered by the sweeps, not counting every timer ever made
+
+
 def test_stop_ends_run():
     s, _ = new_sched()
     s.call_later(100, s.stop)
