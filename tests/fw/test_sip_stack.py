@@ -126,6 +126,11 @@ def test_cancel_answers_487_to_the_invite():
     assert finals(sent)[-1] == 481
 
 
+def bye(n):
+    return options(n).replace(b"OPTIONS", b"BYE").replace(b"To: <sip:phone@127.0.2.1>",
+                                                          b"To: <sip:phone@127.0.2.1>;tag=9")
+
+
 def test_server_transactions_are_bounded():
     st, s, sent = new_stack()
     st.max_stx = 3
@@ -136,12 +141,30 @@ def test_server_transactions_are_bounded():
         st.receive(inv.replace(b"z9hG4bKkdjuw", b"z9hG4bKa%d" % i), None, SRC, True)
     assert len(st.stx) == 3
     del sent[:]
-    st.receive(options(9), None, SRC, True)
+    st.receive(bye(9), None, SRC, True)
     assert finals(sent) == [503]  # all three still deciding: refused statelessly
     held[0].respond(486, "Busy Here")
     del sent[:]
-    st.receive(options(10), None, SRC, True)
-    assert finals(sent) == [200] and len(st.stx) == 3  # the answered one made room
+    st.receive(bye(10), None, SRC, True)
+    assert len(held) == 4 and len(st.stx) == 3  # the answered one made room
+    st.receive(options(11), None, SRC, True)
+    assert finals(sent) == [200]  # OPTIONS needs no slot at all
+
+
+def test_options_and_refusals_are_answered_without_a_transaction():
+    # RFC 3261 §8.2.7: the answer depends only on the request, so nothing is kept for
+    # Timer J; a retransmission gets the same answer again, To tag included.
+    st, s, sent = new_stack()
+    for _ in range(2):
+        st.receive(options(1), None, SRC, True)
+    st.receive(options(2), None, SRC, True)
+    st.receive(options(3).replace(b"OPTIONS sip", b"SUBSCRIBE sip").replace(
+        b"1 OPTIONS", b"1 SUBSCRIBE"), None, SRC, True)
+    assert finals(sent) == [200, 200, 200, 405]
+    assert not st.stx
+    a, b, c = (parse(x) for x in sent[:3])
+    assert a.to_tag and a.to_tag == b.to_tag
+    assert bytes(sent[0]) == bytes(sent[1])
 
 
 def test_a_response_that_fails_to_parse_is_dropped_never_answered():

@@ -7,18 +7,29 @@ Unsupported), Content-Type/-Encoding 415 (with Accept), INVITE whose Accept excl
 406. Then the stack answers OPTIONS (200 with Allow/Accept/Supported) and CANCEL itself
 and hands the rest to ``stack.on_request``; without a UA it answers 481 inside a dialog
 and 480 outside.
+
+OPTIONS and the refusals of non-INVITE requests are answered statelessly (RFC 3261
+§8.2.7): the answer depends only on the request, so a retransmission is simply answered
+again, and no transaction is kept for 32 s (Timer J) per request. That is what lets a
+phone answer a monitoring proxy's pings, or a flood of them, in constant memory. The To
+tag of a stateless answer is one per boot, which keeps it the same for the same request.
 """
 
 from .hdr import H_ACCEPT, H_CONTENT_ENCODING, H_CONTENT_TYPE, H_REQUIRE
 from .msg import response
 from .scan import parse_uri, text
-from .strans import ServerTxn
+from .strans import ServerTxn, new_tag
 
 KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
          "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
 
 
+_stateless_tag = None
+
+
 def handle(stack, m, key):
+    if m.method != "INVITE" and _answer_statelessly(stack, m):
+        return
     if len(stack.stx) >= stack.max_stx and not _make_room(stack):
         # Every slot holds a request still being decided: refuse statelessly, briefly.
         stack.tp.send_response(response(m, 503, "Service Unavailable",
@@ -36,16 +47,29 @@ def handle(stack, m, key):
         raise
 
 
+def _answer_statelessly(stack, m):
+    """Answer a refused non-INVITE request or an OPTIONS without a transaction; False
+    when the request needs one."""
+    global _stateless_tag
+    err = check(stack, m)
+    if err is None:
+        if m.method != "OPTIONS":
+            return False
+        err = 200, "OK", capabilities(stack)
+    if _stateless_tag is None:
+        _stateless_tag = new_tag()
+    stack.tp.send_response(response(m, err[0], err[1], _stateless_tag, err[2]), m)
+    return True
+
+
 def _dispatch(stack, m, t):
     if t.invite:
         t.respond(100, "Trying")
-    err = check(stack, m)
-    if err is not None:
-        t.respond(err[0], err[1], err[2])
-        return
-    if m.method == "OPTIONS":
-        t.respond(200, "OK", capabilities(stack))
-    elif m.method == "CANCEL":
+        err = check(stack, m)
+        if err is not None:
+            t.respond(err[0], err[1], err[2])
+            return
+    if m.method == "CANCEL":
         cancel(stack, m, t)
     elif stack.on_request is not None:
         stack.on_request(m, t)
