@@ -314,7 +314,10 @@ def flood(run: Run) -> None:
             run.console("hangup")
         except Exception:  # noqa: BLE001 - "no call" is an error answer: nothing to end
             break
-    after = heap_profile(run, float(run.opts.get("settle") or 20))
+    # What the flood left (answered INVITEs waiting for an ACK, Timer H; the last
+    # requests' transactions, Timer J) lives 64·T1 = 32 s by RFC 3261: the heap is judged
+    # after that, so sample through it and compare the best collection.
+    after = heap_profile(run, float(run.opts.get("settle") or 20) + 32)
     counts = _sipp_counts(text)
     run.figures.update(kind=kind, rate_per_s=rate, seconds=seconds, sipp=counts,
                        heap_before=_heap_brief(base), heap_after=_heap_brief(after))
