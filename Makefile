@@ -49,7 +49,7 @@ fuzz: setup
 	$(PY) bench/fuzz_sip.py
 
 lint: setup
-	$(VENV)/bin/ruff check firmware host_tools tests tools
+	$(VENV)/bin/ruff check firmware host_tools tests tools bench lab
 
 # The lab runs on system python3 (stdlib only), so it works before and without .venv.
 lab-up:
