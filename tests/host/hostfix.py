@@ -1,5 +1,6 @@
 """Helpers for the host-tool tests: virtual boards, the sipfw CLI as a subprocess, a firmware
-tree to flash. Every wait is bounded: a stuck board fails a test, never hangs it."""
+tree to flash. Every wait is bounded: a stuck board fails a test, never hangs it. The
+fixtures (``registry``, ``vboards``) are in conftest.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sipfw.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,34 +76,6 @@ class Vboard:
                 return path.read_text()
             time.sleep(0.02)
         raise AssertionError("%s never appeared on the board" % name)
-
-
-@pytest.fixture
-def registry(tmp_path, monkeypatch) -> Path:
-    reg = tmp_path / "registry"
-    monkeypatch.setenv("SIPFW_VBOARD_DIR", str(reg))
-    monkeypatch.delenv("SIPFW_PORT", raising=False)
-    monkeypatch.delenv("SIPFW_FAILPOINT", raising=False)
-    return reg
-
-
-@pytest.fixture
-def vboards(tmp_path, registry):
-    started: list[Vboard] = []
-
-    def start(name="board", files=None, link=None) -> Vboard:
-        root = tmp_path / name
-        root.mkdir(exist_ok=True)
-        for fname, text in (files or {}).items():
-            (root / fname).parent.mkdir(parents=True, exist_ok=True)
-            (root / fname).write_text(text)
-        board = Vboard(root, registry, link=link)
-        started.append(board)
-        return board
-
-    yield start
-    for board in started:
-        board.stop()
 
 
 def sipfw(*args: str, env: dict | None = None, timeout: float = CMD_TIMEOUT_S,

@@ -6,8 +6,7 @@ import hashlib
 import json
 import time
 
-from hostfix import ROOT, agent_main, firmware_tree, registry, sipfw, vboards  # noqa: F401
-
+from hostfix import ROOT, agent_main, firmware_tree, sipfw
 from sipfw.paths import use_firmware
 
 EXAMPLES = ROOT / "examples"

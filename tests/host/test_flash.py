@@ -6,8 +6,7 @@ import hashlib
 import json
 import time
 
-from hostfix import START_LINE, board_files, firmware_tree, registry, sipfw, vboards  # noqa: F401
-
+from hostfix import START_LINE, board_files, firmware_tree, sipfw
 from sipfw import boards, faults, flash
 from sipfw.board import open_board
 from sipfw.build import Item

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from hostfix import Tail, firmware_tree, registry, sipfw, vboards  # noqa: F401
-
+from hostfix import Tail, firmware_tree, sipfw
 from sipfw.filters import LadderFilter, LevelFilter, chain
 from sipfw.monitor import Classifier
 

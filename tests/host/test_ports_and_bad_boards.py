@@ -14,8 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import serial
-from hostfix import registry, sipfw, vboards  # noqa: F401
-
+from hostfix import sipfw
 from sipfw import boards
 from sipfw.errors import PortError
 
