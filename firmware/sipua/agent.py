@@ -90,11 +90,11 @@ class Agent:
         """A CRLF pair on each registered flow keeps NAT bindings and TCP connections open;
         a send that fails means the flow is gone: register again at once."""
         for r in self.registrations:
-            if r.state == "registered" and r.server is not None:
-                if not self.stack.send_raw(b"\r\n\r\n", r.server):
-                    self.log.warn("reg", "keepalive_failed", account=r.account.label,
-                                  server=describe(r.server), next="register")
-                    r.register_now()
+            if (r.state == "registered" and r.server is not None
+                    and not self.stack.send_raw(b"\r\n\r\n", r.server)):
+                self.log.warn("reg", "keepalive_failed", account=r.account.label,
+                              server=describe(r.server), next="register")
+                r.register_now()
         self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
 
     def _flow_lost(self, flow):
@@ -140,7 +140,7 @@ class Agent:
         try:
             c = self.calls.call(args[0])
         except ValueError as e:
-            raise ConsoleError(str(e))
+            raise ConsoleError(str(e)) from None
         return {"call": c.id, "state": c.state}
 
     def _cmd_answer(self, args):

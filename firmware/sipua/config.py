@@ -350,9 +350,9 @@ def _check_rules(cfg, chk):
                                                                              label))
         labels[label] = i
     sip = cfg["sip"]
-    if isinstance(sip, dict) and _is_int(sip.get("t1")) and _is_int(sip.get("t2")):
-        if sip["t2"] < sip["t1"]:
-            chk.fail("sip.t2", "must be >= sip.t1 (%d), got %d" % (sip["t1"], sip["t2"]))
+    if (isinstance(sip, dict) and _is_int(sip.get("t1")) and _is_int(sip.get("t2"))
+            and sip["t2"] < sip["t1"]):
+        chk.fail("sip.t2", "must be >= sip.t1 (%d), got %d" % (sip["t1"], sip["t2"]))
     net = cfg["network"]
     if isinstance(net, dict):
         psk = net.get("psk")
@@ -388,7 +388,7 @@ def parse(text):
     try:
         obj = json.loads(text)
     except ValueError as e:
-        raise ConfigError("config: not valid JSON (%s)" % (e,))
+        raise ConfigError("config: not valid JSON (%s)" % (e,)) from None
     return validate(obj)
 
 
@@ -522,7 +522,7 @@ def md5_hex(data):
         try:
             from .sip.md5 import md5  # type: ignore
         except ImportError:
-            raise ConfigError("ha1: this port has no MD5")
+            raise ConfigError("ha1: this port has no MD5") from None
     return binascii.hexlify(md5(data).digest()).decode()
 
 

@@ -166,7 +166,8 @@ class Console:
                 res["ok"] = True
             except ConsoleError as e:
                 res = {"ok": False, "error": str(e)}
-            except Exception as e:  # a broken handler answers; it must not stop the phone
+            # a broken handler answers; it must not stop the phone
+            except Exception as e:  # noqa: BLE001
                 if self._log:
                     self._log.exc("console", "handler_error", e, cmd=name)
                 res = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
@@ -201,7 +202,7 @@ class Console:
             try:
                 level = level_from_name(args[0])
             except ValueError as e:
-                raise ConsoleError(str(e))
+                raise ConsoleError(str(e)) from None
             if len(args) == 2:
                 log.areas[args[1]] = level
             else:
@@ -242,7 +243,7 @@ class Console:
             self._upload = Upload(self.config_path + ".tmp", int(size), digest)
         except (ValueError, UploadError, OSError) as e:
             self._upload = None
-            raise ConsoleError("config begin: %s" % e)
+            raise ConsoleError("config begin: %s" % e) from None
         return {"path": self.config_path}
 
     def _upload_step(self, fn, *args):
@@ -254,7 +255,7 @@ class Console:
             if self._upload is not None:
                 self._upload.abort()
             self._upload = None
-            raise ConsoleError("config upload: %s" % e)
+            raise ConsoleError("config upload: %s" % e) from None
 
     def _upload_commit(self):
         from . import config
@@ -268,9 +269,9 @@ class Console:
         try:
             config.install(self.config_path + ".tmp", self.config_path)
         except config.ConfigError as e:
-            raise ConsoleError("config refused, nothing changed: %s" % e)
+            raise ConsoleError("config refused, nothing changed: %s" % e) from None
         except OSError as e:
-            raise ConsoleError("config not saved: %s" % e)
+            raise ConsoleError("config not saved: %s" % e) from None
         finally:
             forget("sipua.config")  # rarely needed again: give its heap back
         res = {"saved": True, "reloaded": False}

@@ -26,7 +26,8 @@ class Upload:
         self.digest = digest.lower()
         self.got = 0
         self._hash = hashlib.sha256()
-        self._f = open(tmp, "wb")
+        # open across data() calls: finish() or abort() closes it
+        self._f = open(tmp, "wb")  # noqa: SIM115
 
     def data(self, b64):
         import binascii
@@ -34,7 +35,7 @@ class Upload:
         try:
             chunk = binascii.a2b_base64(b64)
         except ValueError:
-            raise UploadError("bad base64")
+            raise UploadError("bad base64") from None
         if self.got + len(chunk) > self.size:
             self.abort()
             raise UploadError("more data than the announced %d bytes" % self.size)

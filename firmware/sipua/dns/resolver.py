@@ -108,11 +108,11 @@ def system_servers():
 
         try:
             dns = network.ipconfig("dns")
-        except Exception:
+        except Exception:  # noqa: BLE001 - a port without network.ipconfig: ask the interface
             dns = network.WLAN(network.STA_IF).ifconfig()[3]
         if dns and dns != "0.0.0.0":
             out.append((dns, 53))
-    except Exception:  # no network module (unix port) or interface down
+    except Exception:  # noqa: BLE001 - no network module (unix port) or interface down
         pass
     if out:
         return out
@@ -136,7 +136,7 @@ def from_config(sched, cfg):
         try:
             servers.append(parse_server(text))
         except DnsError as e:
-            raise DnsError("dns.servers[%d]: %s" % (i, e))
+            raise DnsError("dns.servers[%d]: %s" % (i, e)) from None
     static = None
     if cfg.get("static"):
         from .static import Static  # only phones with a static DNS cache load it
@@ -456,12 +456,12 @@ class _Query:
                 ttl = target[3]
             name = target[4].lower()
         self.ttl = ttl
-        if not recs and name != self.name.lower() and msg.rcode == NOERROR:
-            if negative_ttl(msg) is None:
-                # The chain leads out of this answer: ask for its end (RFC 1034 §5.3.3).
-                self.name = name
-                self.attempt = 0
-                return self.send()
+        if (not recs and name != self.name.lower() and msg.rcode == NOERROR
+                and negative_ttl(msg) is None):
+            # The chain leads out of this answer: ask for its end (RFC 1034 §5.3.3).
+            self.name = name
+            self.attempt = 0
+            return self.send()
         extra = []
         for rr in msg.additional:
             if rr[1] == 1 or rr[1] == 28:

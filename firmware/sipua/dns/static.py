@@ -14,7 +14,6 @@ Imported only when the config has static records.
 from . import AAAA, NAPTR, SRV, A, DnsError
 from .resolver import is_ip
 
-
 _TYPES = {"A": A, "AAAA": AAAA, "SRV": SRV, "NAPTR": NAPTR}
 
 
@@ -25,7 +24,7 @@ class Static:
             try:
                 name, t, rttl, data = parse_record(line)
             except DnsError as err:
-                raise DnsError("dns.static[%d]: %s" % (i, err))
+                raise DnsError("dns.static[%d]: %s" % (i, err)) from None
             ent = self._d.setdefault((name.lower(), t), [ttl if rttl is None else rttl, []])
             if rttl is not None and rttl < ent[0]:
                 ent[0] = rttl
@@ -67,7 +66,8 @@ def parse_record(line):
             if len(rd) != 6:
                 raise ValueError
             flags, svc, rx = [x.strip('"').encode() for x in rd[2:5]]
-            return name, t, ttl, (_u16(rd[0]), _u16(rd[1]), flags, svc, rx, rd[5].rstrip(".") or ".")
+            return name, t, ttl, (_u16(rd[0]), _u16(rd[1]), flags, svc, rx,
+                                  rd[5].rstrip(".") or ".")
     except ValueError:
         pass
     raise DnsError("%r: bad %s data" % (line, parts[i]))

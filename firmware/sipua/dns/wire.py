@@ -179,8 +179,9 @@ def decode(buf):
         raise
     except MemoryError:
         raise
-    except Exception as e:  # a bound check missed below must still not escape as a crash
-        raise DnsError("malformed: %r" % e)
+    # a bound check missed below must still not escape as a crash
+    except Exception as e:  # noqa: BLE001
+        raise DnsError("malformed: %r" % e) from None
 
 
 def _decode(buf):

@@ -16,8 +16,13 @@ import binascii
 import hashlib
 
 from ..compat import urandom_u32
-from .hdr import H_AUTHORIZATION, H_PROXY_AUTHENTICATE, H_PROXY_AUTHORIZATION, \
-    H_WWW_AUTHENTICATE, NAMES
+from .hdr import (
+    H_AUTHORIZATION,
+    H_PROXY_AUTHENTICATE,
+    H_PROXY_AUTHORIZATION,
+    H_WWW_AUTHENTICATE,
+    NAMES,
+)
 from .scan import params, text, token_end, ws
 
 

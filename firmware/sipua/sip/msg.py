@@ -380,9 +380,9 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
              record_route=False):
     """The bytes of a response to parsed request ``req`` (RFC 3261 §8.2.6.2).
 
-    Via (the top one with received/rport, see ``_received``), From, To, Call-ID and CSeq are copied as
-    received, so even a request that failed to parse past its header structure can be
-    answered. ``to_tag`` is added when the request's To has none. ``headers`` is a list of
+    Via (the top one with received/rport, see ``_received``), From, To, Call-ID and CSeq are
+    copied as received, so even a request that failed to parse past its header structure can
+    be answered. ``to_tag`` is added when the request's To has none. ``headers`` is a list of
     (name, value) str pairs.
     """
     h = req.h

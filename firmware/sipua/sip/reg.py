@@ -215,7 +215,8 @@ class Registration:
             self.auth = Auth(acc.auth_user, acc.password, acc.ha1)
         req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
                                       call_id=self.call_id, cseq=self.cseq + 1,
-                                      from_tag=self.from_tag, from_display=acc.display_name or None)
+                                      from_tag=self.from_tag,
+                                      from_display=acc.display_name or None)
         self.call_id = req.call_id
         self.from_tag = req.from_tag
         req.contact = self.stack.contact(acc.user, target.transport)

@@ -48,7 +48,7 @@ def text(b):
     try:
         return str(b, "utf-8")
     except UnicodeError:
-        raise bad("Bad UTF-8")
+        raise bad("Bad UTF-8") from None
 
 
 def is_ws(c):
@@ -270,7 +270,7 @@ def parse_uri(s):
     if e == i:
         raise bad("Empty host in URI")
     for ch in s[i:e]:
-        if not (ch < 128 and _CT[ch] & (_TOK | _DIG) or ch in b"[]:"):
+        if not ((ch < 128 and _CT[ch] & (_TOK | _DIG)) or ch in b"[]:"):
             raise bad("Bad host in URI")
     u.host = text(s[i:e])
     i = e

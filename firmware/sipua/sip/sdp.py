@@ -53,7 +53,7 @@ def parse(body):
                 media.port = int(parts[1])
                 media.payloads = [int(p) for p in parts[3:]]
             except ValueError:
-                raise SdpError("bad m= line")
+                raise SdpError("bad m= line") from None
         elif kind == "c":
             parts = value.split()
             if len(parts) == 3 and parts[0] == "IN":
@@ -69,7 +69,7 @@ def parse(body):
                 try:
                     media.rtpmap[int(pt)] = enc
                 except ValueError:
-                    raise SdpError("bad rtpmap")
+                    raise SdpError("bad rtpmap") from None
                 if enc.lower().startswith("telephone-event/"):
                     media.dtmf_pt = int(pt)
     if media is None:

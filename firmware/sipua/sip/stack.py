@@ -237,7 +237,7 @@ class SipStack:
             uas.handle(self, m, key)
         except MemoryError:
             raise
-        except Exception as e:  # whatever arrives, the phone keeps answering
+        except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
             if self.log is not None:
                 self.log.exc("sip", "receive_error", e, src=src)
 
@@ -320,4 +320,4 @@ def _target(t):
     return t.transport, t.ip, t.port, getattr(t, "host", None)
 
 
-__all__ = ("SipStack", "TRANSPORT_ERROR", "new_branch", "new_call_id", "server_key")
+__all__ = ("TRANSPORT_ERROR", "SipStack", "new_branch", "new_call_id", "server_key")

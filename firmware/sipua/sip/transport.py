@@ -342,7 +342,8 @@ class Transports:
                     self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                     return
                 f.out.pop(0)
-        except Exception as e:  # MicroPython's TLS reports a bad certificate as ValueError
+        # MicroPython's TLS reports a bad certificate as ValueError
+        except Exception as e:  # noqa: BLE001
             if _would_block(e):
                 self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                 return
@@ -353,13 +354,13 @@ class Transports:
     def _stream_read(self, f):
         rx = self._rx
         sock = f.sock
-        into = getattr(sock, "readinto", None) or getattr(sock, "recv_into")
+        into = getattr(sock, "readinto", None) or sock.recv_into
         try:
             n = into(rx)
         except MemoryError:  # TLS decrypting with no heap left: shed, read next turn
             self.stack.shed()
             return
-        except Exception as e:  # see _flush
+        except Exception as e:  # noqa: BLE001 - see _flush
             if _would_block(e):
                 return
             self._close(f, _as_oserror(e))
@@ -414,7 +415,7 @@ class Transports:
             if self._tls_ctx is None:
                 self._tls_ctx = tls.context(self.ca_file)
             s = tls.wrap(self._tls_ctx, f.sock, f.host or f.peer[0])
-        except Exception as e:  # a CA file that cannot be read, no ssl module...
+        except Exception as e:  # noqa: BLE001 - a CA file that cannot be read, no ssl module...
             self._close(f, OSError(errno.EIO, str(e)))
             return False
         self._by_sock.pop(f.sock, None)
@@ -430,7 +431,7 @@ class Transports:
 
         try:
             done = tls.handshake(f.sock)
-        except Exception as e:  # certificate or hostname not verified, reset, ...
+        except Exception as e:  # noqa: BLE001 - certificate or hostname not verified, reset, ...
             self._close(f, OSError(errno.ECONNABORTED, str(e)))
             return False
         if done:
