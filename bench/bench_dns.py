@@ -41,7 +41,8 @@ def corpus(n=600, seed=1):
         if kind == 0:
             r.answer.append(dns.rrset.from_text(
                 d + ".", 3600, "IN", "NAPTR",
-                '2 0 "s" "SIP+D2T" "" _sip._tcp.%s.' % d, '2 0 "s" "SIP+D2U" "" _sip._udp.%s.' % d))
+                '2 0 "s" "SIP+D2T" "" _sip._tcp.%s.' % d,
+                '2 0 "s" "SIP+D2U" "" _sip._udp.%s.' % d))
         elif kind == 1:
             r.answer.append(dns.rrset.from_text(qname + ".", 3600, "IN", "SRV",
                                                 "1 0 5060 uc2.%s." % d, "2 0 5060 uc1.%s." % d))
@@ -75,7 +76,6 @@ def rate(fn, msgs, min_s=1.0):
 
 def cpython_rates(msgs):
     import dns.message
-
     from sipua.dns.wire import decode
 
     for m in msgs:  # same records, or the comparison is meaningless

@@ -17,16 +17,17 @@
   reset and until the rebooted board is registered again.
 
 ``--frozen BIN``: the same figures for a unix-port binary with ``sipua`` frozen in (made
-outside this project, see docs/architecture.md "Heap"): bytecode and strings then stay out of the heap, as on a board
-whose firmware image carries the agent. ``--frozen32 BIN``: that binary built 32-bit (an
-ESP32's pointer size and 16-byte GC blocks), measured frozen and with the ``.mpy`` files
-(``MICROPYPATH`` without ``.frozen``: the .mpy are loaded into the heap).
+outside this project, see docs/architecture.md "Heap"): bytecode and strings then stay out of
+the heap, as on a board whose firmware image carries the agent. ``--frozen32 BIN``: that
+binary built 32-bit (an ESP32's pointer size and 16-byte GC blocks), measured frozen and with
+the ``.mpy`` files (``MICROPYPATH`` without ``.frozen``: the .mpy are loaded into the heap).
 
 Needs the lab (``make lab-up``; started here and stopped again if it is not running) and
 dnsmasq (``make test-deps``). Every run of the agent is bounded in time.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+
 from sipfw.procs import stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,7 +69,7 @@ def build_mpy(out, firmware):
 
 def upy(binary, mpy_dir, heap, args, timeout=60, cwd=None):
     env = dict(os.environ, MICROPYPATH=mpy_dir or ".frozen")
-    proc = subprocess.run([binary, "-X", "heapsize=%s" % heap] + args, env=env, cwd=cwd,
+    proc = subprocess.run([binary, "-X", "heapsize=%s" % heap, *args], env=env, cwd=cwd,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
     return proc.stdout + proc.stderr
@@ -136,10 +138,8 @@ class FailoverDns:
 
     def stop(self):
         if self.pid:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(self.pid, 15)
-            except OSError:
-                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -166,7 +166,8 @@ class FarEnd:
         path = os.path.join(workdir, "farend.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
-        self.log = open(os.path.join(workdir, "farend.log"), "w+")
+        # the far end's output for as long as it runs: stop() closes it
+        self.log = open(os.path.join(workdir, "farend.log"), "w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [MICROPYTHON, "-X", "heapsize=2M", "-c",
              "from sipua import app; app.main(%r)" % path],
@@ -246,10 +247,8 @@ def _run_agent(binary, mpy_dir, heap_kb, cfg, workdir, call):
     finally:
         proc.kill()
         proc.wait(timeout=10)
-        try:
+        with contextlib.suppress(OSError, TypeError):
             lines.extend((buf + (proc.stdout.read() or "")).split("\n"))  # its last words
-        except (OSError, TypeError):
-            pass
         proc.stdout.close()
         if proc.stdin is not None:
             proc.stdin.close()

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from sipfw.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]

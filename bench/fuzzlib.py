@@ -53,7 +53,7 @@ def run(name, seeds, mutate, decode, defined_error, args, check=None):
             out = decode(data)
         except defined_error:
             continue
-        except Exception as e:  # the one thing this run looks for
+        except Exception as e:  # noqa: BLE001 - the one thing this run looks for
             path = os.path.join(HERE, "fuzz-crash-%s-%d.bin" % (name, done))
             with open(path, "wb") as f:
                 f.write(data)

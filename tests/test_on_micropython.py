@@ -39,7 +39,7 @@ def collect():
     return items
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_module(module):
     env = dict(os.environ)
     env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "firmware"), FW_TESTS, ".frozen"])

@@ -32,7 +32,7 @@ def targets():
     for name in ("boot.py", "main.py"):
         if os.path.exists(os.path.join(FIRMWARE, name)):
             out.append(name)
-    return out + ["-p", "sipua"]
+    return [*out, "-p", "sipua"]
 
 
 def check(port, config_path):
@@ -42,7 +42,7 @@ def check(port, config_path):
         return 2
     env = dict(os.environ, MYPYPATH=stubs)
     cmd = [sys.executable, "-m", "mypy", "--config-file", config_path,
-           "--custom-typeshed-dir", stubs, "--no-incremental"] + targets()
+           "--custom-typeshed-dir", stubs, "--no-incremental", *targets()]
     proc = subprocess.run(cmd, cwd=FIRMWARE, env=env, capture_output=True, text=True)
     # Errors inside the stubs themselves are not ours; keep only lines about firmware files.
     lines = [x for x in proc.stdout.splitlines() if not x.startswith(stubs)]

@@ -47,7 +47,7 @@ class BoardTransport(SerialTransport):
     state set as its constructor would.
     """
 
-    def __init__(self, device: str, baudrate: int = 115200):  # noqa: D107
+    def __init__(self, device: str, baudrate: int = 115200):
         self.in_raw_repl = False
         self.use_raw_paste = True
         self.device_name = device
@@ -224,7 +224,7 @@ class Board:
         try:
             out, err = self.t.exec_raw(code, timeout=timeout)
         except (TransportError, serial.SerialException, OSError) as e:
-            raise BoardError("%s: lost the board during exec: %s" % (self.port.device, e))
+            raise BoardError("%s: lost the board during exec: %s" % (self.port.device, e)) from e
         if err:
             last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
             raise BoardError("%s: board raised %s" % (self.port.device,
@@ -236,10 +236,10 @@ class Board:
             self.t.fs_writefile(path, data, chunk_size=chunk_size, progress_callback=progress)
         except TransportExecError as e:
             raise BoardError("%s: writing %s failed: %s" % (self.port.device, path,
-                                                             e.error_output.strip()))
+                                                             e.error_output.strip())) from e
         except (TransportError, serial.SerialException, OSError) as e:
             raise BoardError("%s: lost the board while writing %s: %s"
-                             % (self.port.device, path, e))
+                             % (self.port.device, path, e)) from e
 
     def read_file(self, path: str) -> bytes | None:
         try:
@@ -247,10 +247,10 @@ class Board:
         except OSError as e:
             if getattr(e, "errno", None) == errno.ENOENT:
                 return None
-            raise BoardError("%s: reading %s failed: %s" % (self.port.device, path, e))
+            raise BoardError("%s: reading %s failed: %s" % (self.port.device, path, e)) from e
         except (TransportError, serial.SerialException) as e:
             raise BoardError("%s: lost the board while reading %s: %s"
-                             % (self.port.device, path, e))
+                             % (self.port.device, path, e)) from e
 
     # -- reboot ----------------------------------------------------------------------------
     def reboot(self, wait_for: str | None, timeout: float, echo=None) -> str:
@@ -298,10 +298,8 @@ class Board:
         PortError if it does not come back before ``deadline``."""
         from . import boards
 
-        try:
+        with contextlib.suppress(OSError, serial.SerialException):
             self.t.serial.close()
-        except (OSError, serial.SerialException):
-            pass
         self.port = boards.refind(self.port, timeout=max(deadline - time.monotonic(), 0.1))
         self.t = BoardTransport(self.port.device)
         return self.t.serial

@@ -85,7 +85,7 @@ def main() -> int:
         watch.ask("reboot")
         watch.mark()  # what came before the answer is the previous boot's
         t0, _ = watch.until(r"INFO app start")
-        t1, line = watch.until(r"reg registered")
+        t1, _ = watch.until(r"reg registered")
         st = watch.ask("status")
         print("   status: " + server_of(st), flush=True)
         rows.append(("boot → registered (seed trace: 401 → 423 → 200)", server_of(st),
@@ -94,14 +94,14 @@ def main() -> int:
         say("Stopping uc2 (connection refused): the board should fail over to uc1")
         t0 = time.time()
         lab.stop("uc2")
-        t1, line = watch.until(r"reg registered .*uc1")
+        t1, _ = watch.until(r"reg registered .*uc1")
         rows.append(("failover, uc2 stopped", server_of(watch.ask("status")), (t1 - t0) * 1000))
 
         say("Starting uc2 again: after %d s on uc1 the board probes uc2 and fails back"
             % FAILBACK_S)
         t0 = time.time()
         lab.start("uc2")
-        t1, line = watch.until(r"reg registered .*uc2", timeout=FAILBACK_S + 30)
+        t1, _ = watch.until(r"reg registered .*uc2", timeout=FAILBACK_S + 30)
         rows.append(("failback, uc2 back (duration %d s)" % FAILBACK_S,
                      server_of(watch.ask("status")), (t1 - t0) * 1000))
 
@@ -109,7 +109,7 @@ def main() -> int:
         lab.silence("uc2")
         t0 = time.time()
         watch.ask("reg")
-        t1, line = watch.until(r"reg registered .*uc1", timeout=40)
+        t1, _ = watch.until(r"reg registered .*uc1", timeout=40)
         rows.append(("failover, uc2 silent (retry budget)", server_of(watch.ask("status")),
                      (t1 - t0) * 1000))
         lab.unsilence("uc2")

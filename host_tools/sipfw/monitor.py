@@ -14,6 +14,7 @@ its lines, a console answer (``@{...}``), or other output.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -99,10 +100,8 @@ class LineReader:
 
     def close(self) -> None:
         if self.ser is not None:
-            try:
+            with contextlib.suppress(OSError, serial.SerialException):
                 self.ser.close()
-            except (OSError, serial.SerialException):
-                pass
             self.ser = None
 
     def write(self, data: bytes) -> None:

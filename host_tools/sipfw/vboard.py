@@ -35,6 +35,7 @@ Each running vboard writes a JSON entry into a registry folder so ``sipfw ports`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -288,10 +289,8 @@ class VirtualBoard:
     def request_stop(self, *_args) -> None:
         """Safe from a signal handler: wakes the loop, which then stops."""
         self._stopping = True
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
-        except OSError:
-            pass
 
     def serve(self) -> None:
         """Relay bytes and reboot the interpreter until ``request_stop``."""
@@ -507,10 +506,8 @@ def _hung_up(fd: int) -> bool:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)  # its own session: the port and anything it os.system()s
-    except ProcessLookupError:
-        pass
 
 
 def _terminate(proc: subprocess.Popen) -> None:
@@ -604,10 +601,7 @@ def register(board: VirtualBoard) -> Path:
 
 
 def unregister(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)
 
 
 def list_vboards(folder: Path | None = None) -> list[dict]:

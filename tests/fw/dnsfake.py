@@ -3,7 +3,8 @@
 Runs on CPython and MicroPython alike. Answers are encoded here (uncompressed names, built
 with the firmware's own ``put_name``) from a small zone::
 
-    zone = {"airties.test": [(NAPTR, 3600, (2, 0, b"s", b"SIP+D2T", b"", "_sip._tcp.airties.test"))],
+    zone = {"airties.test": [(NAPTR, 3600,
+                              (2, 0, b"s", b"SIP+D2T", b"", "_sip._tcp.airties.test"))],
             "uc1.airties.test": [(A, 60, "127.0.1.26")]}
 
 ``soa`` (a (ttl, minimum) pair) adds an SOA to negative answers; ``hook(server, q, addr)``
@@ -140,7 +141,7 @@ class FakeDns:
             cn = [d for t, ttl, d in recs if t == CNAME]
             if got or not cn or qtype == CNAME:
                 break
-            ans.append((name, CNAME, [x for x in recs if x[0] == CNAME][0][1], cn[0]))
+            ans.append((name, CNAME, next(x for x in recs if x[0] == CNAME)[1], cn[0]))
             name = cn[0].lower()
             recs = self.zone.get(name)
         rcode = 3 if recs is None and not ans else 0
@@ -166,7 +167,7 @@ class FakeDns:
         def readable(c, ev):
             chunk = c.recv(600)
             buf.extend(chunk)
-            if len(buf) >= 2 and len(buf) >= 2 + (buf[0] << 8 | buf[1]) or not chunk:
+            if (len(buf) >= 2 and len(buf) >= 2 + (buf[0] << 8 | buf[1])) or not chunk:
                 self.sched.unwatch(c)
                 if chunk:
                     q = decode(bytes(buf[2:]))

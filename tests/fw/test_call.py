@@ -142,7 +142,7 @@ def test_invite_failover_on_refusal_and_503():
             p.uc2.stop()
         try:
             c = p.calls.call("6904")
-            assert p.run_until(lambda: c.state == ACTIVE, 2000), fault
+            assert p.run_until(lambda c=c: c.state == ACTIVE, 2000), fault
             fo, = p.events("invite_failover")
             assert fo["reason"] == ("transport_error" if fault == "refused" else "503")
             assert UC1 in fo["next"]

@@ -24,7 +24,7 @@ def test_forget_unloads_and_a_new_import_works():
     gc.collect()
     if fresh:  # nothing else held it: everything it took is free again
         assert gc.mem_alloc() - before < 256, gc.mem_alloc() - before
-    from sipua import upload  # noqa: F811 - loaded afresh
+    from sipua import upload  # loaded afresh
 
     assert upload.Upload and "sipua.upload" in sys.modules
 

@@ -67,7 +67,7 @@ def test_long_line_is_refused_whole():
 
 
 def test_help_lists_builtins_and_app_commands():
-    c, out, _ = make()
+    c, _out, _ = make()
     c.register("dns", lambda args: None, "dns NAME: resolve")
     res = c.execute("help")
     assert sorted(res["commands"]) == ["config", "dns", "help", "log", "reboot", "reset"]
@@ -75,7 +75,7 @@ def test_help_lists_builtins_and_app_commands():
 
 
 def test_log_command_sets_levels():
-    c, out, _ = make()
+    c, _out, _ = make()
     saved_level, saved_areas = log.level, dict(log.areas)
     try:
         assert c.execute("log debug sip")["areas"]["sip"] == "debug"
@@ -90,7 +90,7 @@ def test_log_command_sets_levels():
 
 
 def test_config_reload_hook():
-    c, out, _ = make()
+    c, _out, _ = make()
     assert c.execute("config reload")["error"] == "config reload: not available"
     calls = []
     c.reload_hook = lambda: calls.append(1) or {"accounts": 2}
@@ -100,7 +100,7 @@ def test_config_reload_hook():
 
 
 def test_reboot_answers_first_then_resets_from_the_scheduler():
-    sched, clock = new_sched()
+    sched, _clock = new_sched()
     resets = []
 
     class NoInput:  # not pollable: the console says so and keeps answering fed lines
@@ -154,7 +154,7 @@ def _upload(c, data, digest=None, chunk=48):
 def test_config_upload_replaces_the_file_and_reloads():
     d = make_tmpdir("sipfw-contest")
     try:
-        c, out, _ = make()
+        c, _out, _ = make()
         c.config_path = d + "/config.json"
         with open(c.config_path, "w") as f:
             f.write('{"accounts": []}')

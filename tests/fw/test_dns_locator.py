@@ -97,7 +97,7 @@ def test_numeric_ip_needs_no_dns():
 def test_explicit_port_means_address_records_only():
     e = Env(SEED)
     try:
-        rows, err = e.rows("sip:uc1.%s:5080" % D)
+        rows, _err = e.rows("sip:uc1.%s:5080" % D)
         assert rows == [("udp", "uc1." + D, "127.0.1.26", 5080, "a")]
         assert e.asked() == [("uc1." + D, A)]
         rows, _ = e.rows(D, port=5090, transport="tcp")
@@ -109,7 +109,7 @@ def test_explicit_port_means_address_records_only():
 def test_explicit_transport_means_srv_for_it():
     e = Env(SEED)
     try:
-        rows, err = e.rows("sip:%s;transport=tcp" % D)
+        rows, _err = e.rows("sip:%s;transport=tcp" % D)
         assert [x[:2] for x in rows] == [("tcp", "uc2." + D), ("tcp", "uc1." + D)]
         assert e.asked()[0] == ("_sip._tcp." + D, SRV) and (D, NAPTR) not in e.asked()
         e.rows(D, transport="tls")
@@ -300,7 +300,7 @@ def test_static_records_stand_in_when_the_server_is_silent():
                          "_sip._tcp.%s SRV 1 0 5060 uc2.%s" % (D, D),
                          "uc2.%s A 127.0.1.27" % D])
     try:
-        rows, err = e.rows(D)
+        rows, _err = e.rows(D)
         assert rows == [("tcp", "uc2." + D, "127.0.1.27", 5060, "naptr")]
     finally:
         e.close()

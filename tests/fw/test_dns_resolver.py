@@ -13,7 +13,7 @@ ZONE = {"uc1.airties.test": [(A, 60, "127.0.1.26")],
 
 
 def setup(zone=ZONE, n=1, **kw):
-    s, clock = new_sched(real_poll=True)
+    s, _clock = new_sched(real_poll=True)
     fakes = [FakeDns(s, zone, **kw) for _ in range(n)]
     r = Resolver(s, [f.server for f in fakes])
     return s, r, fakes
@@ -158,7 +158,7 @@ def test_second_server_on_timeout_then_backoff():
 
 
 def test_servfail_refused_and_closed_port_go_to_the_next_server():
-    s, clock = new_sched(real_poll=True)
+    s, _clock = new_sched(real_poll=True)
     dead, dead_port = bind_udp("127.0.1.53")
     dead.close()  # nothing listens here: ICMP port unreachable
     f1, f2, f3 = FakeDns(s, ZONE), FakeDns(s, ZONE), FakeDns(s, ZONE)
@@ -166,7 +166,7 @@ def test_servfail_refused_and_closed_port_go_to_the_next_server():
     r = Resolver(s, ["127.0.1.53:%d" % dead_port, f1.server, f2.server, f3.server])
     try:
         t0 = s.now()
-        a, err = ask(s, r, "uc1.airties.test")
+        a, _err = ask(s, r, "uc1.airties.test")
         assert a.records == ["127.0.1.26"] and s.now() - t0 < 200
         assert [len(f.queries) for f in (f1, f2, f3)] == [1, 1, 1]
     finally:
@@ -186,7 +186,7 @@ def test_formerr_with_edns_retries_without():
 
     f.hook = hook
     try:
-        a, err = ask(s, r, "uc1.airties.test")
+        a, _err = ask(s, r, "uc1.airties.test")
         assert a.records == ["127.0.1.26"] and seen == [1232, 0]
     finally:
         close([f])
@@ -218,7 +218,7 @@ def test_cname_leading_out_of_the_answer_is_asked_for():
 
     f.hook = hook
     try:
-        a, err = ask(s, r, "alias.test")
+        a, _err = ask(s, r, "alias.test")
         assert a.records == ["127.0.1.26"] and a.ttl == 40
         assert [q[0] for q in f.queries] == ["alias.test", "uc1.airties.test"]
     finally:
@@ -252,14 +252,14 @@ def test_static_records_when_dns_has_nothing():
     s, r, (f,) = setup()
     r.static = Static(["nope.airties.test A 10.9.9.9", "uc1.airties.test A 10.1.1.1"], ttl=99)
     try:
-        a, err = ask(s, r, "nope.airties.test")  # NXDOMAIN -> static
+        a, _err = ask(s, r, "nope.airties.test")  # NXDOMAIN -> static
         assert a.records == ["10.9.9.9"] and a.source == "static" and a.ttl == 99
-        a, err = ask(s, r, "uc1.airties.test")  # DNS has it: DNS wins
+        a, _err = ask(s, r, "uc1.airties.test")  # DNS has it: DNS wins
         assert a.records == ["127.0.1.26"] and a.source == "dns"
         f.hook = lambda srv, q, addr: True
         r.cache.clear()
         r.timeout_ms, r.tries = 100, 1
-        a, err = ask(s, r, "uc1.airties.test")  # server silent -> static
+        a, _err = ask(s, r, "uc1.airties.test")  # server silent -> static
         assert a.records == ["10.1.1.1"] and a.source == "static"
     finally:
         close([f])
@@ -272,7 +272,8 @@ def test_static_and_server_config_errors_name_the_entry():
     except DnsError as err:
         e = err
     assert e is not None and "dns.static[1]" in str(e)
-    st = Static(["a.test 60 SRV 1 2 5060 b.test.", 'a.test NAPTR 1 2 s SIP+D2U "" _sip._udp.a.test'])
+    st = Static(["a.test 60 SRV 1 2 5060 b.test.",
+                 'a.test NAPTR 1 2 s SIP+D2U "" _sip._udp.a.test'])
     assert st.lookup("A.test.", SRV) == (60, [(1, 2, 5060, "b.test")])
     assert st.lookup("a.test", NAPTR)[0] == 3600 and st.lookup("b.test", A) is None
     assert parse_server("10.0.0.1") == ("10.0.0.1", 53)
@@ -299,7 +300,7 @@ def test_cancelled_query_never_calls_back():
 
 
 def test_no_servers_is_an_error_not_a_crash():
-    s, clock = new_sched(real_poll=True)
+    s, _clock = new_sched(real_poll=True)
     r = Resolver(s, [])
     r.servers = []
     a, err = ask(s, r, "uc1.airties.test")

@@ -77,14 +77,14 @@ def test_wifi_connects_on_second_attempt_after_a_timeout():
 
 
 def test_wifi_gives_up_after_all_attempts():
-    ip, ll, wlan, net, slept = run_connect(["error", None, None], {"ssid": "lab", "psk": ""})
+    ip, ll, _wlan, _net, slept = run_connect(["error", None, None], {"ssid": "lab", "psk": ""})
     assert ip is None
     assert ll.events("wifi_error") and ll.events("wifi_failed")[0]["attempts"] == "3"
     assert sum(slept) < (wifi.ATTEMPTS + 1) * wifi.CONNECT_WAIT_MS  # bounded
 
 
 def test_no_ssid_means_no_wifi():
-    ip, ll, wlan, net, slept = run_connect([1], {"ssid": ""})
+    ip, ll, wlan, _net, _slept = run_connect([1], {"ssid": ""})
     assert ip is None and wlan.calls == [] and ll.events("no_wifi_config")
 
 

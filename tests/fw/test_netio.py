@@ -86,7 +86,7 @@ def test_fragmented_heap_still_reads_an_mtu_sized_datagram():
     rx, tx, p = _pair(2)
     try:
         fake = _NoHeap(rx, fits=2000)
-        data, src = netio.recv(fake, 8193, True)
+        data, _src = netio.recv(fake, 8193, True)
         assert data == b"0" * 100 and fake.tries == [8193, 8193, netio.SMALL]
         assert [e for e in p.poll(50) if e[1] & select.POLLIN]  # the next one still waits
     finally:
@@ -95,7 +95,7 @@ def test_fragmented_heap_still_reads_an_mtu_sized_datagram():
 
 
 def test_drain_is_bounded_and_counts():
-    rx, tx, p = _pair(40)
+    rx, tx, _p = _pair(40)
     try:
         assert netio.drain(rx) == 32  # bounded: the rest waits for the next turn
         assert netio.drain(rx) == 8

@@ -20,7 +20,7 @@ def test_timers_run_in_due_order_then_insertion_order():
 
 
 def test_virtual_time_runs_32_seconds_of_timers_without_sleeping():
-    s, clock = new_sched()
+    s, _clock = new_sched()
     fired = []
     s.call_later(32000, lambda: fired.append(s.now()))
     s.run(until_ms=40000)

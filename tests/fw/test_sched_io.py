@@ -100,7 +100,7 @@ def test_owner_is_told_once_and_the_socket_is_unwatched():
 
 def test_unwatch_while_backing_off_cancels_the_resume():
     s, out = _sched()
-    rx, tx, addr = _ready_socket()
+    rx, tx, _addr = _ready_socket()
     calls = []
 
     def reader(sock, events):

@@ -105,7 +105,8 @@ def test_quoted_strings_and_escapes_intmeth():
     assert to.display == "BEL:\x07 NUL:\x00 DEL:\x7f"
     fr = m.name_addr(2)
     assert fr.tag == "_token~1'+`*%!-." and fr.display == "token1~` token2'+_ token3*%!.-"
-    assert fr.params["fromparam''~+*_!.-%"] == "\u0440\u0430\u0431\u043e\u0442\u0430\u044e\u0449\u0438\u0439"
+    assert (fr.params["fromparam''~+*_!.-%"]
+            == "\u0440\u0430\u0431\u043e\u0442\u0430\u044e\u0449\u0438\u0439")
     u = parse_uri(m.ruri)
     assert u.user.startswith("1_unusual.URI~") and u.password.startswith("&it+has=1")
     assert u.host == "example.com"

@@ -9,7 +9,7 @@ SRC = ("127.0.2.9", 5060)
 
 
 def new_stack():
-    s, clock = new_sched()
+    s, _clock = new_sched()
     st = SipStack(s, local_ip="127.0.2.1", local_port=5060)
     sent = []
     st.tp.send_response = lambda data, req: sent.append(data)
@@ -44,7 +44,7 @@ def test_rfc4475_every_message_gets_the_answer_the_rfc_expects_udp():
 
 
 def test_answers_carry_the_headers_the_rfc_asks_for():
-    st, s, sent = new_stack()
+    st, _s, sent = new_stack()
     st.receive(rfc4475("bext01"), None, SRC, True)
     r = parse(sent[-1])
     assert r.status == 420
@@ -67,7 +67,7 @@ def test_answers_carry_the_headers_the_rfc_asks_for():
 
 
 def test_too_large_and_garbage_never_crash():
-    st, s, sent = new_stack()
+    st, _s, sent = new_stack()
     big = options(1).replace(b"Content-Length: 0\r\n\r\n", b"X-Pad: " + b"a" * 9000 +
                              b"\r\nContent-Length: 0\r\n\r\n")
     st.receive(big, None, SRC, True)
@@ -110,7 +110,7 @@ def test_retransmitted_request_gets_the_same_answer_once_processed():
 
 
 def test_cancel_answers_487_to_the_invite():
-    st, s, sent = new_stack()
+    st, _s, sent = new_stack()
     cancelled = []
     st.on_request = lambda m, t: None  # the UA rings and does not answer yet
     st.on_cancel = cancelled.append
@@ -132,7 +132,7 @@ def bye(n):
 
 
 def test_server_transactions_are_bounded():
-    st, s, sent = new_stack()
+    st, _s, sent = new_stack()
     st.max_stx = 3
     held = []
     st.on_request = lambda m, t: held.append(t)  # the UA never answers
@@ -154,7 +154,7 @@ def test_server_transactions_are_bounded():
 def test_options_and_refusals_are_answered_without_a_transaction():
     # RFC 3261 §8.2.7: the answer depends only on the request, so nothing is kept for
     # Timer J; a retransmission gets the same answer again, To tag included.
-    st, s, sent = new_stack()
+    st, _s, sent = new_stack()
     for _ in range(2):
         st.receive(options(1), None, SRC, True)
     st.receive(options(2), None, SRC, True)
@@ -162,7 +162,7 @@ def test_options_and_refusals_are_answered_without_a_transaction():
         b"1 OPTIONS", b"1 SUBSCRIBE"), None, SRC, True)
     assert finals(sent) == [200, 200, 200, 405]
     assert not st.stx
-    a, b, c = (parse(x) for x in sent[:3])
+    a, b, _c = (parse(x) for x in sent[:3])
     assert a.to_tag and a.to_tag == b.to_tag
     assert bytes(sent[0]) == bytes(sent[1])
 

@@ -125,7 +125,7 @@ def test_final_response_503_and_retry_after_are_reported():
     r.peer.answer = reply(503, "Service Unavailable", headers=[("Retry-After", "120")])
     r.send("REGISTER")
     r.run(2000)
-    (t, outcome, m), = r.results
+    (_t, outcome, m), = r.results
     assert outcome == UNAVAILABLE and m.status == 503 and m.int(H_RETRY_AFTER) == 120
     assert r.sent_at() == [0]
     r.close()

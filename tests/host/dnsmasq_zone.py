@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+
 from sip_proc import free_port
 from sipfw.procs import stop_process
 

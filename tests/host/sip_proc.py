@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import time
+
 from sipfw.procs import stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

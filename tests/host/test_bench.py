@@ -147,6 +147,7 @@ def test_register_scenario_on_a_vboard_against_the_lab():
         assert 0 < r["times_ms"]["app_start_to_registered"] < 5000
         assert r["figures"]["register_responses"] == [401, 423, 200]
         assert r["figures"]["dns_round_trips_before_register"] >= 3
-        page = open(os.path.join(report, "register.html")).read()
+        with open(os.path.join(report, "register.html")) as f:
+            page = f.read()
         assert ">REGISTER cseq=1<" in page and ">423 Interval Too Brief (REGISTER)<" in page
         assert os.path.exists(os.path.join(report, "register.log"))

@@ -32,7 +32,7 @@ RELAY = "127.0.2.42"
 def sipp(args, timeout=30):
     exe = shutil.which("sipp")
     assert exe, "sipp is missing: `make test-deps` installs Debian's sip-tester"
-    return subprocess.Popen([exe] + args + ["-nostdin", "-timeout", "20s", "-m", "1"],
+    return subprocess.Popen([exe, *args, "-nostdin", "-timeout", "20s", "-m", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=SIPP_DIR)
 
 
@@ -136,7 +136,7 @@ def test_lost_answer_is_recovered_by_retransmission(interp):
         outcome, status, ms = run_client(interp, "udp", RELAY, relay.port, "OPTIONS")
     finally:
         relay.stop = True
-        rc, out = finish(proc)
+        _rc, out = finish(proc)
     assert (outcome, status) == ("response", 200), out
     assert relay.dropped == 1 and relay.requests >= 2  # Timer E did the work
     assert 450 <= ms < 3000, ms  # the answer to the retransmission at T1 = 500 ms

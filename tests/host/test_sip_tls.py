@@ -28,7 +28,7 @@ def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
 
     def ossl(*args):
-        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
     ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
          "ca.pem", "-days", "2", "-subj", "/CN=sipfw test CA")
@@ -156,7 +156,8 @@ req = st.make_request("OPTIONS", "sip:sip.test", "sip:6903@sip.test")
 st.request(req, ("tls", "%s", %d, "%s"), lambda o, m: done.append((o, m)))
 sched.run_until(lambda: done, 10000)
 st.stop()
-print("RESULT", OUTCOME_NAMES[done[0][0]] if done else "none", done[0][1].status if done and done[0][1] else 0)
+print("RESULT", OUTCOME_NAMES[done[0][0]] if done else "none",
+      done[0][1].status if done and done[0][1] else 0)
 """
 
 

@@ -33,8 +33,8 @@ for p in (str(FIRMWARE), str(ROOT / "host_tools")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from sipua.log import parse_line  # noqa: E402
 from sipfw.procs import stop_process  # noqa: E402
+from sipua.log import parse_line  # noqa: E402
 
 
 class BoardError(AssertionError):
@@ -112,7 +112,7 @@ class AgentBoard:
         while not self._stop.is_set():
             try:
                 data = self.serial.read(4096)
-            except Exception:  # port closed under us at stop()
+            except Exception:  # noqa: BLE001 - port closed under us at stop()
                 return
             if not data:
                 continue
@@ -120,7 +120,8 @@ class AgentBoard:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 with self._lock:
-                    self.lines.append((time.monotonic(), line.decode(errors="replace").rstrip("\r")))
+                    self.lines.append((time.monotonic(),
+                                       line.decode(errors="replace").rstrip("\r")))
             if buf.startswith(b">>>") or buf.startswith(b"MPY:"):  # a prompt has no newline
                 with self._lock:
                     self.lines.append((time.monotonic(), buf.decode(errors="replace")))

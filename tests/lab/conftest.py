@@ -10,7 +10,7 @@ LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
 if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
-import labctl
+import labctl  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,13 @@ Optional: without either tool the bench runs the same, the report just has no pc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
+
 from ..procs import stop_process
 
 
@@ -44,7 +46,7 @@ class Capture:
             cmd = ["tshark", "-i", self.iface, "-f", self.filter, "-w", self.path, "-q"]
         else:
             cmd = ["tcpdump", "-i", self.iface, "-U", "-w", self.path, self.filter]
-        self._err = open(self.path + ".log", "w+")
+        self._err = open(self.path + ".log", "w+")  # noqa: SIM115 - stop() closes it
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._err,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + ready_s
@@ -66,10 +68,8 @@ class Capture:
             stop_process(self.proc, signal.SIGINT)  # tshark writes out its pcap on SIGINT
             self.proc = None
             self._err.close()
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self.path + ".log")
-            except OSError:
-                pass
         return self.path if os.path.exists(self.path) and os.path.getsize(self.path) > 24 else None
 
 

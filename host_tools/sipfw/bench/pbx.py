@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..paths import LAB_DIR
@@ -40,11 +41,11 @@ class Pbx:
 
     name = "pbx"
     domain = ""
-    dns: list[str] = []
+    dns: Sequence[str] = ()
     transport = "dns-srv"
-    accounts: list[tuple[str, str]] = []
+    accounts: Sequence[tuple[str, str]] = ()
     farend_user: str | None = None
-    servers: list[tuple[str, str]] = []  # (name, ip), preferred first
+    servers: Sequence[tuple[str, str]] = ()  # (name, ip), preferred first
     lab = None  # the labctl.Lab when this is the local lab
 
     @property

@@ -322,5 +322,5 @@ def load_log(path: str):
     return out
 
 
-__all__ = ("ladder_arrows", "ladder_svg", "lanes_for", "load_log", "render", "timeline_svg",
-           "write", "time")
+__all__ = ("ladder_arrows", "ladder_svg", "lanes_for", "load_log", "render", "time",
+           "timeline_svg", "write")

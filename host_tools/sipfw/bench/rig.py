@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+
 from ..procs import stop_process
 
 STEP_TIMEOUT_S = 30

@@ -8,6 +8,7 @@ command) to the host time of the first byte of the board's log line that shows t
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
@@ -70,7 +71,8 @@ def register(run: Run) -> None:
             dns_rtts += 1
         if f.get("area") != "sip":
             continue
-        # the stack's trace lines: ``sip tx method=REGISTER``, ``sip rx status=401 cseq="1 REGISTER"``
+        # the stack's trace lines: ``sip tx method=REGISTER``,
+        # ``sip rx status=401 cseq="1 REGISTER"``
         if f.get("event") == "tx" and f.get("method") == "REGISTER":
             sent_register = True
         if (f.get("event") == "rx" and f.get("status")
@@ -167,7 +169,7 @@ def heap_profile(run: Run, seconds: float, every: float = 0.5) -> dict:
             samples.append((round(time.time() - (run.t_scenario or run.t_start), 2), h))
         run.watch.read_for(every)
     post_gc, rates = [], []
-    for (ta, a), (tb, b) in zip(samples, samples[1:], strict=False):
+    for (ta, a), (tb, b) in itertools.pairwise(samples):
         if b > a + 1024:
             post_gc.append(b)
         elif b < a and tb > ta:
@@ -186,7 +188,7 @@ def call(run: Run) -> None:
     user = _farend(run)
     hold = float(run.opts.get("hold") or 3)
     reg = heap_profile(run, hold)
-    t0, ans = run.console("call %s" % user)
+    t0, _ = run.console("call %s" % user)
     t1, line = run.until(r"INFO call answered ", 20)
     run.time("call_setup", t0, t1)
     run.expect("answered through the primary %s" % run.pbx.primary,
@@ -224,7 +226,7 @@ def bye_failover(run: Run) -> None:
     user = _farend(run)
     if not _require_primary(run):
         return
-    t0, _ = run.console("call %s" % user)
+    run.console("call %s" % user)
     run.until(r"INFO call answered ", 20)
     run.act("stop", run.pbx.primary)
     t2, _ = run.console("hangup")

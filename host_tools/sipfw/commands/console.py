@@ -100,7 +100,7 @@ def run(args) -> int:
                 break
             try:
                 ans = session.ask(line)
-            except Exception as e:  # noqa: BLE001 - interactive: report and go on
+            except Exception as e:  # interactive: report and go on
                 from ..errors import SipfwError
 
                 if not isinstance(e, SipfwError):

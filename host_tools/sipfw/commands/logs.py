@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 
 COLORS = {"ERROR": "\x1b[31m", "WARN": "\x1b[33m", "DEBUG": "\x1b[2m", "traceback": "\x1b[31m",
           "boot": "\x1b[1;36m", "gap": "\x1b[1;35m", "reconnect": "\x1b[1;35m",
@@ -100,29 +101,27 @@ def run(args) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     reader = LineReader(args.port, port, reconnect=not args.no_reconnect)
     reader.open()
-    save = open(args.save, "a", encoding="utf-8") if args.save else None
     out = sys.stdout
     matched = False
-    try:
-        for ev in reader.events(deadline):
-            if save is not None:
-                save.write(render(ev, False) + "\n")
-                save.flush()
-            for shown in chain(chain_, ev):
-                if args.json:
-                    out.write(json.dumps(shown.as_dict()) + "\n")
-                else:
-                    out.write(render(shown, color) + "\n")
-            out.flush()
-            if until is not None and until.search(ev.text):
-                matched = True
-                break
-    except KeyboardInterrupt:  # Ctrl-C is how a person stops a tail: not an error
-        return 0
-    finally:
-        reader.close()
-        if save is not None:
-            save.close()
+    with open(args.save, "a", encoding="utf-8") if args.save else nullcontext() as save:
+        try:
+            for ev in reader.events(deadline):
+                if save is not None:
+                    save.write(render(ev, False) + "\n")
+                    save.flush()
+                for shown in chain(chain_, ev):
+                    if args.json:
+                        out.write(json.dumps(shown.as_dict()) + "\n")
+                    else:
+                        out.write(render(shown, color) + "\n")
+                out.flush()
+                if until is not None and until.search(ev.text):
+                    matched = True
+                    break
+        except KeyboardInterrupt:  # Ctrl-C is how a person stops a tail: not an error
+            return 0
+        finally:
+            reader.close()
     if until is not None and not matched:
         print("sipfw logs: no line matched --until %r" % args.until, file=sys.stderr)
         return 1
