@@ -17,7 +17,7 @@ from ..compat import ticks_diff, ticks_ms
 WATCHDOG_ENV = "SIPFW_WATCHDOG"
 
 _led_state = [False]
-_wdt = [None, 0, 0]  # heartbeat path, period ms, ticks of the last write
+_wdt = [None, 0, 0]  # type: list  # heartbeat path, period ms, ticks of the last write
 
 
 def led(on):
