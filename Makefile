@@ -35,6 +35,7 @@ test-deps:
 test: setup test-deps
 	$(PY) -m pytest -q tests
 	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory lint
 
 typecheck: setup
 	$(PY) tools/typecheck.py
