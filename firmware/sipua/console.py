@@ -297,13 +297,21 @@ class Console:
 
 
 def _plain(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
+    # One isinstance per type: a tuple of types is built anew on every call on MicroPython,
+    # and a status answer has a few dozen values (the tuple form made 2.9 KB of garbage
+    # per status, most of what the bench's polling costs the board).
+    if value is None or value is True or value is False or isinstance(value, str):
+        return value
+    if isinstance(value, int) or isinstance(value, float):  # bool is no int on MicroPython
         return value
     if isinstance(value, dict):
-        return dict((str(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
+        out = {}
+        for k in value:
+            out[k if isinstance(k, str) else str(k)] = _plain(value[k])
+        return out
+    if isinstance(value, list) or isinstance(value, tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
+    if isinstance(value, bytes) or isinstance(value, bytearray):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
 

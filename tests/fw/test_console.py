@@ -47,13 +47,15 @@ def test_errors_are_answers_not_crashes():
 
     c.register("hangup", refuse)
     c.register("broken", broken)
-    c.register("weird", lambda args: {"obj": Weird(), "raw": b"ab", 7: (1, 2)})
+    c.register("weird", lambda args: {"obj": Weird(), "raw": b"ab", 7: (1, 2),
+                                        "no": False, "none": None, "f": 1.5})
     c.feed("hangup\nbroken\nfrobnicate 1\nweird\n\n   \n")
     got = answers(out)
     assert got[0] == {"cmd": "hangup", "ok": False, "error": "no call in progress"}
     assert got[1]["ok"] is False and got[1]["error"].startswith("KeyError")
     assert got[2]["error"] == "unknown command 'frobnicate' (try help)"
-    assert got[3] == {"cmd": "weird", "ok": True, "obj": "weird!", "raw": "ab", "7": [1, 2]}
+    assert got[3] == {"cmd": "weird", "ok": True, "obj": "weird!", "raw": "ab", "7": [1, 2],
+                      "no": False, "none": None, "f": 1.5}
     assert len(got) == 4  # blank lines answer nothing
     assert ll.events("handler_error")[0]["cmd"] == "broken"
 
