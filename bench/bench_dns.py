@@ -103,57 +103,48 @@ def upy_rate(msgs):
         os.unlink(path)
 
 
-def upy_resolution_heap():
+def upy_resolution_heap(tree):
     """Bytes allocated by one full airties resolution (NAPTR, 2 SRV, glue) on MicroPython,
-    against dnsmasq with the seed's zone; gc disabled while it runs."""
+    against dnsmasq with the seed's zone; gc disabled while it runs. Run from the .mpy
+    ``tree`` a board holds: from source the compiler's own heap would count too."""
     from dnsmasq_zone import DNSMASQ, DOMAIN, Dnsmasq
 
     if not os.path.exists(DNSMASQ) or not os.path.exists(MICROPYTHON):
         return None, "dnsmasq or micropython missing"
     d = Dnsmasq().start()
     try:
-        env = dict(os.environ, MICROPYPATH=FIRMWARE)
+        env = dict(os.environ, MICROPYPATH=tree)
         p = subprocess.run([MICROPYTHON, "-X", "heapsize=100K",
                             os.path.join(ROOT, "tests", "host", "upy_locate.py"), d.server,
                             DOMAIN], capture_output=True, text=True, timeout=60, env=env)
+        if p.returncode:
+            return None, "upy_locate failed: %s" % (p.stdout + p.stderr).strip()[-300:]
         out = json.loads(p.stdout.strip().splitlines()[-1])
         return out["heap"], (out["error"] or "%d targets" % len(out["targets"]))
     finally:
         d.cleanup()
 
 
-def footprint():
+def footprint(tree):
     """dns/ as .mpy (what a board stores) and the heap its import keeps on MicroPython."""
-    mpy_cross = os.path.join(BIN, "mpy-cross")
+    dns_dir = os.path.join(tree, "sipua", "dns")
     out = {}
-    tmp = tempfile.mkdtemp(prefix="sipfw-mpy-")
-    try:
-        total = 0
-        for sub in ("", "dns"):
-            src_dir = os.path.join(FIRMWARE, "sipua", sub)
-            dst_dir = os.path.join(tmp, "sipua", sub)
-            os.makedirs(dst_dir, exist_ok=True)
-            for f in sorted(os.listdir(src_dir)):
-                if not f.endswith(".py") or f == "_cpython.py":
-                    continue
-                dst = os.path.join(dst_dir, f[:-3] + ".mpy")
-                subprocess.run([mpy_cross, "-o", dst, os.path.join(src_dir, f)], check=True)
-                if sub == "dns":
-                    out["mpy_" + f[:-3]] = os.path.getsize(dst)
-                    total += os.path.getsize(dst)
-        out["mpy_dns_total"] = total
-        # The scheduler and log are shared by the whole agent: loaded first, counted apart.
-        code = ("import gc\ngc.collect()\na=gc.mem_alloc()\n"
-                "import sipua.sched, sipua.log\ngc.collect()\nb=gc.mem_alloc()\n"
-                "from sipua.dns import locator, resolver, wire, cache\n"
-                "gc.collect()\nprint(b-a, gc.mem_alloc()-b)\n")
-        p = subprocess.run([MICROPYTHON, "-X", "heapsize=100K", "-c", code], capture_output=True,
-                           text=True, timeout=60, env=dict(os.environ, MICROPYPATH=tmp))
-        infra, dns_only = p.stdout.split()
-        out["import_heap_sched_log_mpy"] = int(infra)
-        out["import_heap_mpy"] = int(dns_only)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    total = 0
+    for f in sorted(os.listdir(dns_dir)):
+        size = os.path.getsize(os.path.join(dns_dir, f))
+        out["mpy_" + f[: -len(".mpy")]] = size
+        total += size
+    out["mpy_dns_total"] = total
+    # The scheduler and log are shared by the whole agent: loaded first, counted apart.
+    code = ("import gc\ngc.collect()\na=gc.mem_alloc()\n"
+            "import sipua.sched, sipua.log\ngc.collect()\nb=gc.mem_alloc()\n"
+            "from sipua.dns import locator, resolver, wire, cache\n"
+            "gc.collect()\nprint(b-a, gc.mem_alloc()-b)\n")
+    p = subprocess.run([MICROPYTHON, "-X", "heapsize=100K", "-c", code], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, MICROPYPATH=tree))
+    infra, dns_only = p.stdout.split()
+    out["import_heap_sched_log_mpy"] = int(infra)
+    out["import_heap_mpy"] = int(dns_only)
     return out
 
 
@@ -164,8 +155,15 @@ def main():
     msgs = corpus()
     mine, theirs = cpython_rates(msgs)
     upy = upy_rate(msgs)
-    heap, heap_note = upy_resolution_heap()
-    fp = footprint()
+    from sipfw.build import write_tree
+
+    tree = tempfile.mkdtemp(prefix="sipfw-mpy-")
+    try:
+        write_tree(FIRMWARE, tree)  # the board's .mpy files, as `sipfw flash` writes them
+        heap, heap_note = upy_resolution_heap(tree)
+        fp = footprint(tree)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
     fig = {
         "corpus_messages": len(msgs),
         "cpython_decode_per_s": round(mine),

@@ -80,12 +80,9 @@ def test_firmware_locator_on_micropython(dns, tmp_path):
     # Compiled as `sipfw flash` puts it on a board: run from source, the compiler's own
     # heap counted too, and the margin at 100K came to depend on the checkout path's length
     # (every module's file name is kept as a string).
-    from sipfw import build
+    from sipfw.build import write_tree
 
-    for it in build.build(os.path.join(ROOT, "firmware"), "host"):
-        path = tmp_path / it.remote
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(it.data)
+    write_tree(os.path.join(ROOT, "firmware"), str(tmp_path))
     upy = os.path.join(BIN, "micropython")
     env = dict(os.environ, MICROPYPATH=str(tmp_path))
     p = subprocess.run([upy, "-X", "heapsize=100K", os.path.join(ROOT, "tests", "host",
