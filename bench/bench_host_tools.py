@@ -1,19 +1,21 @@
 """Host-tool timings on a virtual board: full flash, no-change flash, one-module flash,
-config push. Prints one JSON object (seconds, wall clock, median of --runs).
+config push, each the median of --runs (wall clock). Prints a table; ``--json PATH`` writes
+the figures (seconds) there, as `make bench` (bench/run.py) expects of every bench.
 
-    .venv/bin/python bench/bench_host_tools.py [--runs 3]
+    .venv/bin/python bench/bench_host_tools.py [--runs 3] [--json PATH]
 """
 
 import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from sipfw.procs import stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -54,13 +56,13 @@ def one_run(tmp, env):
         out["files"] = len([1 for _, _, fs in os.walk(root) for _ in fs])
         return out
     finally:
-        vb.send_signal(signal.SIGTERM)
-        vb.wait(timeout=10)
+        stop_process(vb)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, SIPFW_VBOARD_DIR=os.path.join(tmp, "reg"))
@@ -68,7 +70,18 @@ def main():
         runs = [one_run(tmp, env) for _ in range(args.runs)]
     res = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
     res["runs"] = args.runs
-    print(json.dumps(res, sort_keys=True))
+    rows = [("full flash (empty board)", "flash_full_s"),
+            ("flash again, nothing changed", "flash_nochange_s"),
+            ("flash after one module changed", "flash_one_module_s"),
+            ("config push (board not running the agent)", "config_push_s")]
+    w = max(len(label) for label, _ in rows)
+    print("host tools on a virtual board, median of %d runs (%d files on the board)" % (
+        args.runs, res["files"]))
+    for label, key in rows:
+        print("  %s  %.2f s" % (label.ljust(w), res[key]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, sort_keys=True)
 
 
 if __name__ == "__main__":
