@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import serial
@@ -91,6 +92,9 @@ class LineReader:
         self.ser: serial.Serial | None = None
         self.stopped = False
         self.classify = Classifier()
+        self._pending: deque[Event] = deque()  # read, not yet handed out
+        self._buf = bytearray()  # the line being read
+        self._first: float | None = None  # when its first byte arrived
 
     def open(self) -> None:
         try:
@@ -134,46 +138,63 @@ class LineReader:
         return boards.resolve_port(self.spec or self.port.device)
 
     def events(self, deadline: float | None = None):
-        """Events until ``deadline`` (time.monotonic) or ``stop()``."""
+        """Events until ``deadline`` (time.monotonic) or ``stop()``.
+
+        A caller may stop iterating at any event (an answer found, a line waited for): what
+        was read beyond it — the rest of the chunk, a partial line — stays in the reader
+        for the next call. (Each call once kept its own buffer, so the log lines that
+        arrived in the same read as a console answer were lost.)"""
         if self.ser is None:
             self.open()
-        buf = bytearray()
-        first = None  # when the first byte of the line in ``buf`` arrived
-        while not self.stopped and (deadline is None or time.monotonic() < deadline):
+        pending = self._pending
+        while True:
+            while pending:
+                yield pending.popleft()
+            if self.stopped or (deadline is not None and time.monotonic() >= deadline):
+                break
             try:
                 assert self.ser is not None
                 chunk = self.ser.read(self.ser.in_waiting or 1)
             except (serial.SerialException, OSError, TypeError, AttributeError):
                 # TypeError/AttributeError: pyserial 3.5 trips over its own fd after a hangup
                 lost = self.clock()
-                if buf:
-                    yield self.classify(first or lost, _text(buf))
-                    buf, first = bytearray(), None
+                self._flush_line()
                 self.close()
-                yield Event(lost, "gap", "-- %s disconnected --" % self.port.device)
+                pending.append(Event(lost, "gap", "-- %s disconnected --" % self.port.device))
+                while pending:
+                    yield pending.popleft()
                 if not self.reconnect or not self._reopen(deadline):
                     return
                 back = self.clock()
-                yield Event(back, "reconnect", "-- %s reconnected after %.1f s --"
-                            % (self.port.device, back - lost))
+                pending.append(Event(back, "reconnect", "-- %s reconnected after %.1f s --"
+                                     % (self.port.device, back - lost)))
                 continue
             if not chunk:
                 # A prompt (">>> ") never ends its line: show it once the board is quiet.
-                if buf and first is not None and self.clock() - first > PARTIAL_S:
-                    yield self.classify(first, _text(buf))
-                    buf, first = bytearray(), None
+                if self._first is not None and self.clock() - self._first > PARTIAL_S:
+                    self._flush_line()
                 continue
             now = self.clock()
+            buf = self._buf
             for b in chunk:
-                if first is None:
-                    first = now
+                if self._first is None:
+                    self._first = now
                 if b == 0x0A or len(buf) >= MAX_LINE:
-                    yield self.classify(first, _text(buf))
-                    buf, first = bytearray(), None
+                    self._flush_line()
                 elif b != 0x0D and b != 0x04:  # CR and the raw REPL's Ctrl-D markers
                     buf.append(b)
-        if buf:
-            yield self.classify(first or self.clock(), _text(buf))
+        if self.stopped:
+            self._flush_line()
+            while pending:
+                yield pending.popleft()
+
+    def _flush_line(self) -> None:
+        """The line being read, finished (newline, length cap, quiet board, port lost or
+        reader stopped), stamped with the arrival of its first byte."""
+        if self._first is not None:
+            self._pending.append(self.classify(self._first, _text(self._buf)))
+        self._buf.clear()  # in place: events() holds it
+        self._first = None
 
 
 def _text(buf: bytes) -> str:
