@@ -1,7 +1,12 @@
 """SIP message figures: parse and parse+serialize rates of typical REGISTER / INVITE / 200
 messages on MicroPython (the unix port) and CPython, heap bytes per parsed message and the
-heap the SIP modules take on import, on MicroPython. Writes bench/results.json["sip"]."""
+heap the SIP modules take on import, on MicroPython. Prints a table; ``--json PATH`` writes
+the figures there (`make bench` stores them as bench/results.json["sip"]).
 
+    .venv/bin/python bench/bench_sip.py [--json PATH]
+"""
+
+import argparse
 import json
 import os
 import shutil
@@ -10,7 +15,6 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-RESULTS = os.path.join(HERE, "results.json")
 
 
 def micropython():
@@ -43,6 +47,9 @@ def run(interp, path=None):
 def main():
     import tempfile
 
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json")
+    args = ap.parse_args()
     res = {"micropython": run("micropython"), "cpython": run("cpython")}
     with tempfile.TemporaryDirectory() as tmp:
         build_mpy(tmp)
@@ -63,17 +70,9 @@ def main():
     m = res["micropython_mpy"]
     print("import heap on MicroPython: msg %d B, + stack/uas/transactions %d B (.mpy)" % (
         m["import_msg_bytes"], m["import_stack_uas_bytes"]))
-    data = {}
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as f:
-            try:
-                data = json.load(f)
-            except ValueError:
-                data = {}
-    data["sip"] = res
-    with open(RESULTS, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, sort_keys=True)
 
 
 if __name__ == "__main__":
