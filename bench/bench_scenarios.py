@@ -130,7 +130,9 @@ def run_all(args) -> dict:
               ms(inv["times_ms"].get("invite_failover")),
               "REGISTER silent failover %s" % ms(fs["times_ms"].get("failover_silent")))
         b.row("BYE failover (primary stopped): hangup → ended",
-              ms(bye["times_ms"].get("bye_failover")), "see report: TCP BYE to backup")
+              ms(bye["times_ms"].get("bye_failover")),
+              "on the wire" if bye["figures"].get("bye_failed_over_on_the_wire")
+              else "backup already known (re-registered first)")
         # -- heap registered vs in a call
         c = b.scenario("call", hold=args.hold)
         out["call"] = c
