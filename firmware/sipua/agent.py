@@ -53,6 +53,7 @@ class Agent:
                               ca_file=sip.get("ca_file") or None, log=self.log,
                               user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
         self.stack.start()
+        self.resolver.local_ip = self.stack.local_ip  # DNS leaves by the interface SIP uses
         self.calls = Calls(self.sched, self.stack, self.locator, self.log)
         self.stack.on_flow_lost = self._flow_lost
         self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)

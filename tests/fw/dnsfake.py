@@ -85,6 +85,7 @@ class FakeDns:
         self.host = host
         self.soa = soa
         self.queries = []  # (name, qtype, proto) in arrival order
+        self.sources = []  # (proto, source ip) of each query / connection
         self.hook = None
         self.tc = False  # answer UDP with TC=1 and no records
         self.extra = {}  # (name, qtype) -> additional-section records
@@ -152,7 +153,10 @@ class FakeDns:
         return response(q.id, q.qname, qtype, ans, auth, extra, rcode=rcode)
 
     def _rx(self, sock, events):
+        from sipua.sip.transport import peer_of
+
         data, addr = sock.recvfrom(600)
+        self.sources.append(("udp", peer_of(addr)[0]))
         q = decode(data)
         self.queries.append((q.qname, q.qtype, "udp"))
         if self.hook is not None and self.hook(self, q, addr):
@@ -160,7 +164,10 @@ class FakeDns:
         sock.sendto(self.answer(q, "udp"), addr)
 
     def _accept(self, lsn, events):
-        conn, _ = lsn.accept()
+        from sipua.sip.transport import peer_of
+
+        conn, addr = lsn.accept()
+        self.sources.append(("tcp", peer_of(addr)[0]))
         conn.setblocking(False)
         buf = bytearray()
 

@@ -109,6 +109,23 @@ def test_truncated_answer_is_asked_again_over_tcp():
         close([f])
 
 
+def test_queries_leave_from_the_configured_local_address():
+    # A phone with a voice VLAN (or two interfaces) binds SIP to one address; its DNS must
+    # leave from the same one, over UDP and over TCP after a truncated answer.
+    s, r, (f,) = setup()
+    try:
+        ask(s, r, "uc1.airties.test")
+        r.local_ip = "127.0.1.61"
+        r.cache.clear()
+        f.tc = True
+        a, err = ask(s, r, "uc1.airties.test")
+        assert err is None and a.records == ["127.0.1.26"]
+        assert f.sources[0][1] != "127.0.1.61"  # unbound: the kernel's choice
+        assert f.sources[1:] == [("udp", "127.0.1.61"), ("tcp", "127.0.1.61")]
+    finally:
+        close([f])
+
+
 def test_spoofed_answers_are_ignored():
     s, r, (f,) = setup()
     other, _ = bind_udp(f.host)  # same address, wrong port

@@ -186,6 +186,9 @@ class Resolver:
         self._waiting = []  # type: list
         self._active = 0
         self._addrs = {}  # (host, port) -> (family, sockaddr), looked up once
+        # The address queries are sent from (sip.local_ip): on a phone with a voice VLAN or
+        # two interfaces, DNS must leave by the same one as SIP. None: the kernel chooses.
+        self.local_ip = None
 
     def query(self, name, qtype, cb):
         key = (name.lower(), qtype)
@@ -223,6 +226,14 @@ class Resolver:
         ans = Answer(name, qtype, NOERROR, hit[1], hit[0], (), "static")
         self.sched.call_soon(_deliver, t, ans, None)
         return True
+
+    def bind_source(self, sock, family):
+        """Bind ``sock`` to ``local_ip`` when one is set and of the server's family."""
+        ip = self.local_ip
+        if ip and ip != "0.0.0.0" and ip != "::":
+            fam, addr = self.sockaddr((ip, 0))
+            if fam == family:
+                sock.bind(addr)
 
     def sockaddr(self, server):
         a = self._addrs.get(server)
@@ -316,6 +327,7 @@ class _Query:
             family, addr = res.sockaddr(self.server)
             sock = socket.socket(family, socket.SOCK_DGRAM)
             self.sock = sock
+            res.bind_source(sock, family)
             sock.setblocking(False)
             # connect(): the kernel (or lwIP) then drops datagrams from anyone else, and a
             # closed port on the server comes back as ECONNREFUSED instead of a timeout.
@@ -385,7 +397,7 @@ class _Query:
             self.t0 = self.res.sched.now()
             self.tcp = tcp.Exchange(self.res.sched, self.server, self.res.sockaddr(self.server),
                                     self.qbytes, self._tcp_done, self.res.timeout_ms * 2,
-                                    self.res.tcp_max)
+                                    self.res.tcp_max, self.res.bind_source)
             return
         self._answer(data, "udp")
 

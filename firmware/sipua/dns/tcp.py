@@ -19,7 +19,7 @@ class Exchange:
     ``cb(data, None)`` with the answer's bytes, or ``cb(None, reason)``; called once.
     """
 
-    def __init__(self, sched, server, sockaddr, query, cb, timeout_ms, max_len):
+    def __init__(self, sched, server, sockaddr, query, cb, timeout_ms, max_len, bind=None):
         self.sched = sched
         self.cb = cb
         self.max_len = max_len
@@ -29,6 +29,8 @@ class Exchange:
         self.sock = socket.socket(sockaddr[0], socket.SOCK_STREAM)
         self.timer = sched.call_later(timeout_ms, self._fail, "tcp timeout")
         try:
+            if bind is not None:
+                bind(self.sock, sockaddr[0])  # the resolver's source address, if it has one
             self.sock.setblocking(False)
             self.sock.connect(sockaddr[1])
         except OSError as e:
