@@ -112,6 +112,13 @@ class Agent:
 
     # -- console -----------------------------------------------------------------------------
     def status(self, args=None):
+        """``status [gc]``: with ``gc`` the heap is collected first, so heap_free is the live
+        heap's complement rather than that minus whatever garbage has piled up since the
+        last collection (the bench's baseline for "heap back where it was")."""
+        if args and args[0] == "gc":
+            import gc
+
+            gc.collect()
         accounts = []
         for r in self.registrations:
             s = r.status()
@@ -124,7 +131,7 @@ class Agent:
 
     def console_commands(self):
         return {
-            "status": (self.status, "registrations, calls, heap"),
+            "status": (self.status, "status [gc]: accounts, calls, heap (gc: collect first)"),
             "call": (self._cmd_call, "call URI|USER: start a call"),
             "answer": (self._cmd_answer, "answer [ID]: answer the ringing call"),
             "hangup": (self._cmd_hangup, "hangup [ID]: end, cancel or reject a call"),

@@ -32,6 +32,8 @@ def add_parser(sub):
     p.add_argument("--boards", type=int, default=10, help="storm: virtual boards (default 10)")
     p.add_argument("--duration", type=float, default=60,
                    help="soak, flood: seconds (default 60)")
+    p.add_argument("--collect-every", type=float, default=60, metavar="S",
+                   help="soak: a collected heap sample (status gc) every S seconds (default 60)")
     p.add_argument("--hold", type=float, default=3, metavar="S",
                    help="call: seconds registered, then in the call, while sampling the heap")
     p.add_argument("--failback", type=int, default=10, metavar="S",
@@ -84,6 +86,7 @@ def run(args) -> int:
     pbx = open_pbx(args.config)
     opts = {"port": args.port, "heap": args.heap, "boards": args.boards,
             "duration": args.duration, "hold": args.hold, "flood": args.flood,
+            "collect_every": args.collect_every,
             "rate": args.rate, "loss": args.loss, "count": args.count, "failback_s": args.failback,
             "report": args.report, "capture": not args.no_capture,
             "echo": r" (reg|call) " if args.verbose else None}
