@@ -41,7 +41,7 @@ def in_netns(argv) -> int:
 
     env_marker = dict(os.environ, **{NETNS_ENV: "1"})
     os.environ.update(env_marker)
-    return run_in_netns([sys.executable, os.path.abspath(__file__), *argv]).returncode
+    return run_in_netns([sys.executable, os.path.abspath(__file__), *argv])
 
 
 def mpy_sizes() -> dict:
@@ -220,6 +220,9 @@ def smallest_heap(b: Bench) -> dict:
 
 
 def main(argv):
+    from sipfw.procs import exit_on_sigterm
+
+    exit_on_sigterm()  # an interrupted bench still stops its boards and lab
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--quick", action="store_true", help="10 s floods, 10 boards, 20 rounds")

@@ -12,6 +12,7 @@ import sys
 
 from . import __version__, commands
 from .errors import SipfwError
+from .procs import exit_on_sigterm
 
 
 def build_parser():
@@ -28,6 +29,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    exit_on_sigterm()
     try:
         return args.func(args) or 0
     except SipfwError as e:

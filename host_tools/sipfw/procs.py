@@ -1,4 +1,5 @@
-"""Stopping a child process we started: ask, wait a bounded time, then insist."""
+"""Stopping a child process we started (ask, wait a bounded time, then insist), and being
+stopped ourselves with our cleanups run."""
 
 from __future__ import annotations
 
@@ -20,3 +21,13 @@ def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM,
         except subprocess.TimeoutExpired:
             proc.kill()
     proc.wait(5)
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM an exception (SystemExit 143). Its default ends Python without running
+    ``finally``: a bench would leave its lab, boards and captures running."""
+    signal.signal(signal.SIGTERM, _terminated)

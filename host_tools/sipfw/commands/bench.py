@@ -58,17 +58,24 @@ def netns_argv(argv: list[str]) -> list[str]:
     return ["unshare", "--net", "--", "sh", "-c", script, "sh", *inner]
 
 
-def run_in_netns(argv: list[str], lab_run_dir: str | None = None, **kw):
-    """Run argv (a sipfw bench command line) in a private netns with its own lab run dir."""
+def run_in_netns(argv: list[str], lab_run_dir: str | None = None) -> int:
+    """Run argv (a sipfw bench command line) in a private netns with its own lab run dir;
+    its exit code."""
     from ..errors import UsageError
+    from ..procs import stop_process
 
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         raise UsageError("--netns needs root and unshare (util-linux)")
     run_dir = lab_run_dir or tempfile.mkdtemp(prefix="sipfw-netns-lab-")
     env = dict(os.environ, SIPFW_LAB_RUN_DIR=run_dir)
+    proc = None
     try:
-        return subprocess.run(netns_argv(argv), env=env, check=False, **kw)
+        proc = subprocess.Popen(netns_argv(argv), env=env)
+        return proc.wait()
     finally:
+        # Interrupted (Ctrl-C, SIGTERM): the bench inside gets SIGTERM and time to stop its
+        # boards and lab itself, not subprocess.run's SIGKILL.
+        stop_process(proc, grace_s=20)
         # The namespace lives as long as a process in it: a bench that died must not leave
         # its lab running there.
         from ..bench.pbx import stop_lab_dir
@@ -79,7 +86,7 @@ def run_in_netns(argv: list[str], lab_run_dir: str | None = None, **kw):
 def run(args) -> int:
     if args.netns:
         exe = os.path.join(os.path.dirname(sys.executable), "sipfw")
-        return run_in_netns([exe, "bench", *sys.argv[2:]]).returncode
+        return run_in_netns([exe, "bench", *sys.argv[2:]])
     from ..bench.pbx import open_pbx
     from ..bench.runner import execute
 
