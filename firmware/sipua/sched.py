@@ -107,7 +107,9 @@ class Scheduler:
         A sorted list is a valid heap, and numbering in sorted order keeps the order of ties,
         so ``_seq`` restarts small and never grows into a long int on a 32-bit board."""
         entries.sort()  # by (due, seq): seq is unique, the timers are never compared
-        self._heap = [(tm.due, i, tm) for i, (_, _, tm) in enumerate(entries)]
+        # In place: the loop that runs due timers holds this list while a callback (which
+        # may schedule, and so compact) runs.
+        self._heap[:] = [(tm.due, i, tm) for i, (_, _, tm) in enumerate(entries)]
         self._seq = len(entries)
 
     def _compact(self):

@@ -108,6 +108,22 @@ def test_cancelled_timers_do_not_pile_up_until_they_come_due():
     assert s._seq < 200  # renumbered by the sweeps, not counting every timer ever made
 
 
+def test_a_sweep_from_inside_a_running_timer_runs_each_due_timer_once():
+    s, _ = new_sched()
+    seen = []
+
+    def churn(i):
+        seen.append(i)
+        for _ in range(300):  # enough cancelled timers to sweep the heap mid-turn
+            s.call_later(5000, seen.append, "dead").cancel()
+
+    for i in range(10):
+        s.call_later(100, churn, i)
+    s.call_later(200, seen.append, "later")
+    s.run(until_ms=10000)
+    assert seen == list(range(10)) + ["later"]
+
+
 def test_stop_ends_run():
     s, _ = new_sched()
     s.call_later(100, s.stop)
