@@ -139,7 +139,7 @@ def run_all(args) -> dict:
         heap = 384 * 1024
         live_reg = post_gc_live(heap, c["figures"].get("heap_registered", {}))
         live_call = post_gc_live(heap, c["figures"].get("heap_in_call", {}))
-        b.row("live heap registered (384k heap, post-GC)",
+        b.row("live heap registered (384k heap, status gc)",
               "%s B" % live_reg, "in a call: %s B" % live_call)
         b.row("call setup (dial → answered)", ms(c["times_ms"].get("call_setup")),
               "hangup %s" % ms(c["times_ms"].get("hangup")))
