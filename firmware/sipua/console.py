@@ -46,6 +46,7 @@ class Console:
         self._sched = None
         self._timer = None
         self._poll = None
+        self._ipoll = None  # the poller's ipoll, on MicroPython: see _ready
         self._watched = False
         self.commands = {}  # name -> (handler, help text)
         self.reload_hook = None  # () -> dict or None: re-read config.json
@@ -79,6 +80,7 @@ class Console:
         try:
             self._poll = select.poll()
             self._poll.register(self._stream, select.POLLIN)
+            self._ipoll = getattr(self._poll, "ipoll", None)
         except (OSError, TypeError, ValueError, AttributeError) as e:
             self._poll = None
             if self._log:
@@ -100,7 +102,13 @@ class Console:
         self._sched = None
 
     def _ready(self):
-        return bool(self._poll is not None and self._poll.poll(0))
+        # Asked once per byte read: MicroPython's ipoll() allocates nothing, where poll()
+        # builds a list (and a tuple) each time — ~1.3 KB of garbage per command line.
+        if self._ipoll is not None:
+            for _ in self._ipoll(0):
+                return True
+            return False
+        return bool(self._poll is not None and self._poll.poll(0))  # CPython
 
     def _on_timer(self):
         if self._ready():
