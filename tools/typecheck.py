@@ -44,8 +44,10 @@ def check(port, config_path, firmware=FIRMWARE):
         print("typecheck: no stubs for %s in %s: run `make setup`" % (port, stubs))
         return 2
     env = dict(os.environ, MYPYPATH=stubs)
+    # No cache: it would be written into firmware/ (the working directory).
     cmd = [sys.executable, "-m", "mypy", "--config-file", config_path,
-           "--custom-typeshed-dir", stubs, "--no-incremental", *targets(firmware)]
+           "--custom-typeshed-dir", stubs, "--no-incremental", "--cache-dir", os.devnull,
+           *targets(firmware)]
     proc = subprocess.run(cmd, cwd=firmware, env=env, capture_output=True, text=True)
     # Errors inside the stubs themselves are not ours; keep only lines about firmware files.
     lines = [x for x in proc.stdout.splitlines() if not x.startswith(stubs)]
