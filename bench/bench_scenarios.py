@@ -87,7 +87,8 @@ def ms(v):
     return "—" if v is None else "%.0f ms" % v
 
 
-def post_gc_live(heap_bytes, prof):
+def live_heap(heap_bytes, prof):
+    """Heap in use: from `status gc` samples, else the best sample after a collection."""
     free = prof.get("collected_free") or prof.get("post_gc_free") or []
     return heap_bytes - max(free) if free else None
 
@@ -137,8 +138,8 @@ def run_all(args) -> dict:
         c = b.scenario("call", hold=args.hold)
         out["call"] = c
         heap = 384 * 1024
-        live_reg = post_gc_live(heap, c["figures"].get("heap_registered", {}))
-        live_call = post_gc_live(heap, c["figures"].get("heap_in_call", {}))
+        live_reg = live_heap(heap, c["figures"].get("heap_registered", {}))
+        live_call = live_heap(heap, c["figures"].get("heap_in_call", {}))
         b.row("live heap registered (384k heap, status gc)",
               "%s B" % live_reg, "in a call: %s B" % live_call)
         b.row("call setup (dial → answered)", ms(c["times_ms"].get("call_setup")),
