@@ -124,6 +124,14 @@ def test_malformed_names_are_parse_errors():
     ]
     for body in cases:
         raises(DnsError, _decode, _bad(body, (1, 0, 0, 0)))
+    # An answer whose name points into the 12 header bytes, which then read as labels
+    # (found by tests/host/test_dns_wire_diff.py; dnspython refuses it too).
+    q = b"\x03uc1\x04test\x00\x00\x01\x00\x01"
+    for ptr in (b"\xc0\x00", b"\xc0\x04", b"\xc0\x0b"):
+        raises(DnsError, _decode, _bad(q + ptr + b"\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04"
+                                            b"\x7f\x00\x01\x1a"))
+    assert _decode(_bad(q + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04"
+                        b"\x7f\x00\x01\x1a")).answers[0][0] == "uc1.test"
     # 256 octets: four 63-octet labels and a 2-octet one, plus the root.
     long_name = (b"\x3f" + b"a" * 63) * 4 + b"\x01b\x00"
     raises(DnsError, decode, _bad(long_name + b"\x00\x01\x00\x01", (1, 0, 0, 0)))

@@ -306,6 +306,7 @@ def _name(buf, mv, p, end, names):
 
     Returns (name, offset after it). A pointer must point strictly before the segment it
     continues (RFC 1035 §4.1.4 only allows earlier names); that makes loops impossible.
+    And no earlier than the question: the 12 header bytes hold no name.
     """
     start = limit = seg = p
     parts = None  # the text of each run of labels between pointers
@@ -345,6 +346,8 @@ def _name(buf, mv, p, end, names):
             hi = p + 1
         if ptr >= limit:
             raise DnsError("forward or looping pointer")
+        if ptr < HEADER_LEN:  # no name lives in the header: its bytes would read as labels
+            raise DnsError("pointer into the header")
         hit = names.get(ptr)
         if hit is not None and hit[2] < end:
             total += hit[1] - 1
