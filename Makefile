@@ -8,8 +8,9 @@ STAMP := $(VENV)/.setup-stamp
 .PHONY: setup test test-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
 
 # Debian packages the tests start for real (installed only when missing): dnsmasq for the
-# DNS tests, sipp for SIP interop, Kamailio and iptables for the lab (labctl checks too).
-TEST_DEBS := dnsmasq-base sip-tester kamailio kamailio-tls-modules iptables openssl
+# DNS tests, sipp for SIP interop, Kamailio, dig and iptables for the lab (labctl checks too:
+# the same list, but a lab inside a network namespace cannot reach the package mirror).
+TEST_DEBS := dnsmasq-base dnsutils sip-tester kamailio kamailio-tls-modules iptables openssl
 
 setup: $(STAMP)
 
