@@ -46,6 +46,9 @@ FAR_IP = "127.0.9.4"
 USER, PASSWORD, FAR_USER = "6903", "secret6903", "6904"
 TTL = 3600
 REFRESH_CHUNK = 25  # refreshes per runPython step (garbage is collected only between steps)
+for _path in (os.path.join(ROOT, "host_tools"), os.path.join(ROOT, "bench")):
+    if _path not in sys.path:
+        sys.path.append(_path)  # sipfw.build, and upy_heap's module order
 
 
 class HarnessError(Exception):
@@ -73,7 +76,6 @@ def load_budgets(path=BUDGETS):
 # -- what goes into the interpreter's filesystem -----------------------------------------------
 def board_tree(root):
     """The board's files (as ``sipfw flash`` lays them out) under ``root``; the items."""
-    sys.path[:0] = [os.path.join(ROOT, "host_tools")]
     from sipfw import build
 
     return build.write_tree(FIRMWARE, root)
@@ -173,7 +175,6 @@ def facts(record):
 
 def modules_in_order(items):
     """bench/upy_heap.py's dependency order, then any other module of the board's tree."""
-    sys.path[:0] = [os.path.join(ROOT, "bench")]
     from upy_heap import MODULES
 
     names = [it.remote[:-4].replace("/", ".").removesuffix(".__init__") for it in items

@@ -3,10 +3,11 @@ harness runs the firmware on MicroPython's WebAssembly port, which has no socket
 
 Only what the firmware uses: ``getaddrinfo`` of a literal address, UDP and TCP sockets
 (bind, listen, non-blocking connect, send/sendto/write, recv/recvfrom/readinto, close) and
-``Poller``, the "real" poller a ``vtime.VirtualPoller`` wraps. Peers (``simpeers``) are
-objects with ``datagram(net, data, src, dst)`` and, for TCP, ``stream(conn, data)``; they
-answer at once with ``deliver``/``conn.answer``: the answer waits on the phone's socket
-until the scheduler polls it. A peer that returns nothing is silent (the datagram is lost).
+``Poller`` over them (``simdrive.Poller`` adds virtual time). Peers (``simpeers``) are
+objects with ``datagram(data, peer_addr, phone_addr)`` and, for TCP, ``stream(conn, data)``
+and ``closed(conn)``; they answer at once with ``deliver`` / ``conn.answer``: the answer
+waits on the phone's socket until the scheduler polls it. A peer that answers nothing is
+silent (the datagram is lost). The phone's UDP sockets are found by their bound address.
 """
 
 import errno
@@ -20,7 +21,6 @@ SO_REUSEADDR = 4
 
 peers = {}  # (proto, ip, port) -> peer; proto "udp" or "tcp"
 bound = {}  # ("udp", ip, port) -> [socket, ...] of the phone
-counts = {"sent": 0, "received": 0}
 _next_port = [40000]
 
 
@@ -35,7 +35,6 @@ def deliver(data, src, dst):
         for s in socks:
             if s.peer == want:
                 s.rx.append((data, src))
-                counts["received"] += 1
                 return
 
 
@@ -90,7 +89,6 @@ class socket:
     write = send
 
     def sendto(self, data, addr):
-        counts["sent"] += 1
         data = bytes(data)
         if self.kind == SOCK_STREAM:
             if self.state != 2:
@@ -104,7 +102,6 @@ class socket:
 
     def answer(self, data):
         """A TCP peer's bytes to this (phone's) end of the connection."""
-        counts["received"] += 1
         self.rx[0].extend(data)
 
     def recvfrom(self, n):
@@ -185,7 +182,7 @@ class Poller:
         return out
 
     def pending(self):
-        """Bytes and datagrams waiting on the phone's sockets (none when measured)."""
+        """How many of the phone's sockets have something to read (none when measured)."""
         n = 0
         for obj in self.objs:
             if isinstance(obj, socket) and obj.rx and obj.rx[0]:
