@@ -4,15 +4,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
+HEAP32 := tools/heap32
+HEAP32_STAMP := $(HEAP32)/node_modules/.setup-stamp
 
-.PHONY: setup test test-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
+.PHONY: setup test test-deps node-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
 
 # Debian packages the tests start for real (installed only when missing): dnsmasq for the
 # DNS tests, sipp for SIP interop, Kamailio, dig and iptables for the lab (labctl checks too:
 # the same list, but a lab inside a network namespace cannot reach the package mirror).
 TEST_DEBS := dnsmasq-base dnsutils sip-tester kamailio kamailio-tls-modules iptables openssl
 
-setup: $(STAMP)
+setup: $(STAMP) $(HEAP32_STAMP)
 
 # Idempotent: re-runs pip only when a pin changes.
 $(STAMP): pyproject.toml requirements-dev.txt requirements-stubs.txt
@@ -24,8 +26,24 @@ $(STAMP): pyproject.toml requirements-dev.txt requirements-stubs.txt
 	done
 	touch $(STAMP)
 
+# MicroPython's 32-bit WebAssembly port for the heap harness (tools/heap32), pinned in its
+# package-lock.json; npm runs again only when the pin changes.
+$(HEAP32_STAMP): $(HEAP32)/package.json $(HEAP32)/package-lock.json
+	$(MAKE) --no-print-directory node-deps
+	npm ci --prefix $(HEAP32) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# node runs the harness, npm installs its port: Debian's packages, only when missing.
+node-deps:
+	@missing=$$(command -v node >/dev/null || echo nodejs; command -v npm >/dev/null || echo npm); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
 # Idempotent: asks apt only for packages dpkg does not already know as installed.
-test-deps:
+test-deps: node-deps
 	@missing=$$(for d in $(TEST_DEBS); do dpkg -s $$d >/dev/null 2>&1 || echo $$d; done); \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -65,7 +83,7 @@ demo: setup
 	$(PY) -m sipfw.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache build
+	rm -rf $(VENV) .pytest_cache .mypy_cache build $(HEAP32)/node_modules
 
 # The host tools on the one attached board (or PORT=/dev/ttyACM0, a serial number, a vboard id).
 flash: setup

@@ -46,7 +46,10 @@ def _stall(args):
     return {"stalled_s": seconds}
 
 
-def main(config_path=CONFIG_PATH):
+def boot(config_path=CONFIG_PATH, sched=None, start=True):
+    """Everything before the loop: config, network, scheduler, agent, console, then (with
+    ``start``) the agent started. ``sched``: a scheduler to use (the 32-bit heap harness
+    passes one on virtual time and a simulated network). Returns (sched, agent, console)."""
     from . import hal
     from .agent import Agent
     from .console import Console
@@ -63,7 +66,7 @@ def main(config_path=CONFIG_PATH):
     except OSError as e:  # Wi-Fi down: keep the console, retry on the next reset
         log.error("app", "network_down", err=str(e))
         ip = None
-    sched = Scheduler(log=log)
+    sched = sched or Scheduler(log=log)
     # The loop wakes at least once a second; 8 s of silence means a stalled callback. The
     # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
     if hal.watchdog_start(WATCHDOG_MS):
@@ -94,6 +97,11 @@ def main(config_path=CONFIG_PATH):
     if (cfg.get("log") or {}).get("debug_commands"):
         console.register("stall", _stall, "stall SECONDS: block the loop (watchdog test)")
     console.start(sched)
-    agent.start()
-    log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
-    sched.run()
+    if start:
+        agent.start()
+        log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
+    return sched, agent, console
+
+
+def main(config_path=CONFIG_PATH):
+    boot(config_path)[0].run()

@@ -30,9 +30,7 @@ def led_state():
 
 def watchdog_start(ms):
     """Arm the heartbeat (see above); True if a supervisor asked for one."""
-    import os
-
-    path = os.getenv(WATCHDOG_ENV)
+    path = _env(WATCHDOG_ENV)
     if ms <= 0 or not path:
         return False
     _wdt[0] = path
@@ -75,9 +73,15 @@ def machine_id():
             return mid
     except OSError:
         pass
+    return _env("HOSTNAME") or "unix"
+
+
+def _env(name):
+    """An environment variable, or None (MicroPython's WebAssembly port has no getenv)."""
     import os
 
-    return os.getenv("HOSTNAME") or "unix"
+    getenv = getattr(os, "getenv", None)
+    return getenv(name) if getenv is not None else None
 
 
 def network_up(cfg, log):

@@ -1,0 +1,66 @@
+"""The 32-bit heap guard: the board's .mpy firmware on MicroPython's WebAssembly port,
+driven through its phases over the simulated network (tools/heap32), must stay under each
+phase's guard in board_configs/budgets/heap32.json (`make bench` runs 1000 refreshes; a few
+here)."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [os.path.join(ROOT, "tools", "heap32")]
+
+import harness  # noqa: E402
+
+REFRESHES = 25
+
+
+@pytest.fixture(scope="module")
+def figures():
+    return harness.measure(refreshes=REFRESHES)
+
+
+def test_budgets_file_names_every_phase_with_a_guard_at_or_above_its_budget():
+    b = harness.load_budgets()
+    assert b["unit"] == "bytes"
+    assert set(b["phases"]) == set(harness.PHASES)
+    for name, entry in [*b["phases"].items(), ("mpy_image", b["mpy_image"])]:
+        assert isinstance(entry["budget"], int) and entry["budget"] > 0, name
+        assert isinstance(entry["guard"], int) and entry["guard"] >= entry["budget"], name
+
+
+def test_every_phase_within_its_guard(figures):
+    b = harness.load_budgets()
+    rows = [(p, figures["phases"][p], b["phases"][p]) for p in harness.PHASES]
+    rows.append(("mpy_image", figures["mpy_image"], b["mpy_image"]))
+    print("\n%-16s %9s %9s %9s" % ("phase", "bytes", "guard", "budget"))
+    for name, got, entry in rows:
+        print("%-16s %9d %9d %9d" % (name, got, entry["guard"], entry["budget"]))
+    over = ["%s: %d bytes > guard %d (budget %d)" % (n, got, e["guard"], e["budget"])
+            for n, got, e in rows if got > e["guard"]]
+    assert not over, "32-bit heap over its guard: " + "; ".join(over)
+
+
+def test_the_phases_really_happened(figures):
+    """A figure counts only if the phone got there: its own status and the peers agree."""
+    facts = figures["phase_facts"]
+    assert facts["udp_failover"]["server"].startswith("udp:uc1.")  # the fallback server
+    udp_seen = " ".join(facts["udp_failover"]["seen"])
+    assert "127.0.9.27 silent=" in udp_seen  # the first server got REGISTERs, said nothing
+    assert facts["tcp_registered"]["state"] == "registered"
+    assert facts["tcp_registered"]["server"].startswith("tcp:uc2.")
+    assert facts["in_call"]["calls"] == "active"
+    assert facts["after_call"]["calls"] == ""
+    granted = int(facts["refreshes"]["seen"][0].split()[-1])
+    assert granted >= REFRESHES + 1  # the first registration and every refresh: 200 OK
+    assert "BYE=1" in facts["after_call"]["seen"][0]
+    # the live heap is measured, not assumed: the firmware is most of it
+    assert figures["phases"]["tcp_registered"] > figures["phases"]["booted"] > 8192
+    assert len(figures["refresh_curve"]) == 1
+
+
+def test_a_phase_that_did_not_happen_fails_the_run():
+    step = {"step": "tcp_registered", "facts": {"state": ["registering"], "server": ["?"]}}
+    with pytest.raises(harness.HarnessError, match="registering, not registered"):
+        harness.check(step, "registered")

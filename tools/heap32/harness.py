@@ -1,0 +1,332 @@
+"""The 32-bit heap harness, host side: the board's ``.mpy`` firmware on MicroPython's
+WebAssembly port (``run.mjs``, pinned in ``package.json``), driven through its phases over a
+simulated network in virtual time (``sim/``), the live heap read after each phase.
+
+    from harness import measure
+    figures = measure(refreshes=1000)
+
+Three interpreters, each fresh: ``imports`` (every firmware module imported in dependency
+order, one step each, no simulation loaded: what each module costs and the qstr pools),
+``udp`` (boot, then registered over UDP after the first server stayed silent) and ``tcp``
+(boot, registered over TCP, in a call, after it, after N refreshes).
+
+A phase's figure is the interpreter's live heap after a collection less what the
+simulation keeps (its modules, peers, canned DNS answers and the MD5 that stands in for a
+board's C ``hashlib.md5``), measured right after it was loaded, before any firmware
+module, plus its ``shadow``: ``phone = alloc - (alloc_after_setup - alloc_empty) + shadow``.
+The simulation's strings sit in the same qstr pools as the firmware's, and the pools grow
+by doubling, so loading it first changes what the firmware's own qstrs cost (by a few KB,
+either way); ``shadow()`` measures that for the phase's set of modules and puts it back.
+What the peers keep later (a nonce, counters, an empty buffer per TCP connection) and the
+simulated socket objects (a board's sockets are on the heap too) stay in the phone's
+figure; nothing is in flight when a phase is measured (the phone has read everything).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FIRMWARE = os.path.join(ROOT, "firmware")
+BUDGETS = os.path.join(ROOT, "board_configs", "budgets", "heap32.json")
+RUNNER = os.path.join(HERE, "run.mjs")
+NODE_MODULES = os.path.join(HERE, "node_modules")
+PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes")
+
+DOMAIN = "airties.lab"
+PHONE_IP = "127.0.9.1"  # addresses inside the simulation only: nothing is sent anywhere
+DNS_IP = "127.0.9.53"
+UC2_IP = "127.0.9.27"  # SRV priority 1
+UC1_IP = "127.0.9.26"  # SRV priority 2
+FAR_IP = "127.0.9.4"
+USER, PASSWORD, FAR_USER = "6903", "secret6903", "6904"
+TTL = 3600
+REFRESH_CHUNK = 25  # refreshes per runPython step (garbage is collected only between steps)
+for _path in (os.path.join(ROOT, "host_tools"), os.path.join(ROOT, "bench")):
+    if _path not in sys.path:
+        sys.path.append(_path)  # sipfw.build, and upy_heap's module order
+
+
+class HarnessError(Exception):
+    pass
+
+
+def node():
+    return shutil.which("node") or "/usr/bin/node"
+
+
+def check_installed():
+    pkg = os.path.join(NODE_MODULES, "@micropython", "micropython-webassembly-pyscript")
+    if not os.path.isdir(pkg):
+        raise HarnessError("MicroPython's WebAssembly port is not installed: run `make setup` "
+                           "(npm ci --prefix tools/heap32)")
+    if not os.path.exists(node()):
+        raise HarnessError("node not found: `make test-deps` installs Debian's nodejs")
+
+
+def load_budgets(path=BUDGETS):
+    with open(path) as f:
+        return json.load(f)
+
+
+# -- what goes into the interpreter's filesystem -----------------------------------------------
+def board_tree(root):
+    """The board's files (as ``sipfw flash`` lays them out) under ``root``; the items."""
+    from sipfw import build
+
+    return build.write_tree(FIRMWARE, root)
+
+
+def zone_answers():
+    """question bytes -> whole answer (ID 0): the seed-shaped zone. NAPTR → SRV for _sip._tcp
+    and _sip._udp → A for uc2 (priority 1) and uc1 (priority 2)."""
+    import dns.message
+    import dns.rrset
+
+    d = DOMAIN + "."
+    records = {
+        (d, "NAPTR"): ['2 0 "s" "SIP+D2T" "" _sip._tcp.' + d,
+                       '2 0 "s" "SIP+D2U" "" _sip._udp.' + d],
+        ("_sip._tcp." + d, "SRV"): ["1 0 5060 uc2." + d, "2 0 5060 uc1." + d],
+        ("_sip._udp." + d, "SRV"): ["1 0 5060 uc2." + d, "2 0 5060 uc1." + d],
+        ("uc2." + d, "A"): [UC2_IP],
+        ("uc1." + d, "A"): [UC1_IP],
+    }
+    out = {}
+    for (name, rtype), rdatas in records.items():
+        q = dns.message.make_query(name, rtype, use_edns=False)
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.AA
+        r.answer.append(dns.rrset.from_text_list(name, TTL, "IN", rtype, rdatas))
+        wire = r.to_wire()
+        end = 12
+        while wire[end]:
+            end += wire[end] + 1
+        out[wire[12 : end + 5].lower()] = b"\0\0" + wire[2:]
+    return out
+
+
+def config(transport):
+    return {
+        "accounts": [{"label": USER, "user": USER, "register_name": USER,
+                      "password": PASSWORD, "server": DOMAIN, "transport": transport,
+                      "expires": 300, "redundancy": "successive",
+                      "failback": {"mode": "new-requests", "timeout": 3600}}],
+        "dns": {"servers": [DNS_IP + ":53"]},
+        "sip": {"local_ip": PHONE_IP, "local_port": 5062},
+        "log": {"level": "info"},
+    }
+
+
+def sim_tree(root, transport):
+    """The simulation beside the board's files: /lib (sim modules), /simnet.json, /config.json."""
+    lib = os.path.join(root, "lib")
+    os.makedirs(lib, exist_ok=True)
+    for name in os.listdir(os.path.join(HERE, "sim")):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(HERE, "sim", name), lib)
+    # the firmware's own MD5, under another name: the stand-in for a board's hashlib.md5
+    shutil.copy(os.path.join(root, "sipua", "sip", "md5.mpy"), os.path.join(lib, "simmd5.mpy"))
+    with open(os.path.join(lib, "simzone.py"), "w") as f:
+        f.write("ANSWERS = %r\n" % zone_answers())
+    net = {"dns": DNS_IP, "far": FAR_IP, "registrars": [
+        {"ip": UC2_IP, "realm": DOMAIN, "password": PASSWORD, "silent_udp": transport == "udp"},
+        {"ip": UC1_IP, "realm": DOMAIN, "password": PASSWORD}]}
+    with open(os.path.join(root, "simnet.json"), "w") as f:
+        json.dump(net, f)
+    with open(os.path.join(root, "config.json"), "w") as f:
+        json.dump(config(transport), f)
+
+
+# -- running ---------------------------------------------------------------------------------
+def run(root, steps, timeout=600):
+    """The steps in one fresh interpreter: a list of step records (see run.mjs)."""
+    check_installed()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"root": root, "steps": [{"name": n, "code": c} for n, c in steps]}, f)
+        plan = f.name
+    try:
+        proc = subprocess.run([node(), RUNNER, plan], capture_output=True, text=True,
+                              timeout=timeout, cwd=HERE)
+    finally:
+        os.unlink(plan)
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    failed = [r for r in records if r["error"]]
+    if proc.returncode != 0 or failed or len(records) != len(steps) + 1:
+        tail = "\n".join([*failed[0]["out"][-30:], failed[0]["error"]]) if failed else ""
+        raise HarnessError("the WebAssembly run failed (exit %s) at step %s:\n%s\n%s" % (
+            proc.returncode, failed[0]["step"] if failed else "?", tail, proc.stderr[-2000:]))
+    return records
+
+
+def facts(record):
+    """A step's '@@name value' lines -> {name: [value, ...]}."""
+    out = {}
+    for line in record["out"]:
+        if line.startswith("@@"):
+            name, _, value = line[2:].partition(" ")
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def modules_in_order(items):
+    """bench/upy_heap.py's dependency order, then any other module of the board's tree."""
+    from upy_heap import MODULES
+
+    names = [it.remote[:-4].replace("/", ".").removesuffix(".__init__") for it in items
+             if it.remote.endswith(".mpy")]
+    return list(MODULES) + sorted(n for n in names if n not in MODULES)
+
+
+def import_root(workdir):
+    """The board's files with an empty ``socket`` module: a board's is built in (and the
+    firmware only names it at import time)."""
+    root = os.path.join(workdir, "imports")
+    if not os.path.isdir(root):
+        shutil.copytree(os.path.join(workdir, "board"), root)
+        os.makedirs(os.path.join(root, "lib"))
+        open(os.path.join(root, "lib", "socket.py"), "w").close()
+    return root
+
+
+def import_code(mods):
+    return "".join("try:\n import %s\nexcept ImportError as e:\n print('@@import_error', e)\n"
+                   % m for m in mods)
+
+
+def measure_imports(workdir, items):
+    sizes = {it.remote[:-4].replace("/", ".").removesuffix(".__init__"): len(it.data)
+             for it in items if it.remote.endswith(".mpy")}
+    steps = [(m, import_code([m])) for m in modules_in_order(items)]
+    recs = run(import_root(workdir), [("(socket)", "import socket"), *steps])[1:]
+    out, prev = [], recs[0]
+    for r in recs[1:]:
+        err = facts(r).get("import_error")
+        out.append({"module": r["step"], "heap": r["alloc"] - prev["alloc"],
+                    "qstr_bytes": r["qstr"]["total_bytes"] - prev["qstr"]["total_bytes"],
+                    "mpy": sizes.get(r["step"]), "error": err[0] if err else None})
+        prev = r
+    return {"modules": out, "total": recs[-1]["alloc"] - recs[0]["alloc"],
+            "qstr": recs[-1]["qstr"], "empty": recs[0]["alloc"]}
+
+
+def shadow(workdir, sim_root, mods):
+    """(heap, qstr pools): what importing ``mods`` costs after an empty ``socket`` (as on a
+    board) less what it costs after the simulation's setup; and the qstr pools of ``mods``
+    alone."""
+    code = import_code(mods)
+    alone = run(import_root(workdir), [("base", "import socket"), ("mods", code)])
+    after = run(sim_root, [("base", "import simdrive\nsimdrive.setup()"),
+                           ("mods", code)])
+    return ((alone[2]["alloc"] - alone[1]["alloc"]) - (after[2]["alloc"] - after[1]["alloc"]),
+            alone[2]["qstr"])
+
+
+def scenario(workdir, transport, steps):
+    root = os.path.join(workdir, transport)
+    shutil.copytree(os.path.join(workdir, "board"), root)
+    sim_tree(root, transport)
+    recs = run(root, [("setup", "import simdrive\nsimdrive.setup()"), *steps])
+    empty, setup = recs[0], recs[1]
+    sim = setup["alloc"] - empty["alloc"]
+    out = {"empty": empty["alloc"], "sim": sim, "sim_qstr_bytes":
+           setup["qstr"]["total_bytes"] - empty["qstr"]["total_bytes"], "steps": []}
+    shadows = {}
+    for r in recs[2:]:
+        f = facts(r)
+        mods = tuple(f["modules"][-1].split())
+        if mods not in shadows:
+            shadows[mods] = shadow(workdir, root, mods)
+        hidden, qstr = shadows[mods]
+        out["steps"].append({"step": r["step"], "phone": r["alloc"] - sim + hidden,
+                             "alloc": r["alloc"], "shadow": hidden, "qstr": qstr, "facts": f})
+    return out
+
+
+def check(step, state=None, server=None, calls=None):
+    """Raise unless the firmware's own status says what the phase claims."""
+    f = step["facts"]
+    got = (f.get("state") or ["?"])[-1]
+    if state and got != state:
+        raise HarnessError("%s: the phone's state is %s, not %s" % (step["step"], got, state))
+    srv = (f.get("server") or ["?"])[-1]
+    if server and not srv.startswith(server):
+        raise HarnessError("%s: the phone's server is %s, not %s" % (step["step"], srv, server))
+    if calls is not None and (f.get("calls") or [""])[-1] != calls:
+        raise HarnessError("%s: calls %s, not %s" % (step["step"], f.get("calls"), calls))
+
+
+def seen(step, ip):
+    """(methods the registrar at ``ip`` saw, its REGISTERs answered 200)."""
+    for line in step["facts"].get("seen", ()):
+        sip, methods, ok = line.split(" ")
+        if sip == ip:
+            return dict(kv.split("=") for kv in methods.split(",") if kv), int(ok)
+    return {}, 0
+
+
+def measure(refreshes=1000, firmware=FIRMWARE):
+    """Every figure: {"phases", "phase_facts", "modules", "mpy_image", "sim", ...}."""
+    workdir = tempfile.mkdtemp(prefix="heap32-")
+    try:
+        items = board_tree(os.path.join(workdir, "board"))
+        image = sum(len(it.data) for it in items)
+        imports = measure_imports(workdir, items)
+        udp = scenario(workdir, "udp", [("booted", "simdrive.boot()"),
+                                        ("udp_failover", "simdrive.register()")])
+        chunks = []
+        left = refreshes
+        while left > 0:
+            n = min(REFRESH_CHUNK, left)
+            chunks.append(("refreshes", "simdrive.refresh(%d)" % n))
+            left -= n
+        tcp = scenario(workdir, "tcp", [("booted", "simdrive.boot()"),
+                                        ("tcp_registered", "simdrive.register()"),
+                                        ("in_call", "simdrive.call(%r)" % FAR_USER),
+                                        ("after_call", "simdrive.hangup()"), *chunks])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
+    uf = udp["steps"][1]
+    check(uf, "registered", "udp:uc1." + DOMAIN)
+    silent, _ = seen(uf, UC2_IP)
+    if not silent.get("silent"):
+        raise HarnessError("udp_failover: the silent server saw no REGISTER")
+    if seen(uf, UC1_IP)[1] < 1:
+        raise HarnessError("udp_failover: the second server granted no registration")
+    check(by["tcp_registered"], "registered", "tcp:uc2." + DOMAIN)
+    check(by["in_call"], "registered", calls="active")
+    check(by["after_call"], "registered", calls="")  # an ended call is dropped
+    if refreshes:
+        check(by["refreshes"], "registered", "tcp:uc2." + DOMAIN)
+        first, last = seen(by["tcp_registered"], UC2_IP)[1], seen(by["refreshes"], UC2_IP)[1]
+        if last - first < refreshes:
+            raise HarnessError("refreshes: %d granted, %d asked" % (last - first, refreshes))
+    steps = {"booted": by["booted"], "udp_failover": uf}
+    for p in ("tcp_registered", "in_call", "after_call", "refreshes"):
+        if p in by and (p != "refreshes" or refreshes):
+            steps[p] = by[p]
+    curve = [s for s in tcp["steps"] if s["step"] == "refreshes"]
+    return {
+        "port": "MicroPython WebAssembly port (32-bit), .mpy files, live heap after a collection",
+        "refreshes": refreshes,
+        "phases": {p: s["phone"] for p, s in steps.items()},
+        # phone = alloc - sim + shadow (see the module docstring and shadow())
+        "phase_detail": {p: {"alloc": s["alloc"], "shadow": s["shadow"], "qstr": s["qstr"],
+                             "modules": len(s["facts"]["modules"][-1].split())}
+                         for p, s in steps.items()},
+        "phase_facts": {p: {k: v if k == "seen" else v[-1] for k, v in s["facts"].items()
+                            if k != "modules"} for p, s in steps.items()},
+        "refresh_curve": [s["phone"] for s in curve],
+        "booted_udp_config": udp["steps"][0]["phone"],
+        "mpy_image": image,
+        "modules": imports["modules"],
+        "modules_total": imports["total"],
+        "modules_qstr": imports["qstr"],
+        "interpreter_empty": imports["empty"],
+        "sim": {"tcp": tcp["sim"], "udp": udp["sim"], "qstr_bytes": tcp["sim_qstr_bytes"]},
+    }
