@@ -5,7 +5,7 @@ route set's domain, and an incoming call answered from the console path."""
 from fwtest import new_sched, start_stack
 from sipfw_helpers import Peer
 from sipua.account import Account
-from sipua.dns.locator import Target
+from sipua.dns import Target
 from sipua.log import Logger, parse_line
 from sipua.sip import sdp
 from sipua.sip.call import ACTIVE, Calls

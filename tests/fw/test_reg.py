@@ -7,7 +7,7 @@ concurrent redundancy."""
 from fwtest import new_sched, start_stack
 from sipfw_helpers import Peer
 from sipua.account import Account
-from sipua.dns.locator import Target, Targets
+from sipua.dns import Target, Targets
 from sipua.log import Logger, parse_line
 from sipua.sip.auth import digest, h, parse_challenge
 from sipua.sip.hdr import H_AUTHORIZATION, H_CONTACT, H_EXPIRES

@@ -32,11 +32,8 @@ _RTP_BASE = 40000  # SDP port; media itself is outside this agent
 
 
 class Call:
-    _next_id = 1
-
-    def __init__(self, line, direction, remote):
-        self.id = Call._next_id
-        Call._next_id += 1
+    def __init__(self, call_id, line, direction, remote):
+        self.id = call_id
         self.line = line
         self.direction = direction
         self.remote = remote
@@ -82,7 +79,7 @@ class Line:
 
 
 class Calls:
-    def __init__(self, sched, stack, locator, log=None, max_calls=2):
+    def __init__(self, sched, stack, locator, log=None, max_calls=2, first_id=1):
         self.sched = sched
         self.stack = stack
         self.locator = locator
@@ -90,6 +87,8 @@ class Calls:
         self.max_calls = max_calls
         self.lines = []
         self.calls = []
+        self.next_id = first_id
+        self.on_idle = None  # fn() when the last call has ended (the agent unloads us)
         stack.on_request = self.on_request
         stack.on_cancel = self.on_cancel
 
@@ -115,7 +114,7 @@ class Calls:
         line = self.lines[line_index]
         acc = line.account
         uri = dest if ":" in dest else "sip:%s@%s" % (dest, acc.domain)
-        c = Call(line, "out", uri)
+        c = self._new(line, "out", uri)
         self.calls.append(c)
         targets = line.targets()
         if not targets:
@@ -298,6 +297,11 @@ class Calls:
 
         self.stack.request(req, nxt, done)
 
+    def _new(self, line, direction, remote):
+        c = Call(self.next_id, line, direction, remote)
+        self.next_id += 1
+        return c
+
     def _end(self, c, reason):
         was_active = c.started and c.state in (ACTIVE, ENDED)
         c.state = ENDED
@@ -306,6 +310,8 @@ class Calls:
                       duration_ms=self.sched.now() - c.started if was_active else 0)
         if c in self.calls:
             self.calls.remove(c)
+        if not self.calls and self.on_idle is not None:
+            self.on_idle()
 
     # -- incoming ----------------------------------------------------------------------------
     def on_request(self, m, stx):
@@ -340,7 +346,7 @@ class Calls:
             codec = None
         from_na = m.name_addr(H_FROM)
         remote = text(from_na.uri) if from_na else "?"
-        c = Call(line, "in", remote)
+        c = self._new(line, "in", remote)
         c.txn = stx
         c.invite = m
         c.codec = codec
