@@ -20,7 +20,7 @@ from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .dialog import Dialog
 from .hdr import H_FROM, H_RETRY_AFTER
 from .scan import text
-from .servers import describe, hold_for, target_key
+from .servers import describe, hold_for, target_key, untried
 
 CALLING = "calling"
 RINGING = "ringing"
@@ -177,11 +177,7 @@ class Calls:
             if ra:
                 hold = ra * 1000
         line.registration.servers.hold(c.server, reason, hold)
-        nxt = None
-        for t in line.targets(first=None):
-            if target_key(t) not in c.tried:
-                nxt = t
-                break
+        nxt = untried(line.targets(first=None), c.tried)
         self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
                       reason=reason, next=describe(nxt) if nxt else "none")
         if nxt is None:
@@ -260,11 +256,7 @@ class Calls:
         self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
 
     def _send_bye(self, c, req, targets, tried):
-        nxt = None
-        for t in targets:
-            if target_key(t) not in tried:
-                nxt = t
-                break
+        nxt = untried(targets, tried)
         if nxt is None:
             self.log.warn("call", "bye_failed", call=c.id)
             self._end(c, "bye failed")
@@ -284,11 +276,7 @@ class Calls:
                 self._end(c, "hangup")
                 return
             c.line.registration.servers.hold(nxt, _FAIL.get(outcome, "error"))
-            following = None
-            for t in targets:
-                if target_key(t) not in tried:
-                    following = t
-                    break
+            following = untried(targets, tried)
             self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
                           reason=_FAIL.get(outcome, "error"),
                           next=describe(following) if following else "none")
