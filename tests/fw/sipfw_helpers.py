@@ -150,7 +150,7 @@ def _rand():
 
 def reply(code, reason="X", to_tag="peer1", headers=None):
     """An answer function for Peer: one response to every request but ACK."""
-    from sipua.sip.msg import response
+    from sipua.sip.strans import response
 
     def answer(m):
         if m.method == "ACK":

@@ -11,9 +11,9 @@ from sipua.dns import Target, Targets
 from sipua.log import Logger, parse_line
 from sipua.sip.auth import digest, h, parse_challenge
 from sipua.sip.hdr import H_AUTHORIZATION, H_CONTACT, H_EXPIRES
-from sipua.sip.msg import response
 from sipua.sip.reg import FAILED, FLOW_LOST_JITTER_MS, REGISTERED, Registration
 from sipua.sip.servers import ServerSet
+from sipua.sip.strans import response
 
 PHONE = "127.0.4.1"
 UC2 = "127.0.4.27"  # preferred (SRV priority 1), as in the seed

@@ -19,7 +19,7 @@ from .. import log as logmod
 from ..compat import urandom_u32
 from . import SipError
 from .ctrans import TRANSPORT_ERROR, ClientTxn
-from .msg import LIMITS, Request, parse, response
+from .msg import LIMITS, Request, parse
 from .transport import Transports
 
 MAGIC = "z9hG4bK"
@@ -244,6 +244,8 @@ class SipStack:
         m.src = src
         m.flow = flow
         self._debug("malformed", code=err.code, reason=err.reason, src=src)
+        from .strans import response
+
         self.tp.send_response(response(m, err.code, err.reason), m)
 
     def shed(self):
