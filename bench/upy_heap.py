@@ -99,7 +99,9 @@ def ops(cfg_path):
     print("@@alloc_register_cycle %d" % allocated(cycle))
     # One DNS resolution through the locator, cache emptied first (NAPTR, SRV, A, A).
     def resolve():
-        agent.resolver.cache.clear()
+        loc = agent.locator._locator  # None once DNS was unloaded (agent.DNS_IDLE_MS)
+        if loc is not None:
+            loc.resolver.cache.clear()
         box = []
         agent.locator.locate(reg.account.domain, lambda t, e: box.append(1))
         sched.run_until(lambda: box, 10000)
@@ -120,7 +122,7 @@ def ops(cfg_path):
     # One call: the account calls itself (the registrar routes the INVITE back to this
     # agent, which auto-answers), so both legs of a call live here: ~2x one call's cost.
     if reg.account.auto_answer:
-        calls = agent.calls
+        calls = agent._call_agent()  # loaded with the first call
         box = {}
 
         def call(measure_kept):

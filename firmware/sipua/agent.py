@@ -4,18 +4,73 @@
                                                           │
                                    SipStack (transports, transactions) ◄─┘
 
-One ``Agent`` owns one SIP stack (one listening port), one resolver and locator shared by
-every account, a registration per account (two in ``concurrent`` redundancy) and the call
-agent. ``console_commands()`` gives the console its ``status``, ``call``, ``answer``,
-``hangup``, ``reg``, ``unreg`` and ``dns`` commands.
+One ``Agent`` owns one SIP stack (one listening port), one locator (``Dns``) shared by every
+account, a registration per account (two in ``concurrent`` redundancy) and the call agent.
+``console_commands()`` gives the console its ``status``, ``call``, ``answer``, ``hangup``,
+``reg``, ``unreg`` and ``dns`` commands.
+
+Load only what runs: a board's .mpy modules live in RAM once imported, and a stock ESP32
+has ~100 KB for everything. The DNS codec, resolver and locator are needed while a
+resolution runs (once per TTL), the call, dialog and SDP code while a call exists; both are
+imported on demand and unloaded again when idle (``compat.forget``).
 """
 
 from . import VERSION
 from . import log as logmod
 from .account import Account
+from .compat import forget
 from .sip.servers import describe
 
 KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP lifetime
+DNS_IDLE_MS = 2000  # unload DNS this long after the last resolution: coalesces bursts
+CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
+_DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
+_CALL_MODULES = ("call", "dialog", "sdp")
+
+
+class Dns:
+    """The RFC 3263 locator with the ``Locator.locate`` interface, loaded for a resolution and
+    unloaded ``DNS_IDLE_MS`` after the last one ends (its cache goes with it: the targets it
+    gave carry their TTL, and the registration re-resolves when that runs out)."""
+
+    def __init__(self, sched, cfg):
+        self.sched = sched
+        self.cfg = cfg  # the config's "dns" section
+        self.local_ip = None  # DNS leaves by the interface SIP uses
+        self._locator = None
+        self._busy = 0
+        self._idle = None
+
+    def locate(self, target, on_done, **kw):
+        loc = self._locator
+        if loc is None:
+            from .dns.locator import Locator
+            from .dns.resolver import Resolver
+
+            cfg = self.cfg
+            res = Resolver(self.sched, cfg.get("servers") or None, _static(cfg.get("static")))
+            res.local_ip = self.local_ip
+            loc = self._locator = Locator(self.sched, res)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._busy += 1
+
+        def done(targets, err):
+            self._busy -= 1
+            if not self._busy:
+                self._idle = self.sched.call_later(DNS_IDLE_MS, self._unload)
+            on_done(targets, err)
+
+        return loc.locate(target, done, **kw)
+
+    def _unload(self):
+        self._idle = None
+        if self._busy:
+            return
+        self._locator = None
+        for name in _DNS_MODULES:
+            forget("sipua.dns." + name)
 
 
 class Agent:
@@ -26,25 +81,21 @@ class Agent:
         self.heap_free = heap_free
         self.ip = ip  # the address the network gave us; sip.local_ip overrides it
         self.stack = None
-        self.resolver = None
         self.locator = None
-        self.calls = None
+        self.calls = None  # sip.call.Calls while a call exists (loaded with the first one)
         self.registrations = []  # every leg of every account
+        self._lines = []  # (account, registration) for the call agent
+        self._next_call_id = 1  # call ids go on across unloads of the call code
+        self._calls_idle = None
         self._keepalive = None
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self):
-        from .dns.locator import Locator
-        from .dns.resolver import Resolver
-        from .sip.call import Calls
         from .sip.stack import SipStack
 
         cfg = self.cfg
-        dns = cfg.get("dns") or {}
-        self.resolver = Resolver(self.sched, dns.get("servers") or None,
-                                 _static(dns.get("static")))
-        self.locator = Locator(self.sched, self.resolver)
+        self.locator = Dns(self.sched, cfg.get("dns") or {})
         sip = cfg.get("sip") or {}
         self.stack = SipStack(self.sched, local_ip=sip.get("local_ip") or self.ip or "0.0.0.0",
                               local_port=sip.get("local_port", 5060), t1=sip.get("t1", 500),
@@ -53,8 +104,9 @@ class Agent:
                               ca_file=sip.get("ca_file") or None, log=self.log,
                               user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
         self.stack.start()
-        self.resolver.local_ip = self.stack.local_ip  # DNS leaves by the interface SIP uses
-        self.calls = Calls(self.sched, self.stack, self.locator, self.log)
+        self.locator.local_ip = self.stack.local_ip
+        self.stack.on_request = self._on_request
+        self.stack.on_cancel = self._on_cancel
         self.stack.on_flow_lost = self._flow_lost
         self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
@@ -71,7 +123,7 @@ class Agent:
         servers = ServerSet(self.sched)
         primary = Registration(self.sched, self.stack, self.locator, account, self.log, servers)
         self.registrations.append(primary)
-        self.calls.add_account(account, primary)
+        self._lines.append((account, primary))
         if account.redundancy == "concurrent":
             # The backup leg registers at the best server the primary leg is not using.
             def avoid(p=primary):
@@ -85,6 +137,48 @@ class Agent:
             self.sched.call_later(200, backup.start)  # after the primary picked its server
         else:
             primary.start()
+
+    # -- the call agent, loaded with the first call -----------------------------------------
+    def _call_agent(self):
+        calls = self.calls
+        if calls is None:
+            from .sip.call import Calls
+
+            calls = self.calls = Calls(self.sched, self.stack, self.locator, self.log,
+                                       first_id=self._next_call_id)
+            for account, reg in self._lines:
+                calls.add_account(account, reg)
+            calls.on_idle = self._calls_ended
+        elif self._calls_idle is not None:
+            self._calls_idle.cancel()
+            self._calls_idle = None
+        return calls
+
+    def _on_request(self, m, stx):
+        calls = self._call_agent()
+        calls.on_request(m, stx)
+        if not calls.calls:  # refused, or not a call at all: nothing keeps the code loaded
+            self._calls_ended()
+
+    def _on_cancel(self, stx):
+        if self.calls is not None:
+            self.calls.on_cancel(stx)
+
+    def _calls_ended(self):
+        if self._calls_idle is None:
+            self._calls_idle = self.sched.call_later(CALLS_IDLE_MS, self._unload_calls)
+
+    def _unload_calls(self):
+        self._calls_idle = None
+        calls = self.calls
+        if calls is None or calls.calls:
+            return
+        self._next_call_id = calls.next_id
+        self.calls = None
+        self.stack.on_request = self._on_request
+        self.stack.on_cancel = self._on_cancel
+        for name in _CALL_MODULES:
+            forget("sipua.sip." + name)
 
     # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
     def _keepalives(self):
@@ -145,16 +239,19 @@ class Agent:
 
         if not args:
             raise ConsoleError("usage: call URI")
+        calls = self._call_agent()
         try:
-            c = self.calls.call(args[0])
+            c = calls.call(args[0])
         except ValueError as e:
+            if not calls.calls:
+                self._calls_ended()
             raise ConsoleError(str(e)) from None
         return {"call": c.id, "state": c.state}
 
     def _cmd_answer(self, args):
         from .console import ConsoleError
 
-        c = self.calls.answer(int(args[0]) if args else None)
+        c = self.calls.answer(int(args[0]) if args else None) if self.calls else None
         if c is None:
             raise ConsoleError("no ringing call")
         return {"call": c.id, "state": c.state}
@@ -162,7 +259,7 @@ class Agent:
     def _cmd_hangup(self, args):
         from .console import ConsoleError
 
-        c = self.calls.hangup(int(args[0]) if args else None)
+        c = self.calls.hangup(int(args[0]) if args else None) if self.calls else None
         if c is None:
             raise ConsoleError("no call")
         return {"call": c.id, "state": c.state}

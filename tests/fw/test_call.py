@@ -5,13 +5,13 @@ route set's domain, and an incoming call answered from the console path."""
 from fwtest import new_sched, start_stack
 from sipfw_helpers import Peer
 from sipua.account import Account
-from sipua.dns.locator import Target
+from sipua.dns import Target
 from sipua.log import Logger, parse_line
 from sipua.sip import sdp
 from sipua.sip.call import ACTIVE, Calls
-from sipua.sip.msg import response
 from sipua.sip.reg import Registration
 from sipua.sip.servers import ServerSet
+from sipua.sip.strans import response
 
 PHONE = "127.0.4.1"
 UC2 = "127.0.4.27"

@@ -7,13 +7,13 @@ concurrent redundancy."""
 from fwtest import new_sched, start_stack
 from sipfw_helpers import Peer
 from sipua.account import Account
-from sipua.dns.locator import Target, Targets
+from sipua.dns import Target, Targets
 from sipua.log import Logger, parse_line
 from sipua.sip.auth import digest, h, parse_challenge
 from sipua.sip.hdr import H_AUTHORIZATION, H_CONTACT, H_EXPIRES
-from sipua.sip.msg import response
 from sipua.sip.reg import FAILED, FLOW_LOST_JITTER_MS, REGISTERED, Registration
 from sipua.sip.servers import ServerSet
+from sipua.sip.strans import response
 
 PHONE = "127.0.4.1"
 UC2 = "127.0.4.27"  # preferred (SRV priority 1), as in the seed

@@ -27,8 +27,13 @@ def test_order_follows_locator_until_a_server_fails():
     ss.update(SEED, ttl_s=60)
     assert ss.ordered() == SEED
     assert ss.is_preferred(UC2_TCP) and not ss.is_preferred(UC1_TCP)
-    assert ss.after(UC2_TCP) is UC1_TCP
-    assert ss.after(UC1_UDP) is None
+    tried = [servers.target_key(UC2_TCP)]
+    assert servers.untried(ss.ordered(), tried) is UC1_TCP
+    tried += [servers.target_key(t) for t in (UC1_TCP, UC2_UDP, UC1_UDP)]
+    assert servers.untried(ss.ordered(), tried) is None
+    ss.hold(UC1_TCP, "timeout")  # a held server is tried last, not skipped
+    assert servers.untried(ss.ordered(), tried[:1]) is UC2_UDP
+    assert servers.untried(ss.ordered(), tried[:1] + tried[2:]) is UC1_TCP
 
 
 def test_held_server_goes_last_then_returns_after_hold():

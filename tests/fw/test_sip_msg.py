@@ -14,8 +14,9 @@ from sipua.sip.hdr import (
     H_VIA,
     lookup,
 )
-from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse, response
+from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse
 from sipua.sip.scan import parse_name_addr, parse_uri, parse_via
+from sipua.sip.strans import response
 
 REG = (
     b"REGISTER sip:example.com SIP/2.0\r\n"

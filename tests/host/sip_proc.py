@@ -1,4 +1,5 @@
-"""Start the SIP stack (sipua.sip.echo_server) as a subprocess on MicroPython or CPython."""
+"""Start the SIP stack (sip_echo_server.py beside this file) as a subprocess on MicroPython
+or CPython."""
 
 import os
 import shutil
@@ -10,6 +11,7 @@ from sipfw.procs import stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIRMWARE = os.path.join(ROOT, "firmware")
+HERE = os.path.dirname(os.path.abspath(__file__))  # sip_echo_server.py
 
 
 def micropython():
@@ -47,11 +49,11 @@ class EchoServer:
         env = dict(os.environ)
         if interp == "micropython":
             cmd = [micropython(), "-X", "heapsize=" + heap]
-            env["MICROPYPATH"] = (mpy_tree() if mpy else FIRMWARE) + ":.frozen"
+            env["MICROPYPATH"] = "%s:%s:.frozen" % (mpy_tree() if mpy else FIRMWARE, HERE)
         else:
             cmd = [sys.executable]
-            env["PYTHONPATH"] = FIRMWARE
-        cmd += ["-m", "sipua.sip.echo_server", ip, str(port), level]
+            env["PYTHONPATH"] = FIRMWARE + os.pathsep + HERE
+        cmd += ["-m", "sip_echo_server", ip, str(port), level]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      env=env, cwd=ROOT, text=True)
         line = self.proc.stdout.readline()

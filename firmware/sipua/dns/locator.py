@@ -20,7 +20,7 @@ smallest TTL of every record used, s) and ``expires_ms`` (scheduler time to re-r
 """
 
 from ..compat import urandom_u32
-from . import AAAA, NAPTR, SRV, A
+from . import AAAA, NAPTR, SRV, A, Target, Targets
 from .resolver import is_ip
 
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
@@ -31,35 +31,6 @@ SERVICES = {b"SIPS+D2T": "tls", b"SIP+D2T": "tcp", b"SIP+D2U": "udp"}
 _RANK = {"tls": 0, "tcp": 1, "udp": 2}
 _SRV_NAME = {"tls": "_sips._tcp.", "tcp": "_sip._tcp.", "udp": "_sip._udp."}
 _NO_TTL = 0x7FFFFFFF
-
-
-class Target:
-    __slots__ = ("transport", "host", "ip", "port", "priority", "weight", "source", "naptr")
-
-    def __init__(self, transport, host, ip, port, priority=0, weight=0, source="a", naptr=None):
-        self.transport = transport
-        self.host = host  # the SRV target (or the URI host)
-        self.ip = ip
-        self.port = port
-        self.priority = priority
-        self.weight = weight
-        self.source = source  # "naptr", "srv" or "a"
-        self.naptr = naptr  # the SRV name a NAPTR pointed to, for display
-
-    def as_dict(self):
-        return {"transport": self.transport, "host": self.host, "ip": self.ip,
-                "port": self.port, "priority": self.priority, "weight": self.weight,
-                "source": self.source}
-
-    def __repr__(self):
-        return "<%s %s %s:%d %s>" % (self.transport, self.host, self.ip, self.port, self.source)
-
-
-class Targets(list):
-    """Ordered targets, best first, plus when to look again."""
-
-    ttl = None  # seconds; None: no DNS involved, never expires
-    expires_ms = None  # scheduler time at which the TTL runs out
 
 
 def parse_target(text):

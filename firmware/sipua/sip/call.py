@@ -20,7 +20,7 @@ from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .dialog import Dialog
 from .hdr import H_FROM, H_RETRY_AFTER
 from .scan import text
-from .servers import describe, hold_for, target_key
+from .servers import describe, hold_for, target_key, untried
 
 CALLING = "calling"
 RINGING = "ringing"
@@ -32,11 +32,8 @@ _RTP_BASE = 40000  # SDP port; media itself is outside this agent
 
 
 class Call:
-    _next_id = 1
-
-    def __init__(self, line, direction, remote):
-        self.id = Call._next_id
-        Call._next_id += 1
+    def __init__(self, call_id, line, direction, remote):
+        self.id = call_id
         self.line = line
         self.direction = direction
         self.remote = remote
@@ -82,7 +79,7 @@ class Line:
 
 
 class Calls:
-    def __init__(self, sched, stack, locator, log=None, max_calls=2):
+    def __init__(self, sched, stack, locator, log=None, max_calls=2, first_id=1):
         self.sched = sched
         self.stack = stack
         self.locator = locator
@@ -90,6 +87,8 @@ class Calls:
         self.max_calls = max_calls
         self.lines = []
         self.calls = []
+        self.next_id = first_id
+        self.on_idle = None  # fn() when the last call has ended (the agent unloads us)
         stack.on_request = self.on_request
         stack.on_cancel = self.on_cancel
 
@@ -115,7 +114,7 @@ class Calls:
         line = self.lines[line_index]
         acc = line.account
         uri = dest if ":" in dest else "sip:%s@%s" % (dest, acc.domain)
-        c = Call(line, "out", uri)
+        c = self._new(line, "out", uri)
         self.calls.append(c)
         targets = line.targets()
         if not targets:
@@ -178,11 +177,7 @@ class Calls:
             if ra:
                 hold = ra * 1000
         line.registration.servers.hold(c.server, reason, hold)
-        nxt = None
-        for t in line.targets(first=None):
-            if target_key(t) not in c.tried:
-                nxt = t
-                break
+        nxt = untried(line.targets(first=None), c.tried)
         self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
                       reason=reason, next=describe(nxt) if nxt else "none")
         if nxt is None:
@@ -261,11 +256,7 @@ class Calls:
         self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
 
     def _send_bye(self, c, req, targets, tried):
-        nxt = None
-        for t in targets:
-            if target_key(t) not in tried:
-                nxt = t
-                break
+        nxt = untried(targets, tried)
         if nxt is None:
             self.log.warn("call", "bye_failed", call=c.id)
             self._end(c, "bye failed")
@@ -285,11 +276,7 @@ class Calls:
                 self._end(c, "hangup")
                 return
             c.line.registration.servers.hold(nxt, _FAIL.get(outcome, "error"))
-            following = None
-            for t in targets:
-                if target_key(t) not in tried:
-                    following = t
-                    break
+            following = untried(targets, tried)
             self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
                           reason=_FAIL.get(outcome, "error"),
                           next=describe(following) if following else "none")
@@ -297,6 +284,11 @@ class Calls:
             self._send_bye(c, req, targets, tried)
 
         self.stack.request(req, nxt, done)
+
+    def _new(self, line, direction, remote):
+        c = Call(self.next_id, line, direction, remote)
+        self.next_id += 1
+        return c
 
     def _end(self, c, reason):
         was_active = c.started and c.state in (ACTIVE, ENDED)
@@ -306,6 +298,8 @@ class Calls:
                       duration_ms=self.sched.now() - c.started if was_active else 0)
         if c in self.calls:
             self.calls.remove(c)
+        if not self.calls and self.on_idle is not None:
+            self.on_idle()
 
     # -- incoming ----------------------------------------------------------------------------
     def on_request(self, m, stx):
@@ -340,7 +334,7 @@ class Calls:
             codec = None
         from_na = m.name_addr(H_FROM)
         remote = text(from_na.uri) if from_na else "?"
-        c = Call(line, "in", remote)
+        c = self._new(line, "in", remote)
         c.txn = stx
         c.invite = m
         c.codec = codec

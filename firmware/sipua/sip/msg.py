@@ -22,7 +22,6 @@ from .hdr import (
     H_FROM,
     H_MAX_FORWARDS,
     H_OTHER,
-    H_RECORD_ROUTE,
     H_TO,
     H_VIA,
     NAMES,
@@ -375,73 +374,9 @@ def _parse_na(v, m, star=False):
         raise
 
 
-# -- building -------------------------------------------------------------------------------
-def response(req, code, reason, to_tag=None, headers=None, body=b"", content_type=None,
-             record_route=False):
-    """The bytes of a response to parsed request ``req`` (RFC 3261 §8.2.6.2).
-
-    Via (the top one with received/rport, see ``_received``), From, To, Call-ID and CSeq are
-    copied as received, so even a request that failed to parse past its header structure can
-    be answered. ``to_tag`` is added when the request's To has none. ``headers`` is a list of
-    (name, value) str pairs.
-    """
-    h = req.h
-    out = [b"SIP/2.0 %d %s\r\n" % (code, reason.encode())]
-    top = True
-    for k in range(0, len(h), 5):  # Via first, in order, as proxies expect to read them
-        if h[k] == H_VIA:
-            out.append(b"Via: ")
-            val = req._value(k)
-            if top and req.src and req.via:
-                val = _received(val, req)
-            top = False
-            out.append(val)
-            out.append(b"\r\n")
-    for k in range(0, len(h), 5):
-        hid = h[k]
-        if hid == H_TO:
-            out.append(b"To: ")
-            out.append(req._value(k))
-            if to_tag and req.to_tag is None:
-                out.append(b";tag=")
-                out.append(to_tag.encode())
-            out.append(b"\r\n")
-        elif hid in (H_FROM, H_CALL_ID, H_CSEQ) or (record_route and hid == H_RECORD_ROUTE):
-            out.append(NAMES[hid].encode())
-            out.append(b": ")
-            out.append(req._value(k))
-            out.append(b"\r\n")
-    _tail(out, headers, body, content_type)
-    return b"".join(out)
-
-
-def _received(val, req):
-    """The top Via as a server returns it: ``received`` when the packet came from another
-    address than the Via names (RFC 3261 §18.2.1), ``rport`` filled in (RFC 3581)."""
-    ip, port = req.src
-    p = req.via.params
-    add = b""
-    if req.via.host != ip and "received" not in p:
-        add = b";received=" + ip.encode()
-    if "rport" not in p and not add:
-        return val
-    items = split_list(val)
-    top = items[0]
-    if "rport" in p and p["rport"] is None:
-        low = top.lower()
-        i = low.find(b"rport")
-        while i >= 0:
-            e = i + 5
-            before = low[:i].rstrip()
-            if before.endswith(b";") and (e == len(low) or low[e] in b" \t;"):
-                top = top[:e] + b"=%d" % port + top[e:]
-                break
-            i = low.find(b"rport", e)
-    items[0] = top + add
-    return b", ".join(items)
-
-
-def _tail(out, headers, body, content_type):
+# -- building (responses: sip/strans.py, loaded with the first request) ---------------------
+def tail(out, headers, body, content_type):
+    """Extra headers, Content-Type, Content-Length and the body, appended to ``out``."""
     if headers:
         for name, value in headers:
             out.append(("%s: %s\r\n" % (name, value)).encode())
@@ -515,7 +450,7 @@ class Request:
         if user_agent:
             out.append("User-Agent: %s\r\n" % user_agent)
         parts = ["".join(out).encode()]
-        _tail(parts, self.headers, self.body, self.content_type)
+        tail(parts, self.headers, self.body, self.content_type)
         return b"".join(parts)
 
     def _routes(self):
@@ -530,7 +465,7 @@ class Request:
                "Call-ID: %s\r\nCSeq: %d ACK\r\n" % (self.uri, via, self._from(), to_value,
                                                     self.call_id, self.cseq)
         parts = [head.encode()]
-        _tail(parts, self._routes(), b"", None)
+        tail(parts, self._routes(), b"", None)
         return b"".join(parts)
 
     def cancel(self, via):
@@ -540,5 +475,5 @@ class Request:
                                                        self._to(self.to_tag), self.call_id,
                                                        self.cseq)
         parts = [head.encode()]
-        _tail(parts, self._routes(), b"", None)
+        tail(parts, self._routes(), b"", None)
         return b"".join(parts)

@@ -25,7 +25,15 @@ from ..compat import urandom_u32
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
 from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
-from .servers import Failback, describe, failwait_ms, hold_for, refresh_delay_ms, target_key
+from .servers import (
+    Failback,
+    describe,
+    failwait_ms,
+    hold_for,
+    refresh_delay_ms,
+    target_key,
+    untried,
+)
 
 FLOW_LOST_JITTER_MS = 1000  # spread of re-REGISTERs after the registrar's connection died
 
@@ -192,11 +200,7 @@ class Registration:
         self._attempt(target)
 
     def _next_target(self):
-        tried = self._tried
-        for t in self._candidates():
-            if target_key(t) not in tried:
-                return t
-        return None
+        return untried(self._candidates(), self._tried)
 
     # -- one REGISTER ------------------------------------------------------------------------
     def _attempt(self, target):

@@ -59,6 +59,15 @@ def target_key(t):
     return (t.transport, t.ip, t.port)
 
 
+def untried(targets, tried):
+    """The first of ``targets`` whose key is not in ``tried`` (a list of ``target_key``s),
+    or None: "the next server" for a REGISTER, an INVITE or a BYE that failed over."""
+    for t in targets:
+        if target_key(t) not in tried:
+            return t
+    return None
+
+
 def describe(t):
     """One short string for logs: ``tcp:uc2.airties.lab/127.0.0.27:5060``."""
     host = t.host if t.host and t.host != t.ip else ""
@@ -121,18 +130,6 @@ class ServerSet:
         for t in self.targets:
             (held if self.held(t) else ok).append(t)
         return ok + held
-
-    def after(self, target):
-        """The next server to try once ``target`` failed for this request, or None."""
-        order = self.ordered()
-        key = target_key(target)
-        seen = False
-        for t in order:
-            if seen:
-                return t
-            if target_key(t) == key:
-                seen = True
-        return None if seen else (order[0] if order else None)
 
 
 class Failback:

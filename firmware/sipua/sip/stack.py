@@ -15,10 +15,11 @@ The stack itself answers OPTIONS, CANCEL, unknown methods and malformed requests
 see docs/architecture.md "SIP core" for the contract.
 """
 
+from .. import log as logmod
 from ..compat import urandom_u32
 from . import SipError
 from .ctrans import TRANSPORT_ERROR, ClientTxn
-from .msg import LIMITS, Request, parse, response
+from .msg import LIMITS, Request, parse
 from .transport import Transports
 
 MAGIC = "z9hG4bK"
@@ -71,7 +72,7 @@ class SipStack:
         self.t2 = t2
         self.t4 = t4
         self.retry_count = retry_count
-        self.log = log
+        self.log = log = log or logmod.log
         self.user_agent = user_agent
         self.limits = limits or LIMITS
         self.tp = Transports(self, sched, local_ip, local_port, ca_file, self.limits, log)
@@ -87,15 +88,6 @@ class SipStack:
         # Server transactions held at once: each keeps its last response for 32 s (Timer
         # J/H); beyond this, answered ones are dropped early, then new requests get 503.
         self.max_stx = 8
-
-    @classmethod
-    def from_config(cls, sched, cfg, log=None):
-        """From the agent's config dict (its ``sip`` section)."""
-        sip = cfg.get("sip", {}) if cfg else {}
-        return cls(sched, local_ip=sip.get("local_ip", "0.0.0.0"),
-                   local_port=sip.get("local_port", 5060), t1=sip.get("t1", 500),
-                   t2=sip.get("t2", 4000), t4=sip.get("t4", 5000),
-                   retry_count=sip.get("retry_count", 3), ca_file=sip.get("ca_file"), log=log)
 
     @property
     def local_ip(self):
@@ -238,8 +230,7 @@ class SipStack:
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
-            if self.log is not None:
-                self.log.exc("sip", "receive_error", e, src=src)
+            self.log.exc("sip", "receive_error", e, src=src)
 
     def answer_error(self, err, flow, src):
         """A stateless answer to a request that failed to parse; responses are dropped."""
@@ -253,6 +244,8 @@ class SipStack:
         m.src = src
         m.flow = flow
         self._debug("malformed", code=err.code, reason=err.reason, src=src)
+        from .strans import response
+
         self.tp.send_response(response(m, err.code, err.reason), m)
 
     def shed(self):
@@ -265,8 +258,7 @@ class SipStack:
         for t in done:
             t._terminate()
         gc.collect()
-        if self.log is not None:
-            self.log.warn("sip", "heap_shed", transactions=len(done))
+        self.log.warn("sip", "heap_shed", transactions=len(done))
         return bool(done)
 
     # -- bookkeeping used by transactions and transports --------------------------------------
@@ -305,13 +297,11 @@ class SipStack:
         self._accepted["%s|%d" % (t.req.call_id, t.req.cseq)] = t
 
     def log_txn(self, t, event, detail):
-        if self.log is not None:
-            self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
-                          detail=detail)
+        self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
+                      detail=detail)
 
     def _debug(self, event, **kv):
-        if self.log is not None:
-            self.log.debug("sip", event, **kv)
+        self.log.debug("sip", event, **kv)
 
 
 def _target(t):

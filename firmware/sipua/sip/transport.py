@@ -464,7 +464,7 @@ class Transports:
     # ``enabled`` first: when the sip area is not at debug this costs one dict lookup.
     def trace_tx(self, data, kind, ip, port):
         log = self.log
-        if log is None or not log.enabled(_DEBUG, "sip") or len(data) < 12:
+        if not log.enabled(_DEBUG, "sip") or len(data) < 12:
             return
         eol = data.find(b"\r\n")
         first = bytes(data[:eol if eol > 0 else 80])
@@ -478,7 +478,7 @@ class Transports:
 
     def trace_rx(self, m, kind, src):
         log = self.log
-        if log is None or not log.enabled(_DEBUG, "sip"):
+        if not log.enabled(_DEBUG, "sip"):
             return
         peer = "%s:%d" % (src[0], src[1]) if src else "?"
         cseq = "%d %s" % (m.cseq, m.cseq_method)
@@ -489,8 +489,7 @@ class Transports:
             log.debug("sip", "rx", method=m.method, cseq=cseq, src=peer, proto=kind)
 
     def _log(self, level, event, **kv):
-        if self.log is not None:
-            getattr(self.log, level)("sip", event, **kv)
+        getattr(self.log, level)("sip", event, **kv)
 
 
 def _would_block(e):

@@ -41,7 +41,7 @@ def run(args) -> int:
     port = boards.resolve_port(args.port)
     cfg = boards.board_of(port, args.board)
     t0 = time.monotonic()
-    items = build.build(src, cfg.get("mpy_arch", "host"))
+    items = build.build(src, cfg.get("mpy_arch", "host"), opt=cfg.get("mpy_opt", 0))
     t_build = time.monotonic() - t0
     manifest = flash.make_manifest(items, build.firmware_version(src), build.git_sha(src),
                                    cfg["name"])

@@ -1,8 +1,10 @@
 """Run only the SIP stack, answering on a port: for tests on MicroPython before (and
 without) the full agent.
 
-    micropython -m sipua.sip.echo_server [IP [PORT [LOGLEVEL]]]
-    python -m sipua.sip.echo_server 127.0.2.1 5060 debug
+    MICROPYPATH=<board tree>:tests/host micropython -m sip_echo_server [IP [PORT [LOGLEVEL]]]
+    PYTHONPATH=firmware:tests/host python -m sip_echo_server 127.0.2.1 5060 debug
+
+A test driver, not part of the board image (tests/host/sip_proc.py starts it).
 
 It listens on UDP and TCP, answers OPTIONS 200, INVITE 480 (no call agent), malformed and
 unsupported requests as uas.py says, and prints ``READY <ip> <port>`` once listening.
@@ -12,9 +14,9 @@ import sys
 
 
 def serve(ip="127.0.0.1", port=5060, level="warn", until_ms=None):
-    from ..log import level_from_name, log
-    from ..sched import Scheduler
-    from .stack import SipStack
+    from sipua.log import level_from_name, log
+    from sipua.sched import Scheduler
+    from sipua.sip.stack import SipStack
 
     log.level = level_from_name(level)
     sched = Scheduler(log=log)
