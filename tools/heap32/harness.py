@@ -74,11 +74,13 @@ def load_budgets(path=BUDGETS):
 
 
 # -- what goes into the interpreter's filesystem -----------------------------------------------
-def board_tree(root):
-    """The board's files (as ``sipfw flash`` lays them out) under ``root``; the items."""
-    from sipfw import build
+def board_tree(root, board="esp32"):
+    """The board's files under ``root`` as ``sipfw flash`` lays them out for ``board`` (its
+    ``mpy_arch`` and ``mpy_opt``: the ESP32 image, the budget's board); the items."""
+    from sipfw import boards, build
 
-    return build.write_tree(FIRMWARE, root)
+    cfg = boards.board_configs()[board]
+    return build.write_tree(FIRMWARE, root, cfg.get("mpy_arch", "host"), cfg.get("mpy_opt", 0))
 
 
 def zone_answers():
