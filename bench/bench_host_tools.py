@@ -20,7 +20,8 @@ from sipfw.procs import stop_process
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 SIPFW = os.path.join(BIN, "sipfw")
-MAIN = "from sipua import config, log, sched, console\nprint('0 INFO app start version=bench')\n"
+MAIN = ("from sipua import config, log, sched, console\nprint('0 INFO app start version=bench')\n"
+        "print('1 INFO app ready ip=127.0.0.1')\n")  # the line `sipfw flash` waits for
 
 
 def timed(*args, env):

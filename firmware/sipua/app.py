@@ -1,7 +1,9 @@
 """Start-up: config, log, network, scheduler, console, agent — then run forever.
 
 A missing or bad config is one clear log line and a safe idle mode (no accounts) in which
-the console still works, so a person can push a good config without reflashing.
+the console still works, so a person can push a good config without reflashing. So is an
+agent that cannot start (``start_agent``: a MemoryError on a small heap, say): the board
+stays up, fed and reachable instead of crashing into the watchdog over and over.
 """
 
 import sys
@@ -46,12 +48,44 @@ def _stall(args):
     return {"stalled_s": seconds}
 
 
-def boot(config_path=CONFIG_PATH, sched=None, start=True):
-    """Everything before the loop: config, network, scheduler, agent, console, then (with
-    ``start``) the agent started. ``sched``: a scheduler to use (the 32-bit heap harness
-    passes one on virtual time and a simulated network). Returns (sched, agent, console)."""
+def start_agent(sched, cfg, log, ip, console):
+    """The agent, started, its commands on the console; None if it could not start (a
+    MemoryError on a small heap, a bug): one ``app agent_failed`` line and the traceback,
+    then safe idle mode, in which the scheduler turns (the watchdog is fed), the console
+    answers and ``status`` says why, so a person can push a smaller config or a new firmware
+    instead of watching a crash loop."""
     from . import hal
-    from .agent import Agent
+
+    agent = None
+    try:
+        from .agent import Agent
+
+        agent = Agent(sched, cfg, log, hal.heap_free, ip)
+        agent.start()
+    except Exception as e:  # noqa: BLE001 - whatever it was, the console must stay up
+        if agent is not None:
+            try:
+                agent.stop(False)  # its socket, if it got that far
+            except Exception:  # noqa: BLE001
+                pass
+        agent = None  # (the heap collects itself when the next allocation needs it)
+        why = "%s: %s" % (type(e).__name__, e)
+        log.exc("app", "agent_failed", e)
+        console.register("status", lambda args: {"agent": "failed", "err": why,
+                                                 "heap_free": hal.heap_free()})
+        return None
+    for name, (fn, text) in agent.console_commands().items():
+        console.register(name, fn, text)
+    return agent
+
+
+def boot(config_path=CONFIG_PATH, sched=None, start=True):
+    """Everything before the loop: config, network, scheduler, console, then (with
+    ``start``) the agent. ``sched``: a scheduler to use (the 32-bit heap harness passes one
+    on virtual time and a simulated network). Returns (sched, start_now, console), where
+    ``start_now()`` starts the agent and returns it (None in safe idle mode): the harness
+    measures the booted phone before it."""
+    from . import hal
     from .console import Console
     from .sched import Scheduler
 
@@ -71,36 +105,39 @@ def boot(config_path=CONFIG_PATH, sched=None, start=True):
     # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
     if hal.watchdog_start(WATCHDOG_MS):
         sched.watchdog = hal.feed
-    agent = Agent(sched, cfg, log, hal.heap_free, ip)
     console = Console(log=log)
-    for name, (fn, text) in agent.console_commands().items():
-        console.register(name, fn, text)
+    agent = None
 
     def reload():
         new, why = load_config(config_path)
         if why:
             raise ValueError(why)
         log.info("app", "config_reload")
-        agent.stop()
+        if agent is not None:
+            agent.stop()
         _apply_log_config(log, new)
         sched.call_later(600, _restart, new)
         return {"accounts": len(new.get("accounts") or ())}
 
     def _restart(new):
         nonlocal agent
-        agent = Agent(sched, new, log, hal.heap_free, ip)
-        for name, (fn, text) in agent.console_commands().items():
-            console.register(name, fn, text)
-        agent.start()
+        agent = start_agent(sched, new, log, ip, console)
 
     console.reload_hook = reload
     if (cfg.get("log") or {}).get("debug_commands"):
         console.register("stall", _stall, "stall SECONDS: block the loop (watchdog test)")
     console.start(sched)
+
+    def start_now():
+        nonlocal agent
+        agent = start_agent(sched, cfg, log, ip, console)
+        if agent is not None:
+            log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
+        return agent
+
     if start:
-        agent.start()
-        log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
-    return sched, agent, console
+        start_now()
+    return sched, start_now, console
 
 
 def main(config_path=CONFIG_PATH):

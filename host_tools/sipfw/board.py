@@ -13,7 +13,7 @@ its user:
 * telling "no MicroPython here" (silence, or garbage such as a bootloader's output) apart
   from a slow board, and saying how to install MicroPython, from the board config;
 * the soft reboot that runs ``main.py`` (friendly-REPL Ctrl-D; the raw-REPL one skips it)
-  and waiting for the agent's start line.
+  and reading the boot that follows (``watch_boot``, classified by ``sipfw.bootwatch``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import ast
 import contextlib
 import errno
 import io
-import re
 import time
 
 import serial
@@ -151,6 +150,8 @@ class Board:
         self.strategies = strategies if strategies is not None else default_strategies(port)
         self.t = BoardTransport(port.device)
         self.seen = b""  # what the board said while we tried to reach its REPL
+        self.boot_output = ""  # what the board printed after the last reboot (watch_boot)
+        self._rx = b""  # read from the board, not yet a whole line
 
     def __enter__(self):
         return self
@@ -253,45 +254,44 @@ class Board:
                              % (self.port.device, path, e)) from e
 
     # -- reboot ----------------------------------------------------------------------------
-    def reboot(self, wait_for: str | None, timeout: float, echo=None) -> str:
-        """Soft-reboot so boot.py and main.py run, and wait for a line matching ``wait_for``.
-
-        Returns "started" (line seen), "traceback" (main.py raised first; the text is in
-        ``self.boot_output``), "timeout", or "not waited".
-        """
+    def reboot(self) -> None:
+        """Soft-reboot so boot.py and main.py run (Ctrl-D at the friendly REPL; the raw-REPL
+        one skips main.py). ``watch_boot`` then reads what the board made of it."""
         s = self.t.serial
         if self.t.in_raw_repl:
             self.t.exit_raw_repl()
         time.sleep(0.05)
         s.reset_input_buffer()
-        s.write(b"\x04")  # Ctrl-D at the friendly REPL: soft reboot, main.py runs
-        self.boot_output = ""
-        if not wait_for:
-            return "not waited"
-        pattern = re.compile(wait_for)
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        s.write(b"\x04")
+        self._rx = b""
+
+    def watch_boot(self, timeout: float, ready: str | None = None, echo=None):
+        """Read the boot that follows ``reboot`` and classify it (``bootwatch``): an Outcome
+        (ready with the ready line's figures, agent_failed, traceback, crash_loop, stopped,
+        timeout). The raw boot output is in ``self.boot_output``."""
+        from . import bootwatch
+
+        out = bootwatch.watch(self._next_line, timeout, ready or bootwatch.READY_RE,
+                              echo=echo)
+        self.boot_output = "\n".join(out.lines) + "\n"
+        return out
+
+    def _next_line(self, until: float) -> str | None:
+        """The board's next line, or None once ``until`` (time.monotonic) has passed."""
+        rx = self._rx
+        while b"\n" not in rx:
+            if time.monotonic() >= until:
+                self._rx = rx
+                return None
             try:
-                chunk = s.read(s.in_waiting or 1)
+                s = self.t.serial
+                rx += s.read(s.in_waiting or 1)
             except (serial.SerialException, OSError, TypeError):
-                s = self._reattach(deadline)  # the reset re-enumerated the USB device
-                continue
-            if not chunk:
-                continue
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                text = line.decode("utf-8", "replace").rstrip("\r")
-                self.boot_output += text + "\n"
-                if echo:
-                    echo(text)
-                if pattern.search(text):
-                    return "started"
-                if text.startswith("Traceback (most recent call last)"):
-                    self._collect_traceback(deadline)
-                    return "traceback"
-        return "timeout"
+                self._rx = rx
+                self._reattach(until)  # the reset re-enumerated the USB device
+                return None
+        line, self._rx = rx.split(b"\n", 1)
+        return line.decode("utf-8", "replace").rstrip("\r")
 
     def _reattach(self, deadline: float) -> serial.Serial:
         """The same board again after it vanished, found by serial number (boards.refind);
@@ -303,16 +303,6 @@ class Board:
         self.port = boards.refind(self.port, timeout=max(deadline - time.monotonic(), 0.1))
         self.t = BoardTransport(self.port.device)
         return self.t.serial
-
-    def _collect_traceback(self, deadline: float) -> None:
-        s = self.t.serial
-        end = min(deadline, time.monotonic() + 1.0)
-        while time.monotonic() < end:
-            chunk = s.read(s.in_waiting or 1)
-            if chunk:
-                self.boot_output += chunk.decode("utf-8", "replace")
-                if b">>> " in chunk:
-                    break
 
 
 def open_board(port: Port, board_cfg: dict | None = None, **kw) -> Board:

@@ -14,7 +14,8 @@
    renames them into place, deletes the stale files and writes ``/sipfw.json`` (version,
    git SHA, file hashes) the same way. The exec runs on the board by itself, so the host
    going away mid-commit does not stop it half-way.
-5. **Reboot** (friendly-REPL soft reboot, so main.py runs) and wait for the start line.
+5. **Reboot** (friendly-REPL soft reboot, so main.py runs) and read the boot: ready, or what
+   went wrong (``sipfw.bootwatch``).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ SIPFW = str(BIN / "sipfw")
 CMD_TIMEOUT_S = 40
 
 START_LINE = "0 INFO app start version=%s"
+READY_LINE = "1 INFO app ready heap_free=1234 ip=127.0.0.1"  # what `sipfw flash` waits for
 
 
 class Vboard:
@@ -88,14 +89,14 @@ def sipfw(*args: str, env: dict | None = None, timeout: float = CMD_TIMEOUT_S,
 
 def firmware_tree(dest: Path, main: str | None = None, version: str = "test") -> Path:
     """A copy of firmware/ (the real sipua package) with a small main.py that imports the
-    package the way the app will and prints the start line."""
+    package the way the app will and prints the start and ready lines."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "firmware" / "sipua", dest / "sipua",
                     ignore=shutil.ignore_patterns("__pycache__"))
     if main is None:
         main = ("from sipua import config, log, sched, console\n"
                 "cfg, err = config.load('/config.json')\n"
-                "print(%r)\n" % (START_LINE % version))
+                "print(%r)\nprint(%r)\n" % (START_LINE % version, READY_LINE))
     (dest / "main.py").write_text(main)
     return dest
 
@@ -203,6 +204,7 @@ if RELOAD:
     c.reload_hook = reload
 c.start(s)
 log.info("app", "start", version="t", accounts=len(state["cfg"]["accounts"]))
+log.info("app", "ready", ip="127.0.0.1")
 s.run()
 """
 

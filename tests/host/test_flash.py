@@ -20,7 +20,7 @@ def test_full_flash_then_a_second_flash_copies_nothing(tmp_path, vboards):
     r = sipfw("flash", "--port", board.device, "--source", str(src))
     full_s = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
-    assert "agent started" in r.stdout
+    assert "agent ready in" in r.stdout
     files = board_files(board.root)
     manifest = json.loads(files["sipfw.json"])
     assert manifest["board"] == "vboard" and manifest["version"] == "0.1.0"
@@ -37,7 +37,7 @@ def test_full_flash_then_a_second_flash_copies_nothing(tmp_path, vboards):
     r = sipfw("flash", "--port", board.device, "--source", str(src))
     again_s = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
-    assert "0 file(s) to copy" in r.stdout and "agent started" in r.stdout
+    assert "0 file(s) to copy" in r.stdout and "agent ready in" in r.stdout
     assert board_files(board.root) == files
     print("flash full %.2f s, no change %.2f s" % (full_s, again_s))
 
@@ -90,8 +90,9 @@ def test_killed_mid_copy_leaves_the_old_firmware_booting(tmp_path, vboards):
     # the old firmware still boots: get the board back and soft-reboot it
     with open_board(boards.resolve_port(board.device)) as b:
         b.enter_raw(soft_reset=False)
-        state = b.reboot(r"app start version=\w+", 10)
-        assert state == "started", b.boot_output
+        b.reboot()
+        out = b.watch_boot(10, r"app start version=\w+")
+        assert out.state == "ready", b.boot_output
         assert (START_LINE % "old") in b.boot_output
 
     # and the next flash completes, cleaning up the staged files
@@ -143,7 +144,7 @@ def test_looping_main_is_recovered(tmp_path, vboards):
     time.sleep(0.5)  # main.py is running
     r = sipfw("flash", "--port", board.device, "--source", str(src))
     assert r.returncode == 0, r.stderr
-    assert "agent started" in r.stdout
+    assert "agent ready in" in r.stdout
 
 
 def test_plan_is_pure_and_tolerates_a_broken_manifest():

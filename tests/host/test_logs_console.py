@@ -166,6 +166,7 @@ def reload():
 c.reload_hook = reload
 c.start(s)
 log.info("app", "start", version="t")
+log.info("app", "ready", ip="127.0.0.1")
 s.run()
 """
 

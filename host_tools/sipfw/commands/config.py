@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-DEFAULT_WAIT_FOR = r"\bINFO app start\b"
+from ..bootwatch import READY_RE
+from .flash import WAIT_TIMEOUT_S
 
 
 def add_parser(sub):
@@ -33,9 +34,12 @@ def add_parser(sub):
     pu.add_argument("--store-ha1", action="store_true",
                     help="store the digest HA1 instead of each password")
     pu.add_argument("--realm", help="realm for --store-ha1 (default: the account's server)")
-    pu.add_argument("--wait-for", metavar="RE", default=DEFAULT_WAIT_FOR,
-                    help="line that says the agent started (default: %(default)s)")
-    pu.add_argument("--wait-timeout", metavar="S", type=float, default=15.0)
+    pu.add_argument("--wait-for", metavar="RE", default=READY_RE,
+                    help="after a reset: the line that says the agent is ready (default: "
+                    "%(default)s); anything else (a traceback, a crash loop, silence) is an "
+                    "error")
+    pu.add_argument("--wait-timeout", metavar="S", type=float, default=WAIT_TIMEOUT_S,
+                    help="how long to wait for it (default %(default).0f)")
     pu.add_argument("--reset", action="store_true",
                     help="do not ask the running agent to take the config; stop it, write the "
                     "file through the REPL and soft-reset")
@@ -77,8 +81,7 @@ def _open(args):
 
 
 def push(args) -> int:
-    from .. import configfile
-    from ..errors import BoardError
+    from .. import bootwatch, configfile
 
     obj = configfile.read_json(args.file)
     configfile.check(obj, args.file)
@@ -101,21 +104,16 @@ def push(args) -> int:
             return 0
         # Entering the raw REPL stopped the agent; a soft reboot starts it on the new config
         # through the same path as power-on.
-        state = board.reboot(args.wait_for, args.wait_timeout)
-    if state == "started":
-        print("agent restarted on the new config (%.1f s)" % (time.monotonic() - t0))
-    elif state == "traceback":
-        raise BoardError("config written, but main.py raised after the reset")
-    else:
-        print("sipfw config: warning: no line matching %r within %.0f s after reset"
-              % (args.wait_for, args.wait_timeout), file=sys.stderr)
+        board.reboot()
+        outcome = board.watch_boot(args.wait_timeout, args.wait_for)
+    bootwatch.report(outcome, "config written")
     return 0
 
 
 def _push_live(args, data: bytes, t0: float) -> bool:
     """Through the running agent's console, if there is one: no reset, calls stay up.
     False when no agent answers (then the raw-REPL path writes it and resets)."""
-    from .. import boards, configfile
+    from .. import boards, bootwatch, configfile
     from ..errors import BoardError
     from ..monitor import LineReader
     from .console import Session
@@ -139,16 +137,16 @@ def _push_live(args, data: bytes, t0: float) -> bool:
             return True
         if args.no_reset:
             return True
-        # This agent cannot reload: reboot it through its console, then wait for it.
+        # This agent cannot reload: reboot it through its console, then read the boot.
         Session(reader, timeout=5.0).ask("reboot")
-        pattern = __import__("re").compile(args.wait_for)
-        deadline = time.monotonic() + args.wait_timeout
-        for ev in reader.events(deadline):
-            if pattern.search(ev.text):
-                print("agent restarted on the new config (%.1f s)" % (time.monotonic() - t0))
-                return True
-        print("sipfw config: warning: no line matching %r within %.0f s after reboot"
-              % (args.wait_for, args.wait_timeout), file=sys.stderr)
+        reader.reconnect = True  # a USB board may re-enumerate on the reset
+
+        def line(until):
+            ev = next(reader.events(until), None)
+            return None if ev is None else ev.text
+
+        outcome = bootwatch.watch(line, args.wait_timeout, args.wait_for)
+        bootwatch.report(outcome, "config written")
         return True
     finally:
         reader.close()
@@ -163,7 +161,7 @@ def pull(args) -> int:
         board.enter_raw(soft_reset=False)
         data = configfile.pull(board, root)
         if not args.no_reset:
-            board.reboot(None, 0)  # the agent was stopped to read the file: start it again
+            board.reboot()  # the agent was stopped to read the file: start it again
     if data is None:
         raise ConfigError("%s: no config.json on the board (push one with `sipfw config push`)"
                           % board.port.device)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
-DEFAULT_WAIT_FOR = r"\bINFO app start\b"
+from ..bootwatch import READY_RE
+
+WAIT_TIMEOUT_S = 20.0  # a boot with Wi-Fi, or a traceback and an 8 s watchdog's reset
 
 
 def add_parser(sub):
@@ -13,25 +14,27 @@ def add_parser(sub):
                        description="Compile firmware/ for the board (.mpy; main.py and boot.py "
                        "stay source), copy only the files whose hash differs, delete stale "
                        "firmware files (never config.json or user files), write /sipfw.json, "
-                       "soft-reset and wait for the agent's start line.")
+                       "soft-reset and report the boot: ready (with the app's figures), the "
+                       "agent failed to start, a traceback, a crash loop, or nothing at all "
+                       "(all but ready exit with status 5).")
     p.add_argument("--port", help="device, serial number or vboard id (default $SIPFW_PORT, "
                    "else the one attached board)")
     p.add_argument("--board", help="board config name (default: from the port's USB id)")
     p.add_argument("--dry-run", action="store_true", help="show what would be copied/deleted")
     p.add_argument("--source", metavar="DIR", help="firmware tree to flash (default: firmware/)")
-    p.add_argument("--wait-for", metavar="RE", default=DEFAULT_WAIT_FOR,
-                   help="line that says the agent started (default: %(default)s)")
-    p.add_argument("--wait-timeout", metavar="S", type=float, default=15.0,
-                   help="how long to wait for it; not seeing it is a warning (default 15)")
+    p.add_argument("--wait-for", metavar="RE", default=READY_RE,
+                   help="line that says the agent is ready (default: %(default)s)")
+    p.add_argument("--wait-timeout", metavar="S", type=float, default=WAIT_TIMEOUT_S,
+                   help="how long to wait for it; not seeing it is an error (default "
+                   "%(default).0f)")
     p.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    from .. import boards, build, flash
+    from .. import boards, bootwatch, build, flash
     from ..board import open_board
-    from ..errors import BoardError
     from ..paths import FIRMWARE_DIR
 
     def say(msg):
@@ -59,15 +62,7 @@ def run(args) -> int:
             % (len(plan.write), len(plan.delete), t_copy, manifest["version"], manifest["git"]))
         if args.no_reset:
             return 0
-        state = board.reboot(args.wait_for, args.wait_timeout)
-    if state == "started":
-        say("agent started (%.1f s in all)" % (time.monotonic() - t0))
-    elif state == "traceback":
-        last = [x for x in board.boot_output.strip().splitlines() if x.strip()
-                and not x.startswith(">>>") and not x.startswith("MicroPython ")
-                and not x.startswith("Type ")]
-        raise BoardError("flashed, but main.py raised: %s" % (last[-1] if last else "?"))
-    else:
-        print("sipfw flash: warning: no line matching %r within %.0f s after reset"
-              % (args.wait_for, args.wait_timeout), file=sys.stderr)
+        board.reboot()
+        outcome = board.watch_boot(args.wait_timeout, args.wait_for)
+    bootwatch.report(outcome, "flashed", say=say)
     return 0

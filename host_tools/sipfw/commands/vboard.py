@@ -29,7 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="run a virtual board (MicroPython unix port behind a pty)",
         description="Run the MicroPython unix port behind a pseudo-terminal as a board: DIR "
         "is its filesystem, boot.py and main.py run at start, Ctrl-D soft-reboots. Prints the "
-        "serial device path as the first line, runs until SIGTERM/SIGINT.",
+        "serial device path as the first line and the heap in use on the second, runs until "
+        "SIGTERM/SIGINT.",
     )
     parser.add_argument(
         "--root",
@@ -45,7 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="SIZE",
         type=_heap,
         default=vboard.DEFAULT_HEAP,
-        help="MicroPython heap size, as for `micropython -X heapsize` (default: %(default)s)",
+        help="MicroPython heap size, as for `micropython -X heapsize` (default: %(default)s; "
+        "the firmware needs about 250k as .mpy to start on this 64-bit interpreter)",
     )
     parser.set_defaults(func=run)
     return parser

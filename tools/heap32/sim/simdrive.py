@@ -79,7 +79,7 @@ def boot(config_path="/config.json"):
     from sipua.sched import Scheduler
 
     sched = Scheduler(clock=S["clock"], poller=S["poller"], log=log)
-    S["sched"], S["agent"], S["console"] = app.boot(config_path, sched, start=False)
+    S["sched"], S["start"], S["console"] = app.boot(config_path, sched, start=False)
     modules()
 
 
@@ -122,7 +122,9 @@ def report():
 
 
 def register(timeout_ms=120000):
-    S["agent"].start()
+    S["agent"] = S["start"]()
+    if S["agent"] is None:
+        raise AssertionError("the agent did not start (safe idle mode)")
     reg = S["agent"].registrations[0]
     run_until(lambda: reg.state == "registered", timeout_ms, "registered")
     report()
