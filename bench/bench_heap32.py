@@ -38,6 +38,8 @@ def table(fig, budgets):
     over = fig["mpy_image"] - b["budget"]
     rows.append((".mpy image", kb(fig["mpy_image"]), kb(b["budget"]), kb(b["guard"]),
                  "over by %s KB" % kb(over) if over > 0 else "fits"))
+    for name, got in sorted(fig.get("peaks", {}).items()):
+        rows.append((name, kb(got), "-", "-", "the moment it registered, DNS code loaded"))
     for r in rows:
         print("  %-16s %8s %8s %8s  %s" % r)
     print("  (phase figures: the simulation's %s KB taken out; see tools/heap32/harness.py)"

@@ -13,10 +13,12 @@ order, one step each, no simulation loaded: what each module costs and the qstr 
 A phase's figure is the interpreter's live heap after a collection less what the
 simulation keeps (its modules, peers, canned DNS answers and the MD5 that stands in for a
 board's C ``hashlib.md5``), measured right after it was loaded, before any firmware
-module, plus its ``shadow``: ``phone = alloc - (alloc_after_setup - alloc_empty) + shadow``.
-The simulation's strings sit in the same qstr pools as the firmware's, and the pools grow
-by doubling, so loading it first changes what the firmware's own qstrs cost (by a few KB,
-either way); ``shadow()`` measures that for the phase's set of modules and puts it back.
+module. The qstr pools are counted apart: the simulation's strings sit in the same pools
+as the firmware's, and a new pool twice the size of the last is added whenever one fills,
+so its 250-odd strings move where the firmware's pools fill up (by ~10 KB, either way). The
+phone's figure therefore takes the interpreter's pools out and puts in the pools a board
+allocates for the firmware's own qstr count (``pool_bytes``, py/qstr.c's rule):
+``phone = alloc - pools - (sim_alloc - sim_pools) + firmware_strings + pool_bytes(n)``.
 What the peers keep later (a nonce, counters, an empty buffer per TCP connection) and the
 simulated socket objects (a board's sockets are on the heap too) stay in the phone's
 figure; nothing is in flight when a phase is measured (the phone has read everything).
@@ -36,6 +38,10 @@ BUDGETS = os.path.join(ROOT, "board_configs", "budgets", "heap32.json")
 RUNNER = os.path.join(HERE, "run.mjs")
 NODE_MODULES = os.path.join(HERE, "node_modules")
 PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes")
+# Measured too, without a budget: the moment registration completes, the DNS code still
+# loaded (the peak a board must have room for); the phases above are the phone settled.
+PEAKS = ("udp_registering", "tcp_registering")
+SETTLE = "simdrive.idle(5000)"
 
 DOMAIN = "airties.lab"
 PHONE_IP = "127.0.9.1"  # addresses inside the simulation only: nothing is sent anywhere
@@ -216,16 +222,31 @@ def measure_imports(workdir, items):
             "qstr": recs[-1]["qstr"], "empty": recs[0]["alloc"]}
 
 
-def shadow(workdir, sim_root, mods):
-    """(heap, qstr pools): what importing ``mods`` costs after an empty ``socket`` (as on a
-    board) less what it costs after the simulation's setup; and the qstr pools of ``mods``
-    alone."""
-    code = import_code(mods)
-    alone = run(import_root(workdir), [("base", "import socket"), ("mods", code)])
-    after = run(sim_root, [("base", "import simdrive\nsimdrive.setup()"),
-                           ("mods", code)])
-    return ((alone[2]["alloc"] - alone[1]["alloc"]) - (after[2]["alloc"] - after[1]["alloc"]),
-            alone[2]["qstr"])
+# qstr pools (py/qstr.c): the strings made at run time go into pools of 20, 40, 80, ...
+# entries, each a GC block of a 24-byte header plus a pointer, a 2-byte hash and a length per
+# entry on a 32-bit port; a full pool is never grown, a new one twice its size is added.
+QSTR_FIRST_POOL = 20
+QSTR_ENTRY = 7
+QSTR_POOL_HEADER = 24
+
+
+def pool_bytes(n):
+    """The bytes of pools MicroPython allocates to hold ``n`` run-time qstrs."""
+    total = cap = 0
+    alloc = QSTR_FIRST_POOL
+    while cap < n:
+        total += (QSTR_POOL_HEADER + alloc * QSTR_ENTRY + 15) // 16 * 16
+        cap += alloc
+        alloc *= 2
+    return total
+
+
+def board_qstr_cost(q, sim_q):
+    """What the phone's qstrs would cost without the simulation's in the same pools: its
+    strings, and the pools a board allocates for its own count. (Pools never shrink: the
+    qstrs of modules loaded and unloaded again stay counted, as on a board.)"""
+    n = q["qstrs"] - sim_q["qstrs"]
+    return q["data_bytes"] - sim_q["data_bytes"] + pool_bytes(n)
 
 
 def scenario(workdir, transport, steps):
@@ -235,17 +256,18 @@ def scenario(workdir, transport, steps):
     recs = run(root, [("setup", "import simdrive\nsimdrive.setup()"), *steps])
     empty, setup = recs[0], recs[1]
     sim = setup["alloc"] - empty["alloc"]
-    out = {"empty": empty["alloc"], "sim": sim, "sim_qstr_bytes":
-           setup["qstr"]["total_bytes"] - empty["qstr"]["total_bytes"], "steps": []}
-    shadows = {}
+    sim_q = setup["qstr"]
+    out = {"empty": empty["alloc"], "sim": sim, "sim_qstr_bytes": sim_q["total_bytes"],
+           "steps": []}
     for r in recs[2:]:
-        f = facts(r)
-        mods = tuple(f["modules"][-1].split())
-        if mods not in shadows:
-            shadows[mods] = shadow(workdir, root, mods)
-        hidden, qstr = shadows[mods]
-        out["steps"].append({"step": r["step"], "phone": r["alloc"] - sim + hidden,
-                             "alloc": r["alloc"], "shadow": hidden, "qstr": qstr, "facts": f})
+        q = r["qstr"]
+        # everything but the qstr pools, less the simulation's; then the phone's own qstrs
+        # as a board pools them (see board_qstr_cost)
+        rest = r["alloc"] - q["total_bytes"] - (sim - sim_q["total_bytes"])
+        qstr = board_qstr_cost(q, sim_q)
+        out["steps"].append({"step": r["step"], "phone": rest + qstr, "alloc": r["alloc"],
+                             "qstr": {"qstrs": q["qstrs"] - sim_q["qstrs"], "bytes": qstr},
+                             "facts": facts(r)})
     return out
 
 
@@ -279,7 +301,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         image = sum(len(it.data) for it in items)
         imports = measure_imports(workdir, items)
         udp = scenario(workdir, "udp", [("booted", "simdrive.boot()"),
-                                        ("udp_failover", "simdrive.register()")])
+                                        ("udp_registering", "simdrive.register()"),
+                                        ("udp_failover", SETTLE)])
         chunks = []
         left = refreshes
         while left > 0:
@@ -287,13 +310,14 @@ def measure(refreshes=1000, firmware=FIRMWARE):
             chunks.append(("refreshes", "simdrive.refresh(%d)" % n))
             left -= n
         tcp = scenario(workdir, "tcp", [("booted", "simdrive.boot()"),
-                                        ("tcp_registered", "simdrive.register()"),
+                                        ("tcp_registering", "simdrive.register()"),
+                                        ("tcp_registered", SETTLE),
                                         ("in_call", "simdrive.call(%r)" % FAR_USER),
                                         ("after_call", "simdrive.hangup()"), *chunks])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
-    uf = udp["steps"][1]
+    uf = udp["steps"][2]
     check(uf, "registered", "udp:uc1." + DOMAIN)
     silent, _ = seen(uf, UC2_IP)
     if not silent.get("silent"):
@@ -317,8 +341,10 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "port": "MicroPython WebAssembly port (32-bit), .mpy files, live heap after a collection",
         "refreshes": refreshes,
         "phases": {p: s["phone"] for p, s in steps.items()},
-        # phone = alloc - sim + shadow (see the module docstring and shadow())
-        "phase_detail": {p: {"alloc": s["alloc"], "shadow": s["shadow"], "qstr": s["qstr"],
+        "peaks": {"udp_registering": udp["steps"][1]["phone"],
+                  "tcp_registering": by["tcp_registering"]["phone"]},
+        # phone = alloc - sim, qstr pools as a board has them (see board_qstr_cost)
+        "phase_detail": {p: {"alloc": s["alloc"], "qstr": s["qstr"],
                              "modules": len(s["facts"]["modules"][-1].split())}
                          for p, s in steps.items()},
         "phase_facts": {p: {k: v if k == "seen" else v[-1] for k, v in s["facts"].items()

@@ -85,7 +85,7 @@ def boot(config_path="/config.json"):
 
 def modules():
     """The firmware modules loaded now (the host measures what the simulation's qstrs hide
-    of their cost: see harness.shadow)."""
+    of their cost: harness.scenario records them)."""
     print("@@modules %s" % " ".join(k for k in sys.modules if k.startswith("sipua")))
 
 
@@ -155,6 +155,15 @@ def hangup(linger_ms=40000):
     # the transactions' timers run out (Timer K, J: 32 s at most) before the measure
     end = sched.now() + linger_ms
     run_until(lambda: sched.now() >= end, linger_ms + 2000, "lingered")
+    report()
+
+
+def idle(ms):
+    """Let ``ms`` of virtual time pass with nothing happening (code loaded for a resolution
+    is unloaded 2 s after it: agent.DNS_IDLE_MS)."""
+    sched = S["sched"]
+    end = sched.now() + ms
+    run_until(lambda: sched.now() >= end, ms + 2000, "idle")
     report()
 
 
