@@ -31,10 +31,14 @@ class Agent:
         self.calls = None
         self.registrations = []  # every leg of every account
         self._keepalive = None
+        self._later = None  # the registrations' deferred start
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
-    def start(self):
+    def start(self, delay=0):
+        """Everything that can fail first (DNS servers, the SIP port, the accounts); the
+        registrations then start at once, or ``delay`` ms later (a reload: after the old
+        agent's un-REGISTERs)."""
         from .dns.locator import Locator
         from .dns.resolver import Resolver
         from .sip.call import Calls
@@ -59,10 +63,17 @@ class Agent:
         self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
                       accounts=len(cfg.get("accounts") or ()))
-        for i, acc_cfg in enumerate(cfg.get("accounts") or ()):
-            if acc_cfg.get("enabled", True) is False:
-                continue
-            self._start_account(Account(acc_cfg, i))
+        accounts = [Account(c, i) for i, c in enumerate(cfg.get("accounts") or ())
+                    if c.get("enabled", True) is not False]
+        if delay:
+            self._later = self.sched.call_later(delay, self._start_accounts, accounts)
+        else:
+            self._start_accounts(accounts)
+
+    def _start_accounts(self, accounts):
+        self._later = None
+        for a in accounts:
+            self._start_account(a)
 
     def _start_account(self, account):
         from .sip.reg import Registration
@@ -103,12 +114,16 @@ class Agent:
             r.flow_lost(flow)
 
     def stop(self, unregister=True):
-        if self._keepalive is not None:
-            self._keepalive.cancel()
+        for t in (self._keepalive, self._later):
+            if t is not None:
+                t.cancel()
         for r in self.registrations:
             r.stop(unregister)
         if self.stack is not None:
-            self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
+            if unregister:
+                self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
+            else:
+                self.stack.stop()
 
     # -- console -----------------------------------------------------------------------------
     def status(self, args=None):

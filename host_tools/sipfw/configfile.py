@@ -187,5 +187,8 @@ def push_live(session, data: bytes) -> dict:
         if "refused" in err:
             raise ConfigError("the board's own schema refused it (firmware older or newer "
                               "than these tools?): %s" % err)
+        if "not taken" in err:  # valid, but the agent could not start on it: undone
+            raise ConfigError("the agent could not start on the new config and keeps "
+                              "running on the previous one: %s" % err)
         raise BoardError("config not saved: %s" % err)
     return ans
