@@ -52,6 +52,8 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import SipfwError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_HEAP = "100k"  # the ESP32 budget the firmware must live in
@@ -104,7 +106,7 @@ del _vb_boot, os, sys
 """
 
 
-class VboardError(Exception):
+class VboardError(SipfwError):
     """A virtual board could not be started or listed."""
 
 

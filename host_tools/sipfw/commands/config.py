@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -118,7 +119,7 @@ def _push_live(args, data: bytes, t0: float) -> bool:
     from .. import boards, configfile
     from ..errors import BoardError
     from ..monitor import LineReader
-    from .console import Session
+    from ..session import Session
 
     port = boards.resolve_port(args.port)
     reader = LineReader(args.port, port, reconnect=False)
@@ -141,7 +142,7 @@ def _push_live(args, data: bytes, t0: float) -> bool:
             return True
         # This agent cannot reload: reboot it through its console, then wait for it.
         Session(reader, timeout=5.0).ask("reboot")
-        pattern = __import__("re").compile(args.wait_for)
+        pattern = re.compile(args.wait_for)
         deadline = time.monotonic() + args.wait_timeout
         for ev in reader.events(deadline):
             if pattern.search(ev.text):
