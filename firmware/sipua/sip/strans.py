@@ -10,18 +10,15 @@ none — for at most 64·T1. Non-INVITE: the last response answers every retrans
 request until Timer J (64·T1 UDP, 0 on a stream).
 """
 
-from ..compat import const, urandom_u32
+from ..compat import const
 from .msg import response
+from .stack import new_tag
 
 _PROCEEDING = const(1)
 _COMPLETED = const(2)
 _CONFIRMED = const(3)
 _ACCEPTED = const(4)
 _TERMINATED = const(5)
-
-
-def new_tag():
-    return "%08x" % urandom_u32()
 
 
 class ServerTxn:

@@ -18,7 +18,8 @@ tag of a stateless answer is one per boot, which keeps it the same for the same 
 from .hdr import H_ACCEPT, H_CONTENT_ENCODING, H_CONTENT_TYPE, H_REQUIRE
 from .msg import response
 from .scan import parse_uri, text
-from .strans import ServerTxn, new_tag
+from .stack import new_tag
+from .strans import ServerTxn
 
 KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
          "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
