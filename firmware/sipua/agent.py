@@ -30,8 +30,7 @@ class Agent:
         self.locator = None
         self.calls = None
         self.registrations = []  # every leg of every account
-        self._keepalive = None
-        self._later = None  # the registrations' deferred start
+        self._keepalive = None  # the keep-alive timer; before it, the accounts' deferred start
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
@@ -60,20 +59,19 @@ class Agent:
         self.resolver.local_ip = self.stack.local_ip  # DNS leaves by the interface SIP uses
         self.calls = Calls(self.sched, self.stack, self.locator, self.log)
         self.stack.on_flow_lost = self._flow_lost
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
                       accounts=len(cfg.get("accounts") or ()))
         accounts = [Account(c, i) for i, c in enumerate(cfg.get("accounts") or ())
                     if c.get("enabled", True) is not False]
         if delay:
-            self._later = self.sched.call_later(delay, self._start_accounts, accounts)
+            self._keepalive = self.sched.call_later(delay, self._start_accounts, accounts)
         else:
             self._start_accounts(accounts)
 
     def _start_accounts(self, accounts):
-        self._later = None
         for a in accounts:
             self._start_account(a)
+        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
 
     def _start_account(self, account):
         from .sip.reg import Registration
@@ -114,9 +112,8 @@ class Agent:
             r.flow_lost(flow)
 
     def stop(self, unregister=True):
-        for t in (self._keepalive, self._later):
-            if t is not None:
-                t.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for r in self.registrations:
             r.stop(unregister)
         if self.stack is not None:
