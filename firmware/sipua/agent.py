@@ -35,9 +35,9 @@ class Agent:
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self, delay=0):
-        """Everything that can fail first (DNS servers, the SIP port, the accounts); the
-        registrations then start at once, or ``delay`` ms later (a reload: after the old
-        agent's un-REGISTERs)."""
+        """Everything that can fail first (DNS servers, the SIP port); the registrations
+        then start at once, or ``delay`` ms later (a reload: after the old agent's
+        un-REGISTERs)."""
         from .dns.locator import Locator
         from .dns.resolver import Resolver
         from .sip.call import Calls
@@ -61,16 +61,16 @@ class Agent:
         self.stack.on_flow_lost = self._flow_lost
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
                       accounts=len(cfg.get("accounts") or ()))
-        accounts = [Account(c, i) for i, c in enumerate(cfg.get("accounts") or ())
-                    if c.get("enabled", True) is not False]
         if delay:
-            self._keepalive = self.sched.call_later(delay, self._start_accounts, accounts)
+            self._keepalive = self.sched.call_later(delay, self._start_accounts)
         else:
-            self._start_accounts(accounts)
+            self._start_accounts()
 
-    def _start_accounts(self, accounts):
-        for a in accounts:
-            self._start_account(a)
+    def _start_accounts(self):
+        for i, acc_cfg in enumerate(self.cfg.get("accounts") or ()):
+            if acc_cfg.get("enabled", True) is False:
+                continue
+            self._start_account(Account(acc_cfg, i))
         self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
 
     def _start_account(self, account):
