@@ -48,6 +48,16 @@ def test_every_error_names_its_key(tmp_path):
     assert r.returncode == 4 and "cannot read" in r.stderr
 
 
+def test_a_dns_server_given_by_name_is_refused_by_key(tmp_path):
+    # It once passed validate and push, then killed the agent at start (issue 16).
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"dns": {"servers": ["127.0.0.53", "ns.example.com"]}}))
+    r = sipfw("config", "validate", str(bad))
+    assert r.returncode == 4
+    assert r.stderr.strip() == ("sipfw config: %s: dns.servers[1]: must be an IP "
+                                "address[:port], got 'ns.example.com'" % bad), r.stderr
+
+
 def agent_board(tmp_path, vboards, main=None, heap=None, **files):
     """A board running the flashed firmware with a main.py that logs the config it loaded
     (and, by default, runs no console: the push goes through the REPL and a reset)."""
