@@ -63,10 +63,12 @@ typecheck: setup
 bench: setup test-deps
 	$(PY) bench/run.py
 
-# Long fuzz runs (>= 1M inputs each), bounded in time.
+# Long fuzz runs (>= 1M inputs each), bounded in time; then the config path: 20 000
+# generated configs through validate and a running agent (~1 min).
 fuzz: setup
 	$(PY) bench/fuzz_dns.py
 	$(PY) bench/fuzz_sip.py
+	SIPFW_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q tests/host/test_config_hypothesis.py
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests tools bench lab

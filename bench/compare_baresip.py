@@ -4,10 +4,10 @@ bench_failover.py: start → registered, uc2 stopped, uc2 silent. Not run by `ma
 
     python3 bench/compare_baresip.py [--json PATH]
 
-baresip's DNS client binds 0.0.0.0/:: (LAB-NOTES), so the script runs itself in a fresh
-network namespace (`unshare -n`, only `lo` in it) with a lab of its own: nothing it does can
-leave loopback, and it cannot disturb a lab running outside. Times are host wall clock from
-process start to baresip's "200 OK ... [1 binding]" line.
+baresip's DNS client binds 0.0.0.0/:: (docs/architecture.md, "Agent"), so the script runs
+itself in a fresh network namespace (`unshare -n`, only `lo` in it) with a lab of its own:
+nothing it does can leave loopback, and it cannot disturb a lab running outside. Times are
+host wall clock from process start to baresip's "200 OK ... [1 binding]" line.
 """
 
 import json

@@ -31,17 +31,21 @@ _CALL_MODULES = ("call", "dialog", "sdp")
 class Dns:
     """The RFC 3263 locator with the ``Locator.locate`` interface, loaded for a resolution and
     unloaded ``DNS_IDLE_MS`` after the last one ends (its cache goes with it: the targets it
-    gave carry their TTL, and the registration re-resolves when that runs out)."""
+    gave carry their TTL, and the registration re-resolves when that runs out). Built once
+    at once, so a DNS configuration the resolver refuses fails ``Agent.start``, not a
+    resolution later in the scheduler."""
 
-    def __init__(self, sched, cfg):
+    def __init__(self, sched, cfg, local_ip=None):
         self.sched = sched
         self.cfg = cfg  # the config's "dns" section
-        self.local_ip = None  # DNS leaves by the interface SIP uses
+        self.local_ip = local_ip  # DNS leaves by the interface SIP uses
         self._locator = None
         self._busy = 0
         self._idle = None
+        self._load()
+        self._idle = sched.call_later(DNS_IDLE_MS, self._unload)
 
-    def locate(self, target, on_done, **kw):
+    def _load(self):
         loc = self._locator
         if loc is None:
             from .dns.locator import Locator
@@ -51,6 +55,10 @@ class Dns:
             res = Resolver(self.sched, cfg.get("servers") or None, _static(cfg.get("static")))
             res.local_ip = self.local_ip
             loc = self._locator = Locator(self.sched, res)
+        return loc
+
+    def locate(self, target, on_done, **kw):
+        loc = self._load()
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -87,15 +95,17 @@ class Agent:
         self._lines = []  # (account, registration) for the call agent
         self._next_call_id = 1  # call ids go on across unloads of the call code
         self._calls_idle = None
-        self._keepalive = None
+        self._keepalive = None  # the keep-alive timer; before it, the accounts' deferred start
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
-    def start(self):
+    def start(self, delay=0):
+        """Everything that can fail first (DNS servers, the SIP port); the registrations
+        then start at once, or ``delay`` ms later (a reload: after the old agent's
+        un-REGISTERs)."""
         from .sip.stack import SipStack
 
         cfg = self.cfg
-        self.locator = Dns(self.sched, cfg.get("dns") or {})
         sip = cfg.get("sip") or {}
         self.stack = SipStack(self.sched, local_ip=sip.get("local_ip") or self.ip or "0.0.0.0",
                               local_port=sip.get("local_port", 5060), t1=sip.get("t1", 500),
@@ -104,17 +114,23 @@ class Agent:
                               ca_file=sip.get("ca_file") or None, log=self.log,
                               user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
         self.stack.start()
-        self.locator.local_ip = self.stack.local_ip
+        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip)
         self.stack.on_request = self._on_request
         self.stack.on_cancel = self._on_cancel
         self.stack.on_flow_lost = self._flow_lost
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
         self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
                       accounts=len(cfg.get("accounts") or ()))
-        for i, acc_cfg in enumerate(cfg.get("accounts") or ()):
+        if delay:
+            self._keepalive = self.sched.call_later(delay, self._start_accounts)
+        else:
+            self._start_accounts()
+
+    def _start_accounts(self):
+        for i, acc_cfg in enumerate(self.cfg.get("accounts") or ()):
             if acc_cfg.get("enabled", True) is False:
                 continue
             self._start_account(Account(acc_cfg, i))
+        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
 
     def _start_account(self, account):
         from .sip.reg import Registration
@@ -202,7 +218,10 @@ class Agent:
         for r in self.registrations:
             r.stop(unregister)
         if self.stack is not None:
-            self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
+            if unregister:
+                self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
+            else:
+                self.stack.stop()
 
     # -- console -----------------------------------------------------------------------------
     def status(self, args=None):

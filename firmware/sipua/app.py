@@ -79,6 +79,34 @@ def start_agent(sched, cfg, log, ip, console):
     return agent
 
 
+def swap(old, cfg, console, log, heap_free=None, ip=None):
+    """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
+    running and the error is raised. One stack at a time can hold the SIP port: ``old``
+    lets go of its listening sockets (its flows stay) while the new stack binds, and takes
+    them back if that or anything else fails. Only then is ``old`` stopped; the new
+    registrations begin after its un-REGISTERs have left (its stack closes at 500 ms)."""
+    from .agent import Agent
+
+    new = Agent(old.sched, cfg, log, heap_free, ip)
+    st = old.stack
+    if st is not None:
+        st.tp.unlisten()
+    try:
+        new.start(600)
+    except Exception as e:  # noqa: BLE001 - whatever it is, the old agent stays
+        new.stop(False)
+        if st is not None:
+            st.start()
+        log.error("app", "reload_failed", err=repr(e))
+        raise ValueError("the agent cannot start on it (%r); the previous one runs on"
+                         % e) from None
+    old.stop()
+    _apply_log_config(log, cfg)
+    for name, (fn, text) in new.console_commands().items():
+        console.register(name, fn, text)
+    return new
+
+
 def boot(config_path=CONFIG_PATH, sched=None, start=True):
     """Everything before the loop: config, network, scheduler, console, then (with
     ``start``) the agent. ``sched``: a scheduler to use (the 32-bit heap harness passes one
@@ -109,19 +137,19 @@ def boot(config_path=CONFIG_PATH, sched=None, start=True):
     agent = None
 
     def reload():
+        nonlocal agent
         new, why = load_config(config_path)
         if why:
             raise ValueError(why)
         log.info("app", "config_reload")
-        if agent is not None:
-            agent.stop()
-        _apply_log_config(log, new)
-        sched.call_later(600, _restart, new)
+        if agent is None:  # safe idle mode: nothing to swap, start afresh
+            _apply_log_config(log, new)
+            agent = start_agent(sched, new, log, ip, console)
+            if agent is None:
+                raise ValueError("the agent cannot start on it (see app agent_failed)")
+        else:
+            agent = swap(agent, new, console, log, hal.heap_free, ip)
         return {"accounts": len(new.get("accounts") or ())}
-
-    def _restart(new):
-        nonlocal agent
-        agent = start_agent(sched, new, log, ip, console)
 
     console.reload_hook = reload
     if (cfg.get("log") or {}).get("debug_commands"):

@@ -26,9 +26,10 @@ _BOOL = const(3)
 _ENUM = const(4)  # arg: tuple of allowed strings
 _OBJ = const(5)  # arg: nested schema
 _LIST = const(6)  # arg: (item kind, item arg)
-_HOST = const(7)  # a DNS name or an IP address literal
-_HOSTPORT = const(8)  # host[:port]; "" when unused
-_IP = const(9)  # an IPv4/IPv6 literal; "" when unused
+_HOST = const(7)  # a DNS name or an IPv4 literal (SIP runs over IPv4)
+_HOSTPORT = const(8)  # host[:port], host as _HOST; "" when unused
+_IP4 = const(13)  # an IPv4 literal; "" when unused
+_IPPORT = const(14)  # IP[:port], [IPv6]:port: a DNS server (no name: DNS would find it)
 _HEX32 = const(10)  # 32 lowercase hex digits (an MD5 HA1)
 _MAP = const(11)  # arg: (value kind, value arg): free keys (log areas)
 _RECORD = const(12)  # a dns.static record: shape depends on its "type"
@@ -67,12 +68,12 @@ _ACCOUNT = {
 }
 
 _DNS = {
-    "servers": (_LIST, None, (_HOSTPORT, None)),  # empty: the network's (DHCP) servers
+    "servers": (_LIST, None, (_IPPORT, None)),  # empty: the network's (DHCP) servers
     "static": (_LIST, None, (_RECORD, None)),
 }
 
 _SIP = {
-    "local_ip": (_IP, ""),  # "": the address the network gave us
+    "local_ip": (_IP4, ""),  # "": the address the network gave us
     "local_port": (_INT, 5060, (0, 65535)),
     "retry_count": (_INT, 3, (0, 10)),
     "t1": (_INT, 500, (50, 10000)),  # RFC 3261 T1/T2/T4, ms
@@ -104,8 +105,8 @@ SCHEMA = {
 
 # Fields of each dns.static record type beyond name/type/ttl: name -> (kind, arg).
 _RECORD_FIELDS = {  # type: dict
-    "A": {"address": (_IP, None)},
-    "AAAA": {"address": (_IP, None)},
+    "A": {"address": (_STR, None)},  # IPv4, IPv6: checked in record()
+    "AAAA": {"address": (_STR, None)},
     "SRV": {
         "priority": (_INT, (0, 65535)),
         "weight": (_INT, (0, 65535)),
@@ -162,11 +163,14 @@ def _join(path, key):
 def _hostname_ok(text):
     if not text or len(text) > 253:
         return False
-    for label in text.rstrip(".").split("."):
+    labels = text.rstrip(".").split(".")
+    if labels[-1].isdigit():  # "300.1.1.1", "1": a bad address, not a name (RFC 1123 2.1)
+        return False
+    for label in labels:
         if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
             return False
         for ch in label:
-            if not (ch.isalpha() or ch.isdigit() or ch in "-_"):
+            if not (ch.isalpha() or ch.isdigit() or ch in "-_") or ord(ch) > 127:
                 return False
     return True
 
@@ -182,22 +186,29 @@ def _ipv4_ok(text):
 
 
 def _ipv6_ok(text):
-    if ":" not in text or len(text) > 45:
+    """RFC 4291 2.2 text: eight groups of 1-4 hex digits, one '::' for a run of zero
+    groups (no dotted IPv4 tail: the resolver takes none)."""
+    halves = text.split("::")
+    if len(halves) > 2:
         return False
-    if text.count("::") > 1:
-        return False
-    for ch in text:
-        if not (ch.isdigit() or ch in "abcdefABCDEF:."):
-            return False
-    return True
+    n = 0
+    for half in halves:
+        if half:
+            for g in half.split(":"):
+                if not 0 < len(g) <= 4 or g.strip("0123456789abcdefABCDEF"):
+                    return False
+                n += 1
+    return n < 8 if len(halves) == 2 else n == 8
 
 
 def is_ip(text):
     return _ipv4_ok(text) or _ipv6_ok(text)
 
 
-def split_hostport(text, default_port=0):
-    """'host', 'host:5060', '[::1]:53' -> (host, port); raises ValueError with the reason."""
+def split_hostport(text, default_port=0, ip_only=False):
+    """'host', 'host:5060', '[::1]:53' -> (host, port); raises ValueError with the reason.
+    The host is an IPv4 address or a name, or with ``ip_only`` an IPv4 or IPv6 address (a
+    bare IPv6 address needs no brackets when no port follows)."""
     host, port = text, default_port
     if text.startswith("["):
         end = text.find("]")
@@ -214,7 +225,7 @@ def split_hostport(text, default_port=0):
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("bad port in %r" % text)
         port = int(port)
-    if not (is_ip(host) or _hostname_ok(host)):
+    if not (is_ip(host) if ip_only else _ipv4_ok(host) or _hostname_ok(host)):
         raise ValueError("bad host in %r" % text)
     return host, port
 
@@ -289,20 +300,24 @@ class _Checker:
         if not isinstance(value, str):
             self.fail(path, "must be a string, got %s" % _type_name(value))
             return value
+        if value and min(value) < " ":  # a CR LF in a header value would start a new header
+            self.fail(path, "must not contain control characters, got %r" % value)
+            return value
         if kind == _ENUM:
             if value not in arg:
                 self.fail(path, "must be one of %s, got %r" % (", ".join(arg), value))
         elif kind == _HOST:
-            if not (is_ip(value) or _hostname_ok(value)):
-                self.fail(path, "must be a host name or IP address, got %r" % value)
+            if not (_ipv4_ok(value) or _hostname_ok(value)):
+                self.fail(path, "must be a host name or IPv4 address, got %r" % value)
             value = value.lower()
-        elif kind == _HOSTPORT and value:
+        elif kind == _IPPORT or (kind == _HOSTPORT and value):
             try:
-                split_hostport(value)
+                split_hostport(value, 0, kind == _IPPORT)
             except ValueError as e:
-                self.fail(path, "must be host[:port]: %s" % e)
-        elif kind == _IP and value and not is_ip(value):
-            self.fail(path, "must be an IP address, got %r" % value)
+                self.fail(path, "must be an IP address[:port], got %r" % value
+                          if kind == _IPPORT else "must be host[:port]: %s" % e)
+        elif kind == _IP4 and value and not _ipv4_ok(value):
+            self.fail(path, "must be an IPv4 address, got %r" % value)
         elif kind == _HEX32 and value:
             value = value.lower()
             if len(value) != 32 or value.strip("0123456789abcdef"):
@@ -325,7 +340,18 @@ class _Checker:
             kind, arg = fields[key]
             default = _RECORD_OPTIONAL.get(key, REQUIRED)
             schema[key] = (kind, default, arg)
-        return self.obj(path, value, schema)
+        out = self.obj(path, value, schema)
+        if out is None:
+            return value
+        a = out.get("address")
+        if isinstance(a, str) and not (_ipv4_ok if rtype == "A" else _ipv6_ok)(a):
+            self.fail(path + ".address", "must be an IPv%s address, got %r"
+                      % ("4" if rtype == "A" else "6", a))
+        for key in ("flags", "service", "regexp"):  # zone text: one word each
+            v = out.get(key)
+            if isinstance(v, str) and (" " in v or '"' in v):
+                self.fail(_join(path, key), "must not contain spaces or quotes, got %r" % v)
+        return out
 
 
 def _check_rules(cfg, chk):
@@ -470,6 +496,16 @@ def install(tmp, path):
         raise
     _replace(tmp, path)
     return cfg
+
+
+def restore(path):
+    """Undo an install: ``path.bak`` back in place of ``path`` (none: ``path`` goes, and the
+    defaults are the config again). A reset half-way leaves the .bak, which load reads."""
+    import os
+
+    os.remove(path)
+    if _exists(path + ".bak"):
+        _rename(path + ".bak", path)
 
 
 def _replace(tmp, path):

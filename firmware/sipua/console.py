@@ -284,8 +284,13 @@ class Console:
             forget("sipua.config")  # rarely needed again: give its heap back
         res = {"saved": True, "reloaded": False}
         if self.reload_hook is not None:
+            try:
+                res["reload"] = self.reload_hook()
+            except Exception as e:  # noqa: BLE001 - the file goes back with the agent
+                config.restore(self.config_path)  # the module object, though forgotten
+                raise ConsoleError("config not taken, previous config.json restored: %s"
+                                   % e) from None
             res["reloaded"] = True
-            res["reload"] = self.reload_hook()
         return res
 
     def _reboot(self, args):
@@ -333,3 +338,4 @@ def _default_reset(hard):
     if soft is not None:
         soft()
     raise SystemExit  # the unix port: the virtual board soft-reboots when main.py exits
+

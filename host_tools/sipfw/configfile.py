@@ -167,7 +167,7 @@ LIVE_CHUNK = 150  # bytes per `config data` line: 200 base64 chars, well inside 
 def push_live(session, data: bytes) -> dict:
     """Upload through the running agent's console (config begin/data/commit): the agent
     checks size and sha256, validates with its own schema, saves atomically and reloads.
-    Returns the commit answer. ``session`` is a ``commands.console.Session``."""
+    Returns the commit answer. ``session`` is a ``session.Session``."""
     import base64
 
     digest = hashlib.sha256(data).hexdigest()
@@ -187,5 +187,8 @@ def push_live(session, data: bytes) -> dict:
         if "refused" in err:
             raise ConfigError("the board's own schema refused it (firmware older or newer "
                               "than these tools?): %s" % err)
+        if "not taken" in err:  # valid, but the agent could not start on it: undone
+            raise ConfigError("the agent could not start on the new config and keeps "
+                              "running on the previous one: %s" % err)
         raise BoardError("config not saved: %s" % err)
     return ans

@@ -52,6 +52,8 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import SipfwError
+
 log = logging.getLogger(__name__)
 
 # The firmware's 100 KB ESP32 budget does not hold on this 64-bit interpreter (pointers
@@ -107,7 +109,7 @@ del _vb_boot, os, sys
 """
 
 
-class VboardError(Exception):
+class VboardError(SipfwError):
     """A virtual board could not be started or listed."""
 
 

@@ -90,7 +90,8 @@ def test_types_and_ranges():
         "accounts[0].failback.timeout: must be 0..86400, got -1",
         "sip.t1: must be an integer, got a boolean",
         "sip.local_port: must be an integer, got a number",
-        "dns.servers[0]: must be host[:port]: bad port in '127.0.0.53:99999'",
+        "dns.servers[0]: must be an IP address[:port], got '127.0.0.53:99999'",
+        "dns.servers[1]: must be an IP address[:port], got 'ok.example'",
         "dns.servers[2]: must be a string, got a number",
         "log.level: must be one of debug, info, warn, error, off, got 'loud'",
         "log.areas.dns: must be one of debug, info, warn, error, off, got 'chatty'",
@@ -120,15 +121,16 @@ def test_hosts_addresses_and_ha1_format():
     errs = errors_of({"accounts": [{"user": "1", "server": "bad host", "ha1": "xyz",
                                     "outbound_proxy": "[::1:5060"}],
                       "sip": {"local_ip": "300.1.1.1"}})
-    assert "accounts[0].server: must be a host name or IP address, got 'bad host'" in errs
+    assert "accounts[0].server: must be a host name or IPv4 address, got 'bad host'" in errs
     assert "accounts[0].ha1: must be 32 hex digits (an MD5 digest)" in errs
     assert "accounts[0].outbound_proxy: must be host[:port]: unclosed '[' in '[::1:5060'" in errs
-    assert "sip.local_ip: must be an IP address, got '300.1.1.1'" in errs
+    assert "sip.local_ip: must be an IPv4 address, got '300.1.1.1'" in errs
     cfg = config.validate({"accounts": [{"user": "1", "server": "UC1.Airties.LAB",
-                                         "outbound_proxy": "[::1]:5070"}],
-                           "dns": {"servers": ["127.0.0.53", "[::1]:5353", "ns.lab:53"]}})
+                                         "outbound_proxy": "127.0.0.26:5070"}],
+                           "dns": {"servers": ["127.0.0.53", "[::1]:5353", "::1", "fe80::1"]}})
     assert cfg["accounts"][0]["server"] == "uc1.airties.lab"
-    assert config.split_hostport("[::1]:5353", 53) == ("::1", 5353)
+    assert cfg["dns"]["servers"][1] == "[::1]:5353"
+    assert config.split_hostport("[::1]:5353", 53, True) == ("::1", 5353)
     assert config.split_hostport("127.0.0.53", 53) == ("127.0.0.53", 53)
 
 
@@ -154,7 +156,48 @@ def test_dns_static_records():
         "dns.static[0].type: must be one of A, AAAA, SRV, NAPTR, got 'MX'",
         "dns.static[1].extra: unknown key",
         "dns.static[1].weight: is required",
-        "dns.static[2].address: must be an IP address, got 'nope'",
+        "dns.static[2].address: must be an IPv4 address, got 'nope'",
+    ], errs
+    # What the static cache and the resolver cannot take is refused here, by name.
+    errs = errors_of({"dns": {"static": [
+        {"name": "x", "type": "A", "address": "::1"},
+        {"name": "x", "type": "AAAA", "address": "127.0.0.1"},
+        {"name": "x", "type": "NAPTR", "order": 1, "preference": 1, "flags": "s",
+         "service": "SIP D2U", "regexp": '"!x!"', "replacement": "y"},
+    ]}})
+    assert errs == [
+        "dns.static[0].address: must be an IPv4 address, got '::1'",
+        "dns.static[1].address: must be an IPv6 address, got '127.0.0.1'",
+        "dns.static[2].service: must not contain spaces or quotes, got 'SIP D2U'",
+        "dns.static[2].regexp: must not contain spaces or quotes, got '\"!x!\"'",
+    ], errs
+
+
+def test_what_the_agent_cannot_use_is_refused_by_name():
+    # The firmware's resolver takes IP addresses only; its SIP transports are IPv4.
+    errs = errors_of({"dns": {"servers": ["ns.example.com", "1:2", "[ns.example.com]:53",
+                                          "::ffff:1.2.3.4", "127.0.0.53:0", ""]}})
+    assert errs == ["dns.servers[0]: must be an IP address[:port], got 'ns.example.com'",
+                    "dns.servers[1]: must be an IP address[:port], got '1:2'",
+                    "dns.servers[2]: must be an IP address[:port], got '[ns.example.com]:53'",
+                    "dns.servers[3]: must be an IP address[:port], got '::ffff:1.2.3.4'",
+                    "dns.servers[4]: must be an IP address[:port], got '127.0.0.53:0'",
+                    "dns.servers[5]: must be an IP address[:port], got ''"], errs
+    errs = errors_of({"accounts": [{"user": "6903", "server": "::1",
+                                    "outbound_proxy": "[::1]:5060",
+                                    "backup_outbound_proxy": "300.1.1.1"}],
+                      "sip": {"local_ip": "::1"}})
+    assert sorted(errs) == [
+        "accounts[0].backup_outbound_proxy: must be host[:port]: bad host in '300.1.1.1'",
+        "accounts[0].outbound_proxy: must be host[:port]: bad host in '[::1]:5060'",
+        "accounts[0].server: must be a host name or IPv4 address, got '::1'",
+        "sip.local_ip: must be an IPv4 address, got '::1'"], errs
+    # a CR LF in a value that lands in a SIP header would start a header of its own
+    errs = errors_of({"accounts": [{"user": "6903\r\nX-Evil: 1", "server": "a.lab",
+                                    "display_name": "A\x00"}]})
+    assert sorted(errs) == [
+        "accounts[0].display_name: must not contain control characters, got 'A\\x00'",
+        "accounts[0].user: must not contain control characters, got '6903\\r\\nX-Evil: 1'",
     ], errs
 
 

@@ -190,6 +190,37 @@ def test_config_upload_replaces_the_file_and_reloads():
         remove_tmpdir(d)
 
 
+def test_config_upload_the_agent_cannot_start_on_is_undone():
+    # The schema took it, the agent did not (reload_hook raised: app.swap kept the old
+    # agent): the previous config.json is put back, the answer is an error.
+    d = make_tmpdir("sipfw-contest")
+    try:
+        c, _out, _ = make()
+        c.config_path = d + "/config.json"
+
+        def fail():
+            raise ValueError("the agent cannot start on it (OSError(98)); the previous one "
+                             "runs on")
+
+        c.reload_hook = fail
+        new = b'{"accounts": [{"user": "6904", "server": "airties.lab"}]}'
+        got = _upload(c, new)  # no config before this one: none after
+        assert got[-1]["ok"] is False, got
+        assert got[-1]["error"].startswith("config not taken, previous config.json restored: "
+                                           "the agent cannot start on it"), got[-1]
+        assert os.listdir(d) == []
+        old = '{"accounts": []}'
+        with open(c.config_path, "w") as f:
+            f.write(old)
+        got = _upload(c, new)
+        assert got[-1]["ok"] is False and "OSError(98)" in got[-1]["error"], got
+        with open(c.config_path) as f:
+            assert f.read() == old
+        assert os.listdir(d) == ["config.json"]
+    finally:
+        remove_tmpdir(d)
+
+
 def test_end_of_input_stops_listening_instead_of_spinning():
     class Sched:
         def __init__(self):

@@ -5,6 +5,7 @@ from fwtest import bind_udp, new_sched
 from sipua.dns import CNAME, NAPTR, SRV, A, DnsError
 from sipua.dns.resolver import Resolver, parse_server
 from sipua.dns.static import Static
+from sipua.log import log, parse_line
 
 ZONE = {"uc1.airties.test": [(A, 60, "127.0.1.26")],
         "uc2.airties.test": [(A, 0x80000010, "127.0.1.27")],  # top bit set: TTL 0
@@ -146,13 +147,24 @@ def test_spoofed_answers_are_ignored():
         return True
 
     f.hook = hook
+    lines = []
+    saved = log._write
+    log.set_output(lines.append)
     try:
         a, err = ask(s, r, "uc1.airties.test")
         assert good and err is None and a.records == ["127.0.1.26"]
     finally:
+        log.set_output(saved)
         other.close()
         far.close()
         close([f])
+    # Each drop is logged with where it came from: the forged ID and question came from
+    # the server's own address (the socket is connected to it), never "src=None".
+    dropped = [parse_line(x) for x in lines if "answer_dropped" in x]
+    server = f.server
+    # (the two from other ports the kernel dropped already: the socket is connected)
+    assert sorted(d["why"] for d in dropped) == ["id", "id", "question"], dropped
+    assert [d["src"] for d in dropped] == [server] * 3, dropped
 
 
 def test_second_server_on_timeout_then_backoff():

@@ -183,3 +183,27 @@ def test_a_response_that_fails_to_parse_is_dropped_never_answered():
         assert sent == []
     st.receive(options(), None, SRC, True)
     assert finals(sent) == [200]
+
+
+def test_an_outgoing_request_does_not_load_the_server_side():
+    # new_tag lives with the request makers (stack.py): building a REGISTER must not pull in
+    # strans.py, which a phone that only registers never needs.
+    import sys
+
+    import sipua.sip as pkg
+
+    saved = sys.modules.pop("sipua.sip.strans", None)
+    had = hasattr(pkg, "strans")
+    if had:
+        delattr(pkg, "strans")
+    try:
+        st, _s, _sent = new_stack()
+        req = st.make_request("REGISTER", "sip:airties.lab", "sip:6903@airties.lab")
+        assert len(req.from_tag) == 8 and req.from_tag != st.make_request(
+            "REGISTER", "sip:airties.lab", "sip:6903@airties.lab").from_tag
+        assert "sipua.sip.strans" not in sys.modules
+    finally:
+        if saved is not None:
+            sys.modules["sipua.sip.strans"] = saved
+            if had:
+                pkg.strans = saved

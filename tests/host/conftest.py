@@ -22,13 +22,13 @@ def registry(tmp_path, monkeypatch) -> Path:
 def vboards(tmp_path, registry):
     started: list[Vboard] = []
 
-    def start(name="board", files=None, link=None) -> Vboard:
+    def start(name="board", files=None, link=None, heap=None) -> Vboard:
         root = tmp_path / name
         root.mkdir(exist_ok=True)
         for fname, text in (files or {}).items():
             (root / fname).parent.mkdir(parents=True, exist_ok=True)
             (root / fname).write_text(text)
-        board = Vboard(root, registry, link=link)
+        board = Vboard(root, registry, link=link, heap=heap)
         started.append(board)
         return board
 

@@ -48,7 +48,17 @@ def test_every_error_names_its_key(tmp_path):
     assert r.returncode == 4 and "cannot read" in r.stderr
 
 
-def agent_board(tmp_path, vboards, main=None, **files):
+def test_a_dns_server_given_by_name_is_refused_by_key(tmp_path):
+    # It once passed validate and push, then killed the agent at start (issue 16).
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"dns": {"servers": ["127.0.0.53", "ns.example.com"]}}))
+    r = sipfw("config", "validate", str(bad))
+    assert r.returncode == 4
+    assert r.stderr.strip() == ("sipfw config: %s: dns.servers[1]: must be an IP "
+                                "address[:port], got 'ns.example.com'" % bad), r.stderr
+
+
+def agent_board(tmp_path, vboards, main=None, heap=None, **files):
     """A board running the flashed firmware with a main.py that logs the config it loaded
     (and, by default, runs no console: the push goes through the REPL and a reset)."""
     if main is None:
@@ -57,7 +67,7 @@ def agent_board(tmp_path, vboards, main=None, **files):
                 "print('0 INFO app start version=t accounts=%d err=%s' % (len(cfg['accounts']), "
                 "err is not None))\nprint('1 INFO app ready ip=127.0.0.1')\n")
     src = firmware_tree(tmp_path / "fw", main=main)
-    board = vboards(files=files)
+    board = vboards(files=files, heap=heap)
     r = sipfw("flash", "--port", board.device, "--source", str(src))
     assert r.returncode == 0, r.stderr
     return board
@@ -195,3 +205,31 @@ def test_live_push_killed_half_way_keeps_the_old_config(tmp_path, vboards):
     r = sipfw("config", "push", str(EXAMPLES / "lab.json"), "--port", board.device)
     assert r.returncode == 0, r.stderr
     assert not (board.root / "config.json.tmp").exists()
+
+
+def test_push_the_agent_cannot_start_on_fails_and_keeps_the_old_agent(tmp_path, vboards):
+    # The real app on a vboard: no accounts, a port of its own on 127.0.0.1 (no lab). The
+    # heap is the unix port's: the firmware does not fit the ESP32's 100 KB yet.
+    old = {"sip": {"local_ip": "127.0.0.1", "local_port": 0},
+           "dns": {"servers": ["127.0.0.1:9"]}}
+    board = agent_board(tmp_path, vboards, main="from sipua import app\napp.main()\n",
+                        heap="2M", **{"config.json": json.dumps(old)})
+    r = sipfw("console", "--port", board.device, "status")
+    assert r.returncode == 0 and json.loads(r.stdout)["accounts"] == [], (r.stdout, r.stderr)
+    # Valid by the schema, but this host has no such address: the new stack cannot bind.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"sip": {"local_ip": "192.0.2.1", "local_port": 0},
+                               "dns": {"servers": ["127.0.0.1:9"]}}))
+    assert sipfw("config", "validate", str(bad)).returncode == 0
+    r = sipfw("config", "push", str(bad), "--port", board.device)
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    assert "could not start on the new config" in r.stderr and "OSError" in r.stderr, r.stderr
+    assert "agent reloaded" not in r.stdout
+    assert json.loads((board.root / "config.json").read_text()) == old
+    r = sipfw("console", "--port", board.device, "status")
+    assert r.returncode == 0 and "uptime_ms" in json.loads(r.stdout), (r.stdout, r.stderr)
+    # and a good one is taken
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(dict(old, log={"level": "debug"})))
+    r = sipfw("config", "push", str(good), "--port", board.device)
+    assert r.returncode == 0 and "agent reloaded the config" in r.stdout, (r.stdout, r.stderr)

@@ -388,3 +388,36 @@ def test_incoming_call_answered_from_the_console_then_hung_up_by_the_caller(heal
     finally:
         caller.join(timeout=20)
     assert result["r"].codes[-2:] == [200, 200], result["r"].codes  # INVITE 200, BYE 200
+
+
+# ---------------------------------------------------------------- config reload
+
+
+def test_a_reload_the_agent_cannot_start_on_leaves_it_registered(healthy, boards):
+    import json
+
+    lab = healthy
+    cfg = config(lab)
+    b = boards(cfg)
+    registered_on(b, UC2)
+    ip = cfg["sip"]["local_ip"]
+    # Valid by the schema, not runnable here: an address this host does not have.
+    bad = json.loads(json.dumps(cfg))
+    bad["sip"]["local_ip"] = "192.0.2.1"
+    (b.root / "config.json").write_text(json.dumps(bad))
+    since = b.mark()
+    ans = b.cmd("config reload", ok=False)
+    assert not ans["ok"] and "cannot start on it" in ans["error"], ans
+    assert "OSError" in ans["error"] and "previous one runs on" in ans["error"], ans
+    time.sleep(1.0)  # anything the failed reload set off would show by now
+    assert b.events("reg", "unregister", since=since) == []
+    assert b.events("reg", "register", since=since) == []
+    acc = b.account()
+    assert acc["state"] == "registered" and acc["server"]["ip"] == UC2, acc
+    assert len(contacts(lab, "uc2", ip)) == 1  # Kamailio still has the binding
+    # The same board takes a good config: the old binding goes, the new agent registers.
+    (b.root / "config.json").write_text(json.dumps(cfg))
+    since = b.mark()
+    assert b.cmd("config reload")["accounts"] == 1
+    registered_on(b, UC2, since=since)
+    assert len(contacts(lab, "uc2", ip)) == 1

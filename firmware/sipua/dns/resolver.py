@@ -411,7 +411,9 @@ class _Query:
         return True
 
     def _spoof(self, what, src):
-        log.warn("dns", "answer_dropped", why=what, name=self.name, src=src)
+        # src None: it came from the server's own address (the socket is connected to it)
+        log.warn("dns", "answer_dropped", why=what, name=self.name,
+                 src=src or "%s:%d" % self.server)
         return False
 
     def _tcp_done(self, data, err):

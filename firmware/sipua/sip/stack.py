@@ -29,6 +29,10 @@ def new_branch():
     return "%s%08x%08x" % (MAGIC, urandom_u32(), urandom_u32())
 
 
+def new_tag():
+    return "%08x" % urandom_u32()
+
+
 def new_call_id(host="sipfw"):
     return "%08x%08x@%s" % (urandom_u32(), urandom_u32(), host)
 
@@ -110,8 +114,6 @@ class SipStack:
                      from_tag=None, **kw):
         """A Request with a fresh Call-ID and From tag unless given (keep both across a
         registration's refreshes; bump ``cseq`` for each new request in the same call)."""
-        from .strans import new_tag
-
         return Request(method, uri, from_uri, to_uri or from_uri, call_id or new_call_id(),
                        cseq, from_tag or new_tag(), **kw)
 

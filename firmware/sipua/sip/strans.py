@@ -10,20 +10,17 @@ none — for at most 64·T1. Non-INVITE: the last response answers every retrans
 request until Timer J (64·T1 UDP, 0 on a stream).
 """
 
-from ..compat import const, urandom_u32
+from ..compat import const
 from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, NAMES
 from .msg import tail
 from .scan import split_list
+from .stack import new_tag
 
 _PROCEEDING = const(1)
 _COMPLETED = const(2)
 _CONFIRMED = const(3)
 _ACCEPTED = const(4)
 _TERMINATED = const(5)
-
-
-def new_tag():
-    return "%08x" % urandom_u32()
 
 
 def response(req, code, reason, to_tag=None, headers=None, body=b"", content_type=None,

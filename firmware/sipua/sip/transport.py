@@ -131,14 +131,18 @@ class Transports:
     def close(self):
         for f in list(self.flows.values()):
             self._close(f, None)
+        self.unlisten()
+        if self._sweeper:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def unlisten(self):
+        """Close the listening sockets (the port is free again); the flows stay."""
         for s in (self.udp, self.tcp):
             if s is not None:
                 self.sched.unwatch(s)
                 s.close()
         self.udp = self.tcp = None
-        if self._sweeper:
-            self._sweeper.cancel()
-            self._sweeper = None
 
     def via_host(self, flow):
         if self.local_ip != "0.0.0.0":

@@ -160,7 +160,8 @@ class LabPbx(Pbx):
 
 
 class ConfigPbx(Pbx):
-    def __init__(self, path: str, ask=input, out=sys.stdout):
+    def __init__(self, path: str, ask=input, out=sys.stderr):
+        # prompts and the actions' output go to stderr: stdout is a --json bench's answer
         try:
             with open(path) as f:
                 cfg = json.load(f)
@@ -193,7 +194,7 @@ class ConfigPbx(Pbx):
             self._out.flush()
             self._ask()
             return
-        proc = subprocess.run(how, shell=True, timeout=120, check=False)
+        proc = subprocess.run(how, shell=True, timeout=120, check=False, stdout=2)
         if proc.returncode != 0:
             raise ConfigError("%s %s: %r exited %d" % (action, name, how, proc.returncode))
 

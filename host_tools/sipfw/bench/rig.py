@@ -4,7 +4,7 @@
 ``sipfw config push`` (the same commands a person types), or clones an already flashed
 board's folder (``clone``: a storm of 100 boards flashes once, not 100 times). ``Watch`` is
 the ONE serial connection to a board: every line it reads is kept (``lines``) with the host
-time of its first byte, console answers are matched by id (``commands.console.Session``),
+time of its first byte, console answers are matched by id (``session.Session``),
 and ``until(RE)`` finds a log line in what was already read before reading more, so a line
 that arrived while a console answer was awaited is never lost.
 """
@@ -33,9 +33,9 @@ def sipfw_bin() -> str:
 
 def sipfw(*args: str, echo: bool = True, timeout: float = 120) -> None:
     """Run one sipfw command (as a person would); output shown when echo, else kept quiet."""
-    if echo:
-        print("$ sipfw " + " ".join(args), flush=True)
-    out = None if echo else subprocess.PIPE
+    if echo:  # on stderr, as the board's lines: stdout is a --json command's answer
+        print("$ sipfw " + " ".join(args), file=sys.stderr, flush=True)
+    out = 2 if echo else subprocess.PIPE
     proc = subprocess.run([sipfw_bin(), *args], timeout=timeout, stdout=out, stderr=out,
                           text=True, check=False)
     if proc.returncode != 0:
@@ -72,8 +72,8 @@ class Watch:
 
     def __init__(self, link: str, echo=None, answer_timeout: float = 5.0):
         from .. import boards
-        from ..commands.console import Session
         from ..monitor import LineReader
+        from ..session import Session
 
         self.link = link
         self.lines: list = []  # every Event read, in order
@@ -91,7 +91,7 @@ class Watch:
 
     def _show(self, ev) -> None:
         if self.echo and re.search(self.echo, ev.text) and "DEBUG" not in ev.text:
-            print("   board| " + ev.text[:150], flush=True)
+            print("   board| " + ev.text[:150], file=sys.stderr, flush=True)
 
     def until(self, pattern: str, timeout: float = STEP_TIMEOUT_S):
         """The first log line at or after the cursor that matches: (host time, line)."""

@@ -20,9 +20,9 @@ from ..paths import ROOT
 from .rig import StepTimeout, VBoard, Watch
 from .runner import BOARD_IP, BOARD_PORT, Run
 
-# Comparisons measured elsewhere (shared/LAB-NOTES.md): a silent primary.
-OTHERS_SILENT_S = {"baresip 1.0": 96.0, "belle-sip 5.1 (registered)": 189.0,
-                   "PJSIP 2.15": None}
+# Another phone in the same lab with a silent primary: bench/compare_baresip.py (run by
+# hand, as root; its figures are in docs/architecture.md, "Agent").
+OTHERS_SILENT_S = {"baresip 1.0": 96.0}
 SILENT_BUDGET_MS = 10000  # retry budget 3.5 s (3 × T1 500 ms) + resolve/connect, with margin
 
 

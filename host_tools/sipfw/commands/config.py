@@ -116,7 +116,7 @@ def _push_live(args, data: bytes, t0: float) -> bool:
     from .. import boards, bootwatch, configfile
     from ..errors import BoardError
     from ..monitor import LineReader
-    from .console import Session
+    from ..session import Session
 
     port = boards.resolve_port(args.port)
     reader = LineReader(args.port, port, reconnect=False)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+
+from ..session import Session
 
 
 def add_parser(sub):
@@ -23,47 +24,6 @@ def add_parser(sub):
     p.add_argument("command", nargs="*", help="e.g. status, 'log debug sip', 'config reload'")
     p.set_defaults(func=run)
     return p
-
-
-class Session:
-    def __init__(self, reader, timeout: float, show_logs: bool = False, out=None):
-        self.reader = reader
-        self.timeout = timeout
-        self.show_logs = show_logs
-        self.out = out or sys.stdout
-        self.seq = int(time.time() * 1000) % 100000  # ids differ from a previous session's
-        self.events = None
-
-    def ask(self, command: str) -> dict:
-        from ..errors import BoardError
-
-        self.seq += 1
-        rid = str(self.seq)
-        self.reader.write(("#%s %s\r\n" % (rid, command)).encode())
-        deadline = time.monotonic() + self.timeout
-        prompt_seen = False
-        for ev in self.reader.events(deadline):
-            if ev.kind == "answer":
-                try:
-                    ans = json.loads(ev.text[1:])
-                except ValueError:
-                    continue
-                if ans.get("id") == rid:
-                    return ans
-            elif ev.kind in ("gap", "reconnect"):
-                self.out.write(ev.text + "\n")
-            else:
-                if ev.text.startswith(">>>") or "NameError" in ev.text:
-                    prompt_seen = True  # the line went to the REPL: no agent will answer
-                    break
-                if self.show_logs:
-                    self.out.write(ev.text + "\n")
-        if prompt_seen:
-            raise BoardError("%s: the board is at the MicroPython REPL, not running the agent "
-                             "(flash it, or reset it)" % self.reader.port.device)
-        raise BoardError("%s: no answer to %r within %.0f s: is the agent running? "
-                         "(`sipfw logs` shows what the board prints)"
-                         % (self.reader.port.device, command, self.timeout))
 
 
 def run(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from contextlib import nullcontext
@@ -78,14 +79,12 @@ def build_filters(args) -> list:
             out.append(filters.LadderFilter(stamp=stamp))
         for name in args.filter or ():
             out.append(filters.load(name))
-    except (ValueError, __import__("re").error) as e:
+    except (ValueError, re.error) as e:
         raise UsageError(str(e)) from None
     return out
 
 
 def run(args) -> int:
-    import re
-
     from .. import boards
     from ..errors import UsageError
     from ..filters import chain

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from sipfw import vboard
 
@@ -54,8 +53,5 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    try:
-        return vboard.run_vboard(args.root, args.link, args.heap)
-    except vboard.VboardError as exc:
-        print(f"sipfw vboard: {exc}", file=sys.stderr)
-        return 1
+    # VboardError is a SipfwError: cli.main prints it as one line, exit status 1
+    return vboard.run_vboard(args.root, args.link, args.heap)
