@@ -22,13 +22,15 @@ def registry(tmp_path, monkeypatch) -> Path:
 def vboards(tmp_path, registry):
     started: list[Vboard] = []
 
-    def start(name="board", files=None, link=None) -> Vboard:
+    # 256k: `sipfw flash` refuses a 64-bit board with less free heap than the firmware needs
+    # (sipfw.heapcheck: ~203 KB as .mpy files); tests of that refusal pass a smaller heap.
+    def start(name="board", files=None, link=None, heap="256k") -> Vboard:
         root = tmp_path / name
         root.mkdir(exist_ok=True)
         for fname, text in (files or {}).items():
             (root / fname).parent.mkdir(parents=True, exist_ok=True)
             (root / fname).write_text(text)
-        board = Vboard(root, registry, link=link)
+        board = Vboard(root, registry, link=link, heap=heap)
         started.append(board)
         return board
 

@@ -25,14 +25,17 @@ START_LINE = "0 INFO app start version=%s"
 class Vboard:
     """One `sipfw vboard` process."""
 
-    def __init__(self, root: Path, registry: Path, link: Path | None = None):
-        self.root, self.registry, self.link = root, registry, link
+    def __init__(self, root: Path, registry: Path, link: Path | None = None,
+                 heap: str | None = None):
+        self.root, self.registry, self.link, self.heap = root, registry, link, heap
         self.start()
 
     def start(self):
         argv = [SIPFW, "vboard", "--root", str(self.root)]
         if self.link:
             argv += ["--link", str(self.link)]
+        if self.heap:
+            argv += ["--heap", self.heap]
         env = dict(os.environ, SIPFW_VBOARD_DIR=str(self.registry))
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)

@@ -24,8 +24,39 @@ def add_parser(sub):
     p.add_argument("--wait-timeout", metavar="S", type=float, default=15.0,
                    help="how long to wait for it; not seeing it is a warning (default 15)")
     p.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
+    p.add_argument("--romfs", action="store_true",
+                   help="put the compiled package in the board's ROMFS partition (bytecode "
+                   "out of RAM; mpremote romfs deploy); refused on a board without one")
+    p.add_argument("--force", action="store_true",
+                   help="copy even when the board's free heap is below what the firmware "
+                   "needs (see docs/boards.md)")
     p.set_defaults(func=run)
     return p
+
+
+def preflight(survey, board, args, image: bytes, say) -> None:
+    """Before anything is copied: does the firmware fit the board's heap (sipfw.heapcheck),
+    and with --romfs, has the board a partition that takes the image (then write it)."""
+    from .. import heapcheck
+    from ..errors import BoardError
+
+    layout = "romfs" if args.romfs else "mpy"
+    fits, line = heapcheck.verdict(survey.heap_free, survey.maxsize, layout)
+    if image:
+        from .. import romfs
+
+        size, old_sha = romfs.parse_query(survey.other.get("R"))
+        reason = romfs.refuse_reason(size, image)
+        if reason:
+            raise BoardError(reason + ". Nothing was copied.")
+    if not fits and not args.force:
+        raise BoardError("%s; %s. Nothing was copied." % (line, heapcheck.advice(layout)))
+    say(line + ("; --force: copying anyway" if not fits else ""))
+    if image and not args.dry_run:
+        if old_sha == romfs.image_sha(image):
+            say("ROMFS image unchanged (%d bytes)" % len(image))
+        else:
+            romfs.deploy(board.t, image, say)
 
 
 def run(args) -> int:
@@ -42,16 +73,27 @@ def run(args) -> int:
     cfg = boards.board_of(port, args.board)
     t0 = time.monotonic()
     items = build.build(src, cfg.get("mpy_arch", "host"))
+    survey_extra, image = "", b""
+    if args.romfs:
+        from .. import romfs
+
+        rom_items, items = romfs.split_items(items)
+        image = romfs.build_image(rom_items)
+        survey_extra = romfs.query_code(len(image))
     t_build = time.monotonic() - t0
     manifest = flash.make_manifest(items, build.firmware_version(src), build.git_sha(src),
                                    cfg["name"])
+    if image:
+        manifest["romfs"] = {"sha256": romfs.image_sha(image), "bytes": len(image)}
     say("%s: %s, %d files built in %.1f s" % (port.device, cfg["name"], len(items), t_build))
     root = cfg.get("fs_root", "/")
     with open_board(port, cfg) as board:
         board.enter_raw(soft_reset=True)
         plan = flash.flash(board, items, manifest, root=root, dry_run=args.dry_run, say=say,
                            mpy_version=build.emitted_mpy_version(),
-                           install_hint=cfg.get("install_micropython", ""))
+                           install_hint=cfg.get("install_micropython", ""),
+                           survey_extra=survey_extra,
+                           preflight=lambda sv: preflight(sv, board, args, image, say))
         if args.dry_run:
             return 0
         t_copy = time.monotonic() - t0
