@@ -8,8 +8,9 @@ STAMP := $(VENV)/.setup-stamp
 .PHONY: setup test test-deps test-unit test-upy typecheck lint demo lab-up lab-down flash logs bench fuzz clean
 
 # Debian packages the tests start for real (installed only when missing): dnsmasq for the
-# DNS tests, sipp for SIP interop, Kamailio and iptables for the lab (labctl checks too).
-TEST_DEBS := dnsmasq-base sip-tester kamailio kamailio-tls-modules iptables openssl
+# DNS tests, sipp for SIP interop, Kamailio and iptables for the lab (labctl checks too), socat
+# for the pty pair that stands in for a Raspberry Pi's UART (tests/host/test_serialrunner.py).
+TEST_DEBS := dnsmasq-base sip-tester kamailio kamailio-tls-modules iptables openssl socat
 
 setup: $(STAMP)
 

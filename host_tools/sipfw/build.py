@@ -38,8 +38,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def firmware_sources(src_dir: str) -> list[tuple[str, str]]:
-    """(relative path, absolute path) of every file to put on the board, sorted."""
+CPYTHON = "cpython"  # a board config's mpy_arch for a board that runs CPython (the Pi's python3)
+
+
+def firmware_sources(src_dir: str, keep_host: bool = False) -> list[tuple[str, str]]:
+    """(relative path, absolute path) of every file to put on the board, sorted.
+    ``keep_host``: also ``sipua/_cpython.py``, for a board that runs CPython."""
     out = []
     for name in SOURCE_FILES:
         path = os.path.join(src_dir, name)
@@ -53,7 +57,7 @@ def firmware_sources(src_dir: str) -> list[tuple[str, str]]:
                 continue
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, src_dir).replace(os.sep, "/")
-            if EXCLUDE.search(rel):
+            if EXCLUDE.search(rel) and not (keep_host and name == "_cpython.py"):
                 continue
             out.append((rel, path))
     return sorted(out)
@@ -106,9 +110,12 @@ def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR) -> b
 
 
 def build(src_dir: str, arch: str, compile_modules: bool = True) -> list[Item]:
-    """Every file for the board, in the order they should be written."""
+    """Every file for the board, in the order they should be written. A CPython board
+    (``arch`` "cpython") gets the sources as they are, with the host stand-ins."""
+    if arch == CPYTHON:
+        compile_modules = False
     items = []
-    for rel, path in firmware_sources(src_dir):
+    for rel, path in firmware_sources(src_dir, keep_host=arch == CPYTHON):
         if compile_modules and rel.startswith(PACKAGE + "/"):
             data = compile_mpy(rel, path, arch)
             remote = rel[:-3] + ".mpy"

@@ -109,7 +109,7 @@ for e in os.ilistdir(R.rstrip('/') or '/'):
 _walk(%(pkg)r)
 %(extra)s
 _i = sys.implementation
-print('V', getattr(_i, '_mpy', 0), '.'.join(str(x) for x in _i.version[:3]))
+print('V', getattr(_i, '_mpy', 0), '.'.join(str(x) for x in _i.version[:3]), _i.name)
 print('END')
 """
 
@@ -149,6 +149,7 @@ class Survey:
     manifest: dict | None = None
     mpy: int = 0  # sys.implementation._mpy: .mpy version, sub-version and native arch
     micropython: str = ""
+    implementation: str = "micropython"  # "cpython": a Pi's python3 (sipfw.cpyboard)
     heap_free: int = -1  # gc.mem_free() after a collect; -1: the board cannot say
     maxsize: int = 0  # sys.maxsize: tells a 32-bit board from a 64-bit one
     other: dict[str, str] = field(default_factory=dict)  # lines of the caller's extra code
@@ -188,6 +189,7 @@ def parse_survey(text: str) -> Survey:
             parts = rest.split()
             sv.mpy = int(parts[0]) if parts and parts[0].isdigit() else 0
             sv.micropython = parts[1] if len(parts) > 1 else ""
+            sv.implementation = parts[2] if len(parts) > 2 else "micropython"
         elif kind == "H":
             parts = rest.split()
             sv.heap_free, sv.maxsize = int(parts[0]), int(parts[1])
@@ -291,6 +293,9 @@ def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bo
                      timeout=30).decode("utf-8", "replace")
     survey = parse_survey(out)
     if any(it.remote.endswith(".mpy") for it in items):
+        if survey.implementation == "cpython":
+            raise BoardError("this board runs CPython, which cannot load .mpy files: flash "
+                             "it with --board rpi_cpython (sources). Nothing was copied.")
         check_mpy(survey, mpy_version, install_hint)
     if preflight:
         preflight(survey)

@@ -14,8 +14,10 @@ phases (a phone that boots but dies in its first call does not fit), scaled:
   place and only module dicts, functions, classes and qstrs stay in RAM. Measured on the
   64-bit unix port, every module imported: 212 KB as ``.mpy`` files, 123 KB from a
   ``VfsRom`` image (the image itself not counted) = 0.58. ``LAYOUT_FACTOR["romfs"]`` = 0.6.
-  A frozen build keeps less still (0.3-0.4, see docs/boards.md); ``sipfw flash`` does not
-  install those.
+  A frozen build (``flash --frozen``) keeps less still, its strings and constants in flash
+  too: registered over TCP, 42 KB frozen against 104 KB ``.mpy`` on a 32-bit unix build and
+  73 against 178 KB on the 64-bit one (docs/architecture.md, "Heap") = 0.40-0.41;
+  ``LAYOUT_FACTOR["frozen"]`` = 0.4.
 
 The board's free heap is ``gc.mem_free()`` after ``gc.collect()``, read by flash's survey
 exec right after the raw-REPL soft reset (boot.py has run, main.py has not).
@@ -31,8 +33,9 @@ from .paths import BOARD_CONFIGS_DIR
 
 BUDGETS_FILE = os.path.join(BOARD_CONFIGS_DIR, "budgets", "heap32.json")
 WORD_FACTOR = {4: 1.0, 8: 1.4}
-LAYOUT_FACTOR = {"mpy": 1.0, "romfs": 0.6}
-LAYOUT_WORDS = {"mpy": "as .mpy files", "romfs": "with its bytecode in ROMFS"}
+LAYOUT_FACTOR = {"mpy": 1.0, "romfs": 0.6, "frozen": 0.4}
+LAYOUT_WORDS = {"mpy": "as .mpy files", "romfs": "with its bytecode in ROMFS",
+                "frozen": "frozen into the MicroPython image"}
 
 
 def load_budgets(path: str = BUDGETS_FILE) -> dict:
@@ -82,5 +85,6 @@ def verdict(free: int, maxsize: int, layout: str = "mpy",
 
 def advice(layout: str = "mpy") -> str:
     """What to do when it does not fit."""
-    hint = "use a frozen build" if layout == "romfs" else "use --romfs or a frozen build"
+    hint = {"mpy": "use --romfs or a frozen build", "romfs": "use a frozen build"}.get(
+        layout, "a board with more RAM")
     return "%s (docs/boards.md), or --force to copy anyway" % hint

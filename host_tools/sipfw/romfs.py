@@ -1,4 +1,4 @@
-"""``sipfw flash --romfs``: the firmware's bytecode in a ROMFS partition, out of RAM.
+"""``sipfw flash --romfs`` / ``--frozen``: the firmware's bytecode out of RAM.
 
 MicroPython (1.25 and later, on builds with ROMFS enabled) mounts partition 0 of its ROM
 filesystem at ``/rom`` and puts ``/rom`` and ``/rom/lib`` on ``sys.path``; a ``.mpy`` there is
@@ -16,6 +16,11 @@ pinned mpremote 1.29), driven on the connection ``sipfw flash`` already holds:
 
 Order keeps a board bootable at every step: until the commit removes ``/sipua`` from the
 filesystem, the old ``.mpy`` files there shadow a half-written or new image.
+
+``--frozen`` is for a MicroPython image built with ``sipua`` frozen in
+(``board_configs/<board>/manifest.py``, docs/boards.md): the survey asks ``.frozen`` for the
+package and its VERSION; only main.py/boot.py are copied, and ``/sipua`` on the filesystem
+is deleted (it would shadow the frozen package).
 """
 
 from __future__ import annotations
@@ -48,6 +53,27 @@ else:
     print('R', len(_d), binascii.hexlify(hashlib.sha256(memoryview(_d)[:%(n)d]).digest()).decode())
 del _d
 """
+
+
+# Runs inside flash's survey exec (sys is imported there): "Z <VERSION>" of the frozen
+# package, "Z -" when the image has none.
+FROZEN_QUERY = """\
+_p = sys.path[:]
+sys.path[:] = ['.frozen']
+try:
+    import sipua
+    print('Z', sipua.VERSION)
+except ImportError:
+    print('Z -')
+sys.path[:] = _p
+del _p
+"""
+
+
+def frozen_version(line: str | None) -> str | None:
+    """The frozen package's VERSION from the survey's Z line; None when there is none."""
+    text = (line or "-").strip()
+    return None if text in ("", "-") else text
 
 
 def query_code(image_len: int, partition: int = PARTITION) -> str:

@@ -218,7 +218,7 @@ def test_romfs_deploy_with_mpremote_then_unchanged_is_skipped():
 
     said = []
     board = SimpleNamespace(t=t)
-    args = SimpleNamespace(romfs=True, force=False, dry_run=False)
+    args = SimpleNamespace(romfs=True, frozen=False, force=False, dry_run=False)
     sv = flash.Survey(heap_free=150 * KB, maxsize=2 ** 31 - 1, other={"R": "%d %s" % (size, sha)})
     preflight(sv, board, args, image, said.append)
     assert bytes(t.rom[:len(image)]) == image  # written by mpremote's romfs deploy
@@ -244,4 +244,40 @@ def test_romfs_deploy_with_mpremote_then_unchanged_is_skipped():
     with pytest.raises(flash.BoardError, match="larger than the board's partition"):
         preflight(flash.Survey(heap_free=150 * KB, maxsize=2 ** 31 - 1,
                                other={"R": "4096 -"}), SimpleNamespace(t=t2), args, image,
+                  said.append)
+
+
+def test_frozen_refused_on_a_board_without_the_frozen_package(tmp_path, vboards):
+    src = firmware_tree(tmp_path / "fw")
+    board = vboards(files={"config.json": "{}"})
+    before = board_files(board.root)
+    r = sipfw("flash", "--port", board.device, "--source", str(src), "--frozen")
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert r.stderr.strip() == (
+        "sipfw flash: this board's MicroPython has no frozen sipua package: build one with "
+        "board_configs/<board>/manifest.py (docs/boards.md), or flash without --frozen. "
+        "Nothing was copied.")
+    assert board_files(board.root) == before
+    r = sipfw("flash", "--port", board.device, "--source", str(src), "--frozen", "--romfs")
+    assert r.returncode == 2 and "not allowed with argument" in r.stderr
+
+
+def test_frozen_board_gets_main_only_and_a_smaller_need():
+    from types import SimpleNamespace
+
+    from sipfw.commands.flash import preflight
+
+    sv = flash.parse_survey("H 70000 2147483647\nZ 0.1.0\nEND\n")
+    assert romfs.frozen_version(sv.other.get("Z")) == "0.1.0"
+    assert romfs.frozen_version("-") is None and romfs.frozen_version(None) is None
+    said = []
+    args = SimpleNamespace(romfs=False, frozen=True, force=False, dry_run=False)
+    preflight(sv, None, args, b"", said.append)
+    need = heapcheck.need_bytes(heapcheck.load_budgets(), 4, "frozen")
+    assert need < 70000
+    assert said == ["frozen sipua 0.1.0 in the board's MicroPython image",
+                    "heap: the firmware needs ~%d KB frozen into the MicroPython image on a "
+                    "32-bit board; this board has 68 KB free" % (need // KB)]
+    with pytest.raises(flash.BoardError, match="a board with more RAM"):
+        preflight(flash.parse_survey("H 30000 2147483647\nZ 0.1.0\nEND\n"), None, args, b"",
                   said.append)

@@ -24,9 +24,14 @@ def add_parser(sub):
     p.add_argument("--wait-timeout", metavar="S", type=float, default=15.0,
                    help="how long to wait for it; not seeing it is a warning (default 15)")
     p.add_argument("--no-reset", action="store_true", help="leave the board in the REPL")
-    p.add_argument("--romfs", action="store_true",
-                   help="put the compiled package in the board's ROMFS partition (bytecode "
-                   "out of RAM; mpremote romfs deploy); refused on a board without one")
+    out_of_ram = p.add_mutually_exclusive_group()
+    out_of_ram.add_argument("--romfs", action="store_true",
+                            help="put the compiled package in the board's ROMFS partition "
+                            "(bytecode out of RAM; mpremote romfs deploy); refused on a board "
+                            "without one")
+    out_of_ram.add_argument("--frozen", action="store_true",
+                            help="the board's MicroPython has sipua frozen in (docs/boards.md): "
+                            "copy only main.py/boot.py and remove /sipua from its filesystem")
     p.add_argument("--force", action="store_true",
                    help="copy even when the board's free heap is below what the firmware "
                    "needs (see docs/boards.md)")
@@ -40,8 +45,17 @@ def preflight(survey, board, args, image: bytes, say) -> None:
     from .. import heapcheck
     from ..errors import BoardError
 
-    layout = "romfs" if args.romfs else "mpy"
+    layout = "romfs" if args.romfs else "frozen" if args.frozen else "mpy"
     fits, line = heapcheck.verdict(survey.heap_free, survey.maxsize, layout)
+    if args.frozen:
+        from .. import romfs
+
+        version = romfs.frozen_version(survey.other.get("Z"))
+        if version is None:
+            raise BoardError("this board's MicroPython has no frozen sipua package: build one "
+                             "with board_configs/<board>/manifest.py (docs/boards.md), or "
+                             "flash without --frozen. Nothing was copied.")
+        say("frozen sipua %s in the board's MicroPython image" % version)
     if image:
         from .. import romfs
 
@@ -74,6 +88,11 @@ def run(args) -> int:
     t0 = time.monotonic()
     items = build.build(src, cfg.get("mpy_arch", "host"))
     survey_extra, image = "", b""
+    if args.frozen:
+        from .. import romfs
+
+        items = romfs.split_items(items)[1]
+        survey_extra = romfs.FROZEN_QUERY
     if args.romfs:
         from .. import romfs
 

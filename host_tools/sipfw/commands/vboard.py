@@ -47,12 +47,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=vboard.DEFAULT_HEAP,
         help="MicroPython heap size, as for `micropython -X heapsize` (default: %(default)s)",
     )
+    parser.add_argument(
+        "--serial",
+        metavar="DEVICE",
+        help="serve this serial line (a Raspberry Pi's UART or /dev/ttyGS0) instead of a pty "
+        "of its own: see sipfw.serialrunner and docs/boards.md",
+    )
+    from sipfw import serialrunner
+
+    serialrunner.add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args) -> int:
     try:
+        if args.serial:
+            from sipfw import serialrunner
+
+            return serialrunner.run(args.root, args.serial, args.baud, args.heap,
+                                    args.interpreter)
         return vboard.run_vboard(args.root, args.link, args.heap)
     except vboard.VboardError as exc:
         print(f"sipfw vboard: {exc}", file=sys.stderr)
