@@ -34,6 +34,7 @@ from .paths import BOARD_CONFIGS_DIR
 BUDGETS_FILE = os.path.join(BOARD_CONFIGS_DIR, "budgets", "heap32.json")
 WORD_FACTOR = {4: 1.0, 8: 1.4}
 LAYOUT_FACTOR = {"mpy": 1.0, "romfs": 0.6, "frozen": 0.4}
+TIGHT = 1.25  # free heap below need x this: said, not refused
 LAYOUT_WORDS = {"mpy": "as .mpy files", "romfs": "with its bytecode in ROMFS",
                 "frozen": "frozen into the MicroPython image"}
 
@@ -80,6 +81,8 @@ def verdict(free: int, maxsize: int, layout: str = "mpy",
     need = need_bytes(budgets or load_budgets(), words, layout)
     line = ("heap: the firmware needs ~%d KB %s on a %d-bit board; this board has %d KB free"
             % (need // 1024, LAYOUT_WORDS[layout], words * 8, free // 1024))
+    if need <= free < need * TIGHT:
+        line += " (little room for garbage and fragmentation: expect collections mid-call)"
     return free >= need, line
 
 
