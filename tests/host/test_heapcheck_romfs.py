@@ -243,6 +243,12 @@ def test_romfs_deploy_with_mpremote_then_unchanged_is_skipped():
                                other={"R": "%d -" % size}), SimpleNamespace(t=t2), args, image,
                   said.append)
     assert t2.rom == bytearray(b"\xff" * 256 * KB)
+    # a board that loads another .mpy version: refused before the image is written
+    with pytest.raises(flash.BoardError, match=r"loads \.mpy v6\.1; these tools build"):
+        preflight(flash.Survey(heap_free=150 * KB, maxsize=2 ** 31 - 1, mpy=6 | (1 << 8),
+                               other={"R": "%d -" % size}), SimpleNamespace(t=t2), args, image,
+                  said.append)
+    assert t2.rom == bytearray(b"\xff" * 256 * KB)
     # a partition too small for the image: refused by size, before mpremote is asked
     with pytest.raises(flash.BoardError, match="larger than the board's partition"):
         preflight(flash.Survey(heap_free=150 * KB, maxsize=2 ** 31 - 1,

@@ -160,3 +160,7 @@ def test_runner_refuses_bad_arguments(tmp_path):
                         str(tmp_path), "--serial", str(tmp_path / "no-such-tty")],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1 and "no-such-tty: cannot open: No such file" in r.stderr
+    r = subprocess.run([SIPFW, "vboard", "--root", str(tmp_path), "--serial", "/dev/null",
+                        "--link", str(tmp_path / "l")], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1 and "--link is for a vboard's own pty" in r.stderr, r.stderr

@@ -57,8 +57,10 @@ def preflight(survey, board, args, image: bytes, say) -> None:
                              "flash without --frozen. Nothing was copied.")
         say("frozen sipua %s in the board's MicroPython image" % version)
     if image:
-        from .. import romfs
+        from .. import build, flash, romfs
 
+        # the .mpy files are in the image, not in the copied items flash.flash checks
+        flash.check_mpy(survey, build.emitted_mpy_version())
         size, old_sha = romfs.parse_query(survey.other.get("R"))
         reason = romfs.refuse_reason(size, image)
         if reason:

@@ -65,6 +65,10 @@ def run(args) -> int:
         if args.serial:
             from sipfw import serialrunner
 
+            if args.link:
+                raise vboard.VboardError("--link is for a vboard's own pty; with --serial the "
+                                         "device is %s" % args.serial)
+
             return serialrunner.run(args.root, args.serial, args.baud, args.heap,
                                     args.interpreter)
         return vboard.run_vboard(args.root, args.link, args.heap)
