@@ -42,8 +42,9 @@ def one_run(tmp, env):
     root = os.path.join(tmp, "root")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
-    vb = subprocess.Popen([SIPFW, "vboard", "--root", root], stdout=subprocess.PIPE, text=True,
-                          env=env)
+    # 384k: flash refuses a 64-bit board with less free heap than the firmware needs
+    vb = subprocess.Popen([SIPFW, "vboard", "--root", root, "--heap", "384k"],
+                          stdout=subprocess.PIPE, text=True, env=env)
     dev = vb.stdout.readline().strip()
     try:
         out = {}

@@ -41,8 +41,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def firmware_sources(src_dir: str) -> list[tuple[str, str]]:
-    """(relative path, absolute path) of every file to put on the board, sorted."""
+CPYTHON = "cpython"  # a board config's mpy_arch for a board that runs CPython (the Pi's python3)
+
+
+def firmware_sources(src_dir: str, keep_host: bool = False) -> list[tuple[str, str]]:
+    """(relative path, absolute path) of every file to put on the board, sorted.
+    ``keep_host``: also ``sipua/_cpython.py``, for a board that runs CPython."""
     out = []
     for name in SOURCE_FILES:
         path = os.path.join(src_dir, name)
@@ -56,7 +60,8 @@ def firmware_sources(src_dir: str) -> list[tuple[str, str]]:
                 continue
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, src_dir).replace(os.sep, "/")
-            if EXCLUDE.search(rel) or rel in HOST_ONLY:
+            if (EXCLUDE.search(rel) and not (keep_host and name == "_cpython.py")) \
+                    or rel in HOST_ONLY:
                 continue
             out.append((rel, path))
     return sorted(out)
@@ -113,9 +118,12 @@ def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR, opt:
 
 def build(src_dir: str, arch: str, compile_modules: bool = True, opt: int = 0) -> list[Item]:
     """Every file for the board, in the order they should be written; ``opt`` as for
-    ``compile_mpy`` (a board config's ``mpy_opt``)."""
+    ``compile_mpy`` (a board config's ``mpy_opt``). A CPython board (``arch`` "cpython")
+    gets the sources as they are, with the host stand-ins."""
+    if arch == CPYTHON:
+        compile_modules = False
     items = []
-    for rel, path in firmware_sources(src_dir):
+    for rel, path in firmware_sources(src_dir, keep_host=arch == CPYTHON):
         if compile_modules and rel.startswith(PACKAGE + "/"):
             data = compile_mpy(rel, path, arch, opt=opt)
             remote = rel[:-3] + ".mpy"

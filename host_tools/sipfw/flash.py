@@ -1,8 +1,10 @@
 """Copy the firmware to a board: only what changed, and never leave a half-written module.
 
-1. **Survey, one round trip.** One exec walks the firmware's files on the board (the old
+1. **Survey, one round trip.** One exec reads the free heap (after a collection) and word
+   size first (``sipfw.heapcheck``), then walks the firmware's files on the board (the old
    manifest's list, the new build's list, everything under ``/sipua``) and prints the
-   sha256 of each (``hashlib.sha256`` exists on every port), plus leftover temp files.
+   sha256 of each (``hashlib.sha256`` exists on every port), plus leftover temp files; a
+   caller may append board-side code (``--romfs``: the ROMFS partition, ``sipfw.romfs``).
 2. **Plan.** Write what is missing or differs; delete what the old firmware had and the new
    one has not (old manifest entries, anything under ``/sipua``; a ``.py`` that would shadow
    the new ``.mpy``) and leftover temp files. ``/config.json`` and other user files are
@@ -68,6 +70,9 @@ def _h(p):
 
 # Runs on the board. %(root)r is the filesystem root ("/"), %(paths)r the new build's paths.
 SURVEY = """\
+import gc, sys
+gc.collect()
+print('H', gc.mem_free() if hasattr(gc, 'mem_free') else -1, sys.maxsize)
 import os, hashlib, binascii, json
 R = %(root)r
 """ + HASH_FN + """\
@@ -103,9 +108,9 @@ for e in os.ilistdir(R.rstrip('/') or '/'):
     if e[0].endswith(%(tmp)r):
         _one(e[0])
 _walk(%(pkg)r)
-import sys
+%(extra)s
 _i = sys.implementation
-print('V', getattr(_i, '_mpy', 0), '.'.join(str(x) for x in _i.version[:3]))
+print('V', getattr(_i, '_mpy', 0), '.'.join(str(x) for x in _i.version[:3]), _i.name)
 print('END')
 """
 
@@ -145,6 +150,10 @@ class Survey:
     manifest: dict | None = None
     mpy: int = 0  # sys.implementation._mpy: .mpy version, sub-version and native arch
     micropython: str = ""
+    implementation: str = "micropython"  # "cpython": a Pi's python3 (sipfw.cpyboard)
+    heap_free: int = -1  # gc.mem_free() after a collect; -1: the board cannot say
+    maxsize: int = 0  # sys.maxsize: tells a 32-bit board from a 64-bit one
+    other: dict[str, str] = field(default_factory=dict)  # lines of the caller's extra code
 
     def mpy_version(self) -> str | None:
         """'6.3' from sys.implementation._mpy, or None on a port too old to say."""
@@ -181,6 +190,12 @@ def parse_survey(text: str) -> Survey:
             parts = rest.split()
             sv.mpy = int(parts[0]) if parts and parts[0].isdigit() else 0
             sv.micropython = parts[1] if len(parts) > 1 else ""
+            sv.implementation = parts[2] if len(parts) > 2 else "micropython"
+        elif kind == "H":
+            parts = rest.split()
+            sv.heap_free, sv.maxsize = int(parts[0]), int(parts[1])
+        elif kind not in ("F", "D", "V", "M", "END") and kind.isupper() and len(kind) == 1:
+            sv.other[kind] = rest
         elif kind == "M":
             try:
                 sv.manifest = json.loads(rest)
@@ -222,9 +237,9 @@ def make_plan(items: list[Item], survey: Survey) -> Plan:
                 unchanged=len(items) - len(write))
 
 
-def survey_code(root: str, items: list[Item]) -> str:
+def survey_code(root: str, items: list[Item], extra: str = "") -> str:
     return SURVEY % {"root": root, "paths": [it.remote for it in items], "manifest": MANIFEST,
-                     "pkg": PACKAGE_DIR, "tmp": TMP_SUFFIX}
+                     "pkg": PACKAGE_DIR, "tmp": TMP_SUFFIX, "extra": extra}
 
 
 def commit_code(root: str, plan: Plan, manifest: dict) -> str:
@@ -271,12 +286,20 @@ class Progress:
 
 def flash(board, items: list[Item], manifest: dict, root: str = "/", dry_run: bool = False,
           progress: Progress | None = None, say=print, mpy_version: str = "",
-          install_hint: str = "") -> Plan:
-    """Survey, plan, stage, commit. ``board`` is an open ``sipfw.board.Board`` in raw REPL."""
-    out = board.exec(survey_code(root, items), timeout=30).decode("utf-8", "replace")
+          install_hint: str = "", survey_extra: str = "", preflight=None) -> Plan:
+    """Survey, plan, stage, commit. ``board`` is an open ``sipfw.board.Board`` in raw REPL.
+    ``survey_extra``: board-side code run inside the survey exec; ``preflight(survey)`` runs
+    before anything is copied and may refuse (raise)."""
+    out = board.exec(survey_code(root, items, survey_extra),
+                     timeout=30).decode("utf-8", "replace")
     survey = parse_survey(out)
     if any(it.remote.endswith(".mpy") for it in items):
+        if survey.implementation == "cpython":
+            raise BoardError("this board runs CPython, which cannot load .mpy files: flash "
+                             "it with --board rpi_cpython (sources). Nothing was copied.")
         check_mpy(survey, mpy_version, install_hint)
+    if preflight:
+        preflight(survey)
     plan = make_plan(items, survey)
     nbytes = sum(len(it.data) for it in plan.write)
     say("%d file(s) to copy (%d bytes), %d unchanged, %d to delete"

@@ -334,14 +334,14 @@ class VirtualBoard:
         ctl_r, ctl_w = os.pipe()
         self._watchdog_path().unlink(missing_ok=True)  # armed again by the new boot, or never
         _set_raw(self._upy_s, isig=True)  # a killed interpreter may have left it in raw mode
-        argv = interpreter_argv(self.heap_bytes, launcher_source(str(self.root), ctl_w, not raw))
+        argv = self.interpreter_argv(ctl_w, not raw)
         proc = subprocess.Popen(
             argv,
             stdin=self._upy_s,
             stdout=self._upy_s,
             stderr=self._upy_s,
             cwd=self.root,
-            env=dict(os.environ, SIPFW_WATCHDOG="/" + WATCHDOG_FILE),
+            env=self.child_env(),
             pass_fds=(ctl_w,),
             start_new_session=True,  # its own session, so pty B can become its ctty
         )
@@ -350,6 +350,14 @@ class VirtualBoard:
         self._last_boot = time.monotonic()
         self._boot = _Boot(proc, os.pidfd_open(proc.pid), ctl_r, raw, self._last_boot)
         log.info("interpreter %d started (%s)", proc.pid, "raw REPL" if raw else "main.py")
+
+    # Overridden by the serial runner (sipfw.serialrunner), which runs other interpreters.
+    def interpreter_argv(self, ctl_fd: int, run_main: bool) -> list[str]:
+        return interpreter_argv(self.heap_bytes, launcher_source(str(self.root), ctl_fd,
+                                                                 run_main))
+
+    def child_env(self) -> dict:
+        return dict(os.environ, SIPFW_WATCHDOG="/" + WATCHDOG_FILE)
 
     def _on_exit(self, boot: _Boot) -> None:
         """The interpreter ended: flush its last words, print the soft-reboot line, restart."""

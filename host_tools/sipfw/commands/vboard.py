@@ -48,10 +48,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="MicroPython heap size, as for `micropython -X heapsize` (default: %(default)s; "
         "the firmware needs about 250k as .mpy to start on this 64-bit interpreter)",
     )
+    parser.add_argument(
+        "--serial",
+        metavar="DEVICE",
+        help="serve this serial line (a Raspberry Pi's UART or /dev/ttyGS0) instead of a pty "
+        "of its own: see sipfw.serialrunner and docs/boards.md",
+    )
+    from sipfw import serialrunner
+
+    serialrunner.add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args) -> int:
     # VboardError is a SipfwError: cli.main prints it as one line, exit status 1
+    if args.serial:
+        from sipfw import serialrunner
+
+        if args.link:
+            raise vboard.VboardError("--link is for a vboard's own pty; with --serial the "
+                                     "device is %s" % args.serial)
+        return serialrunner.run(args.root, args.serial, args.baud, args.heap, args.interpreter)
     return vboard.run_vboard(args.root, args.link, args.heap)

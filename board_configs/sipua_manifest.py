@@ -1,0 +1,21 @@
+# The sipfw firmware package, frozen into a MicroPython image: bytecode, strings and
+# constant objects then live in flash, not in the heap (docs/boards.md). Included by each
+# board kind's manifest (board_configs/<board>/manifest.py); paths are relative to this file.
+# It names exactly the modules `sipfw flash` puts on a board (host_tools/sipfw/build.py:
+# sipua/ without _cpython.py, tests and build.HOST_ONLY); tests/host/test_boards_frozen.py keeps it so.
+# main.py and boot.py are not frozen: they stay readable files on the board's filesystem,
+# copied by `sipfw flash --frozen`.
+package(
+    "sipua",
+    files=[
+        "__init__.py", "account.py", "agent.py", "app.py", "compat.py", "config.py",
+        "console.py", "dns/__init__.py", "dns/cache.py", "dns/locator.py", "dns/resolver.py",
+        "dns/static.py", "dns/tcp.py", "dns/wire.py", "hal/__init__.py", "hal/mcu.py",
+        "hal/unix.py", "hal/wifi.py", "log.py", "netio.py", "sched.py",
+        "sip/__init__.py", "sip/auth.py", "sip/call.py", "sip/ctrans.py", "sip/dialog.py",
+        "sip/hdr.py", "sip/md5.py", "sip/msg.py", "sip/reg.py",
+        "sip/scan.py", "sip/sdp.py", "sip/servers.py", "sip/stack.py", "sip/strans.py",
+        "sip/tls.py", "sip/transport.py", "sip/uas.py", "upload.py",
+    ],
+    base_path="../firmware",
+)

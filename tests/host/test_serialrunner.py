@@ -1,0 +1,166 @@
+"""The board on a Raspberry Pi (sipfw.serialrunner): the vboard's runner attached to a serial
+line. A socat pty pair stands in for the Pi's UART: the runner holds one end, as it would
+hold /dev/ttyGS0 or /dev/serial0; the host tools use the other end, as a PC on the far side
+of the cable does. Each interpreter the runner supports is tried: MicroPython's unix port
+from PyPI (pip), a micropython executable (the venv's, standing in for one built on the Pi
+from source) and CPython (sipfw.cpyboard)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hostfix import BIN, SIPFW, Tail, agent_main, firmware_tree, sipfw
+from sipfw import serialrunner
+from sipfw.procs import stop_process
+from sipfw.vboard import VboardError
+
+
+def wait_path(path: Path, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < end, "%s never appeared" % path
+        time.sleep(0.02)
+
+
+class Line:
+    """A socat pty pair (the wire) and the runner on its Pi end."""
+
+    def __init__(self, tmp: Path, interpreter: str):
+        socat = shutil.which("socat")
+        assert socat, "socat is missing: `make test-deps` installs it"
+        self.uart, self.pc, self.root = tmp / "uart", tmp / "pc", tmp / "pi-root"
+        self.socat = subprocess.Popen([socat, "pty,raw,echo=0,link=%s" % self.uart,
+                                       "pty,raw,echo=0,link=%s" % self.pc])
+        wait_path(self.uart)
+        wait_path(self.pc)
+        self.runner = subprocess.Popen(
+            [SIPFW, "vboard", "--root", str(self.root), "--serial", str(self.uart),
+             "--interpreter", interpreter, "--heap", "1M"],
+            stdout=subprocess.PIPE, text=True)
+        line = self.runner.stdout.readline()
+        assert line.startswith("%s: " % self.uart), line
+        self.device = str(self.pc)
+
+    def send(self, data: bytes) -> None:
+        fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def stop(self) -> None:
+        stop_process(self.runner, grace_s=5)
+        self.runner.stdout.close()
+        stop_process(self.socat, grace_s=2)
+
+
+INTERPRETERS = {
+    "pip": ("pip", "rpi"),
+    "micropython-executable": (str(BIN / "micropython"), "rpi"),
+    "cpython": ("cpython", "rpi_cpython"),
+}
+
+
+@pytest.fixture(params=sorted(INTERPRETERS))
+def line(request, tmp_path, registry):
+    interpreter, board = INTERPRETERS[request.param]
+    wire = Line(tmp_path, interpreter)
+    wire.board = board
+    yield wire
+    wire.stop()
+
+
+def test_flash_console_config_logs_over_the_line(tmp_path, line):
+    src = firmware_tree(tmp_path / "fw", main=agent_main())
+    (line.root / "config.json").write_text('{"accounts": []}')
+    t0 = time.monotonic()
+    r = sipfw("flash", "--port", line.device, "--board", line.board, "--source", str(src))
+    flash_s = time.monotonic() - t0
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "agent ready in" in r.stdout, r.stdout
+    manifest = json.loads((line.root / "sipfw.json").read_text())
+    assert manifest["board"] == line.board
+    if line.board == "rpi_cpython":  # sources, and the host stand-ins CPython needs
+        assert "sipua/_cpython.py" in manifest["files"] and "sipua/log.py" in manifest["files"]
+        assert "heap: not checked" in r.stdout
+    else:
+        assert "sipua/log.mpy" in manifest["files"]
+        assert "on a 64-bit board; this board has" in r.stdout
+    r = sipfw("flash", "--port", line.device, "--board", line.board, "--source", str(src))
+    assert r.returncode == 0 and "0 file(s) to copy" in r.stdout, r.stdout + r.stderr
+
+    r = sipfw("console", "--port", line.device, "status")
+    assert r.returncode == 0, r.stderr
+    ans = json.loads(r.stdout)
+    assert ans["cmd"] == "status" and ans["ok"] is True and ans["accounts"] == 0
+
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"accounts": [{"user": "1001", "server": "127.0.0.1",
+                                             "password": "pw"}]}))
+    r = sipfw("config", "push", str(new), "--port", line.device, "--board", line.board)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads((line.root / "config.json").read_text())["accounts"][0]["user"] == "1001"
+    r = sipfw("config", "pull", "--port", line.device, "--board", line.board)
+    assert r.returncode == 0 and '"1001"' in r.stdout, r.stdout + r.stderr
+
+    tail = Tail("logs", "--port", line.device, "--until", "app start", "--duration", "20")
+    tail.opened(line.device)
+    line.send(b"\x03")  # stop the agent, then a soft reboot at the friendly REPL
+    time.sleep(0.3)
+    line.send(b"\r\x02\x04")
+    rc, err = tail.finish()
+    assert rc == 0, err + "\n".join(tail.lines)
+    assert any("soft reboot" in x for x in tail.lines), tail.lines
+    assert any("INFO app start" in x for x in tail.lines), tail.lines
+    print("%s: flash %.1f s" % (line.board, flash_s))
+
+
+def test_mpremote_works_on_the_far_end(tmp_path, line):
+    mpremote = str(BIN / "mpremote")
+    (tmp_path / "hello.txt").write_text("hi\n")
+    r = subprocess.run([mpremote, "connect", line.device, "fs", "cp", str(tmp_path / "hello.txt"),
+                        ":hello.txt", "+", "fs", "ls", "+", "exec",
+                        "import os; print(open('/hello.txt').read().strip(), os.getcwd())"],
+                       capture_output=True, text=True, timeout=40)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (line.root / "hello.txt").read_text() == "hi\n"  # the board's / is its root folder
+    assert "hi /" in r.stdout and "hello.txt" in r.stdout
+    r = subprocess.run([mpremote, "connect", line.device, "fs", "cat", ":nothing-here"],
+                       capture_output=True, text=True, timeout=40)
+    assert r.returncode != 0 and "No such file" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_cpython_board_refuses_mpy(tmp_path, registry):
+    wire = Line(tmp_path, "cpython")
+    try:
+        src = firmware_tree(tmp_path / "fw")
+        r = sipfw("flash", "--port", wire.device, "--board", "rpi", "--source", str(src))
+        assert r.returncode == 5, r.stdout + r.stderr
+        assert ("this board runs CPython, which cannot load .mpy files: flash it with --board "
+                "rpi_cpython (sources). Nothing was copied.") in r.stderr
+        assert not (wire.root / "sipua").exists()
+    finally:
+        wire.stop()
+
+
+def test_runner_refuses_bad_arguments(tmp_path):
+    with pytest.raises(VboardError, match="--interpreter must be pip, cpython or a micropython"):
+        serialrunner.SerialBoard(tmp_path, "/dev/null", interpreter="nope")
+    with pytest.raises(VboardError, match="baud rate 1234 is not one of"):
+        serialrunner.SerialBoard(tmp_path, "/dev/null", baud=1234)
+    with pytest.raises(VboardError, match="not a serial device"):
+        serialrunner.SerialBoard(tmp_path, "/dev/null").start()
+    r = subprocess.run([str(BIN / "python"), "-m", "sipfw.serialrunner", "--root",
+                        str(tmp_path), "--serial", str(tmp_path / "no-such-tty")],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "no-such-tty: cannot open: No such file" in r.stderr
+    r = subprocess.run([SIPFW, "vboard", "--root", str(tmp_path), "--serial", "/dev/null",
+                        "--link", str(tmp_path / "l")], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1 and "--link is for a vboard's own pty" in r.stderr, r.stderr
