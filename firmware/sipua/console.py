@@ -53,7 +53,7 @@ class Console:
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
         # cannot rename absolute paths (see config._rename).
         self.config_path = "config.json"
-        self._upload = None
+        self.upload = None  # upload.Upload while `config begin/data/commit` runs
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
         self.register("help", self._help, "list the commands")
         self.register("log", self._log_cmd, "log [LEVEL [AREA]]: show or set log levels")
@@ -219,79 +219,11 @@ class Console:
         return {"level": names.get(log.level, log.level), "areas": areas}
 
     def _config(self, args):
-        sub = args[0] if args else ""
-        if sub == "reload" and len(args) == 1:
-            return self._reload()
-        if sub == "begin" and len(args) == 3:
-            return self._upload_begin(args[1], args[2])
-        if sub == "data" and len(args) == 2 and self._upload is not None:
-            return {"bytes": self._upload_step(self._upload.data, args[1])}
-        if sub == "commit" and len(args) == 1 and self._upload is not None:
-            return self._upload_commit()
-        if sub == "abort" and self._upload is not None:
-            self._upload.abort()
-            self._upload = None
-            return None
-        if sub in ("data", "commit", "abort"):
-            raise ConsoleError("config %s: no upload in progress (config begin first)" % sub)
-        raise ConsoleError("usage: config reload | begin SIZE SHA256 | data BASE64 | commit "
-                           "| abort")
+        # The config commands are needed when a person pushes a config: their code lives
+        # with the upload, loaded then, not by every board at boot.
+        from .upload import config_command
 
-    def _reload(self):
-        if self.reload_hook is None:
-            raise ConsoleError("config reload: not available")
-        return self.reload_hook()
-
-    def _upload_begin(self, size, digest):
-        from .upload import Upload, UploadError
-
-        if self._upload is not None:
-            self._upload.abort()
-        try:
-            self._upload = Upload(self.config_path + ".tmp", int(size), digest)
-        except (ValueError, UploadError, OSError) as e:
-            self._upload = None
-            raise ConsoleError("config begin: %s" % e) from None
-        return {"path": self.config_path}
-
-    def _upload_step(self, fn, *args):
-        from .upload import UploadError
-
-        try:
-            return fn(*args)
-        except (UploadError, OSError) as e:
-            if self._upload is not None:
-                self._upload.abort()
-            self._upload = None
-            raise ConsoleError("config upload: %s" % e) from None
-
-    def _upload_commit(self):
-        from . import config
-        from .compat import forget
-
-        up = self._upload
-        if up is None:
-            raise ConsoleError("config commit: no upload in progress")
-        self._upload_step(up.finish)
-        self._upload = None
-        try:
-            config.install(self.config_path + ".tmp", self.config_path)
-        except config.ConfigError as e:
-            raise ConsoleError("config refused, nothing changed: %s" % e) from None
-        except OSError as e:
-            raise ConsoleError("config not saved: %s" % e) from None
-        finally:
-            forget("sipua.config")  # rarely needed again: give its heap back
-        res = {"saved": True, "reloaded": False}
-        if self.reload_hook is not None:
-            try:
-                res["reload"] = self.reload_hook()
-            except Exception as e:  # noqa: BLE001 - the file goes back with the agent
-                config.restore(self.config_path)  # the module object, though forgotten
-                raise ConsoleError("config not taken, previous config.json restored: %s"
-                                   % e) from None
-            res["reloaded"] = True
-        return res
+        return config_command(self, args)
 
     def _reboot(self, args):
         self._later(False)
