@@ -85,7 +85,7 @@ def build_filters(args) -> list:
 
 
 def run(args) -> int:
-    from .. import boards
+    from .. import boards, portshare
     from ..errors import UsageError
     from ..filters import chain
     from ..monitor import LineReader
@@ -96,6 +96,7 @@ def run(args) -> int:
     except re.error as e:
         raise UsageError("--until: %s" % e) from None
     port = boards.resolve_port(args.port)
+    portshare.borrow(port)  # from a monitor holding it, if one does
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     deadline = time.monotonic() + args.duration if args.duration else None
     reader = LineReader(args.port, port, reconnect=not args.no_reconnect)
