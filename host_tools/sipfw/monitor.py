@@ -7,6 +7,10 @@ goes away (unplugged, vboard stopped, USB re-enumeration after a hard reset) it 
 ``gap`` event and reopens the port by re-resolving the user's ``--port`` (serial number,
 vboard id, link or path), then a ``reconnect`` event saying how long it was away.
 
+It is the one line reader of the host tools: ``sipfw logs``/``monitor``/``console``, the
+boot reading after a flash or config push (``board.Board.watch_boot``, over the board's
+already open serial object with ``attach``) and the lab's ``tests/lab/agentboard.py``.
+
 ``classify`` tags each line: a log line (parsed with the firmware's own
 ``sipua.log.parse_line``), a boot (``soft reboot`` / the app's start line), a traceback and
 its lines, a console answer (``@{...}``), or other output.
@@ -101,6 +105,13 @@ class LineReader:
             self.ser = serial.Serial(self.port.device, 115200, timeout=0.1, exclusive=True)
         except (serial.SerialException, OSError) as e:
             raise port_error(self.port.device, e) from None
+
+    def attach(self, ser) -> None:
+        """Read an already open serial object (a ``board.Board``'s, a test rig's)."""
+        self.ser = ser
+        self._pending.clear()
+        self._buf.clear()
+        self._first = None
 
     def close(self) -> None:
         if self.ser is not None:

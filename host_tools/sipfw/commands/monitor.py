@@ -12,7 +12,6 @@ reopens it when they are done.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import sys
@@ -148,9 +147,10 @@ class Monitor:
             self.show(render(shown, self.color))
 
     def _answer(self, ev) -> bool:
-        try:
-            ans = json.loads(ev.text[1:])
-        except ValueError:
+        from ..session import answer
+
+        ans = answer(ev.text)
+        if ans is None:
             return False
         rid = str(ans.get("id"))
         purpose = self.pending.pop(rid, (None, 0))[0]
@@ -166,11 +166,13 @@ class Monitor:
 
     # -- the board ------------------------------------------------------------------------
     def send(self, command: str, purpose: str) -> None:
+        from ..session import request
+
         self.seq += 1
         rid = str(self.seq)
         self.pending[rid] = (purpose, time.monotonic())
         try:
-            self.reader.write(("#%s %s\r\n" % (rid, command)).encode())
+            self.reader.write(request(rid, command))
         except OSError as e:
             self.note("not sent: %s" % e)
 
