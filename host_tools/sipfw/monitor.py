@@ -99,6 +99,7 @@ class LineReader:
         self._pending: deque[Event] = deque()  # read, not yet handed out
         self._buf = bytearray()  # the line being read
         self._first: float | None = None  # when its first byte arrived
+        self._lost: float | None = None  # when the port went away, until it is back
 
     def open(self) -> None:
         try:
@@ -155,9 +156,14 @@ class LineReader:
         was read beyond it — the rest of the chunk, a partial line — stays in the reader
         for the next call. (Each call once kept its own buffer, so the log lines that
         arrived in the same read as a console answer were lost.)"""
-        if self.ser is None:
-            self.open()
         pending = self._pending
+        if self.ser is None and self._lost is not None:
+            # lost in an earlier call whose deadline came first: keep trying here
+            if not self.reconnect or not self._reopen(deadline):
+                return
+            self._back()
+        elif self.ser is None:
+            self.open()
         while True:
             while pending:
                 yield pending.popleft()
@@ -174,11 +180,10 @@ class LineReader:
                 pending.append(Event(lost, "gap", "-- %s disconnected --" % self.port.device))
                 while pending:
                     yield pending.popleft()
+                self._lost = lost
                 if not self.reconnect or not self._reopen(deadline):
                     return
-                back = self.clock()
-                pending.append(Event(back, "reconnect", "-- %s reconnected after %.1f s --"
-                                     % (self.port.device, back - lost)))
+                self._back()
                 continue
             if not chunk:
                 # A prompt (">>> ") never ends its line: show it once the board is quiet.
@@ -198,6 +203,12 @@ class LineReader:
             self._flush_line()
             while pending:
                 yield pending.popleft()
+
+    def _back(self) -> None:
+        back = self.clock()
+        lost, self._lost = self._lost or back, None
+        self._pending.append(Event(back, "reconnect", "-- %s reconnected after %.1f s --"
+                                   % (self.port.device, back - lost)))
 
     def _flush_line(self) -> None:
         """The line being read, finished (newline, length cap, quiet board, port lost or

@@ -1,14 +1,15 @@
 """Sharing one serial port between a ``sipfw monitor`` and other sipfw commands.
 
 A serial line has one reader (two get half the bytes each), so the monitor that owns it
-opens a Unix socket beside a small JSON file naming it (pid, since), both under a runtime
-dir and keyed by the port's resolved device path. Another sipfw command on that port
-(``console``, ``logs``, ``flash``, ``config``) first calls ``borrow(port)``: when a monitor
-holds the port it connects and sends one line, ``{"op": "lend", "pid": N, "what": "..."}``;
-the monitor closes the port and answers ``{"ok": true}``; the command then opens the port
-itself and does exactly what it does alone; when its process ends (or it closes the
-socket) the monitor reopens the port and goes on streaming. The protocol is that one
-exchange: the borrower's EOF is the hand-back.
+(or a ``sipfw logs`` tail) opens a Unix socket beside a small JSON file naming it (pid,
+since, which command), both under a runtime dir ($SIPFW_RUNTIME_DIR or $XDG_RUNTIME_DIR
+/sipfw, else /tmp/sipfw-UID) and keyed by the port's resolved device path. Another sipfw
+command on that port (``console``, ``logs``, ``flash``, ``config``) first calls
+``borrow(port)``: when a holder is there it connects and sends one line,
+``{"op": "lend", "pid": N, "what": "..."}``; the holder closes the port and answers
+``{"ok": true}``; the command then opens the port itself and does exactly what it does
+alone; when its process ends (or it closes the socket) the holder reopens the port and goes
+on streaming. The protocol is that one exchange: the borrower's EOF is the hand-back.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def holder(device: str) -> dict | None:
 
 
 def describe(info: dict) -> str:
-    return "held by sipfw monitor pid %s since %s" % (
-        info.get("pid"), time.strftime("%H:%M:%S", time.localtime(info.get("since", 0))))
+    since = time.strftime("%H:%M:%S", time.localtime(info.get("since", 0)))
+    return "held by sipfw %s pid %s since %s" % (info.get("what", "monitor"), info.get("pid"),
+                                                  since)
 
 
 def borrow(port, what: str | None = None) -> bool:
@@ -102,7 +104,7 @@ def give_back() -> None:
 class Server:
     """The monitor's side: a listening socket and the file that names the holder."""
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, what: str = "monitor"):
         self.device = device
         self.sock_path, self.info_path = paths(device)
         info = holder(device)
@@ -116,6 +118,7 @@ class Server:
         self.sock.setblocking(False)
         self.since = time.time()
         self.info_path.write_text(json.dumps({"pid": os.getpid(), "since": self.since,
+                                              "what": what,
                                               "device": os.path.realpath(device)}))
 
     def fileno(self) -> int:

@@ -4,6 +4,7 @@ commands on the same port going through the monitor (sipfw.portshare)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -157,3 +158,29 @@ def test_other_commands_go_through_the_monitor(monitor, tmp_path):
     assert "held by sipfw monitor pid" in r.stderr and "since" in r.stderr
     print("\n=== second monitor ===\n" + r.stderr)
     print("=== console through the monitor ===\n" + alone["console"])
+
+
+def test_a_logs_tail_lends_the_port_too(agent_board, tmp_path, monkeypatch):
+    from hostfix import Tail
+
+    board, _src = agent_board
+    monkeypatch.setenv("SIPFW_RUNTIME_DIR", str(tmp_path / "run"))
+    tail = Tail("logs", "--port", board.device, "--duration", "8")
+    try:
+        tail.wait_for("INFO app tick")
+        r = sipfw("console", "--port", board.device, "status")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["accounts"][0]["label"] == "6903"
+        r = sipfw("monitor", "--port", board.device, "--duration", "1")
+        assert r.returncode == 3 and "held by sipfw logs pid" in r.stderr, r.stderr
+        before = sum("app tick" in x for x in tail.lines)
+        end = time.monotonic() + 5
+        while sum("app tick" in x for x in tail.lines) <= before and time.monotonic() < end:
+            with contextlib.suppress(AssertionError):
+                tail.wait_for("no such line", timeout=0.3)  # pumps the lines that came
+        assert sum("app tick" in x for x in tail.lines) > before  # the tail goes on
+    finally:
+        rc, err = tail.finish()
+    assert rc == 0, err
+    assert "port lent to pid" in err and "port back from pid" in err
+    assert all(x[:2].isdigit() for x in tail.lines)  # stdout keeps only stamped lines

@@ -94,7 +94,6 @@ class Monitor:
         self.status = "waiting for status…"
         self.next_status = 0.0
         self.quit = False
-        self.lost_at: float | None = None
         self.save = open(args.save, "a", encoding="utf-8") if args.save else None  # noqa: SIM115
 
     # -- output ---------------------------------------------------------------------------
@@ -193,28 +192,13 @@ class Monitor:
 
     def _read(self, seconds: float) -> None:
         from ..errors import PortError
-        from ..monitor import Event
 
-        deadline = time.monotonic() + seconds
-        if self.reader.ser is None:
-            try:
-                if not self.reader._reopen(deadline):
-                    return
-            except PortError as e:
-                self.note(str(e))
-                time.sleep(seconds)
-                return
-            if self.lost_at is not None:
-                back = time.time()
-                self.emit(Event(back, "reconnect", "-- %s reconnected after %.1f s --"
-                                % (self.port.device, back - self.lost_at)))
-                self.lost_at = None
-        for ev in self.reader.events(deadline):
-            if ev.kind == "gap":
-                self.lost_at = ev.t
-            elif ev.kind == "reconnect":
-                self.lost_at = None
-            self.emit(ev)
+        try:
+            for ev in self.reader.events(time.monotonic() + seconds):
+                self.emit(ev)
+        except PortError as e:  # busy or gone for good: say so, keep the keys alive
+            self.note(str(e))
+            time.sleep(seconds)
 
     def release(self, why: str) -> None:
         self.reader.close()
