@@ -123,7 +123,28 @@ def test_typed_command_answer_status_bar_and_flash_key(monitor, tmp_path):
     term.wait_for(lambda s: "INFO app tick n=1" in s.split("flash: done; back to the log")[-1]
                   and "INFO app tick n=2" in s.split("flash: done; back to the log")[-1],
                   what="log after flash")
-    print("\n=== monitor screen ===\n" + term.screen())
+    # Ctrl-T c asks for a config file, pushes it, and the log comes back
+    cfg = tmp_path / "new.json"
+    cfg.write_text('{"accounts": []}')
+    term.keys("C-t", "c")
+    term.wait_for(lambda s: "config file: " in s.splitlines()[-1] if s.strip() else False,
+                  what="config prompt")
+    term.keys(str(cfg), "Enter")
+    screen = term.wait_for(lambda s: "config push %s: done; back to the log" % cfg in s,
+                           timeout=30, what="config push done")
+    mark = "config push %s: done; back to the log" % cfg
+    term.wait_for(lambda s: "app tick" in s.split(mark)[-1], what="log after config push")
+    # Ctrl-T p pauses the output (lines held), Ctrl-T p shows them
+    term.keys("C-t", "p")
+    term.wait_for(lambda s: "output paused" in s)
+    time.sleep(1.0)
+    assert "app tick" not in term.screen().split("output paused")[-1]
+    term.keys("C-t", "p")
+    screen = term.wait_for(lambda s: "output resumed" in s
+                           and "app tick" in s.split("output resumed")[-1], what="held lines")
+    held = int(screen.split("output resumed (")[1].split(" lines held")[0])
+    assert held >= 2  # ~2.5 ticks a second, paused for over a second
+    print("\n=== monitor screen ===\n" + term.screen().rstrip())
     term.keys("C-]")  # quits: the port is free again
     end = time.monotonic() + 5
     while time.monotonic() < end and any((tmp_path / "run").glob("sipfw/*.sock")):
