@@ -144,6 +144,12 @@ def test_typed_command_answer_status_bar_and_flash_key(monitor, tmp_path):
                            and "app tick" in s.split("output resumed")[-1], what="held lines")
     held = int(screen.split("output resumed (")[1].split(" lines held")[0])
     assert held >= 2  # ~2.5 ticks a second, paused for over a second
+    # Ctrl-T s soft-reboots through the console: the boot shows and the log starts again
+    term.keys("C-t", "s")
+    term.wait_for(lambda s: "==== boot ====" in s.split("-- soft reboot --")[-1]
+                  and "app tick n=1" in s.split("-- soft reboot --")[-1], what="soft reboot")
+    term.keys("C-t", "l")
+    term.wait_for(lambda s: "-- ladder view on --" in s, what="ladder on")
     print("\n=== monitor screen ===\n" + term.screen().rstrip())
     term.keys("C-]")  # quits: the port is free again
     end = time.monotonic() + 5
