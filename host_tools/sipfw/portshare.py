@@ -155,3 +155,18 @@ class Server:
         self.sock.close()
         for p in (self.sock_path, self.info_path):
             p.unlink(missing_ok=True)
+
+
+def retake(reader, timeout: float = 15.0) -> bool:
+    """Reopen ``reader``'s port after a lend: the borrower's serial fd may close a moment
+    after its socket does (both at its exit), so "busy" is retried too."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if reader._reopen(deadline):
+                return True
+        except PortError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)

@@ -141,6 +141,8 @@ def _events(reader, deadline, server):
         return
     import select
 
+    from .. import portshare
+
     while True:
         step = time.monotonic() + 0.2
         yield from reader.events(step if deadline is None else min(step, deadline))
@@ -156,6 +158,7 @@ def _events(reader, deadline, server):
             who = "pid %s (sipfw %s)" % (got[1].get("pid"), got[1].get("what") or "?")
             print("sipfw logs: port lent to %s" % who, file=sys.stderr, flush=True)
             server.lend(*got)
-            if not reader._reopen(None if deadline is None else deadline):
+            if not portshare.retake(reader):
+                print("sipfw logs: %s did not come back" % reader.port.device, file=sys.stderr)
                 return
             print("sipfw logs: port back from %s" % who, file=sys.stderr, flush=True)

@@ -198,7 +198,7 @@ class Monitor:
                 self.emit(ev)
         except PortError as e:  # busy or gone for good: say so, keep the keys alive
             self.note(str(e))
-            time.sleep(seconds)
+            time.sleep(1.0)  # and try again
 
     def release(self, why: str) -> None:
         self.reader.close()
@@ -206,20 +206,12 @@ class Monitor:
         self.note(why)
 
     def retake(self, why: str) -> None:
-        from ..errors import PortError
+        from .. import portshare
 
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if self.reader._reopen(deadline):
-                    break
-            except PortError:
-                pass
-            if time.monotonic() >= deadline:
-                self.note("%s: not back yet, still trying" % self.port.device)
-                return
-            time.sleep(0.2)
-        self.note(why)
+        if portshare.retake(self.reader):
+            self.note(why)
+        else:
+            self.note("%s: %s, not back yet; still trying" % (why, self.port.device))
 
     # -- keys -----------------------------------------------------------------------------
     def key(self, ch: str) -> None:
