@@ -211,3 +211,37 @@ def test_a_logs_tail_lends_the_port_too(agent_board, tmp_path, monkeypatch):
     assert rc == 0, err
     assert "port lent to pid" in err and "port back from pid" in err
     assert all(x[:2].isdigit() for x in tail.lines)  # stdout keeps only stamped lines
+
+
+def test_monitor_in_a_pipe_no_bar_no_colour(agent_board, tmp_path, monkeypatch):
+    board, _src = agent_board
+    monkeypatch.setenv("SIPFW_RUNTIME_DIR", str(tmp_path / "run"))
+    r = sipfw("monitor", "--port", board.device, "--duration", "2", stdin="status\n")
+    assert r.returncode == 0, r.stderr
+    assert "\x1b[" not in r.stdout and "6903 → registered" not in r.stdout  # no status bar
+    assert "\n> status\n" in r.stdout and '  ⇒ @{"id": ' in r.stdout
+    assert "INFO app tick" in r.stdout
+    assert not list((tmp_path / "run").glob("sipfw/*"))  # socket and holder file removed
+
+
+def test_a_dead_holder_does_not_hold(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    from sipfw import portshare
+
+    monkeypatch.setenv("SIPFW_RUNTIME_DIR", str(tmp_path / "run"))
+    p = sp.Popen(["true"])
+    p.wait()
+    sock, info = portshare.paths("/dev/ttyFAKE0")
+    sock.write_text("")
+    info.write_text(json.dumps({"pid": p.pid, "since": 0, "what": "monitor"}))
+    assert portshare.holder("/dev/ttyFAKE0") is None
+    server = portshare.Server("/dev/ttyFAKE0")  # takes over the stale files
+    try:
+        held = portshare.holder("/dev/ttyFAKE0")
+        assert held is not None and held["pid"] == os.getpid()
+        with pytest.raises(Exception, match="held by sipfw monitor pid %d" % os.getpid()):
+            portshare.Server("/dev/ttyFAKE0")
+    finally:
+        server.close()
+    assert portshare.holder("/dev/ttyFAKE0") is None
