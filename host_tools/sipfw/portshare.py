@@ -79,8 +79,9 @@ def borrow(port, what: str | None = None) -> bool:
     s.settimeout(LEND_TIMEOUT_S)
     try:
         s.connect(str(sock_path))
-        s.sendall((json.dumps({"op": "lend", "pid": os.getpid(),
-                               "what": what or " ".join(sys.argv[1:3])}) + "\n").encode())
+        what = what or " ".join(w for w in sys.argv[1:3] if not w.startswith("-"))
+        req = {"op": "lend", "pid": os.getpid(), "what": what}
+        s.sendall((json.dumps(req) + "\n").encode())
         reply = s.makefile("rb").readline()
         ans = json.loads(reply.decode() or "{}")
     except (OSError, ValueError) as e:

@@ -173,6 +173,7 @@ def test_other_commands_go_through_the_monitor(monitor, tmp_path):
     assert json.loads(r.stdout) == {"accounts": []}
     r = sipfw("flash", "--port", board.device, "--source", str(src))
     assert r.returncode == 0, r.stderr
+    alone["flash"] = r.stdout
     assert "nothing to copy" in r.stdout.lower() or "unchanged" in r.stdout.lower(), r.stdout
     screen = term.wait_for(lambda s: s.count("port back from pid") >= 3, timeout=20,
                            what="three lends")
@@ -184,7 +185,8 @@ def test_other_commands_go_through_the_monitor(monitor, tmp_path):
     assert r.returncode == 3, r.stdout + r.stderr
     assert "held by sipfw monitor pid" in r.stderr and "since" in r.stderr
     print("\n=== second monitor ===\n" + r.stderr)
-    print("=== console through the monitor ===\n" + alone["console"])
+    print("=== console, flash through the monitor ===\n" + alone["console"] + alone["flash"])
+    print("=== the monitor meanwhile ===\n" + term.screen().rstrip())
 
 
 def test_a_logs_tail_lends_the_port_too(agent_board, tmp_path, monkeypatch):
