@@ -13,7 +13,7 @@ HEAP32_STAMP := $(HEAP32)/node_modules/.setup-stamp
 # DNS tests, sipp for SIP interop, Kamailio, dig and iptables for the lab (labctl checks too:
 # the same list, but a lab inside a network namespace cannot reach the package mirror), socat
 # for the pty pair that stands in for a Raspberry Pi's UART (tests/host/test_serialrunner.py).
-TEST_DEBS := dnsmasq-base dnsutils sip-tester kamailio kamailio-tls-modules iptables openssl socat
+TEST_DEBS := dnsmasq-base dnsutils sip-tester kamailio kamailio-tls-modules iptables openssl socat tmux
 
 setup: $(STAMP) $(HEAP32_STAMP)
 

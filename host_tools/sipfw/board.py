@@ -151,7 +151,7 @@ class Board:
         self.t = BoardTransport(port.device)
         self.seen = b""  # what the board said while we tried to reach its REPL
         self.boot_output = ""  # what the board printed after the last reboot (watch_boot)
-        self._rx = b""  # read from the board, not yet a whole line
+        self._lines = None  # the LineReader over self.t.serial while reading a boot
 
     def __enter__(self):
         return self
@@ -263,7 +263,7 @@ class Board:
         time.sleep(0.05)
         s.reset_input_buffer()
         s.write(b"\x04")
-        self._rx = b""
+        self._lines = None
 
     def watch_boot(self, timeout: float, ready: str | None = None, echo=None):
         """Read the boot that follows ``reboot`` and classify it (``bootwatch``): an Outcome
@@ -277,21 +277,20 @@ class Board:
         return out
 
     def _next_line(self, until: float) -> str | None:
-        """The board's next line, or None once ``until`` (time.monotonic) has passed."""
-        rx = self._rx
-        while b"\n" not in rx:
-            if time.monotonic() >= until:
-                self._rx = rx
-                return None
-            try:
-                s = self.t.serial
-                rx += s.read(s.in_waiting or 1)
-            except (serial.SerialException, OSError, TypeError):
-                self._rx = rx
+        """The board's next line, or None once ``until`` (time.monotonic) has passed; read
+        by the host tools' one line reader (``monitor.LineReader``) over this serial."""
+        from .monitor import LineReader
+
+        if self._lines is None:
+            self._lines = LineReader(None, self.port, reconnect=False)
+            self._lines.attach(self.t.serial)
+        for ev in self._lines.events(until):
+            if ev.kind == "gap":
+                self._lines = None
                 self._reattach(until)  # the reset re-enumerated the USB device
                 return None
-        line, self._rx = rx.split(b"\n", 1)
-        return line.decode("utf-8", "replace").rstrip("\r")
+            return ev.text
+        return None
 
     def _reattach(self, deadline: float) -> serial.Serial:
         """The same board again after it vanished, found by serial number (boards.refind);

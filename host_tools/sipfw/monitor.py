@@ -7,6 +7,10 @@ goes away (unplugged, vboard stopped, USB re-enumeration after a hard reset) it 
 ``gap`` event and reopens the port by re-resolving the user's ``--port`` (serial number,
 vboard id, link or path), then a ``reconnect`` event saying how long it was away.
 
+It is the one line reader of the host tools: ``sipfw logs``/``monitor``/``console``, the
+boot reading after a flash or config push (``board.Board.watch_boot``, over the board's
+already open serial object with ``attach``) and the lab's ``tests/lab/agentboard.py``.
+
 ``classify`` tags each line: a log line (parsed with the firmware's own
 ``sipua.log.parse_line``), a boot (``soft reboot`` / the app's start line), a traceback and
 its lines, a console answer (``@{...}``), or other output.
@@ -95,12 +99,20 @@ class LineReader:
         self._pending: deque[Event] = deque()  # read, not yet handed out
         self._buf = bytearray()  # the line being read
         self._first: float | None = None  # when its first byte arrived
+        self._lost: float | None = None  # when the port went away, until it is back
 
     def open(self) -> None:
         try:
             self.ser = serial.Serial(self.port.device, 115200, timeout=0.1, exclusive=True)
         except (serial.SerialException, OSError) as e:
             raise port_error(self.port.device, e) from None
+
+    def attach(self, ser) -> None:
+        """Read an already open serial object (a ``board.Board``'s, a test rig's)."""
+        self.ser = ser
+        self._pending.clear()
+        self._buf.clear()
+        self._first = None
 
     def close(self) -> None:
         if self.ser is not None:
@@ -144,9 +156,14 @@ class LineReader:
         was read beyond it — the rest of the chunk, a partial line — stays in the reader
         for the next call. (Each call once kept its own buffer, so the log lines that
         arrived in the same read as a console answer were lost.)"""
-        if self.ser is None:
-            self.open()
         pending = self._pending
+        if self.ser is None and self._lost is not None:
+            # lost in an earlier call whose deadline came first: keep trying here
+            if not self.reconnect or not self._reopen(deadline):
+                return
+            self._back()
+        elif self.ser is None:
+            self.open()
         while True:
             while pending:
                 yield pending.popleft()
@@ -163,11 +180,10 @@ class LineReader:
                 pending.append(Event(lost, "gap", "-- %s disconnected --" % self.port.device))
                 while pending:
                     yield pending.popleft()
+                self._lost = lost
                 if not self.reconnect or not self._reopen(deadline):
                     return
-                back = self.clock()
-                pending.append(Event(back, "reconnect", "-- %s reconnected after %.1f s --"
-                                     % (self.port.device, back - lost)))
+                self._back()
                 continue
             if not chunk:
                 # A prompt (">>> ") never ends its line: show it once the board is quiet.
@@ -187,6 +203,12 @@ class LineReader:
             self._flush_line()
             while pending:
                 yield pending.popleft()
+
+    def _back(self) -> None:
+        back = self.clock()
+        lost, self._lost = self._lost or back, None
+        self._pending.append(Event(back, "reconnect", "-- %s reconnected after %.1f s --"
+                                   % (self.port.device, back - lost)))
 
     def _flush_line(self) -> None:
         """The line being read, finished (newline, length cap, quiet board, port lost or

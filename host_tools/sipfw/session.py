@@ -1,13 +1,31 @@
-"""A client of the agent's console over a ``monitor.LineReader``: each command goes out as
-``#<id> <command>``, the answer is the ``@{...}`` line carrying that id (see
-firmware/sipua/console.py); log lines in between are shown or skipped. Used by
-``sipfw console``, ``sipfw config push`` (live) and the bench rig."""
+"""The host tools' one client of the agent's console: each command goes out as
+``#<id> <command>`` (``request``), the answer is the ``@{...}`` line carrying that id
+(``answer``; see firmware/sipua/console.py). ``Session`` waits for it over a
+``monitor.LineReader``, showing or skipping the log lines in between (``sipfw console``,
+``sipfw config push`` live, the bench rig); ``sipfw monitor`` and the lab's
+``tests/lab/agentboard.py`` send with ``request`` and match with ``answer`` on their own
+streams."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+
+
+def request(rid: str, command: str) -> bytes:
+    return ("#%s %s\r\n" % (rid, command)).encode()
+
+
+def answer(text: str) -> dict | None:
+    """The console answer a line carries (any id), or None."""
+    if not text.startswith("@{"):
+        return None
+    try:
+        ans = json.loads(text[1:])
+    except ValueError:
+        return None
+    return ans if isinstance(ans, dict) else None
 
 
 class Session:
@@ -24,16 +42,13 @@ class Session:
 
         self.seq += 1
         rid = str(self.seq)
-        self.reader.write(("#%s %s\r\n" % (rid, command)).encode())
+        self.reader.write(request(rid, command))
         deadline = time.monotonic() + self.timeout
         prompt_seen = False
         for ev in self.reader.events(deadline):
             if ev.kind == "answer":
-                try:
-                    ans = json.loads(ev.text[1:])
-                except ValueError:
-                    continue
-                if ans.get("id") == rid:
+                ans = answer(ev.text)
+                if ans is not None and ans.get("id") == rid:
                     return ans
             elif ev.kind in ("gap", "reconnect"):
                 self.out.write(ev.text + "\n")

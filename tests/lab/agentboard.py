@@ -10,7 +10,10 @@ The firmware goes on the board as `sipfw flash` would put it (``sipfw.build``: m
 source, sipua/*.mpy), written straight into the board's folder — the flash command itself is
 tested elsewhere. main.py is written only after the serial port is open and the board sits at
 its REPL, and a Ctrl-D then soft-reboots it, so not one line of the boot is lost (pyserial
-flushes what came before the open). Used by tests/lab/test_agent.py and bench/bench_failover.py.
+flushes what came before the open). The board's lines are read by the host tools' one line
+reader (``sipfw.monitor.LineReader``) and console commands sent and matched by their console
+client (``sipfw.session.request``/``answer``), as ``sipfw monitor`` does.
+Used by tests/lab/test_agent.py and bench/bench_failover.py.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ for p in (str(FIRMWARE), str(ROOT / "host_tools")):
         sys.path.insert(0, p)
 
 from sipfw.procs import stop_process  # noqa: E402
+from sipfw.session import answer, request  # noqa: E402
 from sipua.log import parse_line  # noqa: E402
 
 
@@ -108,24 +112,20 @@ class AgentBoard:
         return stream.readline() if ready else ""
 
     def _read_loop(self) -> None:
-        buf = b""
+        from sipfw.boards import Port
+        from sipfw.monitor import LineReader
+
+        reader = LineReader(None, Port(device=self.serial.port, kind="virtual"),
+                            reconnect=False, clock=time.monotonic)
+        reader.attach(self.serial)
         while not self._stop.is_set():
-            try:
-                data = self.serial.read(4096)
-            except Exception:  # noqa: BLE001 - port closed under us at stop()
-                return
-            if not data:
-                continue
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
+            # short slices so stop() is seen; a prompt (">>> ", no newline) comes out once
+            # the board is quiet (LineReader.PARTIAL_S)
+            for ev in reader.events(time.monotonic() + 0.1):
+                if ev.kind == "gap":  # port closed under us at stop()
+                    return
                 with self._lock:
-                    self.lines.append((time.monotonic(),
-                                       line.decode(errors="replace").rstrip("\r")))
-            if buf.startswith(b">>>") or buf.startswith(b"MPY:"):  # a prompt has no newline
-                with self._lock:
-                    self.lines.append((time.monotonic(), buf.decode(errors="replace")))
-                buf = b""
+                    self.lines.append((ev.t, ev.text))
 
     # -- reading the log ---------------------------------------------------------------------
     def mark(self) -> int:
@@ -186,21 +186,17 @@ class AgentBoard:
         self._rid += 1
         rid = str(self._rid)
         since = self.mark()
-        self.serial.write(("#%s %s\r\n" % (rid, command)).encode())
+        self.serial.write(request(rid, command))
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._lock:
                 lines = self.lines[since:]
             for _, line in lines:
-                if line.startswith("@"):
-                    try:
-                        ans = json.loads(line[1:])
-                    except ValueError:
-                        continue
-                    if ans.get("id") == rid:
-                        if ok and not ans.get("ok"):
-                            raise BoardError("%r answered %r" % (command, ans))
-                        return ans
+                ans = answer(line)
+                if ans is not None and ans.get("id") == rid:
+                    if ok and not ans.get("ok"):
+                        raise BoardError("%r answered %r" % (command, ans))
+                    return ans
             time.sleep(0.02)
         raise BoardError("no answer to %r within %.1f s:\n%s" % (command, timeout,
                                                                   self.text(since)[-3000:]))

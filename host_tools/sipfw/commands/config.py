@@ -72,10 +72,11 @@ def validate(args) -> int:
 
 
 def _open(args):
-    from .. import boards
+    from .. import boards, portshare
     from ..board import open_board
 
     port = boards.resolve_port(args.port)
+    portshare.borrow(port)  # from a monitor holding it, if one does
     cfg = boards.board_of(port, args.board) if (args.board or port.board) else {}
     return open_board(port, cfg), cfg.get("fs_root", "/")
 
@@ -113,12 +114,13 @@ def push(args) -> int:
 def _push_live(args, data: bytes, t0: float) -> bool:
     """Through the running agent's console, if there is one: no reset, calls stay up.
     False when no agent answers (then the raw-REPL path writes it and resets)."""
-    from .. import boards, bootwatch, configfile
+    from .. import boards, bootwatch, configfile, portshare
     from ..errors import BoardError
     from ..monitor import LineReader
     from ..session import Session
 
     port = boards.resolve_port(args.port)
+    portshare.borrow(port)  # from a monitor holding it, if one does
     reader = LineReader(args.port, port, reconnect=False)
     reader.open()
     try:

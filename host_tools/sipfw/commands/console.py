@@ -27,10 +27,12 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .. import boards
+    from .. import boards, portshare
     from ..monitor import LineReader
 
     port = boards.resolve_port(args.port)
+
+    portshare.borrow(port)  # from a monitor holding it, if one does
     reader = LineReader(args.port, port, reconnect=False)
     reader.open()
     session = Session(reader, args.timeout, args.logs)

@@ -80,7 +80,7 @@ def preflight(survey, board, args, image: bytes, say) -> None:
 
 
 def run(args) -> int:
-    from .. import boards, bootwatch, build, flash
+    from .. import boards, bootwatch, build, flash, portshare
     from ..board import open_board
     from ..paths import FIRMWARE_DIR
 
@@ -89,6 +89,7 @@ def run(args) -> int:
 
     src = args.source or FIRMWARE_DIR
     port = boards.resolve_port(args.port)
+    portshare.borrow(port)  # from a monitor holding it, if one does
     cfg = boards.board_of(port, args.board)
     t0 = time.monotonic()
     items = build.build(src, cfg.get("mpy_arch", "host"), opt=cfg.get("mpy_opt", 0))

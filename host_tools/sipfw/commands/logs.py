@@ -85,7 +85,7 @@ def build_filters(args) -> list:
 
 
 def run(args) -> int:
-    from .. import boards
+    from .. import boards, portshare
     from ..errors import UsageError
     from ..filters import chain
     from ..monitor import LineReader
@@ -96,6 +96,9 @@ def run(args) -> int:
     except re.error as e:
         raise UsageError("--until: %s" % e) from None
     port = boards.resolve_port(args.port)
+    # From a monitor holding the port, if one does; else this tail holds it and lends it
+    # to the other sipfw commands (console, flash, config) that ask.
+    server = None if portshare.borrow(port) else portshare.Server(port.device, "logs")
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     deadline = time.monotonic() + args.duration if args.duration else None
     reader = LineReader(args.port, port, reconnect=not args.no_reconnect)
@@ -104,7 +107,7 @@ def run(args) -> int:
     matched = False
     with open(args.save, "a", encoding="utf-8") if args.save else nullcontext() as save:
         try:
-            for ev in reader.events(deadline):
+            for ev in _events(reader, deadline, server):
                 if save is not None:
                     save.write(render(ev, False) + "\n")
                     save.flush()
@@ -121,7 +124,41 @@ def run(args) -> int:
             return 0
         finally:
             reader.close()
+            if server is not None:
+                server.close()
     if until is not None and not matched:
         print("sipfw logs: no line matched --until %r" % args.until, file=sys.stderr)
         return 1
     return 0
+
+
+def _events(reader, deadline, server):
+    """``reader.events(deadline)``, in slices between which a lend request is served: the
+    port is closed for the borrower and reopened when it is done (the note on stderr, so
+    stdout keeps only lines)."""
+    if server is None:
+        yield from reader.events(deadline)
+        return
+    import select
+
+    from .. import portshare
+
+    while True:
+        step = time.monotonic() + 0.2
+        yield from reader.events(step if deadline is None else min(step, deadline))
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        if reader.ser is None and not reader.reconnect:
+            return  # the port went away and --no-reconnect
+        if select.select([server], [], [], 0)[0]:
+            got = server.accept()
+            if got is None:
+                continue
+            reader.close()
+            who = "pid %s (sipfw %s)" % (got[1].get("pid"), got[1].get("what") or "?")
+            print("sipfw logs: port lent to %s" % who, file=sys.stderr, flush=True)
+            server.lend(*got)
+            if not portshare.retake(reader):
+                print("sipfw logs: %s did not come back" % reader.port.device, file=sys.stderr)
+                return
+            print("sipfw logs: port back from %s" % who, file=sys.stderr, flush=True)
