@@ -79,6 +79,7 @@ class Dns:
         self._locator = None
         for name in _DNS_MODULES:
             forget("sipua.dns." + name)
+        forget("sipua.addr")  # the locator's and the outbound proxy's
 
 
 class Agent:

@@ -33,7 +33,7 @@ def load_config(path):
     try:
         return config.load(path)
     finally:
-        forget("sipua.config")
+        forget("sipua.config", "sipua.addr")
 
 
 def _stall(args):

@@ -281,7 +281,7 @@ class Console:
         except OSError as e:
             raise ConsoleError("config not saved: %s" % e) from None
         finally:
-            forget("sipua.config")  # rarely needed again: give its heap back
+            forget("sipua.config", "sipua.addr")  # rarely needed again: give the heap back
         res = {"saved": True, "reloaded": False}
         if self.reload_hook is not None:
             try:

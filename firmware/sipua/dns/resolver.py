@@ -19,6 +19,7 @@ once (lwIP on an ESP32 has few sockets), the rest wait their turn.
 
 import socket
 
+from ..addr import hostport, is_ip
 from ..compat import urandom_u32
 from ..log import DEBUG, log
 from ..netio import recv
@@ -50,53 +51,10 @@ class Answer:
 def parse_server(text, default_port=53):
     """'10.0.0.1', '10.0.0.1:5353', '[::1]:53', '::1' -> (host, port). IP addresses only:
     a name server named by a name would need DNS to be found."""
-    s = str(text).strip()
-    port = default_port
-    if s.startswith("["):
-        host, sep, rest = s[1:].partition("]")
-        if not sep:
-            raise DnsError("bad DNS server %r" % text)
-        if rest:
-            if not rest.startswith(":"):
-                raise DnsError("bad DNS server %r" % text)
-            port = _port(rest[1:], text)
-    elif s.count(":") == 1:
-        host, _, p = s.partition(":")
-        port = _port(p, text)
-    else:
-        host = s
-    if not is_ip(host):
-        raise DnsError("DNS server must be an IP address: %r" % text)
-    return host, port
-
-
-def _port(p, text):
-    if not p.isdigit() or not 0 < int(p) < 65536:
-        raise DnsError("bad port in DNS server %r" % text)
-    return int(p)
-
-
-def is_ip(host):
-    """True for a numeric IPv4 or IPv6 address (no DNS needed to reach it)."""
-    if ":" in host:
-        for part in host.split(":"):
-            if part and (len(part) > 4 or not _is_hex(part)):
-                return False
-        return host.count("::") <= 1 and host.count(":") >= 2
-    parts = host.split(".")
-    if len(parts) != 4:
-        return False
-    for x in parts:
-        if not x.isdigit() or len(x) > 3 or int(x) > 255:
-            return False
-    return True
-
-
-def _is_hex(s):
-    for c in s:
-        if c not in "0123456789abcdefABCDEF":
-            return False
-    return True
+    try:
+        return hostport(str(text).strip(), default_port, is_ip)
+    except ValueError as e:
+        raise DnsError("DNS server must be an IP address[:port]: %s" % e) from None
 
 
 def system_servers():

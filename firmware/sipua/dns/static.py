@@ -11,8 +11,8 @@ file order: ``NAME [TTL] TYPE RDATA``::
 Imported only when the config has static records.
 """
 
+from ..addr import is_ip
 from . import AAAA, NAPTR, SRV, A, DnsError
-from .resolver import is_ip
 
 _TYPES = {"A": A, "AAAA": AAAA, "SRV": SRV, "NAPTR": NAPTR}
 
