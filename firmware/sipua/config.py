@@ -390,30 +390,22 @@ def _why(err):
     return str(err)
 
 
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def save_atomic(path, obj):
     """Validate, then write ``path`` so a reset at any point leaves a whole config behind.
 
-    Order: write ``path.tmp``; drop the old ``path.bak``; rename ``path`` -> ``path.bak``;
-    rename ``path.tmp`` -> ``path``. Between the two renames only the ``.bak`` exists, which
-    ``load`` falls back to. Returns the normalized config.
+    Order: write ``path.tmp``; then ``atomic.replace``: ``path`` -> ``path.bak`` (over the
+    old one), ``path.tmp`` -> ``path``. Between the two renames only the ``.bak`` exists,
+    which ``load`` falls back to. Returns the normalized config.
     """
     import json
+
+    from .atomic import replace
 
     cfg = validate(obj)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(json.dumps(obj))
-    _replace(tmp, path)
+    replace(tmp, path)
     return cfg
 
 
@@ -421,6 +413,8 @@ def install(tmp, path):
     """Validate the config staged in ``tmp`` (a console upload), then put it in place as
     save_atomic does. A bad file is removed and ConfigError raised; ``path`` is untouched."""
     import os
+
+    from .atomic import replace
 
     try:
         cfg = _read(tmp)
@@ -430,7 +424,7 @@ def install(tmp, path):
         except OSError:
             pass
         raise
-    _replace(tmp, path)
+    replace(tmp, path)
     return cfg
 
 
@@ -439,30 +433,11 @@ def restore(path):
     defaults are the config again). A reset half-way leaves the .bak, which load reads."""
     import os
 
+    from .atomic import exists, move
+
     os.remove(path)
-    if _exists(path + ".bak"):
-        _rename(path + ".bak", path)
-
-
-def _replace(tmp, path):
-    import os
-
-    bak = path + ".bak"
-    if _exists(path):
-        if _exists(bak):
-            os.remove(bak)
-        _rename(path, bak)
-    _rename(tmp, path)
-
-
-def _rename(old, new):
-    # The unix port's VfsPosix mounted with a root folder (the virtual board) can "succeed"
-    # at renaming absolute paths without renaming anything: check, never assume.
-    import os
-
-    os.rename(old, new)
-    if _exists(old):
-        raise OSError("rename %s -> %s did not happen" % (old, new))
+    if exists(path + ".bak"):
+        move(path + ".bak", path)
 
 
 def redacted(cfg):

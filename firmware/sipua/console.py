@@ -51,7 +51,7 @@ class Console:
         self.commands = {}  # name -> (handler, help text)
         self.reload_hook = None  # () -> dict or None: re-read config.json
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
-        # cannot rename absolute paths (see config._rename).
+        # cannot rename absolute paths (see atomic.py).
         self.config_path = "config.json"
         self._upload = None
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
@@ -281,7 +281,7 @@ class Console:
         except OSError as e:
             raise ConsoleError("config not saved: %s" % e) from None
         finally:
-            forget("sipua.config", "sipua.addr")  # rarely needed again: give the heap back
+            forget("sipua.config", "sipua.addr", "sipua.atomic")  # rarely needed again
         res = {"saved": True, "reloaded": False}
         if self.reload_hook is not None:
             try:
