@@ -267,7 +267,6 @@ class Console:
 
     def _upload_commit(self):
         from . import config
-        from .compat import forget
 
         up = self._upload
         if up is None:
@@ -281,7 +280,7 @@ class Console:
         except OSError as e:
             raise ConsoleError("config not saved: %s" % e) from None
         finally:
-            forget("sipua.config", "sipua.addr", "sipua.atomic")  # rarely needed again
+            config.unload()  # rarely needed again: give its heap back
         res = {"saved": True, "reloaded": False}
         if self.reload_hook is not None:
             try:
