@@ -85,10 +85,10 @@ def system_servers():
     return out
 
 
-def from_config(sched, cfg):
-    """A Resolver from the config's ``dns`` object (``servers``, ``static``); a bad entry is a
-    DnsError that names its key."""
-    cfg = cfg or {}
+def from_config(sched, cfg, local_ip=None):
+    """A Resolver from the validated config's ``dns`` object (``servers``, ``static``),
+    sending from ``local_ip`` (the SIP stack's address). A server that is not an address is
+    a DnsError naming its key (``validate`` refuses it first)."""
     servers = []
     for i, text in enumerate(cfg.get("servers") or ()):
         try:
@@ -100,7 +100,9 @@ def from_config(sched, cfg):
         from .static import Static  # only phones with a static DNS cache load it
 
         static = Static(cfg["static"])
-    return Resolver(sched, servers, static)
+    res = Resolver(sched, servers, static)
+    res.local_ip = local_ip
+    return res
 
 
 class _Ticket:
