@@ -35,8 +35,9 @@ class Dns:
     at once, so a DNS configuration the resolver refuses fails ``Agent.start``, not a
     resolution later in the scheduler."""
 
-    def __init__(self, sched, cfg, local_ip=None):
+    def __init__(self, sched, cfg, local_ip=None, log=None):
         self.sched = sched
+        self.log = log  # the agent's, handed to the resolver (None: the global one)
         self.cfg = cfg  # the config's "dns" section
         self.local_ip = local_ip  # DNS leaves by the interface SIP uses
         self._locator = None
@@ -51,7 +52,7 @@ class Dns:
             from .dns.locator import Locator
             from .dns.resolver import from_config
 
-            res = from_config(self.sched, self.cfg, self.local_ip)
+            res = from_config(self.sched, self.cfg, self.local_ip, self.log)
             loc = self._locator = Locator(self.sched, res)
         return loc
 
@@ -111,7 +112,7 @@ class Agent:
         sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
         self.stack = SipStack(self.sched, log=self.log, **sip)
         self.stack.start()
-        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip)
+        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip, self.log)
         self.stack.on_request = self._on_request
         self.stack.on_cancel = self._on_cancel
         self.stack.on_flow_lost = self._flow_lost

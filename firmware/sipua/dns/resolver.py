@@ -19,9 +19,9 @@ once (lwIP on an ESP32 has few sockets), the rest wait their turn.
 
 import socket
 
+from .. import log as logmod
 from ..addr import hostport, is_ip
 from ..compat import urandom_u32
-from ..log import DEBUG, log
 from ..netio import recv
 from ..sched import POLLIN
 from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
@@ -85,7 +85,7 @@ def system_servers():
     return out
 
 
-def from_config(sched, cfg, local_ip=None):
+def from_config(sched, cfg, local_ip=None, log=None):
     """A Resolver from the validated config's ``dns`` object (``servers``, ``static``),
     sending from ``local_ip`` (the SIP stack's address). A server that is not an address is
     a DnsError naming its key (``validate`` refuses it first)."""
@@ -100,7 +100,7 @@ def from_config(sched, cfg, local_ip=None):
         from .static import Static  # only phones with a static DNS cache load it
 
         static = Static(cfg["static"])
-    res = Resolver(sched, servers, static)
+    res = Resolver(sched, servers, static, log=log)
     res.local_ip = local_ip
     return res
 
@@ -131,8 +131,9 @@ class Resolver:
     tcp_max = 8192  # longest answer accepted over TCP
     rx_max = EDNS_PAYLOAD  # longest UDP answer (what we advertise with EDNS)
 
-    def __init__(self, sched, servers=None, static=None, cache=None, edns=True):
+    def __init__(self, sched, servers=None, static=None, cache=None, edns=True, log=None):
         self.sched = sched
+        self.log = log or logmod.log  # as the SIP stack's: the agent's logger, else the global
         if servers:
             self.servers = [s if isinstance(s, tuple) else parse_server(s) for s in servers]
         else:
@@ -221,7 +222,8 @@ class Resolver:
     def _trace(self, server, proto, name, qtype, rtt, outcome):
         if self.trace is not None:
             self.trace(server, proto, name, qtype, rtt, outcome)
-        if log.enabled(DEBUG, "dns"):  # check first: the keyword dict alone is heap garbage
+        log = self.log
+        if log.enabled(logmod.DEBUG, "dns"):  # first: the keyword dict alone is heap garbage
             log.debug("dns", "exchange", server=server[0], port=server[1], proto=proto, name=name,
                       qtype=qtype, ms=rtt, outcome=outcome)
 
@@ -372,8 +374,8 @@ class _Query:
 
     def _spoof(self, what, src):
         # src None: it came from the server's own address (the socket is connected to it)
-        log.warn("dns", "answer_dropped", why=what, name=self.name,
-                 src=src or "%s:%d" % self.server)
+        self.res.log.warn("dns", "answer_dropped", why=what, name=self.name,
+                          src=src or "%s:%d" % self.server)
         return False
 
     def _tcp_done(self, data, err):
@@ -388,7 +390,7 @@ class _Query:
             msg = decode(data)
         except DnsError as e:
             # Dropped like a spoof: a forged or broken datagram must not end the wait.
-            log.warn("dns", "malformed_answer", name=self.name, err=e)
+            self.res.log.warn("dns", "malformed_answer", name=self.name, err=e)
             return
         res = self.res
         rtt = self._rtt()

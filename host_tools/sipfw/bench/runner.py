@@ -108,7 +108,10 @@ def _short(line: str) -> str:
 
 
 def board_config(run: Run, index: int = 0, local_ip: str = BOARD_IP, **kw) -> dict:
+    from .scenarios import CONFIG
+
     o = run.opts
+    kw.update(CONFIG.get(run.name, {}))
     return run.pbx.board_config(index, local_ip=local_ip, local_port=o.get("sip_port", BOARD_PORT),
                                 failback_s=o.get("failback_s", 10), **kw)
 
