@@ -174,7 +174,11 @@ def execute(name: str, pbx, opts: dict, out=None) -> tuple[dict, Run]:
 
 
 def _dns_ips(pbx) -> list[str]:
-    return [d.rsplit(":", 1)[0] for d in pbx.dns]
+    """The PBX's DNS servers' addresses (``1.2.3.4:53``, ``[::1]:53``: the firmware's
+    parser, as the board reads them)."""
+    from .report import dns_ip
+
+    return [dns_ip(d) for d in pbx.dns]
 
 
 def _boot(run: Run, report_dir: str | None) -> None:
