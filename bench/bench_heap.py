@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 
+from sipfw.bench import rig
 from sipfw.procs import stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -273,17 +274,11 @@ def smallest_heap(binary, mpy_dir, cfg, workdir, lo_kb, hi_kb, need_failover=Fal
 
     if not ok(hi_kb):
         return None
-    lo, hi = lo_kb // STEP_KB, hi_kb // STEP_KB  # invariant: hi passes
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid * STEP_KB):
-            hi = mid
-        else:
-            lo = mid
+    kb = rig.smallest_heap(ok, lo_kb, hi_kb, STEP_KB)
     # Fragmentation makes the edge noisy: the answer must pass twice.
-    while hi * STEP_KB < hi_kb and not ok(hi * STEP_KB):
-        hi += 1
-    return hi * STEP_KB
+    while kb < hi_kb and not ok(kb):
+        kb += STEP_KB
+    return kb
 
 
 def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):

@@ -199,25 +199,21 @@ def run_all(args) -> dict:
 def smallest_heap(b: Bench) -> dict:
     """Binary search (16 KB steps, 64..384 KB) for the smallest vboard heap at which the
     board registers and fails over (scenario failover-refused passes)."""
-    lo, hi = 4, 24  # in units of 16 KB: 64 KB (assumed too small, checked) .. 384 KB (works)
+    from sipfw.bench.rig import smallest_heap as search
+
+    lo, hi = 64, 384  # KB: 64 assumed too small (checked), 384 the default (works)
     tried = {}
 
-    def ok(units):
-        kb = units * 16
+    def ok(kb):
         r = b.scenario("failover-refused", heap="%dk" % kb, report="", _search=True,
                        capture=False)
         tried[kb] = r["ok"]
         return r["ok"]
 
     if ok(lo):
-        return {"smallest_kb": lo * 16, "tried": tried, "note": "lower bound of the search"}
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return {"smallest_kb": hi * 16, "tried": dict(sorted(tried.items()))}
+        return {"smallest_kb": lo, "tried": tried, "note": "lower bound of the search"}
+    kb = search(ok, lo, hi, 16)
+    return {"smallest_kb": kb, "tried": dict(sorted(tried.items()))}
 
 
 def main(argv):

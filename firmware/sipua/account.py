@@ -47,20 +47,11 @@ class Account:
         the domain's own servers (RFC 3263 §4: the proxy is the next hop).
         """
         if self.outbound_proxy:
-            plan = [_split_hostport(self.outbound_proxy) + (self.transport,)]
+            from .addr import hostport  # unloaded with the DNS code
+
+            plan = [hostport(self.outbound_proxy) + (self.transport,)]
             if self.backup_outbound_proxy:
-                plan.append(_split_hostport(self.backup_outbound_proxy) + (self.transport,))
+                plan.append(hostport(self.backup_outbound_proxy) + (self.transport,))
             return plan
         return [(self.domain, self.port, self.transport)]
 
-
-def _split_hostport(text):
-    """'proxy.example.com:5070' -> ('proxy.example.com', 5070); no port -> (text, None)."""
-    if text.startswith("["):  # [v6]:port
-        end = text.find("]")
-        host, rest = text[1:end], text[end + 1 :]
-        return host, int(rest[1:]) if rest.startswith(":") else None
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, None

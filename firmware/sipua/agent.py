@@ -35,8 +35,9 @@ class Dns:
     at once, so a DNS configuration the resolver refuses fails ``Agent.start``, not a
     resolution later in the scheduler."""
 
-    def __init__(self, sched, cfg, local_ip=None):
+    def __init__(self, sched, cfg, local_ip=None, log=None):
         self.sched = sched
+        self.log = log  # the agent's, handed to the resolver (None: the global one)
         self.cfg = cfg  # the config's "dns" section
         self.local_ip = local_ip  # DNS leaves by the interface SIP uses
         self._locator = None
@@ -49,11 +50,9 @@ class Dns:
         loc = self._locator
         if loc is None:
             from .dns.locator import Locator
-            from .dns.resolver import Resolver
+            from .dns.resolver import from_config
 
-            cfg = self.cfg
-            res = Resolver(self.sched, cfg.get("servers") or None, _static(cfg.get("static")))
-            res.local_ip = self.local_ip
+            res = from_config(self.sched, self.cfg, self.local_ip, self.log)
             loc = self._locator = Locator(self.sched, res)
         return loc
 
@@ -79,6 +78,7 @@ class Dns:
         self._locator = None
         for name in _DNS_MODULES:
             forget("sipua.dns." + name)
+        forget("sipua.addr")  # the locator's and the outbound proxy's
 
 
 class Agent:
@@ -106,15 +106,13 @@ class Agent:
         from .sip.stack import SipStack
 
         cfg = self.cfg
-        sip = cfg.get("sip") or {}
-        self.stack = SipStack(self.sched, local_ip=sip.get("local_ip") or self.ip or "0.0.0.0",
-                              local_port=sip.get("local_port", 5060), t1=sip.get("t1", 500),
-                              t2=sip.get("t2", 4000), t4=sip.get("t4", 5000),
-                              retry_count=sip.get("retry_count", 3),
-                              ca_file=sip.get("ca_file") or None, log=self.log,
-                              user_agent=sip.get("user_agent") or "sipfw/" + VERSION)
+        sip = dict(cfg.get("sip") or ())  # the schema's keys are SipStack's parameters
+        sip["local_ip"] = sip.get("local_ip") or self.ip or "0.0.0.0"  # "": the network's
+        sip["ca_file"] = sip.get("ca_file") or None
+        sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
+        self.stack = SipStack(self.sched, log=self.log, **sip)
         self.stack.start()
-        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip)
+        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip, self.log)
         self.stack.on_request = self._on_request
         self.stack.on_cancel = self._on_cancel
         self.stack.on_flow_lost = self._flow_lost
@@ -319,25 +317,3 @@ class Agent:
 
         self.locator.locate(name, done, transport=transport)
         return {"pending": True, "name": name}
-
-
-def _static(records):
-    """config ``dns.static`` (list of dicts) -> dns.static.Static, or None."""
-    if not records:
-        return None
-    from .dns.static import Static
-
-    lines = []
-    for r in records:
-        t = r["type"]
-        ttl = r.get("ttl", 300)
-        if t in ("A", "AAAA"):
-            data = r["address"]
-        elif t == "SRV":
-            data = "%d %d %d %s" % (r["priority"], r["weight"], r["port"], r["target"])
-        else:
-            data = '%d %d "%s" "%s" "%s" %s' % (r["order"], r["preference"], r.get("flags", ""),
-                                               r["service"], r.get("regexp", ""),
-                                               r["replacement"])
-        lines.append("%s %d %s %s" % (r["name"], ttl, t, data))
-    return Static(lines)

@@ -28,12 +28,11 @@ def load_config(path):
     """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
     port) is dropped again: the agent needs its result, not the validator."""
     from . import config
-    from .compat import forget
 
     try:
         return config.load(path)
     finally:
-        forget("sipua.config")
+        config.unload()
 
 
 def _stall(args):

@@ -46,20 +46,21 @@ def urandom_u32():
     return b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
 
 
-def forget(name):
-    """Unload module ``name`` (``"sipua.config"``) so the heap its bytecode and tables take
-    can be collected: for modules a board needs once at boot and rarely again. The next
-    import loads it afresh. A no-op on CPython, where heap does not matter and tests hold
-    the module's classes."""
+def forget(*names):
+    """Unload modules (``"sipua.config"``) so the heap their bytecode and tables take can be
+    collected: for modules a board needs once at boot and rarely again. The next import
+    loads them afresh. A no-op on CPython, where heap does not matter and tests hold the
+    modules' classes."""
     if not IS_MICROPYTHON:
         return
     mods = sys.modules
-    if name in mods:
-        del mods[name]
-    parent, _, child = name.rpartition(".")
-    pkg = mods.get(parent)
-    if pkg is not None:
-        try:
-            delattr(pkg, child)  # the package keeps its submodules as attributes
-        except (AttributeError, KeyError):  # MicroPython raises KeyError for a missing one
-            pass
+    for name in names:
+        if name in mods:
+            del mods[name]
+        parent, _, child = name.rpartition(".")
+        pkg = mods.get(parent)
+        if pkg is not None:
+            try:
+                delattr(pkg, child)  # the package keeps its submodules as attributes
+            except (AttributeError, KeyError):  # MicroPython raises KeyError for a missing one
+                pass

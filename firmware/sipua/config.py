@@ -15,6 +15,7 @@ either the old or the new config, never a truncated one; ``load`` falls back to 
 when the main file is missing or broken.
 """
 
+from .addr import hostport, ipv4, ipv6, is_ip, name
 from .compat import const
 
 _MAX_FILE_BYTES = const(16384)  # far above any real config; a bigger file is not ours
@@ -160,74 +161,9 @@ def _join(path, key):
     return key if not path else path + "." + key
 
 
-def _hostname_ok(text):
-    if not text or len(text) > 253:
-        return False
-    labels = text.rstrip(".").split(".")
-    if labels[-1].isdigit():  # "300.1.1.1", "1": a bad address, not a name (RFC 1123 2.1)
-        return False
-    for label in labels:
-        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
-            return False
-        for ch in label:
-            if not (ch.isalpha() or ch.isdigit() or ch in "-_") or ord(ch) > 127:
-                return False
-    return True
-
-
-def _ipv4_ok(text):
-    parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for p in parts:
-        if not p or len(p) > 3 or not p.isdigit() or int(p) > 255:
-            return False
-    return True
-
-
-def _ipv6_ok(text):
-    """RFC 4291 2.2 text: eight groups of 1-4 hex digits, one '::' for a run of zero
-    groups (no dotted IPv4 tail: the resolver takes none)."""
-    halves = text.split("::")
-    if len(halves) > 2:
-        return False
-    n = 0
-    for half in halves:
-        if half:
-            for g in half.split(":"):
-                if not 0 < len(g) <= 4 or g.strip("0123456789abcdefABCDEF"):
-                    return False
-                n += 1
-    return n < 8 if len(halves) == 2 else n == 8
-
-
-def is_ip(text):
-    return _ipv4_ok(text) or _ipv6_ok(text)
-
-
-def split_hostport(text, default_port=0, ip_only=False):
-    """'host', 'host:5060', '[::1]:53' -> (host, port); raises ValueError with the reason.
-    The host is an IPv4 address or a name, or with ``ip_only`` an IPv4 or IPv6 address (a
-    bare IPv6 address needs no brackets when no port follows)."""
-    host, port = text, default_port
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError("unclosed '[' in %r" % text)
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if rest[0] != ":":
-                raise ValueError("expected ':port' after ']' in %r" % text)
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    if not isinstance(port, int):
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("bad port in %r" % text)
-        port = int(port)
-    if not (is_ip(host) if ip_only else _ipv4_ok(host) or _hostname_ok(host)):
-        raise ValueError("bad host in %r" % text)
-    return host, port
+def _v4name(text):
+    """What SIP takes for a host: an IPv4 address or a name (no IPv6 on the boards' SIP)."""
+    return ipv4(text) or name(text)
 
 
 class _Checker:
@@ -307,16 +243,16 @@ class _Checker:
             if value not in arg:
                 self.fail(path, "must be one of %s, got %r" % (", ".join(arg), value))
         elif kind == _HOST:
-            if not (_ipv4_ok(value) or _hostname_ok(value)):
+            if not _v4name(value):
                 self.fail(path, "must be a host name or IPv4 address, got %r" % value)
             value = value.lower()
         elif kind == _IPPORT or (kind == _HOSTPORT and value):
             try:
-                split_hostport(value, 0, kind == _IPPORT)
+                hostport(value, 0, is_ip if kind == _IPPORT else _v4name)
             except ValueError as e:
                 self.fail(path, "must be an IP address[:port], got %r" % value
                           if kind == _IPPORT else "must be host[:port]: %s" % e)
-        elif kind == _IP4 and value and not _ipv4_ok(value):
+        elif kind == _IP4 and value and not ipv4(value):
             self.fail(path, "must be an IPv4 address, got %r" % value)
         elif kind == _HEX32 and value:
             value = value.lower()
@@ -344,7 +280,7 @@ class _Checker:
         if out is None:
             return value
         a = out.get("address")
-        if isinstance(a, str) and not (_ipv4_ok if rtype == "A" else _ipv6_ok)(a):
+        if isinstance(a, str) and not (ipv4 if rtype == "A" else ipv6)(a):
             self.fail(path + ".address", "must be an IPv%s address, got %r"
                       % ("4" if rtype == "A" else "6", a))
         for key in ("flags", "service", "regexp"):  # zone text: one word each
@@ -387,7 +323,7 @@ def _check_rules(cfg, chk):
         if net.get("psk") and not net.get("ssid"):
             chk.fail("network.ssid", "is required when network.psk is set")
         host = net.get("hostname")
-        if isinstance(host, str) and host and ("." in host or not _hostname_ok(host)):
+        if isinstance(host, str) and host and ("." in host or not name(host)):
             chk.fail("network.hostname", "must be one DNS label (letters, digits, '-')")
 
 
@@ -454,30 +390,22 @@ def _why(err):
     return str(err)
 
 
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def save_atomic(path, obj):
     """Validate, then write ``path`` so a reset at any point leaves a whole config behind.
 
-    Order: write ``path.tmp``; drop the old ``path.bak``; rename ``path`` -> ``path.bak``;
-    rename ``path.tmp`` -> ``path``. Between the two renames only the ``.bak`` exists, which
-    ``load`` falls back to. Returns the normalized config.
+    Order: write ``path.tmp``; then ``atomic.replace``: ``path`` -> ``path.bak`` (over the
+    old one), ``path.tmp`` -> ``path``. Between the two renames only the ``.bak`` exists,
+    which ``load`` falls back to. Returns the normalized config.
     """
     import json
+
+    from .atomic import replace
 
     cfg = validate(obj)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(json.dumps(obj))
-    _replace(tmp, path)
+    replace(tmp, path)
     return cfg
 
 
@@ -485,6 +413,8 @@ def install(tmp, path):
     """Validate the config staged in ``tmp`` (a console upload), then put it in place as
     save_atomic does. A bad file is removed and ConfigError raised; ``path`` is untouched."""
     import os
+
+    from .atomic import replace
 
     try:
         cfg = _read(tmp)
@@ -494,7 +424,7 @@ def install(tmp, path):
         except OSError:
             pass
         raise
-    _replace(tmp, path)
+    replace(tmp, path)
     return cfg
 
 
@@ -503,30 +433,21 @@ def restore(path):
     defaults are the config again). A reset half-way leaves the .bak, which load reads."""
     import os
 
+    from .atomic import exists, move
+
     os.remove(path)
-    if _exists(path + ".bak"):
-        _rename(path + ".bak", path)
+    if exists(path + ".bak"):
+        move(path + ".bak", path)
+    unload()
 
 
-def _replace(tmp, path):
-    import os
+def unload():
+    """Drop this module and the ones only it uses (``addr``, ``atomic``; ~15 KB of heap on
+    the unix port): the agent needs the validated config, not the validator. A caller's
+    reference to the module still works; the next import loads it afresh."""
+    from .compat import forget
 
-    bak = path + ".bak"
-    if _exists(path):
-        if _exists(bak):
-            os.remove(bak)
-        _rename(path, bak)
-    _rename(tmp, path)
-
-
-def _rename(old, new):
-    # The unix port's VfsPosix mounted with a root folder (the virtual board) can "succeed"
-    # at renaming absolute paths without renaming anything: check, never assume.
-    import os
-
-    os.rename(old, new)
-    if _exists(old):
-        raise OSError("rename %s -> %s did not happen" % (old, new))
+    forget("sipua.config", "sipua.addr", "sipua.atomic")
 
 
 def redacted(cfg):

@@ -51,7 +51,7 @@ class Console:
         self.commands = {}  # name -> (handler, help text)
         self.reload_hook = None  # () -> dict or None: re-read config.json
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
-        # cannot rename absolute paths (see config._rename).
+        # cannot rename absolute paths (see atomic.py).
         self.config_path = "config.json"
         self.upload = None  # upload.Upload while `config begin/data/commit` runs
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset

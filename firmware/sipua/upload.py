@@ -128,8 +128,6 @@ def _step(con, fn, *args):
 
 def _commit(con):
     from . import config
-    from .compat import forget
-
 
     up = con.upload
     if up is None:
@@ -143,7 +141,7 @@ def _commit(con):
     except OSError as e:
         raise ConsoleError("config not saved: %s" % e) from None
     finally:
-        forget("sipua.config")  # rarely needed again: give its heap back
+        config.unload()  # rarely needed again: give its heap back
     res = {"saved": True, "reloaded": False}
     if con.reload_hook is not None:
         try:

@@ -98,7 +98,7 @@ def encode(obj: object) -> bytes:
 
 
 # Runs on the board: check the staged file, optionally validate it with the board's own
-# schema, then the save_atomic order. Paths are relative to the root (see flash.MV).
+# schema, then the firmware's atomic.replace (flash.MV). Paths are relative to the root.
 COMMIT = """\
 import os, hashlib, binascii
 os.chdir(%(root)r)
@@ -106,12 +106,6 @@ os.chdir(%(root)r)
 def _h(p):
     with open(p, 'rb') as f:
         return binascii.hexlify(hashlib.sha256(f.read()).digest()).decode()
-def _ex(p):
-    try:
-        os.stat(p)
-        return True
-    except OSError:
-        return False
 if _h(%(tmp)r) != %(digest)r:
     print('BAD hash')
 else:
@@ -129,11 +123,7 @@ else:
         os.remove(%(tmp)r)
         print('INVALID', _why)
     else:
-        if _ex(%(path)r):
-            if _ex(%(bak)r):
-                os.remove(%(bak)r)
-            _mv(%(path)r, %(bak)r)
-        _mv(%(tmp)r, %(path)r)
+        replace(%(tmp)r, %(path)r)
         print('SAVED', _h(%(path)r))
 """
 
@@ -144,8 +134,7 @@ def push(board, data: bytes, root: str = "/") -> str:
     tmp = CONFIG + ".tmp"
     board.write_file(root + tmp, data)
     faults.hit("push-staged")  # tests: killed after staging, before the commit
-    code = COMMIT % {"root": root, "mv": MV, "tmp": tmp, "path": CONFIG, "bak": CONFIG + ".bak",
-                     "digest": digest}
+    code = COMMIT % {"root": root, "mv": MV, "tmp": tmp, "path": CONFIG, "digest": digest}
     out = board.exec(code, timeout=15).decode("utf-8", "replace").strip()
     if out.startswith("INVALID"):
         raise ConfigError("the board's own schema refused it (firmware older or newer than "

@@ -23,33 +23,23 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
 from . import faults
 from .build import Item
 from .errors import BoardError
+from .paths import FIRMWARE_DIR
 
 TMP_SUFFIX = ".sipfw-tmp"
 
-# Board-side rename, shared with `config push`. Called with paths relative to the root (after
-# os.chdir): the unix port's VfsPosix mounted with a root folder (the virtual board) turns
-# both absolute paths of a rename into the same buffer and renames nothing; relative paths
-# go through untouched. FAT will not rename over an existing file, so remove and retry.
-# A rename that leaves its source in place is an error, never a silent success.
-MV = """\
-def _mv(a, b):
-    try:
-        os.rename(a, b)
-    except OSError:
-        os.remove(b)
-        os.rename(a, b)
-    try:
-        os.stat(a)
-    except OSError:
-        return
-    raise OSError('rename %s -> %s left the source' % (a, b))
-"""
+# Board-side rename, shared with `config push` and the firmware's config: the source of
+# firmware/sipua/atomic.py (``exists``, ``move``, ``replace``), sent with the code because a
+# board flashed the first time has no sipua to import. Called with paths relative to the
+# root (after os.chdir): see that module for why.
+with open(os.path.join(FIRMWARE_DIR, "sipua", "atomic.py"), encoding="utf-8") as _f:
+    MV = _f.read()
 MANIFEST = "sipfw.json"
 PACKAGE_DIR = "sipua"
 PROTECTED = ("config.json", "config.json.bak", "config.json.tmp")
@@ -125,7 +115,7 @@ if _bad:
 else:
     os.chdir(R)
     for p, d in %(staged)r:
-        _mv(p + %(tmp)r, p)
+        move(p + %(tmp)r, p)
     for p in %(delete)r:
         try:
             os.remove(p)
@@ -138,7 +128,7 @@ else:
             pass
     with open(%(manifest)r + %(tmp)r, 'w') as f:
         f.write(%(manifest_text)r)
-    _mv(%(manifest)r + %(tmp)r, %(manifest)r)
+    move(%(manifest)r + %(tmp)r, %(manifest)r)
     print('COMMITTED', len(%(staged)r), len(%(delete)r))
 """
 

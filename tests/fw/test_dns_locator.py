@@ -296,9 +296,11 @@ def test_static_records_stand_in_when_the_server_is_silent():
     e = Env({})
     e.f.hook = lambda s, q, a: True
     e.r.timeout_ms, e.r.tries = 200, 1
-    e.r.static = Static([D + " NAPTR 2 0 s SIP+D2T \"\" _sip._tcp." + D,
-                         "_sip._tcp.%s SRV 1 0 5060 uc2.%s" % (D, D),
-                         "uc2.%s A 127.0.1.27" % D])
+    e.r.static = Static([{"name": D, "type": "NAPTR", "order": 2, "preference": 0,
+                          "flags": "s", "service": "SIP+D2T", "replacement": "_sip._tcp." + D},
+                         {"name": "_sip._tcp." + D, "type": "SRV", "priority": 1, "weight": 0,
+                          "port": 5060, "target": "uc2." + D},
+                         {"name": "uc2." + D, "type": "A", "address": "127.0.1.27"}])
     try:
         rows, _err = e.rows(D)
         assert rows == [("tcp", "uc2." + D, "127.0.1.27", 5060, "naptr")]

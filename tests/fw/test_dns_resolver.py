@@ -1,9 +1,10 @@
 """Stub resolver against fake DNS servers on real loopback sockets, in virtual time."""
 
 from dnsfake import FakeDns, response
-from fwtest import bind_udp, new_sched
-from sipua.dns import CNAME, NAPTR, SRV, A, DnsError
-from sipua.dns.resolver import Resolver, parse_server
+from fwtest import bind_udp, new_sched, raises
+from sipua import config
+from sipua.dns import AAAA, CNAME, NAPTR, SRV, A, DnsError
+from sipua.dns.resolver import Resolver, from_config, parse_server
 from sipua.dns.static import Static
 from sipua.log import log, parse_line
 
@@ -279,7 +280,9 @@ def test_several_queries_in_flight_and_identical_ones_shared():
 
 def test_static_records_when_dns_has_nothing():
     s, r, (f,) = setup()
-    r.static = Static(["nope.airties.test A 10.9.9.9", "uc1.airties.test A 10.1.1.1"], ttl=99)
+    r.static = Static([{"name": "nope.airties.test", "type": "A", "address": "10.9.9.9",
+                        "ttl": 99},
+                       {"name": "uc1.airties.test", "type": "A", "address": "10.1.1.1"}])
     try:
         a, _err = ask(s, r, "nope.airties.test")  # NXDOMAIN -> static
         assert a.records == ["10.9.9.9"] and a.source == "static" and a.ttl == 99
@@ -294,17 +297,26 @@ def test_static_records_when_dns_has_nothing():
         close([f])
 
 
-def test_static_and_server_config_errors_name_the_entry():
-    e = None
-    try:
-        Static(["ok.test A 1.2.3.4", "bad.test SRV 1 2 x.test"])
-    except DnsError as err:
-        e = err
-    assert e is not None and "dns.static[1]" in str(e)
-    st = Static(["a.test 60 SRV 1 2 5060 b.test.",
-                 'a.test NAPTR 1 2 s SIP+D2U "" _sip._udp.a.test'])
-    assert st.lookup("A.test.", SRV) == (60, [(1, 2, 5060, "b.test")])
-    assert st.lookup("a.test", NAPTR)[0] == 3600 and st.lookup("b.test", A) is None
+def test_static_records_from_the_config_and_server_errors_name_the_entry():
+    cfg = config.validate({"dns": {"servers": ["127.0.1.53:5353", "[::1]"], "static": [
+        {"name": "A.test.", "type": "SRV", "priority": 1, "weight": 2, "port": 5060,
+         "target": "b.test.", "ttl": 60},
+        {"name": "a.test", "type": "SRV", "priority": 3, "weight": 0, "port": 5061,
+         "target": "c.test"},
+        {"name": "a.test", "type": "NAPTR", "order": 1, "preference": 2, "flags": "s",
+         "service": "SIP+D2U", "replacement": "_sip._udp.a.test"},
+        {"name": "v6.test", "type": "AAAA", "address": "fd00::1"}]}})
+    s, _clock = new_sched()
+    r = from_config(s, cfg["dns"], "127.0.0.1")
+    assert r.servers == [("127.0.1.53", 5353), ("::1", 53)] and r.local_ip == "127.0.0.1"
+    st = r.static
+    assert st.lookup("a.test", SRV) == (60, [(1, 2, 5060, "b.test"), (3, 0, 5061, "c.test")])
+    assert st.lookup("A.TEST.", NAPTR) == (300, [(1, 2, b"s", b"SIP+D2U", b"",
+                                                  "_sip._udp.a.test")])
+    assert st.lookup("v6.test", AAAA) == (300, ["fd00::1"]) and st.lookup("b.test", A) is None
+    assert from_config(s, {}).static is None
+    e = raises(DnsError, from_config, s, {"servers": ["10.0.0.1", "ns.example.com"]})
+    assert "dns.servers[1]: DNS server must be an IP address" in str(e), e
     assert parse_server("10.0.0.1") == ("10.0.0.1", 53)
     assert parse_server("127.0.1.53:5353") == ("127.0.1.53", 5353)
     assert parse_server("[::1]:53") == ("::1", 53)
@@ -347,23 +359,6 @@ def test_oversized_udp_answer_is_asked_again_over_tcp():
         assert f.queries == [("big.test", A, "udp"), ("big.test", A, "tcp")]
     finally:
         close([f])
-
-
-def test_resolver_from_config():
-    from sipua.dns.resolver import from_config
-
-    s, _ = new_sched()
-    r = from_config(s, {"servers": ["127.0.1.53:5353", "10.0.0.1"],
-                        "static": ["uc1.airties.test A 10.1.1.1"]})
-    assert r.servers == [("127.0.1.53", 5353), ("10.0.0.1", 53)]
-    assert r.static.lookup("uc1.airties.test", A) == (3600, ["10.1.1.1"])
-    e = None
-    try:
-        from_config(s, {"servers": ["10.0.0.1", "ns.example.com"]})
-    except DnsError as err:
-        e = err
-    assert e is not None and "dns.servers[1]" in str(e)
-    assert from_config(s, {"servers": ["10.0.0.1"]}).static is None
 
 
 class _Dgram:

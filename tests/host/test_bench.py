@@ -163,3 +163,18 @@ def test_every_bench_takes_the_json_flag_make_bench_passes(script):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "--json" in p.stdout
+
+
+def test_smallest_heap_search_finds_the_edge_and_asks_little():
+    from sipfw.bench.rig import smallest_heap
+
+    for edge in (72, 80, 200, 376, 384):
+        asked = []
+
+        def ok(kb, edge=edge, asked=asked):
+            asked.append(kb)
+            return kb >= edge
+
+        assert smallest_heap(ok, 64, 384, 8) == edge
+        assert 64 not in asked and 384 not in asked and len(asked) <= 6, asked
+        assert all(kb % 8 == 0 for kb in asked)

@@ -19,9 +19,9 @@ smallest TTL of every record used, s) and ``expires_ms`` (scheduler time to re-r
 ``error`` is ``None``, or a short reason when the list is empty.
 """
 
+from ..addr import hostport, is_ip
 from ..compat import urandom_u32
 from . import AAAA, NAPTR, SRV, A, Target, Targets
-from .resolver import is_ip
 
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
 # NAPTR service -> transport (RFC 3263 §4.1); SCTP is not on any board.
@@ -54,27 +54,10 @@ def parse_target(text):
             transport = v.strip().lower()
         elif k == "maddr":
             maddr = v.strip()
-    host, port = split_hostport(s)
+    host, port = hostport(s)
     if maddr:  # RFC 3263 §4: maddr, when present, is the target
         host = maddr
-    return host, port, transport, secure
-
-
-def split_hostport(s):
-    port = None
-    if s.startswith("["):
-        host, _, rest = s[1:].partition("]")
-        if rest.startswith(":"):
-            port = rest[1:]
-    elif s.count(":") == 1:
-        host, _, port = s.partition(":")
-    else:
-        host = s
-    if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("bad port in %r" % s)
-        port = int(port)
-    return host.rstrip(".").lower(), port
+    return host.rstrip(".").lower(), port, transport, secure
 
 
 def srv_order(records, rng):

@@ -19,8 +19,9 @@ once (lwIP on an ESP32 has few sockets), the rest wait their turn.
 
 import socket
 
+from .. import log as logmod
+from ..addr import hostport, is_ip
 from ..compat import urandom_u32
-from ..log import DEBUG, log
 from ..netio import recv
 from ..sched import POLLIN
 from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
@@ -50,53 +51,10 @@ class Answer:
 def parse_server(text, default_port=53):
     """'10.0.0.1', '10.0.0.1:5353', '[::1]:53', '::1' -> (host, port). IP addresses only:
     a name server named by a name would need DNS to be found."""
-    s = str(text).strip()
-    port = default_port
-    if s.startswith("["):
-        host, sep, rest = s[1:].partition("]")
-        if not sep:
-            raise DnsError("bad DNS server %r" % text)
-        if rest:
-            if not rest.startswith(":"):
-                raise DnsError("bad DNS server %r" % text)
-            port = _port(rest[1:], text)
-    elif s.count(":") == 1:
-        host, _, p = s.partition(":")
-        port = _port(p, text)
-    else:
-        host = s
-    if not is_ip(host):
-        raise DnsError("DNS server must be an IP address: %r" % text)
-    return host, port
-
-
-def _port(p, text):
-    if not p.isdigit() or not 0 < int(p) < 65536:
-        raise DnsError("bad port in DNS server %r" % text)
-    return int(p)
-
-
-def is_ip(host):
-    """True for a numeric IPv4 or IPv6 address (no DNS needed to reach it)."""
-    if ":" in host:
-        for part in host.split(":"):
-            if part and (len(part) > 4 or not _is_hex(part)):
-                return False
-        return host.count("::") <= 1 and host.count(":") >= 2
-    parts = host.split(".")
-    if len(parts) != 4:
-        return False
-    for x in parts:
-        if not x.isdigit() or len(x) > 3 or int(x) > 255:
-            return False
-    return True
-
-
-def _is_hex(s):
-    for c in s:
-        if c not in "0123456789abcdefABCDEF":
-            return False
-    return True
+    try:
+        return hostport(str(text).strip(), default_port, is_ip)
+    except ValueError as e:
+        raise DnsError("DNS server must be an IP address[:port]: %s" % e) from None
 
 
 def system_servers():
@@ -127,10 +85,10 @@ def system_servers():
     return out
 
 
-def from_config(sched, cfg):
-    """A Resolver from the config's ``dns`` object (``servers``, ``static``); a bad entry is a
-    DnsError that names its key."""
-    cfg = cfg or {}
+def from_config(sched, cfg, local_ip=None, log=None):
+    """A Resolver from the validated config's ``dns`` object (``servers``, ``static``),
+    sending from ``local_ip`` (the SIP stack's address). A server that is not an address is
+    a DnsError naming its key (``validate`` refuses it first)."""
     servers = []
     for i, text in enumerate(cfg.get("servers") or ()):
         try:
@@ -142,7 +100,9 @@ def from_config(sched, cfg):
         from .static import Static  # only phones with a static DNS cache load it
 
         static = Static(cfg["static"])
-    return Resolver(sched, servers, static)
+    res = Resolver(sched, servers, static, log=log)
+    res.local_ip = local_ip
+    return res
 
 
 class _Ticket:
@@ -171,8 +131,9 @@ class Resolver:
     tcp_max = 8192  # longest answer accepted over TCP
     rx_max = EDNS_PAYLOAD  # longest UDP answer (what we advertise with EDNS)
 
-    def __init__(self, sched, servers=None, static=None, cache=None, edns=True):
+    def __init__(self, sched, servers=None, static=None, cache=None, edns=True, log=None):
         self.sched = sched
+        self.log = log or logmod.log  # as the SIP stack's: the agent's logger, else the global
         if servers:
             self.servers = [s if isinstance(s, tuple) else parse_server(s) for s in servers]
         else:
@@ -261,7 +222,8 @@ class Resolver:
     def _trace(self, server, proto, name, qtype, rtt, outcome):
         if self.trace is not None:
             self.trace(server, proto, name, qtype, rtt, outcome)
-        if log.enabled(DEBUG, "dns"):  # check first: the keyword dict alone is heap garbage
+        log = self.log
+        if log.enabled(logmod.DEBUG, "dns"):  # first: the keyword dict alone is heap garbage
             log.debug("dns", "exchange", server=server[0], port=server[1], proto=proto, name=name,
                       qtype=qtype, ms=rtt, outcome=outcome)
 
@@ -412,8 +374,8 @@ class _Query:
 
     def _spoof(self, what, src):
         # src None: it came from the server's own address (the socket is connected to it)
-        log.warn("dns", "answer_dropped", why=what, name=self.name,
-                 src=src or "%s:%d" % self.server)
+        self.res.log.warn("dns", "answer_dropped", why=what, name=self.name,
+                          src=src or "%s:%d" % self.server)
         return False
 
     def _tcp_done(self, data, err):
@@ -428,7 +390,7 @@ class _Query:
             msg = decode(data)
         except DnsError as e:
             # Dropped like a spoof: a forged or broken datagram must not end the wait.
-            log.warn("dns", "malformed_answer", name=self.name, err=e)
+            self.res.log.warn("dns", "malformed_answer", name=self.name, err=e)
             return
         res = self.res
         rtt = self._rtt()

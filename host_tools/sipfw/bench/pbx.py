@@ -67,13 +67,13 @@ class Pbx:
 
     def board_config(self, index: int = 0, local_ip: str = "127.0.0.61", local_port: int = 5060,
                      expires: int = 180, failback_s: int = 10, level: str = "debug",
-                     retry_count: int | None = None) -> dict:
+                     retry_count: int | None = None, failback_mode: str = "duration") -> dict:
         """config.json for a board using account ``index`` (seed-shaped: Expires 180)."""
         user, password = self.accounts[index]
         acc = {"label": user, "display_name": user, "register_name": user, "user": user,
                "password": password, "server": self.domain, "port": 5060,
                "transport": self.transport, "expires": expires,
-               "failback": {"mode": "duration", "timeout": failback_s},
+               "failback": {"mode": failback_mode, "timeout": failback_s},
                "redundancy": "successive"}
         sip = {"local_ip": local_ip, "local_port": local_port}
         if retry_count is not None:

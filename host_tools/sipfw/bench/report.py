@@ -90,11 +90,24 @@ def _host(server) -> str:
     return s.split(":", 1)[1].split("/")[0] if ":" in s else s
 
 
+def dns_ip(server: str) -> str:
+    """``127.0.0.53``, ``127.0.0.53:5353``, ``[::1]:53`` -> the address (sipua.addr)."""
+    from ..paths import use_firmware
+
+    use_firmware()
+    from sipua.addr import hostport, is_ip
+
+    try:
+        return hostport(server, 53, is_ip)[0]
+    except ValueError:
+        return server  # a lane still gets drawn, named as the config wrote it
+
+
 def lanes_for(arrows_, servers, dns) -> list[tuple[str, str]]:
     """(title, ip) columns: phone, DNS server(s), the servers in preference order, others."""
     lanes = [("phone", "")]
     for d in dns:
-        lanes.append(("DNS server", d.rsplit(":", 1)[0]))
+        lanes.append(("DNS server", dns_ip(d)))
     for name, ip in servers:
         lanes.append((name, ip))
     known = {ip for _, ip in lanes}

@@ -182,6 +182,21 @@ class VBoard:
         self.proc = None
 
 
+def smallest_heap(ok, lo_kb: int, hi_kb: int, step_kb: int) -> int:
+    """The smallest heap (KB, a multiple of ``step_kb``) in (lo_kb, hi_kb] at which
+    ``ok(kb)`` holds, by binary search: ``ok(lo_kb)`` is taken to fail and ``ok(hi_kb)`` to
+    pass (neither is asked; the caller checks the ends it doubts). One search for every
+    bench that looks for the edge (bench_heap.py, bench_scenarios.py)."""
+    lo, hi = lo_kb // step_kb, hi_kb // step_kb
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid * step_kb):
+            hi = mid
+        else:
+            lo = mid
+    return hi * step_kb
+
+
 def server_of(status: dict) -> str:
     acc = status["accounts"][0]
     s = acc.get("server") or {}

@@ -108,7 +108,10 @@ def _short(line: str) -> str:
 
 
 def board_config(run: Run, index: int = 0, local_ip: str = BOARD_IP, **kw) -> dict:
+    from .scenarios import CONFIG
+
     o = run.opts
+    kw.update(CONFIG.get(run.name, {}))
     return run.pbx.board_config(index, local_ip=local_ip, local_port=o.get("sip_port", BOARD_PORT),
                                 failback_s=o.get("failback_s", 10), **kw)
 
@@ -171,7 +174,11 @@ def execute(name: str, pbx, opts: dict, out=None) -> tuple[dict, Run]:
 
 
 def _dns_ips(pbx) -> list[str]:
-    return [d.rsplit(":", 1)[0] for d in pbx.dns]
+    """The PBX's DNS servers' addresses (``1.2.3.4:53``, ``[::1]:53``: the firmware's
+    parser, as the board reads them)."""
+    from .report import dns_ip
+
+    return [dns_ip(d) for d in pbx.dns]
 
 
 def _boot(run: Run, report_dir: str | None) -> None:

@@ -142,6 +142,39 @@ def failback(run: Run) -> None:
                t3 - t1 >= fb - 0.5, "%.1f s" % (t3 - t1))
 
 
+def failover_at_boot(run: Run) -> None:
+    """The primary refuses before the board boots (a phone powered up during an outage):
+    from the first REGISTER, to the primary, to registered at the backup."""
+    pip = run.pbx.ip(run.pbx.primary)
+    run.act("stop", run.pbx.primary)
+    run.console("reboot")
+    run.watch.mark()  # lines before the answer are the previous boot's
+    run.until(r"INFO app start", label="app start")
+    t0, _ = run.until(r"INFO reg register .*%s" % _at(pip))
+    t1, _ = _registered_on(run, run.pbx.backup)
+    run.time("failover_at_boot", t0, t1)
+    run.expect("registered at the backup %s" % run.pbx.backup,
+               run.registered_at() == run.pbx.backup)
+    run.act("start", run.pbx.primary)
+
+
+def failback_reg(run: Run) -> None:
+    """``failback.mode = new-requests`` (``CONFIG``): primary stopped → board on the backup;
+    primary back; once the refused server's hold is over, the next REGISTER (console
+    ``reg``) goes to the primary again."""
+    if not _require_primary(run):
+        return
+    run.act("stop", run.pbx.primary)
+    _registered_on(run, run.pbx.backup)
+    run.act("start", run.pbx.primary)
+    run.watch.read_for(5.2)  # the refused server's hold (servers.HOLD_REFUSED_MS)
+    t0, _ = run.console("reg")
+    t1, _ = _registered_on(run, run.pbx.primary)
+    run.time("failback_reg", t0, t1)
+    run.expect("back at the preferred server %s" % run.pbx.primary,
+               run.registered_at() == run.pbx.primary)
+
+
 def _farend(run: Run) -> str:
     user = run.pbx.ensure_farend()
     if user is None:
@@ -599,6 +632,8 @@ SCENARIOS = {
     "failover-refused": (failover_refused, True),
     "failover-silent": (failover_silent, True),
     "failback": (failback, True),
+    "failover-at-boot": (failover_at_boot, True),
+    "failback-reg": (failback_reg, True),
     "invite-failover": (invite_failover, True),
     "bye-failover": (bye_failover, True),
     "storm": (storm, False),
@@ -607,4 +642,7 @@ SCENARIOS = {
     "loss": (lossy, True),
 }
 
-__all__ = ("SCENARIOS", "StepTimeout")
+# What a scenario needs in the board's config beyond the bench's defaults (runner.board_config).
+CONFIG = {"failback-reg": {"failback_mode": "new-requests"}}
+
+__all__ = ("CONFIG", "SCENARIOS", "StepTimeout")
