@@ -16,11 +16,13 @@ the hop was an address, without the route set, so the new proxy routes by the re
 from .. import log as logmod
 from . import sdp
 from .auth import Auth
-from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
-from .dialog import Dialog
+from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE, ClientTxn
+from .dialog import Dialog, cancel
 from .hdr import H_FROM, H_RETRY_AFTER
+from .msg import Request
 from .scan import text
 from .servers import describe, hold_for, target_key, untried
+from .stack import _target, new_branch
 
 CALLING = "calling"
 RINGING = "ringing"
@@ -146,7 +148,7 @@ class Calls:
         c.provisional = True
         if c.cancel_pending:
             c.cancel_pending = False
-            self.stack.cancel(c.txn, lambda o, r: None)
+            _cancel(self.stack, c.txn)
         if resp.status in (180, 183) and c.state == CALLING:
             c.state = RINGING
             self.log.info("call", "ringing", call=c.id, status=resp.status)
@@ -203,11 +205,11 @@ class Calls:
     def _send_ack(self, c):
         ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
         c.ack = ack
-        self.stack.send_stateless(ack, c.server)
+        _send_stateless(self.stack, ack, c.server)
 
     def _retransmitted_2xx(self, c, resp):
         if c.ack is not None:
-            self.stack.send_stateless(c.ack, c.server)
+            _send_stateless(self.stack, c.ack, c.server)
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
@@ -221,7 +223,7 @@ class Calls:
             self._bye(c)
         elif c.state in (CALLING, RINGING):
             if c.provisional:
-                self.stack.cancel(c.txn, lambda o, r: None)
+                _cancel(self.stack, c.txn)
             else:
                 c.cancel_pending = True  # RFC 3261 §9.1: CANCEL only after a 1xx
             self.log.info("call", "cancel", call=c.id)
@@ -427,3 +429,30 @@ def _source_target(m):
     if m.src:
         return _Peer("udp", m.src[0], m.src[1])
     return None
+
+
+# -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---
+def _cancel(stack, invite_txn):
+    """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it only
+    after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
+    req = invite_txn.req
+    t = ClientTxn(stack, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
+                                 req.cseq, req.from_tag), invite_txn.flow, invite_txn.branch,
+                  invite_txn.via, None)
+    t.data = cancel(req, invite_txn.via)
+    stack.ctx[t.key] = t
+    t.start()
+
+
+def _send_stateless(stack, req, target):
+    """Send a request outside any transaction with a new branch: the ACK of a 2xx
+    (RFC 3261 §13.2.2.4), which the dialog — not a transaction — owns and repeats for each
+    retransmitted 2xx. A transport failure is left to the dialog's timers."""
+    kind, ip, port, host = _target(target)
+    try:
+        flow = stack.tp.flow(kind, ip, port, host)
+        via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (kind.upper(), stack.tp.via_host(flow),
+                                                   flow.local_port, new_branch())
+        flow.send(req.encode(via, stack.user_agent))
+    except OSError:
+        pass

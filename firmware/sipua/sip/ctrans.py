@@ -55,7 +55,7 @@ class ClientTxn:
         self.branch = branch
         self.via = via
         self.key = branch + "|" + req.method
-        self.data = req.encode(via, 70, stack.user_agent)
+        self.data = req.encode(via, stack.user_agent)
         self.on_result = on_result
         self.on_provisional = on_provisional
         self.on_2xx = on_2xx
@@ -136,7 +136,9 @@ class ClientTxn:
         else:
             self.state = _COMPLETED
             if self.invite:
-                self.ack = self.req.ack(self.via, m.first(3))  # 3 = H_TO
+                from .dialog import ack  # loaded with the call that sent the INVITE
+
+                self.ack = ack(self.req, self.via, m.first(3))  # 3 = H_TO
                 self._send(self.ack)
                 wait = 0 if self.flow.reliable else 32000
             else:

@@ -7,6 +7,7 @@ same way as the registrar and "BYE failover" falls out of the same server list.
 """
 
 from .hdr import H_CONTACT, H_FROM, H_RECORD_ROUTE, H_TO
+from .msg import tail
 from .scan import parse_name_addr, parse_uri, text
 
 
@@ -88,3 +89,25 @@ def _contact_uri(m):
         if na is not None:
             return text(na.uri)
     return None
+
+
+# -- the ACK and CANCEL of an INVITE: built here, loaded with calls, not with registration ---
+def _bare(req, method, via, to):
+    """``method`` for INVITE ``req`` on its branch: its URI, From, Call-ID, CSeq and Route."""
+    head = "%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
+           "Call-ID: %s\r\nCSeq: %d %s\r\n" % (method, req.uri, via, req._from(), to,
+                                                req.call_id, req.cseq, method)
+    parts = [head.encode()]
+    tail(parts, [(n, v) for n, v in req.headers if n.lower() == "route"], b"", None)
+    return b"".join(parts)
+
+
+def ack(req, via, to_value):
+    """ACK for a non-2xx final answer (RFC 3261 §17.1.1.3): same branch and Route, To as in
+    the response (``to_value`` bytes/str, with its tag)."""
+    return _bare(req, "ACK", via, text(to_value) if isinstance(to_value, bytes) else to_value)
+
+
+def cancel(req, via):
+    """CANCEL for an INVITE request (RFC 3261 §9.1): same branch, URI, tags, Route."""
+    return _bare(req, "CANCEL", via, req._to())

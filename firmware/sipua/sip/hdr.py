@@ -13,43 +13,43 @@ H_FROM = const(2)
 H_TO = const(3)
 H_CALL_ID = const(4)
 H_CSEQ = const(5)
-H_MAX_FORWARDS = const(6)
+_H_MAX_FORWARDS = const(6)
 H_CONTACT = const(7)
 H_CONTENT_LENGTH = const(8)
 H_CONTENT_TYPE = const(9)
-H_WWW_AUTHENTICATE = const(10)
-H_PROXY_AUTHENTICATE = const(11)
+_H_WWW_AUTHENTICATE = const(10)
+_H_PROXY_AUTHENTICATE = const(11)
 H_AUTHORIZATION = const(12)
-H_PROXY_AUTHORIZATION = const(13)
-H_ROUTE = const(14)
+_H_PROXY_AUTHORIZATION = const(13)
+_H_ROUTE = const(14)
 H_RECORD_ROUTE = const(15)
 H_RETRY_AFTER = const(16)
-H_MIN_EXPIRES = const(17)
+_H_MIN_EXPIRES = const(17)
 H_EXPIRES = const(18)
 H_REQUIRE = const(19)
-H_PROXY_REQUIRE = const(20)
+_H_PROXY_REQUIRE = const(20)
 H_SUPPORTED = const(21)
-H_UNSUPPORTED = const(22)
-H_ALLOW = const(23)
+_H_UNSUPPORTED = const(22)
+_H_ALLOW = const(23)
 H_ACCEPT = const(24)
 H_CONTENT_ENCODING = const(25)
 H_SUBJECT = const(26)
-H_EVENT = const(27)
-H_ALLOW_EVENTS = const(28)
-H_REFER_TO = const(29)
-H_REFERRED_BY = const(30)
-H_SESSION_EXPIRES = const(31)
-H_USER_AGENT = const(32)
-H_SERVER = const(33)
-H_ACCEPT_ENCODING = const(34)
-H_ACCEPT_LANGUAGE = const(35)
-H_CONTENT_DISPOSITION = const(36)
-H_WARNING = const(37)
-H_DATE = const(38)
-H_TIMESTAMP = const(39)
-H_AUTHENTICATION_INFO = const(40)
-H_IDENTITY = const(41)
-H_REASON = const(42)
+_H_EVENT = const(27)
+_H_ALLOW_EVENTS = const(28)
+_H_REFER_TO = const(29)
+_H_REFERRED_BY = const(30)
+_H_SESSION_EXPIRES = const(31)
+_H_USER_AGENT = const(32)
+_H_SERVER = const(33)
+_H_ACCEPT_ENCODING = const(34)
+_H_ACCEPT_LANGUAGE = const(35)
+_H_CONTENT_DISPOSITION = const(36)
+_H_WARNING = const(37)
+_H_DATE = const(38)
+_H_TIMESTAMP = const(39)
+_H_AUTHENTICATION_INFO = const(40)
+_H_IDENTITY = const(41)
+_H_REASON = const(42)
 
 NAMES = (
     "", "Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Contact", "Content-Length",
@@ -66,16 +66,16 @@ NAMES = (
 _COMPACT = {
     b"v": H_VIA, b"f": H_FROM, b"t": H_TO, b"i": H_CALL_ID, b"m": H_CONTACT,
     b"l": H_CONTENT_LENGTH, b"c": H_CONTENT_TYPE, b"k": H_SUPPORTED, b"s": H_SUBJECT,
-    b"e": H_CONTENT_ENCODING, b"o": H_EVENT, b"u": H_ALLOW_EVENTS, b"r": H_REFER_TO,
-    b"b": H_REFERRED_BY, b"x": H_SESSION_EXPIRES, b"y": H_IDENTITY,
+    b"e": H_CONTENT_ENCODING, b"o": _H_EVENT, b"u": _H_ALLOW_EVENTS, b"r": _H_REFER_TO,
+    b"b": _H_REFERRED_BY, b"x": _H_SESSION_EXPIRES, b"y": _H_IDENTITY,
 }
 
 # Headers whose value is a comma-separated list (RFC 3261 §7.3.1): one header line may
 # carry several values and the same header may repeat; both read the same.
 _LISTS = (
-    H_VIA, H_CONTACT, H_ROUTE, H_RECORD_ROUTE, H_REQUIRE, H_PROXY_REQUIRE, H_SUPPORTED,
-    H_UNSUPPORTED, H_ALLOW, H_ACCEPT, H_CONTENT_ENCODING, H_ALLOW_EVENTS, H_ACCEPT_ENCODING,
-    H_ACCEPT_LANGUAGE, H_WARNING,
+    H_VIA, H_CONTACT, _H_ROUTE, H_RECORD_ROUTE, H_REQUIRE, _H_PROXY_REQUIRE, H_SUPPORTED,
+    _H_UNSUPPORTED, _H_ALLOW, H_ACCEPT, H_CONTENT_ENCODING, _H_ALLOW_EVENTS, _H_ACCEPT_ENCODING,
+    _H_ACCEPT_LANGUAGE, _H_WARNING,
 )
 
 _by_name = None  # lower-case name -> id, built on first use

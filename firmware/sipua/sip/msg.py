@@ -11,32 +11,32 @@ is the answer to send (400, 505, 513) and whose ``msg`` is the partly parsed mes
 the header structure allowed it, so a server can still copy Via/From/To/Call-ID/CSeq.
 """
 
+from ..compat import const
 from . import SipError
-from .hdr import (
-    H_CALL_ID,
-    H_CONTACT,
-    H_CONTENT_LENGTH,
-    H_CONTENT_TYPE,
-    H_CSEQ,
-    H_EXPIRES,
-    H_FROM,
-    H_MAX_FORWARDS,
-    H_OTHER,
-    H_TO,
-    H_VIA,
-    NAMES,
-    is_list,
-    lookup,
-    lookup_exact,
-)
+from .hdr import NAMES, is_list, lookup, lookup_exact
 from .scan import is_digits, is_token, parse_name_addr, parse_uri, parse_via, split_list, text
+
+# hdr.py's ids, as private consts: an imported name costs a dict entry here (the
+# tests check they match hdr's)
+_H_OTHER = const(0)
+_H_VIA = const(1)
+_H_FROM = const(2)
+_H_TO = const(3)
+_H_CALL_ID = const(4)
+_H_CSEQ = const(5)
+_H_MAX_FORWARDS = const(6)
+_H_CONTACT = const(7)
+_H_CONTENT_LENGTH = const(8)
+_H_CONTENT_TYPE = const(9)
+_H_EXPIRES = const(18)
 
 NEED_MORE = -1
 _MAX_U32 = 4294967295
 _MAX_CSEQ = 2147483647  # RFC 3261 §8.1.1.5: less than 2**31
 # Headers that may appear once; a second one makes the message ambiguous (RFC 4475 3.3.8).
-_SINGLE = (H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_MAX_FORWARDS, H_CONTENT_LENGTH, H_CONTENT_TYPE,
-           H_EXPIRES)
+# One bit per header id: Call-ID, CSeq, From, To, Max-Forwards, Content-Length, Content-Type,
+# Expires (a const: no tuple on the heap).
+_SINGLE = const(1 << 4 | 1 << 5 | 1 << 2 | 1 << 3 | 1 << 6 | 1 << 8 | 1 << 9 | 1 << 18)
 
 
 class Limits:
@@ -76,7 +76,7 @@ def frame(buf, n, lim=LIMITS):
         c = buf[p] | 32
         if c == 108 or c == 99:  # 'l' or 'c'
             colon = buf.find(b":", p, le)
-            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == H_CONTENT_LENGTH:
+            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == _H_CONTENT_LENGTH:
                 v = bytes(buf[colon + 1:le]).strip()
                 if cl is not None or not is_digits(v) or len(v) > 9:
                     raise SipError(400, "Bad Content-Length")
@@ -162,12 +162,12 @@ class Msg:
     def header(self, name):
         """First value of a header by name (for ones without an id), as str or None."""
         hid = lookup(name.lower().encode())
-        if hid != H_OTHER:
+        if hid != _H_OTHER:
             return self.get(hid)
         name = name.lower().encode()
         h, b = self.h, self.buf
         for k in range(0, len(h), 5):
-            if h[k] == H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
+            if h[k] == _H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
                 return text(self._value(k))
         return None
 
@@ -189,7 +189,7 @@ class Msg:
 
     def contacts(self):
         """Contact values as NameAddr; None stands for ``*``."""
-        return [parse_name_addr(v, True) for v in self.values(H_CONTACT)]
+        return [parse_name_addr(v, True) for v in self.values(_H_CONTACT)]
 
     @property
     def body(self):
@@ -204,7 +204,7 @@ class Msg:
             parts = [self.method.encode(), b" ", self.ruri, b" SIP/2.0\r\n"]
         for k in range(0, len(h), 5):
             hid = h[k]
-            if hid == H_CONTENT_LENGTH:
+            if hid == _H_CONTENT_LENGTH:
                 continue
             parts.append(NAMES[hid].encode() if hid else b[h[k + 1]:h[k + 2]])
             parts.append(b": ")
@@ -268,14 +268,14 @@ def parse(b, udp=True, lim=LIMITS):
     # header loop above is bounded by max_line and max_headers.
     if n > lim.max_msg:
         raise SipError(513, "Message Too Large", m)
-    seen = 0  # one bit per header id of _SINGLE seen so far (ids are < 32)
+    seen = 0  # one bit per header id of _SINGLE seen so far
     for k in range(0, len(h), 5):
         hid = h[k]
-        if hid in _SINGLE:
+        if _SINGLE >> hid & 1:
             if seen & (1 << hid):
                 raise SipError(400, "Duplicate " + NAMES[hid], m)
             seen |= 1 << hid
-    cl = m.first(H_CONTENT_LENGTH)
+    cl = m.first(_H_CONTENT_LENGTH)
     if cl is None:
         if not udp:
             m.be = bs  # RFC 3261 §18.3: on a stream a missing Content-Length means none
@@ -327,7 +327,7 @@ def _start_line(m, b, e):
 
 def _core(m):
     """Check and keep the headers every layer relies on."""
-    v = m.first(H_VIA)
+    v = m.first(_H_VIA)
     if v is None:
         raise SipError(400, "Missing Via", m)
     try:
@@ -335,7 +335,7 @@ def _core(m):
     except SipError as e:
         e.msg = m
         raise
-    cs = m.first(H_CSEQ)
+    cs = m.first(_H_CSEQ)
     if cs is None:
         raise SipError(400, "Missing CSeq", m)
     parts = cs.split()
@@ -346,23 +346,23 @@ def _core(m):
     if m.cseq > _MAX_CSEQ:
         raise SipError(400, "Bad CSeq", m)
     m.cseq_method = text(parts[1])
-    cid = m.first(H_CALL_ID)
+    cid = m.first(_H_CALL_ID)
     if not cid or len(cid.split()) != 1:
         raise SipError(400, "Missing or bad Call-ID", m)
     m.call_id = text(cid)
-    fr = m.first(H_FROM)
-    to = m.first(H_TO)
+    fr = m.first(_H_FROM)
+    to = m.first(_H_TO)
     if fr is None or to is None:
         raise SipError(400, "Missing From or To", m)
     m.from_tag = _parse_na(fr, m).tag
     m.to_tag = _parse_na(to, m).tag
-    mf = m.first(H_MAX_FORWARDS)
+    mf = m.first(_H_MAX_FORWARDS)
     if mf is not None and (not is_digits(mf) or len(mf) > 5 or int(mf) > 255):
         raise SipError(400, "Bad Max-Forwards", m)
-    ex = m.first(H_EXPIRES)
+    ex = m.first(_H_EXPIRES)
     if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > _MAX_U32):
         raise SipError(400, "Bad Expires", m)
-    for c in m.values(H_CONTACT):
+    for c in m.values(_H_CONTACT):
         _parse_na(c, m, True)
 
 
@@ -436,44 +436,19 @@ class Request:
             s += ";tag=" + self.from_tag
         return s
 
-    def _to(self, to_tag):
+    def _to(self):
         s = "<%s>" % self.to_uri
-        return s + ";tag=" + to_tag if to_tag else s
+        return s + ";tag=" + self.to_tag if self.to_tag else s
 
-    def encode(self, via, max_forwards=70, user_agent=None):
-        out = ["%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: %d\r\nFrom: %s\r\nTo: %s\r\n"
+    def encode(self, via, user_agent=None):
+        out = ["%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n"
                "Call-ID: %s\r\nCSeq: %d %s\r\n" % (
-                   self.method, self.uri, via, max_forwards, self._from(),
-                   self._to(self.to_tag), self.call_id, self.cseq, self.method)]
+                   self.method, self.uri, via, self._from(), self._to(), self.call_id,
+                   self.cseq, self.method)]
         if self.contact:
             out.append("Contact: %s\r\n" % self.contact)
         if user_agent:
             out.append("User-Agent: %s\r\n" % user_agent)
         parts = ["".join(out).encode()]
         tail(parts, self.headers, self.body, self.content_type)
-        return b"".join(parts)
-
-    def _routes(self):
-        return [(n, v) for n, v in self.headers if n.lower() == "route"]
-
-    def ack(self, via, to_value):
-        """ACK for a non-2xx final answer (RFC 3261 §17.1.1.3): same branch and Route,
-        To as in the response (``to_value`` bytes/str, with its tag)."""
-        if isinstance(to_value, bytes):
-            to_value = text(to_value)
-        head = "ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
-               "Call-ID: %s\r\nCSeq: %d ACK\r\n" % (self.uri, via, self._from(), to_value,
-                                                    self.call_id, self.cseq)
-        parts = [head.encode()]
-        tail(parts, self._routes(), b"", None)
-        return b"".join(parts)
-
-    def cancel(self, via):
-        """CANCEL for this (INVITE) request (RFC 3261 §9.1): same branch, URI, tags, Route."""
-        head = "CANCEL %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
-               "Call-ID: %s\r\nCSeq: %d CANCEL\r\n" % (self.uri, via, self._from(),
-                                                       self._to(self.to_tag), self.call_id,
-                                                       self.cseq)
-        parts = [head.encode()]
-        tail(parts, self._routes(), b"", None)
         return b"".join(parts)

@@ -21,10 +21,9 @@ a server the phone no longer watches.
 """
 
 from .. import log as logmod
-from ..compat import urandom_u32
+from ..compat import const, urandom_u32
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
-from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
 from .servers import (
     Failback,
     describe,
@@ -34,6 +33,12 @@ from .servers import (
     target_key,
     untried,
 )
+
+# hdr.py's ids (private: no dict entry here; a host test checks they match)
+_H_CONTACT = const(7)
+_H_RETRY_AFTER = const(16)
+_H_MIN_EXPIRES = const(17)
+_H_EXPIRES = const(18)
 
 FLOW_LOST_JITTER_MS = 1000  # spread of re-REGISTERs after the registrar's connection died
 
@@ -246,7 +251,7 @@ class Registration:
         reason = _REASONS.get(outcome, "error")
         hold = hold_for(reason)
         if outcome == UNAVAILABLE:
-            ra = resp.int(H_RETRY_AFTER) if resp is not None else None
+            ra = resp.int(_H_RETRY_AFTER) if resp is not None else None
             if ra:
                 hold = ra * 1000
         self._failover(target, reason, hold)
@@ -263,7 +268,7 @@ class Registration:
             else:
                 self._give_up(target, "authentication failed")
         elif code == 423:
-            min_exp = resp.int(H_MIN_EXPIRES)
+            min_exp = resp.int(_H_MIN_EXPIRES)
             if not min_exp or min_exp <= self.expires:
                 self._give_up(target, "423 without a usable Min-Expires")
                 return
@@ -483,7 +488,7 @@ def _granted_expires(resp, our_contact, asked):
     of the address of record).
     """
     ours = _uri_of(our_contact)
-    for v in resp.values(H_CONTACT):
+    for v in resp.values(_H_CONTACT):
         text = v.decode() if isinstance(v, (bytes, bytearray)) else v
         if ours and ours in text:
             semi = text.find(">")
@@ -495,7 +500,7 @@ def _granted_expires(resp, our_contact, asked):
                         return int(p[8:])
                     except ValueError:
                         break
-    exp = resp.int(H_EXPIRES)
+    exp = resp.int(_H_EXPIRES)
     return exp if exp is not None else asked
 
 

@@ -146,33 +146,6 @@ class SipStack:
         t.start()
         return t
 
-    def cancel(self, invite_txn, on_result):
-        """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it
-        only after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
-        req = invite_txn.req
-        data = req.cancel(invite_txn.via)
-        t = ClientTxn(self, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
-                                    req.cseq, req.from_tag), invite_txn.flow,
-                      invite_txn.branch, invite_txn.via, on_result)
-        t.data = data
-        self.ctx[t.key] = t
-        t.start()
-        return t
-
-    def send_stateless(self, req, target):
-        """Send a request outside any transaction with a new branch: the ACK of a 2xx
-        (RFC 3261 §13.2.2.4), which the dialog — not a transaction — owns and repeats for
-        each retransmitted 2xx. Returns False when the transport failed."""
-        kind, ip, port, host = _target(target)
-        try:
-            flow = self.tp.flow(kind, ip, port, host)
-            via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (kind.upper(), self.tp.via_host(flow),
-                                                       flow.local_port, new_branch())
-            flow.send(req.encode(via, 70, self.user_agent))
-            return True
-        except OSError:
-            return False
-
     def send_raw(self, data, target):
         """Send bytes outside any transaction (the ACK of a 2xx, a CRLF keep-alive).
         Returns False when the transport failed."""
