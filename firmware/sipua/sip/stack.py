@@ -22,32 +22,13 @@ from .ctrans import TRANSPORT_ERROR, ClientTxn
 from .msg import LIMITS, Request, parse
 from .transport import Transports
 
-MAGIC = "z9hG4bK"
-
 
 def new_branch():
-    return "%s%08x%08x" % (MAGIC, urandom_u32(), urandom_u32())
+    return "z9hG4bK%08x%08x" % (urandom_u32(), urandom_u32())  # RFC 3261's magic cookie
 
 
 def new_call_id(host="sipfw"):
     return "%08x%08x@%s" % (urandom_u32(), urandom_u32(), host)
-
-
-def server_key(m, method=None):
-    """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
-    An ACK and a CANCEL find their INVITE with ``method="INVITE"``.
-
-    Stricter than §17.2.3 on purpose: Call-ID and CSeq number are part of the key too. A
-    true retransmission (and its ACK or CANCEL) carries the same ones, while peers that
-    reuse a branch for a new request (RFC 4475's vectors all say ``z9hG4bKkdjuw``; so do
-    some buggy phones) get a new transaction instead of the old request's answer."""
-    method = method or ("INVITE" if m.method == "ACK" else m.method)
-    v = m.via
-    b = v.branch
-    if b and b.startswith(MAGIC) and len(b) > 7:
-        return "%s|%s:%s|%s|%s|%d" % (b, v.host, v.port, method, m.call_id, m.cseq)
-    return "2543|%s|%d|%s|%s|%s:%s|%s" % (m.call_id, m.cseq, m.from_tag, m.ruri, v.host,
-                                          v.port, method)
 
 
 class _DeadFlow:
@@ -77,7 +58,7 @@ class SipStack:
         self.limits = limits or LIMITS
         self.tp = Transports(self, sched, local_ip, local_port, ca_file, self.limits, log)
         self.ctx = {}  # client transactions: branch|method -> ClientTxn
-        self.stx = {}  # server transactions: server_key -> ServerTxn
+        self.stx = {}  # server transactions: uas.server_key -> ServerTxn
         self._accepted = {}  # Call-ID|CSeq -> INVITE ServerTxn waiting for the ACK of its 2xx
         self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
         self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487
@@ -119,10 +100,9 @@ class SipStack:
         """Our Contact for ``transport``: the listening address, which is where a server's
         requests reach the phone."""
         t = "" if transport == "udp" else ";transport=" + transport
-        return "<sip:%s@%s:%d%s>" % (user, self.tp.via_host(None) if self.local_ip ==
-                                     "0.0.0.0" else self.local_ip, self.local_port, t)
+        return "<sip:%s@%s:%d%s>" % (user, self.tp.via_host(None), self.local_port, t)
 
-    def request(self, req, target, on_result, on_provisional=None, on_2xx=None, data=None):
+    def request(self, req, target, on_result, on_provisional=None, on_2xx=None):
         """Start a client transaction for ``req`` to ``target`` and return it.
 
         ``target`` is ``(transport, ip, port[, host])`` or an object with those attributes
@@ -140,8 +120,6 @@ class SipStack:
             kind.upper(), self.tp.via_host(flow) if not isinstance(flow, _DeadFlow) else
             self.local_ip, flow.local_port, branch)
         t = ClientTxn(self, req, flow, branch, via, on_result, on_provisional, on_2xx)
-        if data is not None:
-            t.data = data
         self.ctx[t.key] = t
         t.start()
         return t
@@ -185,21 +163,9 @@ class SipStack:
                     return
                 t.on_response(m)
                 return
-            key = server_key(m)
-            t = self.stx.get(key)
-            if t is not None:
-                t.on_request(m)
-                return
-            if m.method == "ACK":
-                t = self._accepted.get("%s|%d" % (m.call_id, m.cseq))
-                if t is not None:
-                    t.ack_2xx(m)
-                elif self.on_request is not None:
-                    self.on_request(m, None)
-                return
             from . import uas  # the server side, loaded with the first request
 
-            uas.handle(self, m, key)
+            uas.handle(self, m)
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
@@ -211,7 +177,7 @@ class SipStack:
         # A response can fail before its start line is read (a header line too long): its
         # first bytes still say so, and a phone never answers a response.
         if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
-                or not m.count(1)):  # 1 = H_VIA
+                or m.first(1) is None):  # 1 = H_VIA
             self._debug("dropped", code=err.code, reason=err.reason, src=src)
             return
         m.src = src
@@ -283,4 +249,4 @@ def _target(t):
     return t.transport, t.ip, t.port, getattr(t, "host", None)
 
 
-__all__ = ("TRANSPORT_ERROR", "SipStack", "new_branch", "new_call_id", "server_key")
+__all__ = ("TRANSPORT_ERROR", "SipStack", "new_branch", "new_call_id")

@@ -48,10 +48,6 @@ def peer_of(addr):
     return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7]), addr[2] << 8 | addr[3]
 
 
-def default_port(kind):
-    return 5061 if kind == "tls" else 5060
-
-
 class Flow:
     """One target's socket. ``send()`` raises OSError when the transport is known broken."""
 
@@ -308,10 +304,16 @@ class Transports:
                 return
             if ev & POLLOUT:
                 f.state = _OPEN
-                if f.kind == "tls" and not self._start_tls(f):
-                    return
-        if f.handshaking and not self._handshake(f):
-            return
+                if f.kind == "tls":
+                    from . import tls  # loaded with the first TLS connection
+
+                    if not tls.start(self, f):
+                        return
+        if f.handshaking:
+            from . import tls
+
+            if not tls.step(self, f):
+                return
         if ev & POLLIN or (ev & (POLLERR | POLLHUP)):
             self._stream_read(f)
         if f.state == _OPEN and f.out:
@@ -407,38 +409,6 @@ class Transports:
         self.stack.answer_error(err, f, f.peer)
         self._close(f, None)
 
-    # -- TLS ---------------------------------------------------------------------------------
-    def _start_tls(self, f):
-        from . import tls
-
-        try:
-            if self._tls_ctx is None:
-                self._tls_ctx = tls.context(self.ca_file)
-            s = tls.wrap(self._tls_ctx, f.sock, f.host or f.peer[0])
-        except Exception as e:  # noqa: BLE001 - a CA file that cannot be read, no ssl module...
-            self._close(f, OSError(errno.EIO, str(e)))
-            return False
-        self._by_sock.pop(f.sock, None)
-        self.sched.unwatch(f.sock)
-        f.sock = s
-        self._by_sock[s] = f
-        self.sched.watch(s, POLLIN | POLLOUT, self._on_flow)
-        f.handshaking = True
-        return self._handshake(f)
-
-    def _handshake(self, f):
-        from . import tls
-
-        try:
-            done = tls.handshake(f.sock)
-        except Exception as e:  # noqa: BLE001 - certificate or hostname not verified, reset, ...
-            self._close(f, OSError(errno.ECONNABORTED, str(e)))
-            return False
-        if done:
-            f.handshaking = False
-            self._flush(f)
-        return done
-
     # -- responses ---------------------------------------------------------------------------
     def send_response(self, data, req):
         f = req.flow
@@ -458,35 +428,19 @@ class Transports:
             self._log("info", "response_lost", ip=ip, port=port, err=e)
 
     # -- the message ladder ------------------------------------------------------------------
-    # One DEBUG line per SIP message sent or received, in the shape `sipfw logs --ladder`
-    # draws: ``sip tx method=REGISTER cseq="1 REGISTER" dst=127.0.0.27:5060 proto=tcp`` and
-    # ``sip rx status=401 reason=Unauthorized cseq="1 REGISTER" src=...``. Checked with
-    # ``enabled`` first: when the sip area is not at debug this costs one dict lookup.
+    # One DEBUG line per SIP message sent or received (ladder.py, loaded only when the sip
+    # area is at debug): when it is not, this costs one dict lookup.
     def trace_tx(self, data, kind, ip, port):
-        log = self.log
-        if not log.enabled(_DEBUG, "sip") or len(data) < 12:
-            return
-        eol = data.find(b"\r\n")
-        first = bytes(data[:eol if eol > 0 else 80])
-        kv = {"dst": "%s:%d" % (ip, port), "proto": kind, "cseq": _cseq_of(data)}
-        if first.startswith(b"SIP/2.0 "):
-            kv["status"] = first[8:11].decode()
-            kv["reason"] = first[12:].decode()
-        else:
-            kv["method"] = first.split(b" ", 1)[0].decode()
-        log.debug("sip", "tx", **kv)
+        if self.log.enabled(_DEBUG, "sip") and len(data) >= 12:
+            from .ladder import tx
+
+            tx(self.log, data, kind, ip, port)
 
     def trace_rx(self, m, kind, src):
-        log = self.log
-        if not log.enabled(_DEBUG, "sip"):
-            return
-        peer = "%s:%d" % (src[0], src[1]) if src else "?"
-        cseq = "%d %s" % (m.cseq, m.cseq_method)
-        if m.status:
-            log.debug("sip", "rx", status=m.status, reason=m.reason, cseq=cseq, src=peer,
-                      proto=kind)
-        else:
-            log.debug("sip", "rx", method=m.method, cseq=cseq, src=peer, proto=kind)
+        if self.log.enabled(_DEBUG, "sip"):
+            from .ladder import rx
+
+            rx(self.log, m, kind, src)
 
     def _log(self, level, event, **kv):
         getattr(self.log, level)("sip", event, **kv)
@@ -501,15 +455,6 @@ def _would_block(e):
 
 def _as_oserror(e):
     return e if isinstance(e, OSError) else OSError(errno.ECONNABORTED, str(e))
-
-
-def _cseq_of(data):
-    """The CSeq value of an encoded message (for the trace line), or ""."""
-    i = data.find(b"\r\nCSeq:")
-    if i < 0:
-        return ""
-    e = data.find(b"\r\n", i + 7)
-    return bytes(data[i + 7:e]).strip().decode()
 
 
 def response_addr(req):

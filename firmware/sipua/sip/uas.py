@@ -26,7 +26,37 @@ KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBS
 _stateless_tag = None
 
 
-def handle(stack, m, key):
+def server_key(m, method=None):
+    """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
+    An ACK and a CANCEL find their INVITE with ``method="INVITE"``.
+
+    Stricter than §17.2.3 on purpose: Call-ID and CSeq number are part of the key too. A
+    true retransmission (and its ACK or CANCEL) carries the same ones, while peers that
+    reuse a branch for a new request (RFC 4475's vectors all say ``z9hG4bKkdjuw``; so do
+    some buggy phones) get a new transaction instead of the old request's answer."""
+    method = method or ("INVITE" if m.method == "ACK" else m.method)
+    v = m.via
+    b = v.branch
+    if b and b.startswith("z9hG4bK") and len(b) > 7:
+        return "%s|%s:%s|%s|%s|%d" % (b, v.host, v.port, method, m.call_id, m.cseq)
+    return "2543|%s|%d|%s|%s|%s:%s|%s" % (m.call_id, m.cseq, m.from_tag, m.ruri, v.host,
+                                          v.port, method)
+
+
+def handle(stack, m):
+    """A parsed request: to its server transaction, or answered here, or to the UA."""
+    key = server_key(m)
+    t = stack.stx.get(key)
+    if t is not None:
+        t.on_request(m)  # a retransmission
+        return
+    if m.method == "ACK":
+        t = stack._accepted.get("%s|%d" % (m.call_id, m.cseq))
+        if t is not None:
+            t.ack_2xx(m)
+        elif stack.on_request is not None:
+            stack.on_request(m, None)
+        return
     if m.method != "INVITE" and _answer_statelessly(stack, m):
         return
     if len(stack.stx) >= stack.max_stx and not _make_room(stack):
@@ -128,8 +158,6 @@ def capabilities(stack):
 
 
 def cancel(stack, m, t):
-    from .stack import server_key
-
     inv = stack.stx.get(server_key(m, "INVITE"))
     if inv is None:
         t.respond(481, "Call/Transaction Does Not Exist")
