@@ -93,7 +93,9 @@ class Registration:
         self._stopped = True
         self._cancel_timer()
         if unregister and self.server is not None and self.state == REGISTERED:
-            self._send_unregister(self.server)
+            from .regextra import unregister
+
+            unregister(self, self.server)
         self._hold_flow(None)
         self.server = None
         self._set_state(IDLE)
@@ -185,13 +187,6 @@ class Registration:
         if avoid is not None:
             order = [t for t in order if t.ip != avoid] or order
         return order
-
-    def _preferred(self):
-        avoid = self.avoid() if self.avoid is not None else None
-        for t in self.servers.targets:
-            if t.ip != avoid:
-                return t
-        return None
 
     def _first_choice(self):
         order = self._candidates()
@@ -308,7 +303,9 @@ class Registration:
                       expires=granted, preferred=1 if preferred else 0)
         if (old is not None and target_key(old) != target_key(target)
                 and self.account.redundancy == "successive"):
-            self._send_unregister(old)
+            from .regextra import unregister
+
+            unregister(self, old)
         self._schedule(refresh_delay_ms(granted), self._refresh)
         if not preferred:
             self._arm_failback()
@@ -374,7 +371,9 @@ class Registration:
                               next=describe(first))
             self._begin(first if first is not None else current)
         else:
-            self._probe_then_register(current)
+            from .regextra import probe  # loaded with the first probe
+
+            probe(self, current)
 
     def _arm_failback(self):
         """Timed failback checks (modes that do not wait for the next refresh)."""
@@ -389,52 +388,6 @@ class Registration:
         if self._timer is not None and self._timer.due - self.sched.now() <= delay_ms:
             return
         self._schedule(delay_ms, self._refresh)
-
-    def _probe_then_register(self, current):
-        # The preferred server by the locator's order, held or not: the probe *is* the health
-        # check, and the failback timeout (not the failover hold) says when to ask again.
-        preferred = self._preferred()
-        if preferred is None or target_key(preferred) == target_key(current):
-            self._begin(current)
-            return
-        self.log.info("reg", "failback_probe", account=self.account.label,
-                      server=describe(preferred), reason=self.failback.why(), next="OPTIONS")
-        acc = self.account
-        req = self.stack.make_request("OPTIONS", "sip:%s" % preferred.host, acc.aor)
-
-        def probed(outcome, resp):
-            if self._stopped:
-                return
-            if outcome == RESPONSE:
-                self.log.info("reg", "failback", account=acc.label, server=describe(current),
-                              reason="probe answered %d" % resp.status, next=describe(preferred))
-                self._begin(preferred)
-            else:
-                self.servers.hold(preferred, _REASONS.get(outcome, "error"))
-                self.log.info("reg", "failback_deferred", account=acc.label,
-                              server=describe(preferred), reason=_REASONS.get(outcome, "error"),
-                              next=describe(current))
-                self.failed_over_at = self.sched.now()  # "duration" counts again from now
-                self._begin(current)
-
-        self.stack.request(req, preferred, probed)
-
-    def _send_unregister(self, target):
-        acc = self.account
-        req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
-                                      from_display=acc.display_name or None)
-        req.contact = self.stack.contact(acc.user, target.transport)
-        req.set("Expires", "0")
-        self.log.info("reg", "unregister", account=acc.label, server=describe(target))
-        auth = Auth(acc.auth_user, acc.password, acc.ha1)
-
-        def done(outcome, resp):
-            # One digest round is worth it: a stale binding would fork calls to a dead phone.
-            if outcome == RESPONSE and resp.status in (401, 407) and auth.answer(req, resp):
-                req.cseq += 1
-                self.stack.request(req, target, done)
-
-        self.stack.request(req, target, done)
 
     def _hold_flow(self, flow):
         """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):
