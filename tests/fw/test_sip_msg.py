@@ -15,8 +15,9 @@ from sipua.sip.hdr import (
     lookup,
 )
 from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse
-from sipua.sip.scan import parse_name_addr, parse_uri, parse_via
+from sipua.sip.scan import parse_name_addr, parse_via
 from sipua.sip.strans import response
+from sipua.sip.uri import parse_uri
 
 REG = (
     b"REGISTER sip:example.com SIP/2.0\r\n"

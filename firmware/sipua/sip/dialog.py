@@ -8,7 +8,8 @@ same way as the registrar and "BYE failover" falls out of the same server list.
 
 from .hdr import H_CONTACT, H_FROM, H_RECORD_ROUTE, H_TO
 from .msg import tail
-from .scan import parse_name_addr, parse_uri, text
+from .scan import parse_name_addr, text
+from .uri import parse_uri
 
 
 class Hop:

@@ -14,7 +14,7 @@ the header structure allowed it, so a server can still copy Via/From/To/Call-ID/
 from ..compat import const
 from . import SipError
 from .hdr import NAMES, is_list, lookup, lookup_exact
-from .scan import is_digits, is_token, parse_name_addr, parse_uri, parse_via, split_list, text
+from .scan import is_digits, is_token, parse_name_addr, parse_via, split_list, text
 
 # hdr.py's ids, as private consts: an imported name costs a dict entry here (the
 # tests check they match hdr's)
@@ -306,6 +306,8 @@ def _start_line(m, b, e):
         if parts[2].startswith(b"SIP/"):
             raise SipError(505, "Version Not Supported", m)
         raise SipError(400, "Bad request line", m)
+    from .uri import parse_uri  # requests only: a registering phone receives none
+
     try:
         u = parse_uri(parts[1])
     except SipError as err:

@@ -16,8 +16,9 @@ tag of a stateless answer is one per boot, which keeps it the same for the same 
 """
 
 from .hdr import H_ACCEPT, H_CONTENT_ENCODING, H_CONTENT_TYPE, H_REQUIRE
-from .scan import parse_uri, text
+from .scan import text
 from .strans import ServerTxn, new_tag, response
+from .uri import parse_uri
 
 KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
          "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
