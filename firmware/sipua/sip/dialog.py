@@ -6,10 +6,16 @@ proxy, like most PBXes, Record-Routes its *domain*, so the next hop of a BYE is 
 same way as the registrar and "BYE failover" falls out of the same server list.
 """
 
-from .hdr import H_CONTACT, H_FROM, H_RECORD_ROUTE, H_TO
+from ..compat import const
 from .msg import tail
 from .scan import parse_name_addr, text
 from .uri import parse_uri
+
+# hdr.py's ids (private: no dict entry; tests/host/test_sip_msg_ids.py checks them)
+_H_FROM = const(2)
+_H_TO = const(3)
+_H_CONTACT = const(7)
+_H_RECORD_ROUTE = const(15)
 
 
 class Hop:
@@ -39,7 +45,7 @@ class Dialog:
     @classmethod
     def as_uac(cls, req, resp):
         """From our INVITE (a msg.Request) and its 2xx: route set is Record-Route reversed."""
-        rr = [text(v) for v in resp.values(H_RECORD_ROUTE)]
+        rr = [text(v) for v in resp.values(_H_RECORD_ROUTE)]
         rr.reverse()
         return cls(req.call_id, req.from_uri, req.from_tag, req.to_uri, resp.to_tag, req.cseq,
                    _contact_uri(resp) or req.uri, rr, req.contact)
@@ -47,9 +53,9 @@ class Dialog:
     @classmethod
     def as_uas(cls, m, local_tag, contact):
         """From a received INVITE (a parsed Msg): route set is Record-Route as received."""
-        local = m.name_addr(H_TO)
-        remote = m.name_addr(H_FROM)
-        rr = [text(v) for v in m.values(H_RECORD_ROUTE)]
+        local = m.name_addr(_H_TO)
+        remote = m.name_addr(_H_FROM)
+        rr = [text(v) for v in m.values(_H_RECORD_ROUTE)]
         return cls(m.call_id, text(local.uri) if local else "", local_tag,
                    text(remote.uri) if remote else "", m.from_tag, 0,
                    _contact_uri(m) or text(remote.uri if remote else b""), rr, contact)
@@ -85,7 +91,7 @@ class Dialog:
 
 
 def _contact_uri(m):
-    for v in m.values(H_CONTACT):
+    for v in m.values(_H_CONTACT):
         na = parse_name_addr(v, True)
         if na is not None:
             return text(na.uri)

@@ -2,38 +2,38 @@
 
 The parser maps every header name to an id once (case-insensitively, compact forms
 included); everything above it compares ints. ``NAMES[id]`` is the canonical spelling used
-when writing. Unknown headers get ``H_OTHER`` and keep their own name.
+when writing. Unknown headers get ``_H_OTHER`` and keep their own name.
 """
 
 from ..compat import const
 
-H_OTHER = const(0)
+_H_OTHER = const(0)
 H_VIA = const(1)
 H_FROM = const(2)
 H_TO = const(3)
 H_CALL_ID = const(4)
 H_CSEQ = const(5)
 _H_MAX_FORWARDS = const(6)
-H_CONTACT = const(7)
-H_CONTENT_LENGTH = const(8)
-H_CONTENT_TYPE = const(9)
+_H_CONTACT = const(7)
+_H_CONTENT_LENGTH = const(8)
+_H_CONTENT_TYPE = const(9)
 _H_WWW_AUTHENTICATE = const(10)
 _H_PROXY_AUTHENTICATE = const(11)
-H_AUTHORIZATION = const(12)
+_H_AUTHORIZATION = const(12)
 _H_PROXY_AUTHORIZATION = const(13)
 _H_ROUTE = const(14)
 H_RECORD_ROUTE = const(15)
-H_RETRY_AFTER = const(16)
+_H_RETRY_AFTER = const(16)
 _H_MIN_EXPIRES = const(17)
-H_EXPIRES = const(18)
-H_REQUIRE = const(19)
+_H_EXPIRES = const(18)
+_H_REQUIRE = const(19)
 _H_PROXY_REQUIRE = const(20)
-H_SUPPORTED = const(21)
+_H_SUPPORTED = const(21)
 _H_UNSUPPORTED = const(22)
 _H_ALLOW = const(23)
-H_ACCEPT = const(24)
-H_CONTENT_ENCODING = const(25)
-H_SUBJECT = const(26)
+_H_ACCEPT = const(24)
+_H_CONTENT_ENCODING = const(25)
+_H_SUBJECT = const(26)
 _H_EVENT = const(27)
 _H_ALLOW_EVENTS = const(28)
 _H_REFER_TO = const(29)
@@ -64,17 +64,17 @@ NAMES = (
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms. The only place they are known.
 _COMPACT = {
-    b"v": H_VIA, b"f": H_FROM, b"t": H_TO, b"i": H_CALL_ID, b"m": H_CONTACT,
-    b"l": H_CONTENT_LENGTH, b"c": H_CONTENT_TYPE, b"k": H_SUPPORTED, b"s": H_SUBJECT,
-    b"e": H_CONTENT_ENCODING, b"o": _H_EVENT, b"u": _H_ALLOW_EVENTS, b"r": _H_REFER_TO,
+    b"v": H_VIA, b"f": H_FROM, b"t": H_TO, b"i": H_CALL_ID, b"m": _H_CONTACT,
+    b"l": _H_CONTENT_LENGTH, b"c": _H_CONTENT_TYPE, b"k": _H_SUPPORTED, b"s": _H_SUBJECT,
+    b"e": _H_CONTENT_ENCODING, b"o": _H_EVENT, b"u": _H_ALLOW_EVENTS, b"r": _H_REFER_TO,
     b"b": _H_REFERRED_BY, b"x": _H_SESSION_EXPIRES, b"y": _H_IDENTITY,
 }
 
 # Headers whose value is a comma-separated list (RFC 3261 §7.3.1): one header line may
 # carry several values and the same header may repeat; both read the same.
 _LISTS = (
-    H_VIA, H_CONTACT, _H_ROUTE, H_RECORD_ROUTE, H_REQUIRE, _H_PROXY_REQUIRE, H_SUPPORTED,
-    _H_UNSUPPORTED, _H_ALLOW, H_ACCEPT, H_CONTENT_ENCODING, _H_ALLOW_EVENTS, _H_ACCEPT_ENCODING,
+    H_VIA, _H_CONTACT, _H_ROUTE, H_RECORD_ROUTE, _H_REQUIRE, _H_PROXY_REQUIRE, _H_SUPPORTED,
+    _H_UNSUPPORTED, _H_ALLOW, _H_ACCEPT, _H_CONTENT_ENCODING, _H_ALLOW_EVENTS, _H_ACCEPT_ENCODING,
     _H_ACCEPT_LANGUAGE, _H_WARNING,
 )
 
@@ -82,16 +82,16 @@ _by_name = None  # lower-case name -> id, built on first use
 
 
 def lookup(lower_name):
-    """The id of a lower-cased header name (bytes); H_OTHER when unknown."""
+    """The id of a lower-cased header name (bytes); _H_OTHER when unknown."""
     global _by_name
     if len(lower_name) == 1:
-        return _COMPACT.get(lower_name, H_OTHER)
+        return _COMPACT.get(lower_name, _H_OTHER)
     if _by_name is None:
         d = {}
         for i in range(1, len(NAMES)):
             d[NAMES[i].lower().encode()] = i
         _by_name = d
-    return _by_name.get(lower_name, H_OTHER)
+    return _by_name.get(lower_name, _H_OTHER)
 
 
 _exact = {}  # type: dict  # canonical spelling (bytes) -> id, filled on first use
