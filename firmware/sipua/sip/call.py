@@ -17,9 +17,10 @@ from .. import log as logmod
 from ..compat import const
 from . import sdp
 from .auth import Auth
-from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE, ClientTxn
+from .ctrans import RESPONSE, ClientTxn
 from .dialog import Dialog, cancel
 from .msg import Request
+from .reg import _REASONS
 from .scan import text
 from .servers import describe, hold_for, target_key, untried
 from .stack import _target, new_branch
@@ -33,8 +34,7 @@ RINGING = "ringing"
 ACTIVE = "active"
 ENDED = "ended"
 
-_FAIL = {TIMEOUT: "timeout", TRANSPORT_ERROR: "transport_error", UNAVAILABLE: "503"}
-_RTP_BASE = 40000  # SDP port; media itself is outside this agent
+_RTP_BASE = const(40000)  # SDP port; media itself is outside this agent
 
 
 class Call:
@@ -162,9 +162,9 @@ class Calls:
             return
         if outcome != RESPONSE:
             if not c.provisional and not c.cancel_pending:
-                self._invite_failover(c, _FAIL.get(outcome, "error"), resp)
+                self._invite_failover(c, _REASONS.get(outcome, "error"), resp)
             else:
-                self._end(c, _FAIL.get(outcome, "error"))
+                self._end(c, _REASONS.get(outcome, "error"))
             return
         code = resp.status
         if 200 <= code < 300:
@@ -281,10 +281,10 @@ class Calls:
             if outcome == RESPONSE:
                 self._end(c, "hangup")
                 return
-            c.line.registration.servers.hold(nxt, _FAIL.get(outcome, "error"))
+            c.line.registration.servers.hold(nxt, _REASONS.get(outcome, "error"))
             following = untried(targets, tried)
             self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
-                          reason=_FAIL.get(outcome, "error"),
+                          reason=_REASONS.get(outcome, "error"),
                           next=describe(following) if following else "none")
             req.cseq += 1
             self._send_bye(c, req, targets, tried)
@@ -436,14 +436,14 @@ def _source_target(m):
 
 
 # -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---
-def _cancel(stack, invite_txn):
+def _cancel(stack, txn):
     """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it only
     after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
-    req = invite_txn.req
+    req = txn.req
     t = ClientTxn(stack, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
-                                 req.cseq, req.from_tag), invite_txn.flow, invite_txn.branch,
-                  invite_txn.via, None)
-    t.data = cancel(req, invite_txn.via)
+                                 req.cseq, req.from_tag), txn.flow, txn.branch,
+                  txn.via, None)
+    t.data = cancel(req, txn.via)
     stack.ctx[t.key] = t
     t.start()
 

@@ -24,7 +24,6 @@ RESPONSE = const(1)
 UNAVAILABLE = const(2)
 TIMEOUT = const(3)
 TRANSPORT_ERROR = const(4)
-OUTCOME_NAMES = ("", "response", "unavailable", "timeout", "transport_error")
 
 _CALLING = const(0)  # INVITE "Calling" / non-INVITE "Trying"
 _PROCEEDING = const(1)
@@ -146,9 +145,9 @@ class ClientTxn:
             self._timer = self.stack.sched.call_later(wait, self._terminate)
         self._report(UNAVAILABLE if code == 503 else RESPONSE, m)
 
-    def _timeout(self, which):
+    def _timeout(self, detail):
         if self.state in (_CALLING, _PROCEEDING):
-            self.stack.log_txn(self, "timeout", which)
+            self.stack.log_txn(self, "timeout", detail)
             self._terminate()
             self._report(TIMEOUT, None)
 

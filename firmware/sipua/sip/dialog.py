@@ -109,10 +109,10 @@ def _bare(req, method, via, to):
     return b"".join(parts)
 
 
-def ack(req, via, to_value):
+def ack(req, via, to):
     """ACK for a non-2xx final answer (RFC 3261 §17.1.1.3): same branch and Route, To as in
-    the response (``to_value`` bytes/str, with its tag)."""
-    return _bare(req, "ACK", via, text(to_value) if isinstance(to_value, bytes) else to_value)
+    the response (``to`` bytes/str, with its tag)."""
+    return _bare(req, "ACK", via, text(to) if isinstance(to, bytes) else to)
 
 
 def cancel(req, via):

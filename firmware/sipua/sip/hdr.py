@@ -81,17 +81,17 @@ _LISTS = (
 _by_name = None  # lower-case name -> id, built on first use
 
 
-def lookup(lower_name):
+def lookup(name):
     """The id of a lower-cased header name (bytes); _H_OTHER when unknown."""
     global _by_name
-    if len(lower_name) == 1:
-        return _COMPACT.get(lower_name, _H_OTHER)
+    if len(name) == 1:
+        return _COMPACT.get(name, _H_OTHER)
     if _by_name is None:
         d = {}
         for i in range(1, len(NAMES)):
             d[NAMES[i].lower().encode()] = i
         _by_name = d
-    return _by_name.get(lower_name, _H_OTHER)
+    return _by_name.get(name, _H_OTHER)
 
 
 _exact = {}  # type: dict  # canonical spelling (bytes) -> id, filled on first use

@@ -7,7 +7,7 @@ debug, so a phone that does not trace never keeps this code.
 """
 
 
-def tx(log, data, kind, ip, port):
+def trace_tx(log, data, kind, ip, port):
     eol = data.find(b"\r\n")
     first = bytes(data[:eol if eol > 0 else 80])
     kv = {"dst": "%s:%d" % (ip, port), "proto": kind, "cseq": _cseq_of(data)}
@@ -19,7 +19,7 @@ def tx(log, data, kind, ip, port):
     log.debug("sip", "tx", **kv)
 
 
-def rx(log, m, kind, src):
+def trace_rx(log, m, kind, src):
     peer = "%s:%d" % (src[0], src[1]) if src else "?"
     cseq = "%d %s" % (m.cseq, m.cseq_method)
     if m.status:

@@ -31,8 +31,6 @@ _H_CONTENT_TYPE = const(9)
 _H_EXPIRES = const(18)
 
 NEED_MORE = -1
-_MAX_U32 = 4294967295
-_MAX_CSEQ = 2147483647  # RFC 3261 §8.1.1.5: less than 2**31
 # Headers that may appear once; a second one makes the message ambiguous (RFC 4475 3.3.8).
 # One bit per header id: Call-ID, CSeq, From, To, Max-Forwards, Content-Length, Content-Type,
 # Expires (a const: no tuple on the heap).
@@ -335,7 +333,7 @@ def _core(m):
             not is_token(parts[1]):
         raise SipError(400, "Bad CSeq", m)
     m.cseq = int(parts[0])
-    if m.cseq > _MAX_CSEQ:
+    if m.cseq > 2147483647:  # RFC 3261 §8.1.1.5: less than 2**31
         raise SipError(400, "Bad CSeq", m)
     m.cseq_method = text(parts[1])
     cid = m.first(_H_CALL_ID)
@@ -352,15 +350,15 @@ def _core(m):
     if mf is not None and (not is_digits(mf) or len(mf) > 5 or int(mf) > 255):
         raise SipError(400, "Bad Max-Forwards", m)
     ex = m.first(_H_EXPIRES)
-    if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > _MAX_U32):
+    if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > 4294967295):
         raise SipError(400, "Bad Expires", m)
     for c in m.values(_H_CONTACT):
         _parse_na(c, m, True)
 
 
-def _parse_na(v, m, star=False):
+def _parse_na(v, m, star_ok=False):
     try:
-        return parse_name_addr(v, star)
+        return parse_name_addr(v, star_ok)
     except SipError as e:
         e.msg = m
         raise

@@ -199,9 +199,6 @@ class Registration:
             return
         self._attempt(target)
 
-    def _next_target(self):
-        return untried(self._candidates(), self._tried)
-
     # -- one REGISTER ------------------------------------------------------------------------
     def _attempt(self, target):
         """A fresh REGISTER to ``target`` (new Call-ID when the registrar changes)."""
@@ -314,7 +311,7 @@ class Registration:
     def _failover(self, target, reason, hold_ms):
         self.servers.hold(target, reason, hold_ms)
         self.last_error = reason
-        nxt = self._next_target()
+        nxt = untried(self._candidates(), self._tried)
         self.log.warn("reg", "failover", account=self.account.label, server=describe(target),
                       reason=reason, next=describe(nxt) if nxt else "none")
         if nxt is None:
@@ -379,11 +376,11 @@ class Registration:
         """Timed failback checks (modes that do not wait for the next refresh)."""
         mode = self.failback.mode
         if mode == "duration":
-            self._schedule_failback(self.failback.timeout_ms)
+            delay_ms = self.failback.timeout_ms
         elif mode == "dns-ttl" and self.servers.dns_expires_at is not None:
-            self._schedule_failback(self.servers.dns_expires_at - self.sched.now())
-
-    def _schedule_failback(self, delay_ms):
+            delay_ms = self.servers.dns_expires_at - self.sched.now()
+        else:
+            return
         # Shares the refresh timer slot: whichever comes first re-decides, then re-arms.
         if self._timer is not None and self._timer.due - self.sched.now() <= delay_ms:
             return
@@ -433,14 +430,21 @@ class Registration:
         }
 
 
-def _granted_expires(resp, our_contact, asked):
+def _granted_expires(resp, contact, expires):
     """The interval the registrar granted our binding (RFC 3261 §10.2.4).
 
     The ``expires`` parameter of *our* Contact in the 200 wins, then the Expires header,
     then what we asked for. Ours is recognised by its URI (the registrar lists every binding
     of the address of record).
     """
-    ours = _uri_of(our_contact)
+    ours = None  # the URI of our Contact, without its parameters
+    if contact:
+        lt = contact.find("<")
+        gt = contact.find(">")
+        ours = contact[lt + 1:gt] if 0 <= lt < gt else contact
+        semi = ours.find(";")
+        if semi > 0:
+            ours = ours[:semi]
     for v in resp.values(_H_CONTACT):
         text = v.decode() if isinstance(v, (bytes, bytearray)) else v
         if ours and ours in text:
@@ -454,14 +458,4 @@ def _granted_expires(resp, our_contact, asked):
                     except ValueError:
                         break
     exp = resp.int(_H_EXPIRES)
-    return exp if exp is not None else asked
-
-
-def _uri_of(contact):
-    if not contact:
-        return None
-    lt = contact.find("<")
-    gt = contact.find(">")
-    uri = contact[lt + 1:gt] if 0 <= lt < gt else contact
-    semi = uri.find(";")
-    return uri[:semi] if semi > 0 else uri
+    return exp if exp is not None else expires

@@ -34,8 +34,6 @@ _COLON = const(58)
 _SLASH = const(47)
 _LBRACK = const(91)
 
-# A parameter value that is not quoted ends at one of these (or white space).
-_VALUE_STOP = b";,<>\"?"
 
 
 def bad(reason):
@@ -135,11 +133,12 @@ def split_list(s):
 
 
 def value_end(s, i):
-    """End of an unquoted parameter value (token, host, IPv6 reference)."""
+    """End of an unquoted parameter value (token, host, IPv6 reference): white space or
+    one of ``;,<>"?``."""
     n = len(s)
     while i < n:
         c = s[i]
-        if c < 128 and (_CT[c] & _WS or c in _VALUE_STOP):
+        if c < 128 and (_CT[c] & _WS or c in b";,<>\"?"):
             break
         i += 1
     return i
@@ -206,10 +205,10 @@ class NameAddr:
 
     __slots__ = ("display", "uri", "params")
 
-    def __init__(self, display, uri, params_):
+    def __init__(self, display, uri, params):
         self.display = display
         self.uri = uri  # bytes of the URI, parsed on demand with parse_uri
-        self.params = params_
+        self.params = params
 
     @property
     def tag(self):

@@ -18,7 +18,7 @@ see docs/architecture.md "SIP core" for the contract.
 from .. import log as logmod
 from ..compat import urandom_u32
 from . import SipError
-from .ctrans import TRANSPORT_ERROR, ClientTxn
+from .ctrans import ClientTxn
 from .msg import LIMITS, Request, parse
 from .transport import Transports
 
@@ -159,7 +159,7 @@ class SipStack:
             if m.status:
                 t = self.ctx.get("%s|%s" % (m.via.branch, m.cseq_method))
                 if t is None:
-                    self._debug("stray_response", status=m.status, call_id=m.call_id)
+                    self.log.debug("sip", "stray_response", status=m.status, call_id=m.call_id)
                     return
                 t.on_response(m)
                 return
@@ -178,11 +178,11 @@ class SipStack:
         # first bytes still say so, and a phone never answers a response.
         if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
                 or m.first(1) is None):  # 1 = H_VIA
-            self._debug("dropped", code=err.code, reason=err.reason, src=src)
+            self.log.debug("sip", "dropped", code=err.code, reason=err.reason, src=src)
             return
         m.src = src
         m.flow = flow
-        self._debug("malformed", code=err.code, reason=err.reason, src=src)
+        self.log.debug("sip", "malformed", code=err.code, reason=err.reason, src=src)
         from .strans import response
 
         self.tp.send_response(response(m, err.code, err.reason), m)
@@ -239,9 +239,6 @@ class SipStack:
         self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
                       detail=detail)
 
-    def _debug(self, event, **kv):
-        self.log.debug("sip", event, **kv)
-
 
 def _target(t):
     if isinstance(t, tuple):
@@ -249,4 +246,4 @@ def _target(t):
     return t.transport, t.ip, t.port, getattr(t, "host", None)
 
 
-__all__ = ("TRANSPORT_ERROR", "SipStack", "new_branch", "new_call_id")
+__all__ = ("SipStack", "new_branch", "new_call_id")

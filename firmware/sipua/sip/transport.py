@@ -172,7 +172,19 @@ class Transports:
             s.bind(sockaddr(self.local_ip, self.local_port))
         except OSError:
             s.close()
-            s = self._udp_own_port(f)
+            s = None
+            for _ in range(_PORT_TRIES):  # the SIP port cannot be shared: one of our own
+                port = 20000 + urandom_u32() % 40000
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    s.bind(sockaddr(self.local_ip, port))
+                    f.local_port = port
+                    break
+                except OSError:
+                    s.close()
+                    s = None
+            if s is None:
+                raise OSError(errno.EADDRINUSE) from None
         s.setblocking(False)
         try:
             s.connect(sockaddr(f.peer[0], f.peer[1]))
@@ -182,18 +194,6 @@ class Transports:
         f.sock = s
         f.state = _OPEN
         self.sched.watch(s, POLLIN, self._on_flow)
-
-    def _udp_own_port(self, f):
-        for _ in range(_PORT_TRIES):
-            port = 20000 + urandom_u32() % 40000
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind(sockaddr(self.local_ip, port))
-                f.local_port = port
-                return s
-            except OSError:
-                s.close()
-        raise OSError(errno.EADDRINUSE)
 
     def _open_tcp(self, f):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -296,7 +296,17 @@ class Transports:
         if f is None:
             return
         if f.kind == "udp":
-            self._udp_flow_read(f)
+            for _ in range(8):
+                try:
+                    data = recv(sock, self.limits.max_msg + 1)  # no heap: dropped, not left
+                except OSError as e:
+                    if e.args[0] == errno.EAGAIN:
+                        return
+                    # ICMP port/host unreachable of this target: fail its transactions now.
+                    self._close(f, e)
+                    return
+                f.last = self.sched.now()
+                self.stack.receive(data, f, f.peer, True)
             return
         if f.state == _CONNECTING:
             if ev & (POLLERR | POLLHUP):
@@ -318,19 +328,6 @@ class Transports:
             self._stream_read(f)
         if f.state == _OPEN and f.out:
             self._flush(f)
-
-    def _udp_flow_read(self, f):
-        for _ in range(8):
-            try:
-                data = recv(f.sock, self.limits.max_msg + 1)  # no heap: dropped, not left
-            except OSError as e:
-                if e.args[0] == errno.EAGAIN:
-                    return
-                # ICMP port/host unreachable of this target: fail its transactions now.
-                self._close(f, e)
-                return
-            f.last = self.sched.now()
-            self.stack.receive(data, f, f.peer, True)
 
     def _flush(self, f):
         try:
@@ -390,24 +387,21 @@ class Transports:
                     return
             try:
                 n = frame(buf, len(buf), self.limits)
-            except SipError as e:
-                self._bad_stream(f, e)
+            except SipError:
+                # Unframeable: answer what can be answered, then close (RFC 4475 3.1.2.3).
+                try:
+                    parse(bytes(buf), True, self.limits)
+                except SipError as e2:
+                    if e2.msg is not None:
+                        e = e2
+                self.stack.answer_error(e, f, f.peer)
+                self._close(f, None)
                 return
             if n == NEED_MORE:
                 return
             msg = bytes(buf[:n])
             buf[:n] = b""
             self.stack.receive(msg, f, f.peer, False)
-
-    def _bad_stream(self, f, err):
-        """Unframeable stream: answer what can be answered, then close (RFC 4475 3.1.2.3)."""
-        try:
-            parse(bytes(f.rbuf), True, self.limits)
-        except SipError as e:
-            if e.msg is not None:
-                err = e
-        self.stack.answer_error(err, f, f.peer)
-        self._close(f, None)
 
     # -- responses ---------------------------------------------------------------------------
     def send_response(self, data, req):
@@ -432,15 +426,15 @@ class Transports:
     # area is at debug): when it is not, this costs one dict lookup.
     def trace_tx(self, data, kind, ip, port):
         if self.log.enabled(_DEBUG, "sip") and len(data) >= 12:
-            from .ladder import tx
+            from .ladder import trace_tx
 
-            tx(self.log, data, kind, ip, port)
+            trace_tx(self.log, data, kind, ip, port)
 
     def trace_rx(self, m, kind, src):
         if self.log.enabled(_DEBUG, "sip"):
-            from .ladder import rx
+            from .ladder import trace_rx
 
-            rx(self.log, m, kind, src)
+            trace_rx(self.log, m, kind, src)
 
     def _log(self, level, event, **kv):
         getattr(self.log, level)("sip", event, **kv)
