@@ -146,7 +146,9 @@ class Calls:
         self.log.info("call", "invite", call=c.id, server=describe(target), cseq=req.cseq)
         c.txn = self.stack.request(req, target, lambda o, r: self._invite_result(c, o, r),
                                    on_provisional=lambda r: self._provisional(c, r),
-                                   on_2xx=lambda r: self._retransmitted_2xx(c, r))
+                                   # a retransmitted 2xx: our ACK was lost, send it again
+                                   on_2xx=lambda r: c.ack is None or _send_stateless(
+                                       self.stack, c.ack, c.server))
 
     def _provisional(self, c, resp):
         c.provisional = True
@@ -194,7 +196,8 @@ class Calls:
 
     def _answered(self, c, resp):
         c.dialog = Dialog.as_uac(c.invite, resp)
-        self._send_ack(c)
+        c.ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
+        _send_stateless(self.stack, c.ack, c.server)
         if c.cancel_pending or c.state == ENDED:
             self._bye(c)  # answered as we hung up: end it properly
             return
@@ -205,15 +208,6 @@ class Calls:
         c.state = ACTIVE
         c.started = self.sched.now()
         self.log.info("call", "answered", call=c.id, server=describe(c.server), codec=c.codec)
-
-    def _send_ack(self, c):
-        ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
-        c.ack = ack
-        _send_stateless(self.stack, ack, c.server)
-
-    def _retransmitted_2xx(self, c, resp):
-        if c.ack is not None:
-            _send_stateless(self.stack, c.ack, c.server)
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
@@ -244,20 +238,17 @@ class Calls:
         req = c.dialog.request(self.stack, "BYE")
         hop = c.dialog.next_hop()
         self.log.info("call", "bye", call=c.id, hop=hop.host)
-        self._hop_targets(c, hop, lambda ts: self._send_bye(c, req, ts, []))
-
-    def _hop_targets(self, c, hop, then):
-        """Targets for the dialog's next hop, the call's server first when it is the same."""
+        # Targets for the dialog's next hop, the call's server first when it is the same.
         line = c.line
         if hop.host == line.account.domain or (c.server and hop.host in (c.server.host,
                                                                             c.server.ip)):
-            then(line.targets(first=c.server))
+            self._send_bye(c, req, line.targets(first=c.server), [])
             return
 
         def located(targets, err):
             extra = [t for t in line.targets(first=c.server)
                      if targets is None or all(target_key(t) != target_key(x) for x in targets)]
-            then(list(targets or []) + extra)
+            self._send_bye(c, req, list(targets or []) + extra, [])
 
         self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
 
@@ -344,7 +335,11 @@ class Calls:
         c.txn = stx
         c.invite = m
         c.codec = codec
-        c.server = _source_target(m)
+        flow = m.flow  # the proxy it came from, in the shape of a locator target
+        if flow is not None and getattr(flow, "kind", None):
+            c.server = _Peer(flow.kind, flow.peer[0], flow.peer[1])
+        elif m.src:
+            c.server = _Peer("udp", m.src[0], m.src[1])
         transport = c.server.transport if c.server else "udp"
         contact = self.stack.contact(line.account.user, transport)
         c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
@@ -424,15 +419,6 @@ class _Peer:
         self.host = ip
         self.ip = ip
         self.port = port
-
-
-def _source_target(m):
-    flow = m.flow
-    if flow is not None and getattr(flow, "kind", None):
-        return _Peer(flow.kind, flow.peer[0], flow.peer[1])
-    if m.src:
-        return _Peer("udp", m.src[0], m.src[1])
-    return None
 
 
 # -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---

@@ -60,7 +60,6 @@ class ClientTxn:
         self.on_2xx = on_2xx
         self.state = _CALLING
         self.interval = stack.t1
-        self.sent = 0
         self.ack = None
         self._retx = None
         self._timer = None  # B / F, then D / K / M
@@ -83,7 +82,6 @@ class ClientTxn:
     def _send(self, data):
         try:
             self.flow.send(data)
-            self.sent += 1
         except OSError as e:
             # Reported on the next turn: the caller is still inside request().
             self.stack.sched.call_soon(self.on_transport_error, e)

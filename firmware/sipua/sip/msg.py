@@ -54,7 +54,7 @@ class Limits:
 LIMITS = Limits()
 
 
-def frame(buf, n, lim=LIMITS):
+def frame(buf, n, limits=LIMITS):
     """Stream framing (TCP/TLS): the length of the message at the start of ``buf[:n]``.
 
     Returns ``NEED_MORE`` when the headers or the body are not all there yet; raises
@@ -64,7 +64,7 @@ def frame(buf, n, lim=LIMITS):
     """
     e = buf.find(b"\r\n\r\n", 0, n)
     if e < 0:
-        if n > lim.max_msg:
+        if n > limits.max_msg:
             raise SipError(513, "Message Too Large")
         return NEED_MORE
     cl = None
@@ -81,7 +81,7 @@ def frame(buf, n, lim=LIMITS):
                 cl = int(v)
         p = le + 2
     total = e + 4 + (cl or 0)
-    if total > lim.max_msg:
+    if total > limits.max_msg:
         raise SipError(513, "Message Too Large")
     return total if total <= n else NEED_MORE
 
@@ -203,12 +203,12 @@ class Msg:
         return b"".join(parts)
 
 
-def parse(b, udp=True, lim=LIMITS):
+def parse(b, udp=True, limits=LIMITS):
     """bytes -> Msg, or raise SipError. ``udp``: a datagram (body = rest when no
     Content-Length, extra bytes after the body ignored) rather than one framed stream
     message."""
     n = len(b)
-    e = b.find(b"\r\n", 0, lim.max_line)
+    e = b.find(b"\r\n", 0, limits.max_line)
     if e <= 0:
         raise SipError(400, "Bad start line")
     m = Msg(b)
@@ -218,12 +218,12 @@ def parse(b, udp=True, lim=LIMITS):
     while True:
         e = b.find(b"\r\n", p)
         if e < 0:
-            if n > lim.max_msg:
+            if n > limits.max_msg:
                 raise SipError(513, "Message Too Large", m)
             raise SipError(400, "No end of headers", m)
         if e == p:
             break
-        if e - p > lim.max_line:
+        if e - p > limits.max_line:
             raise SipError(513, "Header line too long", m)
         c = b[p]
         if c == 32 or c == 9:  # a folded line continues the previous value
@@ -247,14 +247,14 @@ def parse(b, udp=True, lim=LIMITS):
             if hid < 0:
                 hid = lookup(name.lower())
             h.extend((hid, p, ne, vs, e))
-            if len(h) > 5 * lim.max_headers:
+            if len(h) > 5 * limits.max_headers:
                 raise SipError(513, "Too many headers", m)
         p = e + 2
     m.bs = bs = e + 2
     _start_line(m, b, line_end)
     # Size is judged once the headers are known, so that even 513 can be answered; the
     # header loop above is bounded by max_line and max_headers.
-    if n > lim.max_msg:
+    if n > limits.max_msg:
         raise SipError(513, "Message Too Large", m)
     seen = 0  # one bit per header id of _SINGLE seen so far
     for k in range(0, len(h), 5):
@@ -274,7 +274,7 @@ def parse(b, udp=True, lim=LIMITS):
         if bs + ln > n:
             raise SipError(400, "Content-Length larger than body", m)
         m.be = bs + ln
-    if m.be - bs > lim.max_body:
+    if m.be - bs > limits.max_body:
         raise SipError(413, "Request Entity Too Large", m)
     _core(m)
     return m

@@ -181,16 +181,14 @@ class Registration:
         step(0)
 
     # -- choosing a server -------------------------------------------------------------------
-    def _candidates(self):
+    def _first_choice(self, tried=()):
+        """The best server not in ``tried``: healthy ones in locator order, then held ones;
+        the one the other leg uses last (concurrent redundancy)."""
         order = self.servers.ordered()
         avoid = self.avoid() if self.avoid is not None else None
         if avoid is not None:
             order = [t for t in order if t.ip != avoid] or order
-        return order
-
-    def _first_choice(self):
-        order = self._candidates()
-        return order[0] if order else None
+        return untried(order, tried)
 
     def _begin(self, target):
         self._tried = []
@@ -311,7 +309,7 @@ class Registration:
     def _failover(self, target, reason, hold_ms):
         self.servers.hold(target, reason, hold_ms)
         self.last_error = reason
-        nxt = untried(self._candidates(), self._tried)
+        nxt = self._first_choice(self._tried)
         self.log.warn("reg", "failover", account=self.account.label, server=describe(target),
                       reason=reason, next=describe(nxt) if nxt else "none")
         if nxt is None:

@@ -343,10 +343,11 @@ class Transports:
                 f.out.pop(0)
         # MicroPython's TLS reports a bad certificate as ValueError
         except Exception as e:  # noqa: BLE001
-            if _would_block(e):
+            err = _broken(e)
+            if err is None:
                 self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                 return
-            self._close(f, _as_oserror(e))
+            self._close(f, err)
             return
         self.sched.watch(f.sock, POLLIN, self._on_flow)
 
@@ -360,9 +361,9 @@ class Transports:
             self.stack.shed()
             return
         except Exception as e:  # noqa: BLE001 - see _flush
-            if _would_block(e):
-                return
-            self._close(f, _as_oserror(e))
+            err = _broken(e)
+            if err is not None:
+                self._close(f, err)
             return
         if n is None:  # MicroPython: nothing yet (or TLS handshake data only)
             return
@@ -440,15 +441,15 @@ class Transports:
         getattr(self.log, level)("sip", event, **kv)
 
 
-def _would_block(e):
-    """EAGAIN, or CPython's SSLWantRead/WriteError (an OSError whose errno is SSL's)."""
-    if not isinstance(e, OSError):
-        return False
-    return (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant")
-
-
-def _as_oserror(e):
-    return e if isinstance(e, OSError) else OSError(errno.ECONNABORTED, str(e))
+def _broken(e):
+    """None when ``e`` only says "try later" (EAGAIN, CPython's SSLWantRead/WriteError, an
+    OSError whose errno is SSL's); else the OSError to close the connection with
+    (MicroPython's TLS reports a bad certificate as ValueError)."""
+    if isinstance(e, OSError):
+        if (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant"):
+            return None
+        return e
+    return OSError(errno.ECONNABORTED, str(e))
 
 
 def response_addr(req):
