@@ -15,6 +15,7 @@ the hop was an address, without the route set, so the new proxy routes by the re
 
 from .. import log as logmod
 from ..compat import const
+from ..dns import Target
 from . import sdp
 from .auth import Auth
 from .ctrans import RESPONSE, ClientTxn
@@ -163,10 +164,26 @@ class Calls:
         if c.state == ENDED:
             return
         if outcome != RESPONSE:
-            if not c.provisional and not c.cancel_pending:
-                self._invite_failover(c, _REASONS.get(outcome, "error"), resp)
-            else:
-                self._end(c, _REASONS.get(outcome, "error"))
+            reason = _REASONS.get(outcome, "error")
+            if c.provisional or c.cancel_pending:
+                self._end(c, reason)
+                return
+            # INVITE failover: hold this server, try the next one of the line
+            line = c.line
+            hold = hold_for(reason)
+            if resp is not None and reason == "503":
+                ra = resp.int(_H_RETRY_AFTER)
+                if ra:
+                    hold = ra * 1000
+            line.registration.servers.hold(c.server, reason, hold)
+            nxt = untried(line.targets(first=None), c.tried)
+            self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
+                          reason=reason, next=describe(nxt) if nxt else "none")
+            if nxt is None:
+                self._end(c, reason)
+                return
+            c.invite.cseq += 1
+            self._invite(c, nxt)
             return
         code = resp.status
         if 200 <= code < 300:
@@ -176,23 +193,6 @@ class Calls:
             self._invite(c, c.server)
         else:
             self._end(c, "%d %s" % (code, resp.reason))
-
-    def _invite_failover(self, c, reason, resp):
-        line = c.line
-        hold = hold_for(reason)
-        if resp is not None and reason == "503":
-            ra = resp.int(_H_RETRY_AFTER)
-            if ra:
-                hold = ra * 1000
-        line.registration.servers.hold(c.server, reason, hold)
-        nxt = untried(line.targets(first=None), c.tried)
-        self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
-                      reason=reason, next=describe(nxt) if nxt else "none")
-        if nxt is None:
-            self._end(c, reason)
-            return
-        c.invite.cseq += 1
-        self._invite(c, nxt)
 
     def _answered(self, c, resp):
         c.dialog = Dialog.as_uac(c.invite, resp)
@@ -337,9 +337,9 @@ class Calls:
         c.codec = codec
         flow = m.flow  # the proxy it came from, in the shape of a locator target
         if flow is not None and getattr(flow, "kind", None):
-            c.server = _Peer(flow.kind, flow.peer[0], flow.peer[1])
+            c.server = Target(flow.kind, flow.peer[0], flow.peer[0], flow.peer[1])
         elif m.src:
-            c.server = _Peer("udp", m.src[0], m.src[1])
+            c.server = Target("udp", m.src[0], m.src[0], m.src[1])
         transport = c.server.transport if c.server else "udp"
         contact = self.stack.contact(line.account.user, transport)
         c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
@@ -348,11 +348,7 @@ class Calls:
         stx.respond(180, "Ringing", [("Contact", contact)])
         self.log.info("call", "incoming", call=c.id, remote=remote)
         if line.account.auto_answer:
-            self.sched.call_later(500, self._auto_answer, c)
-
-    def _auto_answer(self, c):
-        if c.state == RINGING:
-            self.answer(c.id)
+            self.sched.call_later(500, lambda: c.state == RINGING and self.answer(c.id))
 
     def answer(self, call_id=None):
         c = None
@@ -407,18 +403,6 @@ class Calls:
                 self.log.info("call", "remote_cancel", call=c.id)
                 self._end(c, "cancelled")
                 return
-
-
-class _Peer:
-    """The proxy an incoming request came from, in the shape of a locator target."""
-
-    __slots__ = ("transport", "host", "ip", "port")
-
-    def __init__(self, transport, ip, port):
-        self.transport = transport
-        self.host = ip
-        self.ip = ip
-        self.port = port
 
 
 # -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---

@@ -63,9 +63,6 @@ class SipStack:
         self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
         self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487
         self.on_flow_lost = None  # fn(flow): a TCP/TLS connection was closed by the peer
-        self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
-        self.supported = []  # option tags for Supported; Require of others -> 420
-        self.accept = ["application/sdp"]
         # Server transactions held at once: each keeps its last response for 32 s (Timer
         # J/H); beyond this, answered ones are dropped early, then new requests get 503.
         self.max_stx = 8

@@ -26,6 +26,11 @@ _H_REQUIRE = const(19)
 _H_ACCEPT = const(24)
 _H_CONTENT_ENCODING = const(25)
 
+# What the phone does (Allow), the option tags it supports (none: any Require -> 420) and
+# the bodies it reads (Accept).
+_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS")
+_SUPPORTED = ()
+_ACCEPT = ("application/sdp",)
 KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
          "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
 
@@ -127,8 +132,8 @@ def _make_room(stack):
 def check(stack, m):
     """None, or (code, reason, headers) for a request the phone must refuse."""
     method = m.method
-    if method not in stack.allow:
-        hdrs = [("Allow", ", ".join(stack.allow))]
+    if method not in _ALLOW:
+        hdrs = [("Allow", ", ".join(_ALLOW))]
         if method in KNOWN:
             return 405, "Method Not Allowed", hdrs
         return 501, "Not Implemented", hdrs
@@ -137,13 +142,13 @@ def check(stack, m):
     if not parse_uri(m.ruri).is_sip():
         return 416, "Unsupported URI Scheme", None
     if method != "ACK" and method != "CANCEL":
-        bad = [text(x) for x in m.values(_H_REQUIRE) if text(x) not in stack.supported]
+        bad = [text(x) for x in m.values(_H_REQUIRE) if text(x) not in _SUPPORTED]
         if bad:
             return 420, "Bad Extension", [("Unsupported", ", ".join(bad))]
     if m.be > m.bs:
         ct = m.first(_H_CONTENT_TYPE)
-        if ct is None or text(ct.split(b";")[0].strip().lower()) not in stack.accept:
-            return 415, "Unsupported Media Type", [("Accept", ", ".join(stack.accept))]
+        if ct is None or text(ct.split(b";")[0].strip().lower()) not in _ACCEPT:
+            return 415, "Unsupported Media Type", [("Accept", ", ".join(_ACCEPT))]
         for enc in m.values(_H_CONTENT_ENCODING):
             if enc.lower() != b"identity":
                 return 415, "Unsupported Media Type", [("Accept-Encoding", "identity")]
@@ -151,17 +156,17 @@ def check(stack, m):
         ok = False
         for a in m.values(_H_ACCEPT):
             mt = text(a.split(b";")[0].strip().lower())
-            if mt in stack.accept or mt == "*/*" or mt == "application/*":
+            if mt in _ACCEPT or mt == "*/*" or mt == "application/*":
                 ok = True
         if not ok:
-            return 406, "Not Acceptable", [("Accept", ", ".join(stack.accept))]
+            return 406, "Not Acceptable", [("Accept", ", ".join(_ACCEPT))]
     return None
 
 
 def capabilities(stack):
-    return [("Allow", ", ".join(stack.allow)), ("Accept", ", ".join(stack.accept)),
+    return [("Allow", ", ".join(_ALLOW)), ("Accept", ", ".join(_ACCEPT)),
             ("Accept-Encoding", "identity"), ("Accept-Language", "en"),
-            ("Supported", ", ".join(stack.supported))]
+            ("Supported", ", ".join(_SUPPORTED))]
 
 
 def cancel(stack, m, t):
