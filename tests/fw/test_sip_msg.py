@@ -45,7 +45,7 @@ def test_header_ids_are_case_insensitive_and_know_compact_forms():
 
 def test_parse_register_fields():
     m = parse(REG)
-    assert m.is_request() and m.method == "REGISTER" and m.ruri == b"sip:example.com"
+    assert m.status == 0 and m.method == "REGISTER" and m.ruri == b"sip:example.com"
     assert m.via.transport == "UDP" and m.via.host == "192.0.2.1" and m.via.port == 5060
     assert m.via.branch == "z9hG4bK776" and "rport" in m.via.params
     assert m.via.params["rport"] is None
@@ -64,7 +64,7 @@ def test_parse_response_and_status_line():
               b"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: c\r\n"
               b"CSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"b\", nonce=\"n\"\r\n"
               b"Content-Length: 0\r\n\r\n")
-    assert not m.is_request() and m.status == 401 and m.reason == "Unauthorized"
+    assert m.status == 401 and m.reason == "Unauthorized"
     assert m.to_tag == "2" and m.header("www-authenticate").startswith("Digest")
     assert m.via.transport == "TCP" and m.via.port is None
 

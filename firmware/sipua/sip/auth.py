@@ -16,7 +16,7 @@ import binascii
 import hashlib
 
 from ..compat import const, urandom_u32
-from .scan import params, text, token_end, ws
+from .scan import params, token_end, ws
 
 # hdr.py's ids (private: no dict entry here; a host test checks they match)
 _H_WWW_AUTHENTICATE = const(10)
@@ -142,5 +142,3 @@ class Auth:
 def _q(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
-
-__all__ = ("Auth", "digest", "h", "parse_challenge", "text")

@@ -7,6 +7,7 @@ same way as the registrar and "BYE failover" falls out of the same server list.
 """
 
 from ..compat import const
+from ..dns import Target
 from .msg import tail
 from .scan import parse_name_addr, text
 from .uri import parse_uri
@@ -16,17 +17,6 @@ _H_FROM = const(2)
 _H_TO = const(3)
 _H_CONTACT = const(7)
 _H_RECORD_ROUTE = const(15)
-
-
-class Hop:
-    """Where an in-dialog request is sent: a host to locate, or an address."""
-
-    __slots__ = ("host", "port", "transport")
-
-    def __init__(self, host, port, transport):
-        self.host = host
-        self.port = port
-        self.transport = transport
 
 
 class Dialog:
@@ -74,7 +64,8 @@ class Dialog:
         return req
 
     def next_hop(self):
-        """The first Route URI (loose routing) or the remote target, as a Hop."""
+        """The first Route URI (loose routing) or the remote target: where an in-dialog
+        request goes, as a dns.Target whose host is to be located (``ip`` None)."""
         uri = self.route_set[0] if self.route_set else self.remote_target
         if uri.startswith("<") or '"' in uri or " " in uri:
             na = parse_name_addr(uri.encode())
@@ -87,7 +78,7 @@ class Dialog:
             transport = transport.lower()
         elif u.scheme == "sips":
             transport = "tls"
-        return Hop(u.host, u.port, transport)
+        return Target(transport, u.host, None, u.port)
 
 
 def _contact_uri(m):

@@ -104,6 +104,3 @@ def lookup_exact(name):
             _exact[NAMES[i].encode()] = i
     return _exact.get(name, -1)
 
-
-def is_list(hid):
-    return hid in _LISTS

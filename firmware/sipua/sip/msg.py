@@ -13,7 +13,7 @@ the header structure allowed it, so a server can still copy Via/From/To/Call-ID/
 
 from ..compat import const
 from . import SipError
-from .hdr import NAMES, is_list, lookup, lookup_exact
+from .hdr import _LISTS, NAMES, lookup, lookup_exact
 from .scan import is_digits, is_token, parse_name_addr, parse_via, split_list, text
 
 # hdr.py's ids, as private consts: an imported name costs a dict entry here (the
@@ -109,9 +109,6 @@ class Msg:
         self.src = None  # (ip, port) it came from; set by the transport
         self.flow = None  # the transport flow it came on
 
-    def is_request(self):
-        return self.status == 0
-
     # -- header access ---------------------------------------------------------------------
     def _value(self, k):
         h = self.h
@@ -141,7 +138,7 @@ class Msg:
         """All values of a list header (repeated lines and commas read alike), as bytes."""
         out = []  # type: list
         for v in self.all(hid):
-            if is_list(hid):
+            if hid in _LISTS:  # comma-separated values (RFC 3261 §7.3.1)
                 out.extend(x for x in split_list(v) if x)
             else:
                 out.append(v)

@@ -242,5 +242,3 @@ def _target(t):
         return t[0], t[1], t[2], t[3] if len(t) > 3 else None
     return t.transport, t.ip, t.port, getattr(t, "host", None)
 
-
-__all__ = ("SipStack", "new_branch", "new_call_id")

@@ -10,7 +10,11 @@ inside the first read/write, which raise EAGAIN (or return None) until it is don
 import errno
 import ssl
 
+from ..compat import const
 from ..sched import POLLIN, POLLOUT
+
+_OPEN = const(1)  # transport.py's flow states
+_HANDSHAKE = const(3)
 
 
 def context(ca_file):
@@ -59,7 +63,7 @@ def start(tp, f):
     f.sock = s
     tp._by_sock[s] = f
     tp.sched.watch(s, POLLIN | POLLOUT, tp._on_flow)
-    f.handshaking = True
+    f.state = _HANDSHAKE
     return step(tp, f)
 
 
@@ -71,7 +75,7 @@ def step(tp, f):
         tp._close(f, OSError(errno.ECONNABORTED, str(e)))
         return False
     if done:
-        f.handshaking = False
+        f.state = _OPEN
         tp._flush(f)
     return done
 

@@ -31,6 +31,7 @@ from .msg import NEED_MORE, frame, parse
 _CONNECTING = const(0)
 _OPEN = const(1)
 _CLOSED = const(2)
+_HANDSHAKE = const(3)  # TLS: connected, handshake under way (tls.py)
 _RECV = const(2048)  # bytes per TCP read
 _PORT_TRIES = const(20)
 _DEBUG = const(10)  # log.DEBUG
@@ -64,7 +65,6 @@ class Flow:
         self.last = 0  # scheduler ms of the last traffic
         self.local_port = tp.local_port
         self.pinned = False
-        self.handshaking = False
 
     def __repr__(self):
         return "%s:%s:%d" % (self.kind, self.peer[0], self.peer[1])
@@ -78,7 +78,7 @@ class Flow:
             self.sock.send(data)
             return
         self.out.append(data)
-        if self.state == _OPEN and not self.handshaking:
+        if self.state == _OPEN:
             self.tp._flush(self)
 
 
@@ -319,7 +319,7 @@ class Transports:
 
                     if not tls.start(self, f):
                         return
-        if f.handshaking:
+        if f.state == _HANDSHAKE:
             from . import tls
 
             if not tls.step(self, f):
