@@ -2,7 +2,7 @@
 
 from fwtest import raises
 from sipua.sip import SipError, dialog
-from sipua.sip.hdr import H_CALL_ID, H_CSEQ, H_VIA, NAMES, lookup
+from sipua.sip.hdr import H_CALL_ID, H_CSEQ, H_VIA, NAMES, lookup, lookup_exact
 from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse
 from sipua.sip.scan import parse_name_addr, parse_via
 from sipua.sip.strans import response
@@ -41,6 +41,14 @@ def test_header_ids_are_case_insensitive_and_know_compact_forms():
     assert lookup(b"k") == H_SUPPORTED and lookup(b"s") == H_SUBJECT
     assert lookup(b"l") == H_CONTENT_LENGTH and lookup(b"m") == H_CONTACT
     assert lookup(b"x-unknown") == H_OTHER and lookup(b"q") == H_OTHER
+    compact = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact",
+               "l": "Content-Length", "c": "Content-Type", "k": "Supported", "s": "Subject",
+               "e": "Content-Encoding", "o": "Event", "u": "Allow-Events", "r": "Refer-To",
+               "b": "Referred-By", "x": "Session-Expires", "y": "Identity"}
+    for letter, name in compact.items():
+        assert NAMES[lookup(letter.encode())] == name, letter
+        assert lookup(name.lower().encode()) == lookup(letter.encode()), name
+    assert lookup_exact(b"Call-ID") == H_CALL_ID and lookup_exact(b"CALL-ID") == -1
 
 
 def test_parse_register_fields():

@@ -62,13 +62,13 @@ NAMES = (
     "Reason",
 )
 
-# RFC 3261 §7.3.3 and later RFCs' compact forms. The only place they are known.
-_COMPACT = {
-    b"v": H_VIA, b"f": H_FROM, b"t": H_TO, b"i": H_CALL_ID, b"m": _H_CONTACT,
-    b"l": _H_CONTENT_LENGTH, b"c": _H_CONTENT_TYPE, b"k": _H_SUPPORTED, b"s": _H_SUBJECT,
-    b"e": _H_CONTENT_ENCODING, b"o": _H_EVENT, b"u": _H_ALLOW_EVENTS, b"r": _H_REFER_TO,
-    b"b": _H_REFERRED_BY, b"x": _H_SESSION_EXPIRES, b"y": _H_IDENTITY,
-}
+# RFC 3261 §7.3.3 and later RFCs' compact forms, each a letter then its id as a byte
+# (v Via, f From, t To, i Call-ID, m Contact, l Content-Length, c Content-Type, k Supported,
+# s Subject, e Content-Encoding, o Event, u Allow-Events, r Refer-To, b Referred-By,
+# x Session-Expires, y Identity): one bytes object, no dict. The only place they are
+# known.
+_COMPACT = (b"v\x01f\x02t\x03i\x04m\x07l\x08c\x09k\x15s\x1ae\x19o\x1bu\x1cr\x1db\x1ex\x1f"
+            b"y\x29")
 
 # Headers whose value is a comma-separated list (RFC 3261 §7.3.1): one header line may
 # carry several values and the same header may repeat; both read the same.
@@ -82,10 +82,11 @@ _by_name = None  # lower-case name -> id, built on first use
 
 
 def lookup(name):
-    """The id of a lower-cased header name (bytes); _H_OTHER when unknown."""
+    """The id of a lower-cased header name (bytes); 0 when unknown."""
     global _by_name
     if len(name) == 1:
-        return _COMPACT.get(name, _H_OTHER)
+        i = _COMPACT.find(name)  # letters only: ids are all below b"a"
+        return _COMPACT[i + 1] if i >= 0 else _H_OTHER
     if _by_name is None:
         d = {}
         for i in range(1, len(NAMES)):
@@ -103,4 +104,3 @@ def lookup_exact(name):
         for i in range(1, len(NAMES)):
             _exact[NAMES[i].encode()] = i
     return _exact.get(name, -1)
-
