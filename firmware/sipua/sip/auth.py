@@ -27,12 +27,9 @@ def h(alg, s):
     """Lower-case hex digest of str/bytes ``s``."""
     if isinstance(s, str):
         s = s.encode()
-    if alg == "SHA-256":
-        f = hashlib.sha256
-    else:
-        f = getattr(hashlib, "md5", None)
-        if f is None:  # a port without it in C
-            from .md5 import md5 as f
+    f = getattr(hashlib, "sha256" if alg == "SHA-256" else "md5", None)
+    if f is None and alg != "SHA-256":  # a port without md5 in C
+        from .md5 import md5 as f
     return binascii.hexlify(f(s).digest()).decode()
 
 

@@ -388,14 +388,15 @@ class Transports:
                     return
             try:
                 n = frame(buf, len(buf), self.limits)
-            except SipError:
+            except SipError as e:
                 # Unframeable: answer what can be answered, then close (RFC 4475 3.1.2.3).
+                answer = e
                 try:
                     parse(bytes(buf), True, self.limits)
                 except SipError as e2:
                     if e2.msg is not None:
-                        e = e2
-                self.stack.answer_error(e, f, f.peer)
+                        answer = e2
+                self.stack.answer_error(answer, f, f.peer)
                 self._close(f, None)
                 return
             if n == NEED_MORE:
