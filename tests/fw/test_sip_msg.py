@@ -49,6 +49,7 @@ def test_header_ids_are_case_insensitive_and_know_compact_forms():
         assert NAMES[lookup(letter.encode())] == name, letter
         assert lookup(name.lower().encode()) == lookup(letter.encode()), name
     assert lookup_exact(b"Call-ID") == H_CALL_ID and lookup_exact(b"CALL-ID") == -1
+    assert lookup(b"via\x82from") == H_OTHER and lookup(b"") == H_OTHER and lookup(b"ia") == 0
 
 
 def test_parse_register_fields():
