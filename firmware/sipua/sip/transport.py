@@ -271,25 +271,9 @@ class Transports:
             self.stack.receive(data, None, peer_of(addr), True)
 
     def _on_accept(self, sock, ev):
-        try:
-            s, addr = sock.accept()
-        except OSError:
-            return
-        ip, port = peer_of(addr)
-        if len(self.flows) >= self.max_flows:
-            try:
-                self._make_room()
-            except OSError:
-                s.close()
-                return
-        s.setblocking(False)
-        f = Flow(self, "tcp", ip, port, None, s)
-        f.state = _OPEN
-        f.last = self.sched.now()
-        self.flows[("tcp", ip, port)] = f
-        self._by_sock[s] = f
-        self.sched.watch(s, POLLIN, self._on_flow)
-        self._arm_sweeper()
+        from .uas import accept  # the server side, loaded with the first connection
+
+        accept(self, sock)
 
     def _on_flow(self, sock, ev):
         f = self._by_sock.get(sock)

@@ -38,6 +38,33 @@ KNOWN = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBS
 _stateless_tag = None
 
 
+def accept(tp, sock):
+    """A TCP connection to our listening port (transport ``tp``): a flow of its own, read
+    like the ones we open; requests on it are answered on it."""
+    from ..sched import POLLIN
+    from .transport import Flow, peer_of
+
+    try:
+        s, addr = sock.accept()
+    except OSError:
+        return
+    ip, port = peer_of(addr)
+    if len(tp.flows) >= tp.max_flows:
+        try:
+            tp._make_room()
+        except OSError:
+            s.close()
+            return
+    s.setblocking(False)
+    f = Flow(tp, "tcp", ip, port, None, s)
+    f.state = 1  # transport's _OPEN (a const there, not importable)
+    f.last = tp.sched.now()
+    tp.flows[("tcp", ip, port)] = f
+    tp._by_sock[s] = f
+    tp.sched.watch(s, POLLIN, tp._on_flow)
+    tp._arm_sweeper()
+
+
 def server_key(m, method=None):
     """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
     An ACK and a CANCEL find their INVITE with ``method="INVITE"``.
