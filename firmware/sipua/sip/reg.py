@@ -144,24 +144,19 @@ class Registration:
         plan = self.account.locate_plan()
         found = []
 
-        def step(i):
-            if i == len(plan):
-                done()
-                return
-            host, port, transport = plan[i]
-            self.locator.locate(host, lambda ts, err: got(i, ts, err), transport=transport,
-                                port=port)
-
-        def got(i, targets, err):
+        def step(i, targets=None, err=None):
+            """Name ``i`` of the plan next; first the answer for name ``i - 1``."""
             if targets:
                 found.append(targets)
             elif err:
                 self.log.warn("reg", "resolve_failed", account=self.account.label,
-                              name=plan[i][0], reason=err)
-            step(i + 1)
-
-        def done():
-            if self._stopped:
+                              name=plan[i - 1][0], reason=err)
+            if i < len(plan):
+                host, port, transport = plan[i]
+                self.locator.locate(host, lambda ts, e: step(i + 1, ts, e),
+                                    transport=transport, port=port)
+                return
+            if self._stopped:  # every name answered
                 return
             merged, ttl = [], None
             for ts in found:
