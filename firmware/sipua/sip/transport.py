@@ -59,6 +59,18 @@ class Flow:
         self.host = host
         self.sock = sock
         self.reliable = kind != "udp"
+        if self.reliable and tp._rx is None:
+            # One receive buffer for every stream flow, allocated with the first one (a
+            # UDP-only phone never needs its 2 KB; a TCP/TLS one opens its registrar's
+            # connection first thing) and kept: recv(2048) wants 2 KB contiguous per read,
+            # which a fragmented small heap no longer has (seen at 224 KB), and failing
+            # before the read leaves the socket ready. readinto needs no heap. (Datagrams
+            # are read with recv: readinto would run queued datagrams together on
+            # MicroPython, see netio.)
+            try:
+                tp._rx = bytearray(_RECV)
+            except MemoryError:
+                raise OSError(errno.ENOMEM) from None  # this flow cannot be opened
         self.state = _CONNECTING
         self.out = []  # bytes queued until connected / writable
         self.rbuf = bytearray()
@@ -100,12 +112,7 @@ class Transports:
         self._by_sock = {}
         self._sweeper = None
         self._tls_ctx = None
-        # One receive buffer for every stream flow, allocated while the heap is in one piece:
-        # recv(2048) wants 2 KB contiguous per read, which a fragmented small heap no longer
-        # has (seen at 224 KB), and failing before the read leaves the socket ready.
-        # readinto needs no heap. (Datagrams are read with recv: readinto would run queued
-        # datagrams together on MicroPython, see netio.)
-        self._rx = bytearray(_RECV)
+        self._rx = None  # every stream flow's receive buffer: see Flow
 
     # -- listening ---------------------------------------------------------------------------
     def listen(self, tcp=True):

@@ -56,7 +56,11 @@ def accept(tp, sock):
             s.close()
             return
     s.setblocking(False)
-    f = Flow(tp, "tcp", ip, port, None, s)
+    try:
+        f = Flow(tp, "tcp", ip, port, None, s)
+    except OSError:  # no heap for the stream receive buffer
+        s.close()
+        return
     f.state = 1  # transport's _OPEN (a const there, not importable)
     f.last = tp.sched.now()
     tp.flows[("tcp", ip, port)] = f
