@@ -8,11 +8,13 @@ from sipfw_helpers import Peer
 from sipua import app
 from sipua.agent import Agent
 from sipua.console import Console
-from sipua.sip.hdr import H_CONTACT, H_EXPIRES
+from sipua.sip.hdr import NAMES
 from sipua.sip.strans import response
 
 PHONE = "127.0.78.1"
 REGISTRAR = "127.0.78.26"
+H_CONTACT = NAMES.index("Contact")  # header ids by their canonical spelling
+H_EXPIRES = NAMES.index("Expires")
 
 
 def registrar(sched):

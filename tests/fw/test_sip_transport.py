@@ -122,6 +122,24 @@ def test_tcp_idle_connection_is_closed_and_busy_one_kept():
     st.stop()
 
 
+def test_stream_receive_buffer_comes_with_the_first_stream_flow():
+    s, st, port = start()
+    peer = Peer(s, TESTER, "udp")
+    peer.answer = reply(200, "OK")
+    done = []
+    st.request(st.make_request("REGISTER", "sip:x", "sip:u@x"), peer.target(),
+               lambda o, m: done.append(o))
+    s.run(until_ms=s.now() + 100)
+    assert done and st.tp._rx is None  # a UDP-only phone keeps no 2 KB stream buffer
+    peer.close()
+    c = connect(s, port)
+    c.send(options(1))
+    assert read_all(s, c).startswith(b"SIP/2.0 200")
+    assert len(st.tp._rx) == 2048  # allocated with the accepted connection, then kept
+    c.close()
+    st.stop()
+
+
 def test_unframeable_stream_is_answered_then_closed():
     s, st, port = start()
     c = connect(s, port)

@@ -5,8 +5,10 @@ import sys
 
 from sipua.sched import Scheduler
 from sipua.sip.auth import Auth
-from sipua.sip.ctrans import OUTCOME_NAMES, RESPONSE
+from sipua.sip.ctrans import RESPONSE
 from sipua.sip.stack import SipStack
+
+OUTCOME_NAMES = ("", "response", "unavailable", "timeout", "transport_error")  # by ctrans id
 
 
 def main(argv):

@@ -146,7 +146,7 @@ MPY_CLIENT = """
 import sys
 from sipua.sched import Scheduler
 from sipua.sip.stack import SipStack
-from sipua.sip.ctrans import OUTCOME_NAMES
+OUTCOME_NAMES = ("", "response", "unavailable", "timeout", "transport_error")  # by ctrans id
 sched = Scheduler()
 from sipua.log import log
 log.level = 10

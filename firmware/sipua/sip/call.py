@@ -14,21 +14,28 @@ the hop was an address, without the route set, so the new proxy routes by the re
 """
 
 from .. import log as logmod
+from ..compat import const
+from ..dns import Target
 from . import sdp
 from .auth import Auth
-from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
-from .dialog import Dialog
-from .hdr import H_FROM, H_RETRY_AFTER
+from .ctrans import RESPONSE, ClientTxn
+from .dialog import Dialog, cancel
+from .msg import Request
+from .reg import _REASONS
 from .scan import text
 from .servers import describe, hold_for, target_key, untried
+from .stack import _target, new_branch
+
+# hdr.py's ids (private: no dict entry; tests/host/test_sip_msg_ids.py checks them)
+_H_FROM = const(2)
+_H_RETRY_AFTER = const(16)
 
 CALLING = "calling"
 RINGING = "ringing"
 ACTIVE = "active"
 ENDED = "ended"
 
-_FAIL = {TIMEOUT: "timeout", TRANSPORT_ERROR: "transport_error", UNAVAILABLE: "503"}
-_RTP_BASE = 40000  # SDP port; media itself is outside this agent
+_RTP_BASE = const(40000)  # SDP port; media itself is outside this agent
 
 
 class Call:
@@ -140,13 +147,15 @@ class Calls:
         self.log.info("call", "invite", call=c.id, server=describe(target), cseq=req.cseq)
         c.txn = self.stack.request(req, target, lambda o, r: self._invite_result(c, o, r),
                                    on_provisional=lambda r: self._provisional(c, r),
-                                   on_2xx=lambda r: self._retransmitted_2xx(c, r))
+                                   # a retransmitted 2xx: our ACK was lost, send it again
+                                   on_2xx=lambda r: c.ack is None or _send_stateless(
+                                       self.stack, c.ack, c.server))
 
     def _provisional(self, c, resp):
         c.provisional = True
         if c.cancel_pending:
             c.cancel_pending = False
-            self.stack.cancel(c.txn, lambda o, r: None)
+            _cancel(self.stack, c.txn)
         if resp.status in (180, 183) and c.state == CALLING:
             c.state = RINGING
             self.log.info("call", "ringing", call=c.id, status=resp.status)
@@ -155,10 +164,26 @@ class Calls:
         if c.state == ENDED:
             return
         if outcome != RESPONSE:
-            if not c.provisional and not c.cancel_pending:
-                self._invite_failover(c, _FAIL.get(outcome, "error"), resp)
-            else:
-                self._end(c, _FAIL.get(outcome, "error"))
+            reason = _REASONS.get(outcome, "error")
+            if c.provisional or c.cancel_pending:
+                self._end(c, reason)
+                return
+            # INVITE failover: hold this server, try the next one of the line
+            line = c.line
+            hold = hold_for(reason)
+            if resp is not None and reason == "503":
+                ra = resp.int(_H_RETRY_AFTER)
+                if ra:
+                    hold = ra * 1000
+            line.registration.servers.hold(c.server, reason, hold)
+            nxt = untried(line.targets(first=None), c.tried)
+            self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
+                          reason=reason, next=describe(nxt) if nxt else "none")
+            if nxt is None:
+                self._end(c, reason)
+                return
+            c.invite.cseq += 1
+            self._invite(c, nxt)
             return
         code = resp.status
         if 200 <= code < 300:
@@ -169,26 +194,10 @@ class Calls:
         else:
             self._end(c, "%d %s" % (code, resp.reason))
 
-    def _invite_failover(self, c, reason, resp):
-        line = c.line
-        hold = hold_for(reason)
-        if resp is not None and reason == "503":
-            ra = resp.int(H_RETRY_AFTER)
-            if ra:
-                hold = ra * 1000
-        line.registration.servers.hold(c.server, reason, hold)
-        nxt = untried(line.targets(first=None), c.tried)
-        self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
-                      reason=reason, next=describe(nxt) if nxt else "none")
-        if nxt is None:
-            self._end(c, reason)
-            return
-        c.invite.cseq += 1
-        self._invite(c, nxt)
-
     def _answered(self, c, resp):
         c.dialog = Dialog.as_uac(c.invite, resp)
-        self._send_ack(c)
+        c.ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
+        _send_stateless(self.stack, c.ack, c.server)
         if c.cancel_pending or c.state == ENDED:
             self._bye(c)  # answered as we hung up: end it properly
             return
@@ -199,15 +208,6 @@ class Calls:
         c.state = ACTIVE
         c.started = self.sched.now()
         self.log.info("call", "answered", call=c.id, server=describe(c.server), codec=c.codec)
-
-    def _send_ack(self, c):
-        ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
-        c.ack = ack
-        self.stack.send_stateless(ack, c.server)
-
-    def _retransmitted_2xx(self, c, resp):
-        if c.ack is not None:
-            self.stack.send_stateless(c.ack, c.server)
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
@@ -221,7 +221,7 @@ class Calls:
             self._bye(c)
         elif c.state in (CALLING, RINGING):
             if c.provisional:
-                self.stack.cancel(c.txn, lambda o, r: None)
+                _cancel(self.stack, c.txn)
             else:
                 c.cancel_pending = True  # RFC 3261 §9.1: CANCEL only after a 1xx
             self.log.info("call", "cancel", call=c.id)
@@ -238,20 +238,17 @@ class Calls:
         req = c.dialog.request(self.stack, "BYE")
         hop = c.dialog.next_hop()
         self.log.info("call", "bye", call=c.id, hop=hop.host)
-        self._hop_targets(c, hop, lambda ts: self._send_bye(c, req, ts, []))
-
-    def _hop_targets(self, c, hop, then):
-        """Targets for the dialog's next hop, the call's server first when it is the same."""
+        # Targets for the dialog's next hop, the call's server first when it is the same.
         line = c.line
         if hop.host == line.account.domain or (c.server and hop.host in (c.server.host,
                                                                             c.server.ip)):
-            then(line.targets(first=c.server))
+            self._send_bye(c, req, line.targets(first=c.server), [])
             return
 
         def located(targets, err):
             extra = [t for t in line.targets(first=c.server)
                      if targets is None or all(target_key(t) != target_key(x) for x in targets)]
-            then(list(targets or []) + extra)
+            self._send_bye(c, req, list(targets or []) + extra, [])
 
         self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
 
@@ -275,10 +272,10 @@ class Calls:
             if outcome == RESPONSE:
                 self._end(c, "hangup")
                 return
-            c.line.registration.servers.hold(nxt, _FAIL.get(outcome, "error"))
+            c.line.registration.servers.hold(nxt, _REASONS.get(outcome, "error"))
             following = untried(targets, tried)
             self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
-                          reason=_FAIL.get(outcome, "error"),
+                          reason=_REASONS.get(outcome, "error"),
                           next=describe(following) if following else "none")
             req.cseq += 1
             self._send_bye(c, req, targets, tried)
@@ -332,13 +329,17 @@ class Calls:
                 return
         else:
             codec = None
-        from_na = m.name_addr(H_FROM)
+        from_na = m.name_addr(_H_FROM)
         remote = text(from_na.uri) if from_na else "?"
         c = self._new(line, "in", remote)
         c.txn = stx
         c.invite = m
         c.codec = codec
-        c.server = _source_target(m)
+        flow = m.flow  # the proxy it came from, in the shape of a locator target
+        if flow is not None and getattr(flow, "kind", None):
+            c.server = Target(flow.kind, flow.peer[0], flow.peer[0], flow.peer[1])
+        elif m.src:
+            c.server = Target("udp", m.src[0], m.src[0], m.src[1])
         transport = c.server.transport if c.server else "udp"
         contact = self.stack.contact(line.account.user, transport)
         c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
@@ -347,11 +348,7 @@ class Calls:
         stx.respond(180, "Ringing", [("Contact", contact)])
         self.log.info("call", "incoming", call=c.id, remote=remote)
         if line.account.auto_answer:
-            self.sched.call_later(500, self._auto_answer, c)
-
-    def _auto_answer(self, c):
-        if c.state == RINGING:
-            self.answer(c.id)
+            self.sched.call_later(500, lambda: c.state == RINGING and self.answer(c.id))
 
     def answer(self, call_id=None):
         c = None
@@ -408,22 +405,28 @@ class Calls:
                 return
 
 
-class _Peer:
-    """The proxy an incoming request came from, in the shape of a locator target."""
+# -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---
+def _cancel(stack, txn):
+    """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it only
+    after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
+    req = txn.req
+    t = ClientTxn(stack, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
+                                 req.cseq, req.from_tag), txn.flow, txn.branch,
+                  txn.via, None)
+    t.data = cancel(req, txn.via)
+    stack.ctx[t.key] = t
+    t.start()
 
-    __slots__ = ("transport", "host", "ip", "port")
 
-    def __init__(self, transport, ip, port):
-        self.transport = transport
-        self.host = ip
-        self.ip = ip
-        self.port = port
-
-
-def _source_target(m):
-    flow = m.flow
-    if flow is not None and getattr(flow, "kind", None):
-        return _Peer(flow.kind, flow.peer[0], flow.peer[1])
-    if m.src:
-        return _Peer("udp", m.src[0], m.src[1])
-    return None
+def _send_stateless(stack, req, target):
+    """Send a request outside any transaction with a new branch: the ACK of a 2xx
+    (RFC 3261 §13.2.2.4), which the dialog — not a transaction — owns and repeats for each
+    retransmitted 2xx. A transport failure is left to the dialog's timers."""
+    kind, ip, port, host = _target(target)
+    try:
+        flow = stack.tp.flow(kind, ip, port, host)
+        via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (kind.upper(), stack.tp.via_host(flow),
+                                                   flow.local_port, new_branch())
+        flow.send(req.encode(via, stack.user_agent))
+    except OSError:
+        pass

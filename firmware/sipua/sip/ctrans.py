@@ -24,7 +24,6 @@ RESPONSE = const(1)
 UNAVAILABLE = const(2)
 TIMEOUT = const(3)
 TRANSPORT_ERROR = const(4)
-OUTCOME_NAMES = ("", "response", "unavailable", "timeout", "transport_error")
 
 _CALLING = const(0)  # INVITE "Calling" / non-INVITE "Trying"
 _PROCEEDING = const(1)
@@ -55,13 +54,12 @@ class ClientTxn:
         self.branch = branch
         self.via = via
         self.key = branch + "|" + req.method
-        self.data = req.encode(via, 70, stack.user_agent)
+        self.data = req.encode(via, stack.user_agent)
         self.on_result = on_result
         self.on_provisional = on_provisional
         self.on_2xx = on_2xx
         self.state = _CALLING
         self.interval = stack.t1
-        self.sent = 0
         self.ack = None
         self._retx = None
         self._timer = None  # B / F, then D / K / M
@@ -84,7 +82,6 @@ class ClientTxn:
     def _send(self, data):
         try:
             self.flow.send(data)
-            self.sent += 1
         except OSError as e:
             # Reported on the next turn: the caller is still inside request().
             self.stack.sched.call_soon(self.on_transport_error, e)
@@ -136,7 +133,9 @@ class ClientTxn:
         else:
             self.state = _COMPLETED
             if self.invite:
-                self.ack = self.req.ack(self.via, m.first(3))  # 3 = H_TO
+                from .dialog import ack  # loaded with the call that sent the INVITE
+
+                self.ack = ack(self.req, self.via, m.first(3))  # 3 = H_TO
                 self._send(self.ack)
                 wait = 0 if self.flow.reliable else 32000
             else:
@@ -144,9 +143,9 @@ class ClientTxn:
             self._timer = self.stack.sched.call_later(wait, self._terminate)
         self._report(UNAVAILABLE if code == 503 else RESPONSE, m)
 
-    def _timeout(self, which):
+    def _timeout(self, detail):
         if self.state in (_CALLING, _PROCEEDING):
-            self.stack.log_txn(self, "timeout", which)
+            self.stack.log_txn(self, "timeout", detail)
             self._terminate()
             self._report(TIMEOUT, None)
 

@@ -11,32 +11,30 @@ is the answer to send (400, 505, 513) and whose ``msg`` is the partly parsed mes
 the header structure allowed it, so a server can still copy Via/From/To/Call-ID/CSeq.
 """
 
+from ..compat import const
 from . import SipError
-from .hdr import (
-    H_CALL_ID,
-    H_CONTACT,
-    H_CONTENT_LENGTH,
-    H_CONTENT_TYPE,
-    H_CSEQ,
-    H_EXPIRES,
-    H_FROM,
-    H_MAX_FORWARDS,
-    H_OTHER,
-    H_TO,
-    H_VIA,
-    NAMES,
-    is_list,
-    lookup,
-    lookup_exact,
-)
-from .scan import is_digits, is_token, parse_name_addr, parse_uri, parse_via, split_list, text
+from .hdr import _LISTS, NAMES, lookup, lookup_exact
+from .scan import is_digits, is_token, parse_name_addr, parse_via, split_list, text
+
+# hdr.py's ids, as private consts: an imported name costs a dict entry here (the
+# tests check they match hdr's)
+_H_OTHER = const(0)
+_H_VIA = const(1)
+_H_FROM = const(2)
+_H_TO = const(3)
+_H_CALL_ID = const(4)
+_H_CSEQ = const(5)
+_H_MAX_FORWARDS = const(6)
+_H_CONTACT = const(7)
+_H_CONTENT_LENGTH = const(8)
+_H_CONTENT_TYPE = const(9)
+_H_EXPIRES = const(18)
 
 NEED_MORE = -1
-_MAX_U32 = 4294967295
-_MAX_CSEQ = 2147483647  # RFC 3261 §8.1.1.5: less than 2**31
 # Headers that may appear once; a second one makes the message ambiguous (RFC 4475 3.3.8).
-_SINGLE = (H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_MAX_FORWARDS, H_CONTENT_LENGTH, H_CONTENT_TYPE,
-           H_EXPIRES)
+# One bit per header id: Call-ID, CSeq, From, To, Max-Forwards, Content-Length, Content-Type,
+# Expires (a const: no tuple on the heap).
+_SINGLE = const(1 << 4 | 1 << 5 | 1 << 2 | 1 << 3 | 1 << 6 | 1 << 8 | 1 << 9 | 1 << 18)
 
 
 class Limits:
@@ -56,7 +54,7 @@ class Limits:
 LIMITS = Limits()
 
 
-def frame(buf, n, lim=LIMITS):
+def frame(buf, n, limits=LIMITS):
     """Stream framing (TCP/TLS): the length of the message at the start of ``buf[:n]``.
 
     Returns ``NEED_MORE`` when the headers or the body are not all there yet; raises
@@ -66,7 +64,7 @@ def frame(buf, n, lim=LIMITS):
     """
     e = buf.find(b"\r\n\r\n", 0, n)
     if e < 0:
-        if n > lim.max_msg:
+        if n > limits.max_msg:
             raise SipError(513, "Message Too Large")
         return NEED_MORE
     cl = None
@@ -76,14 +74,14 @@ def frame(buf, n, lim=LIMITS):
         c = buf[p] | 32
         if c == 108 or c == 99:  # 'l' or 'c'
             colon = buf.find(b":", p, le)
-            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == H_CONTENT_LENGTH:
+            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == _H_CONTENT_LENGTH:
                 v = bytes(buf[colon + 1:le]).strip()
                 if cl is not None or not is_digits(v) or len(v) > 9:
                     raise SipError(400, "Bad Content-Length")
                 cl = int(v)
         p = le + 2
     total = e + 4 + (cl or 0)
-    if total > lim.max_msg:
+    if total > limits.max_msg:
         raise SipError(513, "Message Too Large")
     return total if total <= n else NEED_MORE
 
@@ -111,9 +109,6 @@ class Msg:
         self.src = None  # (ip, port) it came from; set by the transport
         self.flow = None  # the transport flow it came on
 
-    def is_request(self):
-        return self.status == 0
-
     # -- header access ---------------------------------------------------------------------
     def _value(self, k):
         h = self.h
@@ -121,16 +116,6 @@ class Msg:
         if b.find(b"\r\n") >= 0:
             b = b.replace(b"\r\n", b"")  # unfold: the white space after the CRLF remains
         return b.strip()
-
-    def count(self, hid):
-        # A plain loop: sum() over a generator allocated ~400 bytes per call on the unix
-        # port, and parse() counts 8 headers per message (a quarter of its garbage).
-        h = self.h
-        n = 0
-        for k in range(0, len(h), 5):
-            if h[k] == hid:
-                n += 1
-        return n
 
     def first(self, hid):
         """The first value of header ``hid`` as bytes, or None."""
@@ -153,7 +138,7 @@ class Msg:
         """All values of a list header (repeated lines and commas read alike), as bytes."""
         out = []  # type: list
         for v in self.all(hid):
-            if is_list(hid):
+            if hid in _LISTS:  # comma-separated values (RFC 3261 §7.3.1)
                 out.extend(x for x in split_list(v) if x)
             else:
                 out.append(v)
@@ -162,12 +147,12 @@ class Msg:
     def header(self, name):
         """First value of a header by name (for ones without an id), as str or None."""
         hid = lookup(name.lower().encode())
-        if hid != H_OTHER:
+        if hid != _H_OTHER:
             return self.get(hid)
         name = name.lower().encode()
         h, b = self.h, self.buf
         for k in range(0, len(h), 5):
-            if h[k] == H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
+            if h[k] == _H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
                 return text(self._value(k))
         return None
 
@@ -189,7 +174,7 @@ class Msg:
 
     def contacts(self):
         """Contact values as NameAddr; None stands for ``*``."""
-        return [parse_name_addr(v, True) for v in self.values(H_CONTACT)]
+        return [parse_name_addr(v, True) for v in self.values(_H_CONTACT)]
 
     @property
     def body(self):
@@ -204,7 +189,7 @@ class Msg:
             parts = [self.method.encode(), b" ", self.ruri, b" SIP/2.0\r\n"]
         for k in range(0, len(h), 5):
             hid = h[k]
-            if hid == H_CONTENT_LENGTH:
+            if hid == _H_CONTENT_LENGTH:
                 continue
             parts.append(NAMES[hid].encode() if hid else b[h[k + 1]:h[k + 2]])
             parts.append(b": ")
@@ -215,12 +200,12 @@ class Msg:
         return b"".join(parts)
 
 
-def parse(b, udp=True, lim=LIMITS):
+def parse(b, udp=True, limits=LIMITS):
     """bytes -> Msg, or raise SipError. ``udp``: a datagram (body = rest when no
     Content-Length, extra bytes after the body ignored) rather than one framed stream
     message."""
     n = len(b)
-    e = b.find(b"\r\n", 0, lim.max_line)
+    e = b.find(b"\r\n", 0, limits.max_line)
     if e <= 0:
         raise SipError(400, "Bad start line")
     m = Msg(b)
@@ -230,12 +215,12 @@ def parse(b, udp=True, lim=LIMITS):
     while True:
         e = b.find(b"\r\n", p)
         if e < 0:
-            if n > lim.max_msg:
+            if n > limits.max_msg:
                 raise SipError(513, "Message Too Large", m)
             raise SipError(400, "No end of headers", m)
         if e == p:
             break
-        if e - p > lim.max_line:
+        if e - p > limits.max_line:
             raise SipError(513, "Header line too long", m)
         c = b[p]
         if c == 32 or c == 9:  # a folded line continues the previous value
@@ -259,23 +244,23 @@ def parse(b, udp=True, lim=LIMITS):
             if hid < 0:
                 hid = lookup(name.lower())
             h.extend((hid, p, ne, vs, e))
-            if len(h) > 5 * lim.max_headers:
+            if len(h) > 5 * limits.max_headers:
                 raise SipError(513, "Too many headers", m)
         p = e + 2
     m.bs = bs = e + 2
     _start_line(m, b, line_end)
     # Size is judged once the headers are known, so that even 513 can be answered; the
     # header loop above is bounded by max_line and max_headers.
-    if n > lim.max_msg:
+    if n > limits.max_msg:
         raise SipError(513, "Message Too Large", m)
-    seen = 0  # one bit per header id of _SINGLE seen so far (ids are < 32)
+    seen = 0  # one bit per header id of _SINGLE seen so far
     for k in range(0, len(h), 5):
         hid = h[k]
-        if hid in _SINGLE:
+        if _SINGLE >> hid & 1:
             if seen & (1 << hid):
                 raise SipError(400, "Duplicate " + NAMES[hid], m)
             seen |= 1 << hid
-    cl = m.first(H_CONTENT_LENGTH)
+    cl = m.first(_H_CONTENT_LENGTH)
     if cl is None:
         if not udp:
             m.be = bs  # RFC 3261 §18.3: on a stream a missing Content-Length means none
@@ -286,7 +271,7 @@ def parse(b, udp=True, lim=LIMITS):
         if bs + ln > n:
             raise SipError(400, "Content-Length larger than body", m)
         m.be = bs + ln
-    if m.be - bs > lim.max_body:
+    if m.be - bs > limits.max_body:
         raise SipError(413, "Request Entity Too Large", m)
     _core(m)
     return m
@@ -316,6 +301,8 @@ def _start_line(m, b, e):
         if parts[2].startswith(b"SIP/"):
             raise SipError(505, "Version Not Supported", m)
         raise SipError(400, "Bad request line", m)
+    from .uri import parse_uri  # requests only: a registering phone receives none
+
     try:
         u = parse_uri(parts[1])
     except SipError as err:
@@ -327,7 +314,7 @@ def _start_line(m, b, e):
 
 def _core(m):
     """Check and keep the headers every layer relies on."""
-    v = m.first(H_VIA)
+    v = m.first(_H_VIA)
     if v is None:
         raise SipError(400, "Missing Via", m)
     try:
@@ -335,7 +322,7 @@ def _core(m):
     except SipError as e:
         e.msg = m
         raise
-    cs = m.first(H_CSEQ)
+    cs = m.first(_H_CSEQ)
     if cs is None:
         raise SipError(400, "Missing CSeq", m)
     parts = cs.split()
@@ -343,32 +330,32 @@ def _core(m):
             not is_token(parts[1]):
         raise SipError(400, "Bad CSeq", m)
     m.cseq = int(parts[0])
-    if m.cseq > _MAX_CSEQ:
+    if m.cseq > 2147483647:  # RFC 3261 §8.1.1.5: less than 2**31
         raise SipError(400, "Bad CSeq", m)
     m.cseq_method = text(parts[1])
-    cid = m.first(H_CALL_ID)
+    cid = m.first(_H_CALL_ID)
     if not cid or len(cid.split()) != 1:
         raise SipError(400, "Missing or bad Call-ID", m)
     m.call_id = text(cid)
-    fr = m.first(H_FROM)
-    to = m.first(H_TO)
+    fr = m.first(_H_FROM)
+    to = m.first(_H_TO)
     if fr is None or to is None:
         raise SipError(400, "Missing From or To", m)
     m.from_tag = _parse_na(fr, m).tag
     m.to_tag = _parse_na(to, m).tag
-    mf = m.first(H_MAX_FORWARDS)
+    mf = m.first(_H_MAX_FORWARDS)
     if mf is not None and (not is_digits(mf) or len(mf) > 5 or int(mf) > 255):
         raise SipError(400, "Bad Max-Forwards", m)
-    ex = m.first(H_EXPIRES)
-    if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > _MAX_U32):
+    ex = m.first(_H_EXPIRES)
+    if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > 4294967295):
         raise SipError(400, "Bad Expires", m)
-    for c in m.values(H_CONTACT):
+    for c in m.values(_H_CONTACT):
         _parse_na(c, m, True)
 
 
-def _parse_na(v, m, star=False):
+def _parse_na(v, m, star_ok=False):
     try:
-        return parse_name_addr(v, star)
+        return parse_name_addr(v, star_ok)
     except SipError as e:
         e.msg = m
         raise
@@ -436,44 +423,19 @@ class Request:
             s += ";tag=" + self.from_tag
         return s
 
-    def _to(self, to_tag):
+    def _to(self):
         s = "<%s>" % self.to_uri
-        return s + ";tag=" + to_tag if to_tag else s
+        return s + ";tag=" + self.to_tag if self.to_tag else s
 
-    def encode(self, via, max_forwards=70, user_agent=None):
-        out = ["%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: %d\r\nFrom: %s\r\nTo: %s\r\n"
+    def encode(self, via, user_agent=None):
+        out = ["%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n"
                "Call-ID: %s\r\nCSeq: %d %s\r\n" % (
-                   self.method, self.uri, via, max_forwards, self._from(),
-                   self._to(self.to_tag), self.call_id, self.cseq, self.method)]
+                   self.method, self.uri, via, self._from(), self._to(), self.call_id,
+                   self.cseq, self.method)]
         if self.contact:
             out.append("Contact: %s\r\n" % self.contact)
         if user_agent:
             out.append("User-Agent: %s\r\n" % user_agent)
         parts = ["".join(out).encode()]
         tail(parts, self.headers, self.body, self.content_type)
-        return b"".join(parts)
-
-    def _routes(self):
-        return [(n, v) for n, v in self.headers if n.lower() == "route"]
-
-    def ack(self, via, to_value):
-        """ACK for a non-2xx final answer (RFC 3261 §17.1.1.3): same branch and Route,
-        To as in the response (``to_value`` bytes/str, with its tag)."""
-        if isinstance(to_value, bytes):
-            to_value = text(to_value)
-        head = "ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
-               "Call-ID: %s\r\nCSeq: %d ACK\r\n" % (self.uri, via, self._from(), to_value,
-                                                    self.call_id, self.cseq)
-        parts = [head.encode()]
-        tail(parts, self._routes(), b"", None)
-        return b"".join(parts)
-
-    def cancel(self, via):
-        """CANCEL for this (INVITE) request (RFC 3261 §9.1): same branch, URI, tags, Route."""
-        head = "CANCEL %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n" \
-               "Call-ID: %s\r\nCSeq: %d CANCEL\r\n" % (self.uri, via, self._from(),
-                                                       self._to(self.to_tag), self.call_id,
-                                                       self.cseq)
-        parts = [head.encode()]
-        tail(parts, self._routes(), b"", None)
         return b"".join(parts)

@@ -21,10 +21,9 @@ a server the phone no longer watches.
 """
 
 from .. import log as logmod
-from ..compat import urandom_u32
+from ..compat import const, urandom_u32
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
-from .hdr import H_CONTACT, H_EXPIRES, H_MIN_EXPIRES, H_RETRY_AFTER
 from .servers import (
     Failback,
     describe,
@@ -34,6 +33,12 @@ from .servers import (
     target_key,
     untried,
 )
+
+# hdr.py's ids (private: no dict entry here; a host test checks they match)
+_H_CONTACT = const(7)
+_H_RETRY_AFTER = const(16)
+_H_MIN_EXPIRES = const(17)
+_H_EXPIRES = const(18)
 
 FLOW_LOST_JITTER_MS = 1000  # spread of re-REGISTERs after the registrar's connection died
 
@@ -88,7 +93,9 @@ class Registration:
         self._stopped = True
         self._cancel_timer()
         if unregister and self.server is not None and self.state == REGISTERED:
-            self._send_unregister(self.server)
+            from .regextra import unregister
+
+            unregister(self, self.server)
         self._hold_flow(None)
         self.server = None
         self._set_state(IDLE)
@@ -137,24 +144,19 @@ class Registration:
         plan = self.account.locate_plan()
         found = []
 
-        def step(i):
-            if i == len(plan):
-                done()
-                return
-            host, port, transport = plan[i]
-            self.locator.locate(host, lambda ts, err: got(i, ts, err), transport=transport,
-                                port=port)
-
-        def got(i, targets, err):
+        def step(i, targets=None, err=None):
+            """Name ``i`` of the plan next; first the answer for name ``i - 1``."""
             if targets:
                 found.append(targets)
             elif err:
                 self.log.warn("reg", "resolve_failed", account=self.account.label,
-                              name=plan[i][0], reason=err)
-            step(i + 1)
-
-        def done():
-            if self._stopped:
+                              name=plan[i - 1][0], reason=err)
+            if i < len(plan):
+                host, port, transport = plan[i]
+                self.locator.locate(host, lambda ts, e: step(i + 1, ts, e),
+                                    transport=transport, port=port)
+                return
+            if self._stopped:  # every name answered
                 return
             merged, ttl = [], None
             for ts in found:
@@ -174,23 +176,14 @@ class Registration:
         step(0)
 
     # -- choosing a server -------------------------------------------------------------------
-    def _candidates(self):
+    def _first_choice(self, tried=()):
+        """The best server not in ``tried``: healthy ones in locator order, then held ones;
+        the one the other leg uses last (concurrent redundancy)."""
         order = self.servers.ordered()
         avoid = self.avoid() if self.avoid is not None else None
         if avoid is not None:
             order = [t for t in order if t.ip != avoid] or order
-        return order
-
-    def _preferred(self):
-        avoid = self.avoid() if self.avoid is not None else None
-        for t in self.servers.targets:
-            if t.ip != avoid:
-                return t
-        return None
-
-    def _first_choice(self):
-        order = self._candidates()
-        return order[0] if order else None
+        return untried(order, tried)
 
     def _begin(self, target):
         self._tried = []
@@ -198,9 +191,6 @@ class Registration:
             self._all_failed()
             return
         self._attempt(target)
-
-    def _next_target(self):
-        return untried(self._candidates(), self._tried)
 
     # -- one REGISTER ------------------------------------------------------------------------
     def _attempt(self, target):
@@ -246,7 +236,7 @@ class Registration:
         reason = _REASONS.get(outcome, "error")
         hold = hold_for(reason)
         if outcome == UNAVAILABLE:
-            ra = resp.int(H_RETRY_AFTER) if resp is not None else None
+            ra = resp.int(_H_RETRY_AFTER) if resp is not None else None
             if ra:
                 hold = ra * 1000
         self._failover(target, reason, hold)
@@ -263,7 +253,7 @@ class Registration:
             else:
                 self._give_up(target, "authentication failed")
         elif code == 423:
-            min_exp = resp.int(H_MIN_EXPIRES)
+            min_exp = resp.int(_H_MIN_EXPIRES)
             if not min_exp or min_exp <= self.expires:
                 self._give_up(target, "423 without a usable Min-Expires")
                 return
@@ -303,7 +293,9 @@ class Registration:
                       expires=granted, preferred=1 if preferred else 0)
         if (old is not None and target_key(old) != target_key(target)
                 and self.account.redundancy == "successive"):
-            self._send_unregister(old)
+            from .regextra import unregister
+
+            unregister(self, old)
         self._schedule(refresh_delay_ms(granted), self._refresh)
         if not preferred:
             self._arm_failback()
@@ -312,7 +304,7 @@ class Registration:
     def _failover(self, target, reason, hold_ms):
         self.servers.hold(target, reason, hold_ms)
         self.last_error = reason
-        nxt = self._next_target()
+        nxt = self._first_choice(self._tried)
         self.log.warn("reg", "failover", account=self.account.label, server=describe(target),
                       reason=reason, next=describe(nxt) if nxt else "none")
         if nxt is None:
@@ -369,67 +361,23 @@ class Registration:
                               next=describe(first))
             self._begin(first if first is not None else current)
         else:
-            self._probe_then_register(current)
+            from .regextra import probe  # loaded with the first probe
+
+            probe(self, current)
 
     def _arm_failback(self):
         """Timed failback checks (modes that do not wait for the next refresh)."""
         mode = self.failback.mode
         if mode == "duration":
-            self._schedule_failback(self.failback.timeout_ms)
+            delay_ms = self.failback.timeout_ms
         elif mode == "dns-ttl" and self.servers.dns_expires_at is not None:
-            self._schedule_failback(self.servers.dns_expires_at - self.sched.now())
-
-    def _schedule_failback(self, delay_ms):
+            delay_ms = self.servers.dns_expires_at - self.sched.now()
+        else:
+            return
         # Shares the refresh timer slot: whichever comes first re-decides, then re-arms.
         if self._timer is not None and self._timer.due - self.sched.now() <= delay_ms:
             return
         self._schedule(delay_ms, self._refresh)
-
-    def _probe_then_register(self, current):
-        # The preferred server by the locator's order, held or not: the probe *is* the health
-        # check, and the failback timeout (not the failover hold) says when to ask again.
-        preferred = self._preferred()
-        if preferred is None or target_key(preferred) == target_key(current):
-            self._begin(current)
-            return
-        self.log.info("reg", "failback_probe", account=self.account.label,
-                      server=describe(preferred), reason=self.failback.why(), next="OPTIONS")
-        acc = self.account
-        req = self.stack.make_request("OPTIONS", "sip:%s" % preferred.host, acc.aor)
-
-        def probed(outcome, resp):
-            if self._stopped:
-                return
-            if outcome == RESPONSE:
-                self.log.info("reg", "failback", account=acc.label, server=describe(current),
-                              reason="probe answered %d" % resp.status, next=describe(preferred))
-                self._begin(preferred)
-            else:
-                self.servers.hold(preferred, _REASONS.get(outcome, "error"))
-                self.log.info("reg", "failback_deferred", account=acc.label,
-                              server=describe(preferred), reason=_REASONS.get(outcome, "error"),
-                              next=describe(current))
-                self.failed_over_at = self.sched.now()  # "duration" counts again from now
-                self._begin(current)
-
-        self.stack.request(req, preferred, probed)
-
-    def _send_unregister(self, target):
-        acc = self.account
-        req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
-                                      from_display=acc.display_name or None)
-        req.contact = self.stack.contact(acc.user, target.transport)
-        req.set("Expires", "0")
-        self.log.info("reg", "unregister", account=acc.label, server=describe(target))
-        auth = Auth(acc.auth_user, acc.password, acc.ha1)
-
-        def done(outcome, resp):
-            # One digest round is worth it: a stale binding would fork calls to a dead phone.
-            if outcome == RESPONSE and resp.status in (401, 407) and auth.answer(req, resp):
-                req.cseq += 1
-                self.stack.request(req, target, done)
-
-        self.stack.request(req, target, done)
 
     def _hold_flow(self, flow):
         """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):
@@ -475,15 +423,22 @@ class Registration:
         }
 
 
-def _granted_expires(resp, our_contact, asked):
+def _granted_expires(resp, contact, expires):
     """The interval the registrar granted our binding (RFC 3261 §10.2.4).
 
     The ``expires`` parameter of *our* Contact in the 200 wins, then the Expires header,
     then what we asked for. Ours is recognised by its URI (the registrar lists every binding
     of the address of record).
     """
-    ours = _uri_of(our_contact)
-    for v in resp.values(H_CONTACT):
+    ours = None  # the URI of our Contact, without its parameters
+    if contact:
+        lt = contact.find("<")
+        gt = contact.find(">")
+        ours = contact[lt + 1:gt] if 0 <= lt < gt else contact
+        semi = ours.find(";")
+        if semi > 0:
+            ours = ours[:semi]
+    for v in resp.values(_H_CONTACT):
         text = v.decode() if isinstance(v, (bytes, bytearray)) else v
         if ours and ours in text:
             semi = text.find(">")
@@ -495,15 +450,5 @@ def _granted_expires(resp, our_contact, asked):
                         return int(p[8:])
                     except ValueError:
                         break
-    exp = resp.int(H_EXPIRES)
-    return exp if exp is not None else asked
-
-
-def _uri_of(contact):
-    if not contact:
-        return None
-    lt = contact.find("<")
-    gt = contact.find(">")
-    uri = contact[lt + 1:gt] if 0 <= lt < gt else contact
-    semi = uri.find(";")
-    return uri[:semi] if semi > 0 else uri
+    exp = resp.int(_H_EXPIRES)
+    return exp if exp is not None else expires

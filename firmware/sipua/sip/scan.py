@@ -6,6 +6,7 @@ allocation); only the leaves a caller keeps (a tag, a branch, a host) are decode
 Values reaching here are already unfolded (``msg`` removes the CRLF of folded lines).
 """
 
+from ..compat import const
 from . import SipError
 
 # Character classes for bytes 0..127 (>= 128 is none): 1 token, 2 white space, 4 digit.
@@ -18,25 +19,21 @@ _CT = (
     b"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x00\x00"
     b"\x01\x00"
 )
-_TOK = 1
-_WS = 2
-_DIG = 4
-_QUOTE = 34  # "
-_BSLASH = 92
-_SEMI = 59
-_COMMA = 44
-_EQ = 61
-_LT = 60
-_GT = 62
-_COLON = 58
-_SLASH = 47
-_LBRACK = 91
-_RBRACK = 93
-_QMARK = 63
-_AT = 64
+# consts: no dict entries (uri.py repeats the ones it needs)
+_TOK = const(1)
+_WS = const(2)
+_DIG = const(4)
+_QUOTE = const(34)  # "
+_BSLASH = const(92)
+_SEMI = const(59)
+_COMMA = const(44)
+_EQ = const(61)
+_LT = const(60)
+_GT = const(62)
+_COLON = const(58)
+_SLASH = const(47)
+_LBRACK = const(91)
 
-# A parameter value that is not quoted ends at one of these (or white space).
-_VALUE_STOP = b";,<>\"?"
 
 
 def bad(reason):
@@ -49,10 +46,6 @@ def text(b):
         return str(b, "utf-8")
     except UnicodeError:
         raise bad("Bad UTF-8") from None
-
-
-def is_ws(c):
-    return c < 128 and _CT[c] & _WS
 
 
 def is_token(b):
@@ -140,11 +133,12 @@ def split_list(s):
 
 
 def value_end(s, i):
-    """End of an unquoted parameter value (token, host, IPv6 reference)."""
+    """End of an unquoted parameter value (token, host, IPv6 reference): white space or
+    one of ``;,<>"?``."""
     n = len(s)
     while i < n:
         c = s[i]
-        if c < 128 and (_CT[c] & _WS or c in _VALUE_STOP):
+        if c < 128 and (_CT[c] & _WS or c in b";,<>\"?"):
             break
         i += 1
     return i
@@ -190,32 +184,6 @@ def params(s, i, sep=_SEMI):
         out[name] = value
 
 
-class Uri:
-    """A parsed SIP/SIPS URI (other schemes: ``scheme`` and ``raw`` only).
-
-    ``user`` stays %-escaped as received: a phone compares and echoes it, never needs it
-    unescaped.
-    """
-
-    __slots__ = ("raw", "scheme", "user", "password", "host", "port", "params", "headers")
-
-    def __init__(self):
-        self.raw = ""
-        self.scheme = ""
-        self.user = None
-        self.password = None
-        self.host = ""
-        self.port = None
-        self.params = {}
-        self.headers = None
-
-    def is_sip(self):
-        return self.scheme == "sip" or self.scheme == "sips"
-
-    def __str__(self):
-        return self.raw
-
-
 def scheme_end(s):
     """Index of the ':' after a valid URI scheme, or -1."""
     n = len(s)
@@ -232,78 +200,15 @@ def scheme_end(s):
     return -1
 
 
-def parse_uri(s):
-    """bytes -> Uri; raises SipError(400) on a malformed SIP URI or a missing scheme."""
-    c = scheme_end(s)
-    if c < 1:
-        raise bad("Bad URI")
-    for ch in s:
-        if ch <= 32 or ch in b"<>\"":
-            raise bad("Bad character in URI")
-    u = Uri()
-    u.raw = text(s)
-    u.scheme = text(s[:c]).lower()
-    if not u.is_sip():
-        return u
-    i = c + 1
-    n = len(s)
-    at = s.find(b"@", i)
-    if at >= 0:
-        colon = s.find(b":", i, at)
-        if colon >= 0:
-            u.user = text(s[i:colon])
-            u.password = text(s[colon + 1:at])
-        else:
-            u.user = text(s[i:at])
-        if not u.user:
-            raise bad("Empty user in URI")
-        i = at + 1
-    if i < n and s[i] == _LBRACK:
-        e = s.find(b"]", i)
-        if e < 0:
-            raise bad("Bad IPv6 reference")
-        e += 1
-    else:
-        e = i
-        while e < n and s[e] not in b":;?":
-            e += 1
-    if e == i:
-        raise bad("Empty host in URI")
-    for ch in s[i:e]:
-        if not ((ch < 128 and _CT[ch] & (_TOK | _DIG)) or ch in b"[]:"):
-            raise bad("Bad host in URI")
-    u.host = text(s[i:e])
-    i = e
-    if i < n and s[i] == _COLON:
-        e = i + 1
-        while e < n and s[e] not in b";?":
-            e += 1
-        if not is_digits(s[i + 1:e]) or e - i > 6:
-            raise bad("Bad port in URI")
-        u.port = int(s[i + 1:e])
-        if u.port > 65535:
-            raise bad("Bad port in URI")
-        i = e
-    q = s.find(b"?", i)
-    if q >= 0:
-        u.headers = text(s[q + 1:])
-        n = q
-    if i < n:
-        u.params, e = params(s[:n], i)
-        if e != n:
-            raise bad("Bad URI parameter")
-    return u
-
-
 class NameAddr:
     """From/To/Contact/Route: ``display <uri>;params`` or ``uri;params``."""
 
     __slots__ = ("display", "uri", "params")
 
-    def __init__(self, display, uri, params_):
+    def __init__(self, display, uri, params):
         self.display = display
         self.uri = uri  # bytes of the URI, parsed on demand with parse_uri
-        self.params = params_
+        self.params = params
 
     @property
     def tag(self):

@@ -9,8 +9,6 @@ from ..compat import urandom_u32
 # payload type -> rtpmap; static types need no rtpmap, but we always write one for clarity
 CODECS = ((0, "PCMU/8000"), (8, "PCMA/8000"))
 DTMF_PT = 101
-_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-_ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly"}
 
 
 class SdpError(Exception):
@@ -62,7 +60,7 @@ def parse(body):
                 else:
                     media.ip = parts[2]
         elif kind == "a" and media is not None:
-            if value in _DIRECTIONS:
+            if value in ("sendrecv", "sendonly", "recvonly", "inactive"):
                 media.direction = value
             elif value.startswith("rtpmap:"):
                 pt, _, enc = value[7:].partition(" ")
@@ -126,7 +124,11 @@ def answer(offer_body, ip, port):
             break
     if chosen is None:
         raise SdpError("no common codec")
-    direction = _ANSWER_DIRECTION.get(offer.direction, offer.direction)
+    direction = offer.direction  # sendonly <-> recvonly, the others as offered
+    if direction == "sendonly":
+        direction = "recvonly"
+    elif direction == "recvonly":
+        direction = "sendonly"
     if offer.port == 0:
         direction = "inactive"
     body = build(ip, port, (chosen,), direction, offer.dtmf_pt)

@@ -26,8 +26,6 @@ _BASE_ALL_FAILED_S = const(30)
 _BASE_SOME_OK_S = const(90)
 _MAX_WAIT_S = const(1800)
 
-FAILBACK_MODES = ("new-requests", "dns-ttl", "registration", "duration")
-
 
 def _unit_random():
     return urandom_u32() / 4294967296.0
@@ -144,7 +142,7 @@ class Failback:
     """
 
     def __init__(self, mode="new-requests", timeout_s=3600):
-        if mode not in FAILBACK_MODES:
+        if mode not in ("new-requests", "dns-ttl", "registration", "duration"):
             raise ValueError("failback mode %r" % (mode,))
         self.mode = mode
         self.timeout_ms = timeout_s * 1000
@@ -155,7 +153,7 @@ class Failback:
             return "duration %ds" % (self.timeout_ms // 1000)
         return self.mode
 
-    def due(self, now_ms, failed_over_at_ms, dns_stale, refreshing):
+    def due(self, now, failed_over_at, dns_stale, refreshing):
         """True when the next request should try the preferred server first."""
         mode = self.mode
         if mode == "new-requests":
@@ -164,4 +162,4 @@ class Failback:
             return dns_stale
         if mode == "registration":
             return refreshing
-        return now_ms - failed_over_at_ms >= self.timeout_ms
+        return now - failed_over_at >= self.timeout_ms

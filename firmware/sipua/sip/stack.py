@@ -18,15 +18,13 @@ see docs/architecture.md "SIP core" for the contract.
 from .. import log as logmod
 from ..compat import urandom_u32
 from . import SipError
-from .ctrans import TRANSPORT_ERROR, ClientTxn
+from .ctrans import ClientTxn
 from .msg import LIMITS, Request, parse
 from .transport import Transports
 
-MAGIC = "z9hG4bK"
-
 
 def new_branch():
-    return "%s%08x%08x" % (MAGIC, urandom_u32(), urandom_u32())
+    return "z9hG4bK%08x%08x" % (urandom_u32(), urandom_u32())  # RFC 3261's magic cookie
 
 
 def new_tag():
@@ -35,23 +33,6 @@ def new_tag():
 
 def new_call_id(host="sipfw"):
     return "%08x%08x@%s" % (urandom_u32(), urandom_u32(), host)
-
-
-def server_key(m, method=None):
-    """RFC 3261 §17.2.3 (branch with the magic cookie) or the RFC 2543 rules otherwise.
-    An ACK and a CANCEL find their INVITE with ``method="INVITE"``.
-
-    Stricter than §17.2.3 on purpose: Call-ID and CSeq number are part of the key too. A
-    true retransmission (and its ACK or CANCEL) carries the same ones, while peers that
-    reuse a branch for a new request (RFC 4475's vectors all say ``z9hG4bKkdjuw``; so do
-    some buggy phones) get a new transaction instead of the old request's answer."""
-    method = method or ("INVITE" if m.method == "ACK" else m.method)
-    v = m.via
-    b = v.branch
-    if b and b.startswith(MAGIC) and len(b) > 7:
-        return "%s|%s:%s|%s|%s|%d" % (b, v.host, v.port, method, m.call_id, m.cseq)
-    return "2543|%s|%d|%s|%s|%s:%s|%s" % (m.call_id, m.cseq, m.from_tag, m.ruri, v.host,
-                                          v.port, method)
 
 
 class _DeadFlow:
@@ -81,14 +62,11 @@ class SipStack:
         self.limits = limits or LIMITS
         self.tp = Transports(self, sched, local_ip, local_port, ca_file, self.limits, log)
         self.ctx = {}  # client transactions: branch|method -> ClientTxn
-        self.stx = {}  # server transactions: server_key -> ServerTxn
+        self.stx = {}  # server transactions: uas.server_key -> ServerTxn
         self._accepted = {}  # Call-ID|CSeq -> INVITE ServerTxn waiting for the ACK of its 2xx
         self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
         self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487
         self.on_flow_lost = None  # fn(flow): a TCP/TLS connection was closed by the peer
-        self.allow = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS"]
-        self.supported = []  # option tags for Supported; Require of others -> 420
-        self.accept = ["application/sdp"]
         # Server transactions held at once: each keeps its last response for 32 s (Timer
         # J/H); beyond this, answered ones are dropped early, then new requests get 503.
         self.max_stx = 8
@@ -121,10 +99,9 @@ class SipStack:
         """Our Contact for ``transport``: the listening address, which is where a server's
         requests reach the phone."""
         t = "" if transport == "udp" else ";transport=" + transport
-        return "<sip:%s@%s:%d%s>" % (user, self.tp.via_host(None) if self.local_ip ==
-                                     "0.0.0.0" else self.local_ip, self.local_port, t)
+        return "<sip:%s@%s:%d%s>" % (user, self.tp.via_host(None), self.local_port, t)
 
-    def request(self, req, target, on_result, on_provisional=None, on_2xx=None, data=None):
+    def request(self, req, target, on_result, on_provisional=None, on_2xx=None):
         """Start a client transaction for ``req`` to ``target`` and return it.
 
         ``target`` is ``(transport, ip, port[, host])`` or an object with those attributes
@@ -142,38 +119,9 @@ class SipStack:
             kind.upper(), self.tp.via_host(flow) if not isinstance(flow, _DeadFlow) else
             self.local_ip, flow.local_port, branch)
         t = ClientTxn(self, req, flow, branch, via, on_result, on_provisional, on_2xx)
-        if data is not None:
-            t.data = data
         self.ctx[t.key] = t
         t.start()
         return t
-
-    def cancel(self, invite_txn, on_result):
-        """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it
-        only after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
-        req = invite_txn.req
-        data = req.cancel(invite_txn.via)
-        t = ClientTxn(self, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
-                                    req.cseq, req.from_tag), invite_txn.flow,
-                      invite_txn.branch, invite_txn.via, on_result)
-        t.data = data
-        self.ctx[t.key] = t
-        t.start()
-        return t
-
-    def send_stateless(self, req, target):
-        """Send a request outside any transaction with a new branch: the ACK of a 2xx
-        (RFC 3261 §13.2.2.4), which the dialog — not a transaction — owns and repeats for
-        each retransmitted 2xx. Returns False when the transport failed."""
-        kind, ip, port, host = _target(target)
-        try:
-            flow = self.tp.flow(kind, ip, port, host)
-            via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (kind.upper(), self.tp.via_host(flow),
-                                                       flow.local_port, new_branch())
-            flow.send(req.encode(via, 70, self.user_agent))
-            return True
-        except OSError:
-            return False
 
     def send_raw(self, data, target):
         """Send bytes outside any transaction (the ACK of a 2xx, a CRLF keep-alive).
@@ -210,25 +158,13 @@ class SipStack:
             if m.status:
                 t = self.ctx.get("%s|%s" % (m.via.branch, m.cseq_method))
                 if t is None:
-                    self._debug("stray_response", status=m.status, call_id=m.call_id)
+                    self.log.debug("sip", "stray_response", status=m.status, call_id=m.call_id)
                     return
                 t.on_response(m)
                 return
-            key = server_key(m)
-            t = self.stx.get(key)
-            if t is not None:
-                t.on_request(m)
-                return
-            if m.method == "ACK":
-                t = self._accepted.get("%s|%d" % (m.call_id, m.cseq))
-                if t is not None:
-                    t.ack_2xx(m)
-                elif self.on_request is not None:
-                    self.on_request(m, None)
-                return
             from . import uas  # the server side, loaded with the first request
 
-            uas.handle(self, m, key)
+            uas.handle(self, m)
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
@@ -240,12 +176,12 @@ class SipStack:
         # A response can fail before its start line is read (a header line too long): its
         # first bytes still say so, and a phone never answers a response.
         if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
-                or not m.count(1)):  # 1 = H_VIA
-            self._debug("dropped", code=err.code, reason=err.reason, src=src)
+                or m.first(1) is None):  # 1 = H_VIA
+            self.log.debug("sip", "dropped", code=err.code, reason=err.reason, src=src)
             return
         m.src = src
         m.flow = flow
-        self._debug("malformed", code=err.code, reason=err.reason, src=src)
+        self.log.debug("sip", "malformed", code=err.code, reason=err.reason, src=src)
         from .strans import response
 
         self.tp.send_response(response(m, err.code, err.reason), m)
@@ -302,14 +238,9 @@ class SipStack:
         self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
                       detail=detail)
 
-    def _debug(self, event, **kv):
-        self.log.debug("sip", event, **kv)
-
 
 def _target(t):
     if isinstance(t, tuple):
         return t[0], t[1], t[2], t[3] if len(t) > 3 else None
     return t.transport, t.ip, t.port, getattr(t, "host", None)
 
-
-__all__ = ("TRANSPORT_ERROR", "SipStack", "new_branch", "new_call_id", "server_key")

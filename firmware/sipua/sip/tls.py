@@ -7,7 +7,14 @@ handshake runs non-blocking: CPython drives it with ``do_handshake()``; MicroPyt
 inside the first read/write, which raise EAGAIN (or return None) until it is done.
 """
 
+import errno
 import ssl
+
+from ..compat import const
+from ..sched import POLLIN, POLLOUT
+
+_OPEN = const(1)  # transport.py's flow states
+_HANDSHAKE = const(3)
 
 
 def context(ca_file):
@@ -40,17 +47,46 @@ def _load_ca(ctx, path):
     ctx.load_verify_locations(cafile=path)
 
 
-def wrap(ctx, sock, host):
-    return ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+def start(tp, f):
+    """Transport ``tp``'s connection ``f`` just connected: wrap it, start the handshake.
+    False when the flow was closed (no CA file, no ssl module, handshake refused)."""
+    try:
+        if tp._tls_ctx is None:
+            tp._tls_ctx = context(tp.ca_file)
+        s = tp._tls_ctx.wrap_socket(f.sock, server_hostname=f.host or f.peer[0],
+                                    do_handshake_on_connect=False)
+    except Exception as e:  # noqa: BLE001 - a CA file that cannot be read, no ssl module...
+        tp._close(f, OSError(errno.EIO, str(e)))
+        return False
+    tp._by_sock.pop(f.sock, None)
+    tp.sched.unwatch(f.sock)
+    f.sock = s
+    tp._by_sock[s] = f
+    tp.sched.watch(s, POLLIN | POLLOUT, tp._on_flow)
+    f.state = _HANDSHAKE
+    return step(tp, f)
 
 
-def handshake(sock):
+def step(tp, f):
+    """Drive ``f``'s handshake on; True once it is done (queued data then goes out)."""
+    try:
+        done = _handshake(f.sock)
+    except Exception as e:  # noqa: BLE001 - certificate or hostname not verified, reset, ...
+        tp._close(f, OSError(errno.ECONNABORTED, str(e)))
+        return False
+    if done:
+        f.state = _OPEN
+        tp._flush(f)
+    return done
+
+
+def _handshake(sock):
     """True when the handshake is complete; False while it waits for the peer."""
-    step = getattr(sock, "do_handshake", None)
-    if step is None:
+    go = getattr(sock, "do_handshake", None)
+    if go is None:
         return True  # MicroPython: finished inside the first write/read
     try:
-        step()
+        go()
     except (ssl.SSLWantReadError, ssl.SSLWantWriteError):  # type: ignore
         return False
     return True

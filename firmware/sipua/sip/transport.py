@@ -31,6 +31,7 @@ from .msg import NEED_MORE, frame, parse
 _CONNECTING = const(0)
 _OPEN = const(1)
 _CLOSED = const(2)
+_HANDSHAKE = const(3)  # TLS: connected, handshake under way (tls.py)
 _RECV = const(2048)  # bytes per TCP read
 _PORT_TRIES = const(20)
 _DEBUG = const(10)  # log.DEBUG
@@ -48,10 +49,6 @@ def peer_of(addr):
     return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7]), addr[2] << 8 | addr[3]
 
 
-def default_port(kind):
-    return 5061 if kind == "tls" else 5060
-
-
 class Flow:
     """One target's socket. ``send()`` raises OSError when the transport is known broken."""
 
@@ -62,13 +59,24 @@ class Flow:
         self.host = host
         self.sock = sock
         self.reliable = kind != "udp"
+        if self.reliable and tp._rx is None:
+            # One receive buffer for every stream flow, allocated with the first one (a
+            # UDP-only phone never needs its 2 KB; a TCP/TLS one opens its registrar's
+            # connection first thing) and kept: recv(2048) wants 2 KB contiguous per read,
+            # which a fragmented small heap no longer has (seen at 224 KB), and failing
+            # before the read leaves the socket ready. readinto needs no heap. (Datagrams
+            # are read with recv: readinto would run queued datagrams together on
+            # MicroPython, see netio.)
+            try:
+                tp._rx = bytearray(_RECV)
+            except MemoryError:
+                raise OSError(errno.ENOMEM) from None  # this flow cannot be opened
         self.state = _CONNECTING
         self.out = []  # bytes queued until connected / writable
         self.rbuf = bytearray()
         self.last = 0  # scheduler ms of the last traffic
         self.local_port = tp.local_port
         self.pinned = False
-        self.handshaking = False
 
     def __repr__(self):
         return "%s:%s:%d" % (self.kind, self.peer[0], self.peer[1])
@@ -82,7 +90,7 @@ class Flow:
             self.sock.send(data)
             return
         self.out.append(data)
-        if self.state == _OPEN and not self.handshaking:
+        if self.state == _OPEN:
             self.tp._flush(self)
 
 
@@ -104,12 +112,7 @@ class Transports:
         self._by_sock = {}
         self._sweeper = None
         self._tls_ctx = None
-        # One receive buffer for every stream flow, allocated while the heap is in one piece:
-        # recv(2048) wants 2 KB contiguous per read, which a fragmented small heap no longer
-        # has (seen at 224 KB), and failing before the read leaves the socket ready.
-        # readinto needs no heap. (Datagrams are read with recv: readinto would run queued
-        # datagrams together on MicroPython, see netio.)
-        self._rx = bytearray(_RECV)
+        self._rx = None  # every stream flow's receive buffer: see Flow
 
     # -- listening ---------------------------------------------------------------------------
     def listen(self, tcp=True):
@@ -180,7 +183,19 @@ class Transports:
             s.bind(sockaddr(self.local_ip, self.local_port))
         except OSError:
             s.close()
-            s = self._udp_own_port(f)
+            s = None
+            for _ in range(_PORT_TRIES):  # the SIP port cannot be shared: one of our own
+                port = 20000 + urandom_u32() % 40000
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    s.bind(sockaddr(self.local_ip, port))
+                    f.local_port = port
+                    break
+                except OSError:
+                    s.close()
+                    s = None
+            if s is None:
+                raise OSError(errno.EADDRINUSE) from None
         s.setblocking(False)
         try:
             s.connect(sockaddr(f.peer[0], f.peer[1]))
@@ -190,18 +205,6 @@ class Transports:
         f.sock = s
         f.state = _OPEN
         self.sched.watch(s, POLLIN, self._on_flow)
-
-    def _udp_own_port(self, f):
-        for _ in range(_PORT_TRIES):
-            port = 20000 + urandom_u32() % 40000
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind(sockaddr(self.local_ip, port))
-                f.local_port = port
-                return s
-            except OSError:
-                s.close()
-        raise OSError(errno.EADDRINUSE)
 
     def _open_tcp(self, f):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -279,32 +282,26 @@ class Transports:
             self.stack.receive(data, None, peer_of(addr), True)
 
     def _on_accept(self, sock, ev):
-        try:
-            s, addr = sock.accept()
-        except OSError:
-            return
-        ip, port = peer_of(addr)
-        if len(self.flows) >= self.max_flows:
-            try:
-                self._make_room()
-            except OSError:
-                s.close()
-                return
-        s.setblocking(False)
-        f = Flow(self, "tcp", ip, port, None, s)
-        f.state = _OPEN
-        f.last = self.sched.now()
-        self.flows[("tcp", ip, port)] = f
-        self._by_sock[s] = f
-        self.sched.watch(s, POLLIN, self._on_flow)
-        self._arm_sweeper()
+        from .uas import accept  # the server side, loaded with the first connection
+
+        accept(self, sock)
 
     def _on_flow(self, sock, ev):
         f = self._by_sock.get(sock)
         if f is None:
             return
         if f.kind == "udp":
-            self._udp_flow_read(f)
+            for _ in range(8):
+                try:
+                    data = recv(sock, self.limits.max_msg + 1)  # no heap: dropped, not left
+                except OSError as e:
+                    if e.args[0] == errno.EAGAIN:
+                        return
+                    # ICMP port/host unreachable of this target: fail its transactions now.
+                    self._close(f, e)
+                    return
+                f.last = self.sched.now()
+                self.stack.receive(data, f, f.peer, True)
             return
         if f.state == _CONNECTING:
             if ev & (POLLERR | POLLHUP):
@@ -312,27 +309,20 @@ class Transports:
                 return
             if ev & POLLOUT:
                 f.state = _OPEN
-                if f.kind == "tls" and not self._start_tls(f):
-                    return
-        if f.handshaking and not self._handshake(f):
-            return
+                if f.kind == "tls":
+                    from . import tls  # loaded with the first TLS connection
+
+                    if not tls.start(self, f):
+                        return
+        if f.state == _HANDSHAKE:
+            from . import tls
+
+            if not tls.step(self, f):
+                return
         if ev & POLLIN or (ev & (POLLERR | POLLHUP)):
             self._stream_read(f)
         if f.state == _OPEN and f.out:
             self._flush(f)
-
-    def _udp_flow_read(self, f):
-        for _ in range(8):
-            try:
-                data = recv(f.sock, self.limits.max_msg + 1)  # no heap: dropped, not left
-            except OSError as e:
-                if e.args[0] == errno.EAGAIN:
-                    return
-                # ICMP port/host unreachable of this target: fail its transactions now.
-                self._close(f, e)
-                return
-            f.last = self.sched.now()
-            self.stack.receive(data, f, f.peer, True)
 
     def _flush(self, f):
         try:
@@ -348,10 +338,11 @@ class Transports:
                 f.out.pop(0)
         # MicroPython's TLS reports a bad certificate as ValueError
         except Exception as e:  # noqa: BLE001
-            if _would_block(e):
+            err = _broken(e)
+            if err is None:
                 self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
                 return
-            self._close(f, _as_oserror(e))
+            self._close(f, err)
             return
         self.sched.watch(f.sock, POLLIN, self._on_flow)
 
@@ -365,9 +356,9 @@ class Transports:
             self.stack.shed()
             return
         except Exception as e:  # noqa: BLE001 - see _flush
-            if _would_block(e):
-                return
-            self._close(f, _as_oserror(e))
+            err = _broken(e)
+            if err is not None:
+                self._close(f, err)
             return
         if n is None:  # MicroPython: nothing yet (or TLS handshake data only)
             return
@@ -393,55 +384,21 @@ class Transports:
             try:
                 n = frame(buf, len(buf), self.limits)
             except SipError as e:
-                self._bad_stream(f, e)
+                # Unframeable: answer what can be answered, then close (RFC 4475 3.1.2.3).
+                answer = e
+                try:
+                    parse(bytes(buf), True, self.limits)
+                except SipError as e2:
+                    if e2.msg is not None:
+                        answer = e2
+                self.stack.answer_error(answer, f, f.peer)
+                self._close(f, None)
                 return
             if n == NEED_MORE:
                 return
             msg = bytes(buf[:n])
             buf[:n] = b""
             self.stack.receive(msg, f, f.peer, False)
-
-    def _bad_stream(self, f, err):
-        """Unframeable stream: answer what can be answered, then close (RFC 4475 3.1.2.3)."""
-        try:
-            parse(bytes(f.rbuf), True, self.limits)
-        except SipError as e:
-            if e.msg is not None:
-                err = e
-        self.stack.answer_error(err, f, f.peer)
-        self._close(f, None)
-
-    # -- TLS ---------------------------------------------------------------------------------
-    def _start_tls(self, f):
-        from . import tls
-
-        try:
-            if self._tls_ctx is None:
-                self._tls_ctx = tls.context(self.ca_file)
-            s = tls.wrap(self._tls_ctx, f.sock, f.host or f.peer[0])
-        except Exception as e:  # noqa: BLE001 - a CA file that cannot be read, no ssl module...
-            self._close(f, OSError(errno.EIO, str(e)))
-            return False
-        self._by_sock.pop(f.sock, None)
-        self.sched.unwatch(f.sock)
-        f.sock = s
-        self._by_sock[s] = f
-        self.sched.watch(s, POLLIN | POLLOUT, self._on_flow)
-        f.handshaking = True
-        return self._handshake(f)
-
-    def _handshake(self, f):
-        from . import tls
-
-        try:
-            done = tls.handshake(f.sock)
-        except Exception as e:  # noqa: BLE001 - certificate or hostname not verified, reset, ...
-            self._close(f, OSError(errno.ECONNABORTED, str(e)))
-            return False
-        if done:
-            f.handshaking = False
-            self._flush(f)
-        return done
 
     # -- responses ---------------------------------------------------------------------------
     def send_response(self, data, req):
@@ -462,58 +419,33 @@ class Transports:
             self._log("info", "response_lost", ip=ip, port=port, err=e)
 
     # -- the message ladder ------------------------------------------------------------------
-    # One DEBUG line per SIP message sent or received, in the shape `sipfw logs --ladder`
-    # draws: ``sip tx method=REGISTER cseq="1 REGISTER" dst=127.0.0.27:5060 proto=tcp`` and
-    # ``sip rx status=401 reason=Unauthorized cseq="1 REGISTER" src=...``. Checked with
-    # ``enabled`` first: when the sip area is not at debug this costs one dict lookup.
+    # One DEBUG line per SIP message sent or received (ladder.py, loaded only when the sip
+    # area is at debug): when it is not, this costs one dict lookup.
     def trace_tx(self, data, kind, ip, port):
-        log = self.log
-        if not log.enabled(_DEBUG, "sip") or len(data) < 12:
-            return
-        eol = data.find(b"\r\n")
-        first = bytes(data[:eol if eol > 0 else 80])
-        kv = {"dst": "%s:%d" % (ip, port), "proto": kind, "cseq": _cseq_of(data)}
-        if first.startswith(b"SIP/2.0 "):
-            kv["status"] = first[8:11].decode()
-            kv["reason"] = first[12:].decode()
-        else:
-            kv["method"] = first.split(b" ", 1)[0].decode()
-        log.debug("sip", "tx", **kv)
+        if self.log.enabled(_DEBUG, "sip") and len(data) >= 12:
+            from .ladder import trace_tx
+
+            trace_tx(self.log, data, kind, ip, port)
 
     def trace_rx(self, m, kind, src):
-        log = self.log
-        if not log.enabled(_DEBUG, "sip"):
-            return
-        peer = "%s:%d" % (src[0], src[1]) if src else "?"
-        cseq = "%d %s" % (m.cseq, m.cseq_method)
-        if m.status:
-            log.debug("sip", "rx", status=m.status, reason=m.reason, cseq=cseq, src=peer,
-                      proto=kind)
-        else:
-            log.debug("sip", "rx", method=m.method, cseq=cseq, src=peer, proto=kind)
+        if self.log.enabled(_DEBUG, "sip"):
+            from .ladder import trace_rx
+
+            trace_rx(self.log, m, kind, src)
 
     def _log(self, level, event, **kv):
         getattr(self.log, level)("sip", event, **kv)
 
 
-def _would_block(e):
-    """EAGAIN, or CPython's SSLWantRead/WriteError (an OSError whose errno is SSL's)."""
-    if not isinstance(e, OSError):
-        return False
-    return (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant")
-
-
-def _as_oserror(e):
-    return e if isinstance(e, OSError) else OSError(errno.ECONNABORTED, str(e))
-
-
-def _cseq_of(data):
-    """The CSeq value of an encoded message (for the trace line), or ""."""
-    i = data.find(b"\r\nCSeq:")
-    if i < 0:
-        return ""
-    e = data.find(b"\r\n", i + 7)
-    return bytes(data[i + 7:e]).strip().decode()
+def _broken(e):
+    """None when ``e`` only says "try later" (EAGAIN, CPython's SSLWantRead/WriteError, an
+    OSError whose errno is SSL's); else the OSError to close the connection with
+    (MicroPython's TLS reports a bad certificate as ValueError)."""
+    if isinstance(e, OSError):
+        if (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant"):
+            return None
+        return e
+    return OSError(errno.ECONNABORTED, str(e))
 
 
 def response_addr(req):
