@@ -40,7 +40,7 @@ NODE_MODULES = os.path.join(HERE, "node_modules")
 PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes")
 # Measured too, without a budget: the moment registration completes, the DNS code still
 # loaded (the peak a board must have room for); the phases above are the phone settled.
-PEAKS = ("udp_registering", "tcp_registering")
+PEAKS = ("udp_registering", "tcp_registering", "call_setup")
 SETTLE = "simdrive.idle(5000)"
 
 DOMAIN = "airties.lab"
@@ -307,12 +307,14 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         left = refreshes
         while left > 0:
             n = min(REFRESH_CHUNK, left)
-            chunks.append(("refreshes", "simdrive.refresh(%d)" % n))
+            # settled after each chunk: the last refresh may have just re-resolved
+            chunks.append(("refreshes", "simdrive.refresh(%d); %s" % (n, SETTLE)))
             left -= n
         tcp = scenario(workdir, "tcp", [("booted", "simdrive.boot()"),
                                         ("tcp_registering", "simdrive.register()"),
                                         ("tcp_registered", SETTLE),
-                                        ("in_call", "simdrive.call(%r)" % FAR_USER),
+                                        ("call_setup", "simdrive.call(%r)" % FAR_USER),
+                                        ("in_call", SETTLE),
                                         ("after_call", "simdrive.hangup()"), *chunks])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -342,7 +344,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "refreshes": refreshes,
         "phases": {p: s["phone"] for p, s in steps.items()},
         "peaks": {"udp_registering": udp["steps"][1]["phone"],
-                  "tcp_registering": by["tcp_registering"]["phone"]},
+                  "tcp_registering": by["tcp_registering"]["phone"],
+                  "call_setup": by["call_setup"]["phone"]},
         # phone = alloc - sim, qstr pools as a board has them (see board_qstr_cost)
         "phase_detail": {p: {"alloc": s["alloc"], "qstr": s["qstr"],
                              "modules": len(s["facts"]["modules"][-1].split())}
