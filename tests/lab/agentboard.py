@@ -95,6 +95,17 @@ class AgentBoard:
         if wait_ready:
             self.wait("app", "ready", timeout=START_TIMEOUT_S)
 
+    def release(self) -> str:
+        """Hand the serial line over (to ``sipfw monitor``): reading stops, the board runs
+        on. Returns the device."""
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        device = self.serial.port
+        self.serial.close()
+        self.serial = None
+        return device
+
     def stop(self) -> None:
         self._stop.set()
         if self._reader is not None:
