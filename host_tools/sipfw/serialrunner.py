@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import termios
 
@@ -113,17 +112,8 @@ def run(root: str, serial: str, baud: int, heap: str, interpreter: str,
         out=sys.stdout) -> int:
     """Serve the serial line until SIGTERM/SIGINT/SIGHUP (systemd stops it with SIGTERM)."""
     board = SerialBoard(root, serial, baud, heap, interpreter)
-    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, board.request_stop) for sig in stop_signals}
-    try:
-        print("%s: %s on %s at %d baud" % (board.start(), board.interpreter, board.root,
-                                            baud), file=out, flush=True)
-        board.serve()
-    finally:
-        board.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return vboard.serve_until_stopped(board, out, lambda device: (
+        "%s: %s on %s at %d baud" % (device, board.interpreter, board.root, baud),))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

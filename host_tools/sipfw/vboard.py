@@ -648,11 +648,18 @@ def run_vboard(root: str, link: str | None, heap: str, out=sys.stdout) -> int:
     and its folder), serve until SIGTERM/SIGINT (or SIGHUP: its terminal went away), then stop
     the interpreter and remove the link."""
     board = VirtualBoard(root, link, heap)
+    return serve_until_stopped(board, out, lambda device: (
+        device, heap_line(board.heap_bytes, board.root)))
+
+
+def serve_until_stopped(board: VirtualBoard, out, banner) -> int:
+    """Start ``board``, print the lines ``banner(device)`` gives, serve until SIGTERM, SIGINT
+    or SIGHUP, then stop it (the previous signal handlers put back)."""
     stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {sig: signal.signal(sig, board.request_stop) for sig in stop_signals}
     try:
-        print(board.start(), file=out, flush=True)
-        print(heap_line(board.heap_bytes, board.root), file=out, flush=True)
+        for line in banner(board.start()):
+            print(line, file=out, flush=True)
         board.serve()
     finally:
         board.stop()
