@@ -39,6 +39,20 @@ def make():
     return s, a, reg, dns, log
 
 
+class running:
+    """``with running() as (sched, agent, registrar, dns, log)``: torn down whatever happens."""
+
+    def __enter__(self):
+        self.parts = make()
+        return self.parts
+
+    def __exit__(self, *exc):
+        _, a, reg, dns, _ = self.parts
+        a.stop(False)
+        dns.close()
+        reg.stop()
+
+
 def until(s, cond, ms=10000):
     s.run_until(cond, ms)
     assert cond()
@@ -50,8 +64,7 @@ def wait(s, ms):
 
 
 def test_dns_is_unloaded_after_the_resolution_and_loaded_again_for_the_next():
-    s, a, reg, dns, log = make()
-    try:
+    with running() as (s, a, _reg, dns, log):
         r = a.registrations[0]
         until(s, lambda: r.state == "registered")
         assert len(dns.queries) >= 1
@@ -68,10 +81,6 @@ def test_dns_is_unloaded_after_the_resolution_and_loaded_again_for_the_next():
         wait(s, agentmod.DNS_IDLE_MS + 100)
         assert a.locator._locator is None
         assert log.events("callback_error") == []
-    finally:
-        a.stop(False)
-        dns.close()
-        reg.stop()
 
 
 def _invite(a, reg):
@@ -88,8 +97,7 @@ def _invite(a, reg):
 def test_an_incoming_invite_loads_the_call_code_and_rings():
     from sipua.sip.transport import sockaddr
 
-    s, a, reg, dns, log = make()
-    try:
+    with running() as (s, a, reg, _dns, log):
         r = a.registrations[0]
         until(s, lambda: r.state == "registered")
         assert a.calls is None
@@ -102,15 +110,10 @@ def test_an_incoming_invite_loads_the_call_code_and_rings():
         wait(s, agentmod.CALLS_IDLE_MS + 100)
         assert a.calls is None
         assert log.events("callback_error") == []
-    finally:
-        a.stop(False)
-        dns.close()
-        reg.stop()
 
 
 def test_call_code_is_loaded_with_a_call_and_unloaded_after_the_last_one():
-    s, a, reg, dns, log = make()
-    try:
+    with running() as (s, a, _reg, _dns, log):
         r = a.registrations[0]
         until(s, lambda: r.state == "registered")
         assert a.calls is None
@@ -130,15 +133,10 @@ def test_call_code_is_loaded_with_a_call_and_unloaded_after_the_last_one():
         status = a.console_commands()["call"][0](["6904"])
         assert status["call"] == 2  # ids go on across the unload
         assert log.events("callback_error") == []
-    finally:
-        a.stop(False)
-        dns.close()
-        reg.stop()
 
 
 def test_answer_and_hangup_without_a_call_are_refused_without_loading_calls():
-    _, a, reg, dns, log = make()
-    try:
+    with running() as (_, a, _reg, _dns, log):
         from sipua.console import ConsoleError
 
         for cmd in ("answer", "hangup"):
@@ -149,8 +147,4 @@ def test_answer_and_hangup_without_a_call_are_refused_without_loading_calls():
                 pass
         assert a.calls is None
         assert log.events("callback_error") == []
-    finally:
-        a.stop(False)
-        dns.close()
-        reg.stop()
 
