@@ -7,7 +7,8 @@
 One ``Agent`` owns one SIP stack (one listening port), one locator (``Dns``) shared by every
 account, a registration per account (two in ``concurrent`` redundancy) and the call agent.
 ``console_commands()`` gives the console its ``status``, ``call``, ``answer``, ``hangup``,
-``reg``, ``unreg`` and ``dns`` commands.
+``reg``, ``unreg`` and ``dns`` commands (all but ``status`` in ``cmds.py``, loaded when one
+runs).
 
 Load only what runs: a board's .mpy modules live in RAM once imported, and a stock ESP32
 has ~100 KB for everything. The DNS codec, resolver and locator are needed while a
@@ -25,7 +26,7 @@ KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP li
 DNS_IDLE_MS = 2000  # unload DNS this long after the last resolution: coalesces bursts
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
 _DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
-_CALL_MODULES = ("call", "dialog", "sdp")
+_CALL_MODULES = ("call", "dialog", "sdp", "uri")
 
 
 class Dns:
@@ -241,79 +242,10 @@ class Agent:
                 "uptime_ms": self.sched.now() - self.started_at}
 
     def console_commands(self):
-        return {
-            "status": (self.status, "status [gc]: accounts, calls, heap (gc: collect first)"),
-            "call": (self._cmd_call, "call URI|USER: start a call"),
-            "answer": (self._cmd_answer, "answer [ID]: answer the ringing call"),
-            "hangup": (self._cmd_hangup, "hangup [ID]: end, cancel or reject a call"),
-            "reg": (self._cmd_reg, "reg [LABEL]: re-register now"),
-            "unreg": (self._cmd_unreg, "unreg [LABEL]: remove the registration"),
-            "dns": (self._cmd_dns, "dns NAME [TRANSPORT]: run the RFC 3263 locator"),
-        }
+        """The console's agent commands: ``status`` here, the others in ``cmds.py``."""
+        from .console import lazy
 
-    def _cmd_call(self, args):
-        from .console import ConsoleError
-
-        if not args:
-            raise ConsoleError("usage: call URI")
-        calls = self._call_agent()
-        try:
-            c = calls.call(args[0])
-        except ValueError as e:
-            if not calls.calls:
-                self._calls_ended()
-            raise ConsoleError(str(e)) from None
-        return {"call": c.id, "state": c.state}
-
-    def _cmd_answer(self, args):
-        from .console import ConsoleError
-
-        c = self.calls.answer(int(args[0]) if args else None) if self.calls else None
-        if c is None:
-            raise ConsoleError("no ringing call")
-        return {"call": c.id, "state": c.state}
-
-    def _cmd_hangup(self, args):
-        from .console import ConsoleError
-
-        c = self.calls.hangup(int(args[0]) if args else None) if self.calls else None
-        if c is None:
-            raise ConsoleError("no call")
-        return {"call": c.id, "state": c.state}
-
-    def _legs(self, args):
-        from .console import ConsoleError
-
-        legs = [r for r in self.registrations if not args or r.account.label == args[0]]
-        if not legs:
-            raise ConsoleError("no such account")
-        return legs
-
-    def _cmd_reg(self, args):
-        legs = self._legs(args)
-        for r in legs:
-            r.register_now()
-        return {"accounts": [r.account.label for r in legs]}
-
-    def _cmd_unreg(self, args):
-        legs = self._legs(args)
-        for r in legs:
-            r.stop(unregister=True)
-        return {"accounts": [r.account.label for r in legs]}
-
-    def _cmd_dns(self, args):
-        """Runs the locator and answers when it is done: the answer line comes later."""
-        from .console import ConsoleError
-
-        if not args:
-            raise ConsoleError("usage: dns NAME [udp|tcp|tls]")
-        name = args[0]
-        transport = args[1] if len(args) > 1 else None
-
-        def done(targets, err):
-            self.log.info("dns", "located", name=name, error=err or "",
-                          targets=" ".join("%s:%s:%s:%d" % (t.transport, t.host, t.ip, t.port)
-                                           for t in (targets or ())))
-
-        self.locator.locate(name, done, transport=transport)
-        return {"pending": True, "name": name}
+        out = {"status": (self.status, None)}
+        for name in ("call", "answer", "hangup", "reg", "unreg", "dns"):
+            out[name] = (lazy(name, self, self.sched), None)
+        return out

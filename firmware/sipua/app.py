@@ -35,18 +35,6 @@ def load_config(path):
         config.unload()
 
 
-def _stall(args):
-    """Block the scheduler, as a callback stuck in a loop would: the watchdog's to catch."""
-    import time
-
-    try:
-        seconds = int(args[0]) if args else 20
-    except ValueError:
-        seconds = 20
-    time.sleep(min(seconds, 600))
-    return {"stalled_s": seconds}
-
-
 def start_agent(sched, cfg, log, ip, console):
     """The agent, started, its commands on the console; None if it could not start (a
     MemoryError on a small heap, a bug): one ``app agent_failed`` line and the traceback,
@@ -152,7 +140,9 @@ def boot(config_path=CONFIG_PATH, sched=None, start=True):
 
     console.reload_hook = reload
     if (cfg.get("log") or {}).get("debug_commands"):
-        console.register("stall", _stall, "stall SECONDS: block the loop (watchdog test)")
+        from .console import lazy
+
+        console.register("stall", lazy("stall", console, sched))  # blocks the loop
     console.start(sched)
 
     def start_now():

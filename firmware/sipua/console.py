@@ -16,7 +16,9 @@ handler takes the list of argument words and returns a dict merged into the answ
 raises ``ConsoleError`` for an error answer. Built-in: ``help``, ``log``, ``config reload``
 (calls ``reload_hook``), ``config begin SIZE SHA256`` / ``data BASE64`` / ``commit`` (a new
 config.json uploaded while the agent runs, checked, saved atomically, then reloaded),
-``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``.
+``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``. Their bodies, the answer
+formatting and every help text live in ``cmds.py``, loaded while commands run (``lazy``
+makes a handler that runs one of them).
 
 Input is read without blocking: stdin is watched by the scheduler's poller (``select.poll``
 on ``sys.stdin`` works on the esp32, rp2 and unix ports); where the main poller cannot take
@@ -35,6 +37,17 @@ class ConsoleError(Exception):
     """Raised by a command handler: becomes ``{"ok": false, "error": str(e)}``."""
 
 
+def _run(name, owner, args, sched):
+    from . import cmds
+
+    return cmds.run(name, owner, args, sched)
+
+
+def lazy(name, owner, sched):
+    """A handler ``fn(args)`` running ``cmds.<name>(owner, args)``, loading ``cmds`` for it."""
+    return lambda args: _run(name, owner, args, sched)
+
+
 class Console:
     def __init__(self, log=None, write=None, stream=None):
         self._log = log
@@ -48,21 +61,18 @@ class Console:
         self._poll = None
         self._ipoll = None  # the poller's ipoll, on MicroPython: see _ready
         self._watched = False
-        self.commands = {}  # name -> (handler, help text)
+        # name -> (handler, help text); a built-in's handler is None (it is in cmds.py), a
+        # help text None is cmds.HELP's
+        self.commands = {"help": _BUILTIN, "log": _BUILTIN, "config": _BUILTIN,
+                         "reboot": _BUILTIN, "reset": _BUILTIN}
         self.reload_hook = None  # () -> dict or None: re-read config.json
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
         # cannot rename absolute paths (see atomic.py).
         self.config_path = "config.json"
         self.upload = None  # upload.Upload while `config begin/data/commit` runs
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
-        self.register("help", self._help, "list the commands")
-        self.register("log", self._log_cmd, "log [LEVEL [AREA]]: show or set log levels")
-        self.register("config", self._config, "config reload: re-read /config.json; "
-                      "config begin/data/commit: replace it (sipfw config push)")
-        self.register("reboot", self._reboot, "soft reboot (boot.py, main.py run again)")
-        self.register("reset", self._reset, "hard reset")
 
-    def register(self, name, fn, help=""):
+    def register(self, name, fn, help=None):
         """Add (or replace) a command: ``fn(args) -> dict or None``."""
         self.commands[name] = (fn, help)
 
@@ -169,7 +179,8 @@ class Console:
             res = {"ok": False, "error": "unknown command %r (try help)" % name}
         else:
             try:
-                res = entry[0](args)
+                fn = entry[0]
+                res = fn(args) if fn is not None else _run(name, self, args, self._sched)
                 res = {} if res is None else dict(res)
                 res["ok"] = True
             except ConsoleError as e:
@@ -184,90 +195,7 @@ class Console:
         return self.answer(name, res)
 
     def answer(self, name, res):
-        import json
-
-        res["cmd"] = name
-        # MicroPython's json.dumps writes repr() of an unknown object (invalid JSON) where
-        # CPython raises: make every value plain JSON first, the same way on both.
-        res = _plain(res)
-        text = json.dumps(res)
-        if self._write is not None:
-            self._write(PREFIX + text)
-        else:
-            print(PREFIX + text)
-        return res
-
-    def _help(self, args):
-        return {"commands": dict((n, self.commands[n][1]) for n in sorted(self.commands))}
-
-    def _log_cmd(self, args):
-        from .log import LEVELS, level_from_name, log
-
-        names = dict((v, k) for k, v in LEVELS.items())
-        if len(args) > 2:
-            raise ConsoleError("usage: log [LEVEL [AREA]]")
-        if args:
-            try:
-                level = level_from_name(args[0])
-            except ValueError as e:
-                raise ConsoleError(str(e)) from None
-            if len(args) == 2:
-                log.areas[args[1]] = level
-            else:
-                log.level = level
-        areas = dict((a, names.get(lv, lv)) for a, lv in log.areas.items())
-        return {"level": names.get(log.level, log.level), "areas": areas}
-
-    def _config(self, args):
-        # The config commands are needed when a person pushes a config: their code lives
-        # with the upload, loaded then, not by every board at boot.
-        from .upload import config_command
-
-        return config_command(self, args)
-
-    def _reboot(self, args):
-        self._later(False)
-
-    def _reset(self, args):
-        self._later(True)
-
-    def _later(self, hard):
-        # Answer first, reset a moment later, so the host sees the answer before the board
-        # goes away.
-        hook = self.reset_hook or _default_reset
-        if self._sched is not None:
-            self._sched.call_later(50, hook, hard)
-        else:
-            hook(hard)
+        return _run("reply", self, (name, res), self._sched)
 
 
-def _plain(value):
-    # One isinstance per type: a tuple of types is built anew on every call on MicroPython,
-    # and a status answer has a few dozen values (the tuple form made 2.9 KB of garbage
-    # per status, most of what the bench's polling costs the board).
-    if value is None or value is True or value is False or isinstance(value, str):
-        return value
-    if isinstance(value, int) or isinstance(value, float):  # bool is no int on MicroPython
-        return value
-    if isinstance(value, dict):
-        out = {}
-        for k in value:
-            out[k if isinstance(k, str) else str(k)] = _plain(value[k])
-        return out
-    if isinstance(value, list) or isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes) or isinstance(value, bytearray):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
-
-
-def _default_reset(hard):
-    import machine  # type: ignore
-
-    if hard:
-        machine.reset()
-    soft = getattr(machine, "soft_reset", None)
-    if soft is not None:
-        soft()
-    raise SystemExit  # the unix port: the virtual board soft-reboots when main.py exits
-
+_BUILTIN = (None, None)
