@@ -32,9 +32,9 @@ _unload = None  # the timer that forgets this module
 
 
 def run(name, owner, args, sched):
-    """Command ``name`` of ``owner`` (the console or the agent); this module (and the
-    config upload's) is forgotten ``IDLE_MS`` after the last command, or at once without a
-    scheduler."""
+    """Command ``name`` of ``owner`` (the console, the agent, start-up's ``ctx``); this
+    module, the config upload and start-up are forgotten ``IDLE_MS`` after the last
+    command, or at once without a scheduler."""
     global _unload
     try:
         return globals()[name](owner, args)
@@ -42,9 +42,10 @@ def run(name, owner, args, sched):
         if _unload is not None:
             _unload.cancel()
         if sched is None:
-            forget("sipua.cmds", "sipua.upload")
+            forget("sipua.cmds", "sipua.upload", "sipua.startup")
         else:
-            _unload = sched.call_later(IDLE_MS, forget, "sipua.cmds", "sipua.upload")
+            _unload = sched.call_later(IDLE_MS, forget, "sipua.cmds", "sipua.upload",
+                                       "sipua.startup")
 
 
 def reply(con, args):
@@ -155,6 +156,19 @@ def stall(con, args):
         seconds = 20
     time.sleep(min(seconds, 600))
     return {"stalled_s": seconds}
+
+
+# -- start-up's (app.boot's start_now, console.reload_hook) ----------------------------------
+def start(ctx, args):
+    from .startup import start_now
+
+    return start_now(ctx)
+
+
+def reload(ctx, args):
+    from .startup import reload
+
+    return reload(ctx)
 
 
 # -- the agent's ----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _run(name, owner, args, sched):
 
 def lazy(name, owner, sched):
     """A handler ``fn(args)`` running ``cmds.<name>(owner, args)``, loading ``cmds`` for it."""
-    return lambda args: _run(name, owner, args, sched)
+    return lambda args=None: _run(name, owner, args, sched)
 
 
 class Console:

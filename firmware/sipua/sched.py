@@ -13,7 +13,7 @@ could outgrow a small int, which keeps the hot path free of long-int allocation.
 import heapq
 import select
 
-from .compat import const, ticks_diff, ticks_ms
+from .compat import const, drop, ticks_diff, ticks_ms
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -169,11 +169,12 @@ class Scheduler:
                 self._poller.modify(obj, events)
 
     def unwatch(self, obj):
-        entry = self._io.pop(obj, None)
+        io = self._io
+        entry = io.get(obj)
         if entry is None:
             return
-        for key in [k for k, e in self._io.items() if e is entry]:
-            del self._io[key]
+        for key in [k for k, e in io.items() if e is entry]:
+            drop(io, key)  # not del: the slot would keep the entry (its callback) alive
         if entry[_PARKED] is not None:
             entry[_PARKED].cancel()
             entry[_PARKED] = None
