@@ -17,7 +17,7 @@ MODULES = (
     "sipua.sip.dialog", "sipua.sip.call", "sipua.agent", "sipua.app",
     # loaded only when needed:
     "sipua.sip.strans", "sipua.sip.uas", "sipua.sip.md5", "sipua.dns.static", "sipua.dns.tcp",
-    "sipua.upload", "sipua.cmds", "sipua.startup",
+    "sipua.upload", "sipua.cmds", "sipua.startup", "sipua.schedslow",
 )
 
 
