@@ -8,13 +8,13 @@ from sipfw_helpers import Peer
 from sipua import startup
 from sipua.agent import Agent
 from sipua.console import Console
-from sipua.sip.hdr import NAMES
+from sipua.sip.hdr import lookup
 from sipua.sip.strans import response
 
 PHONE = "127.0.78.1"
 REGISTRAR = "127.0.78.26"
-H_CONTACT = NAMES.index("Contact")  # header ids by their canonical spelling
-H_EXPIRES = NAMES.index("Expires")
+H_CONTACT = lookup(b"contact")  # header ids by their name
+H_EXPIRES = lookup(b"expires")
 
 
 def registrar(sched):

@@ -13,7 +13,7 @@ the header structure allowed it, so a server can still copy Via/From/To/Call-ID/
 
 from ..compat import const
 from . import SipError
-from .hdr import _LISTS, NAMES, lookup, lookup_exact
+from .hdr import _LISTS, lookup, lookup_exact, name
 from .scan import is_digits, is_token, parse_name_addr, parse_via, split_list, text
 
 # hdr.py's ids, as private consts: an imported name costs a dict entry here (the
@@ -191,7 +191,7 @@ class Msg:
             hid = h[k]
             if hid == _H_CONTENT_LENGTH:
                 continue
-            parts.append(NAMES[hid].encode() if hid else b[h[k + 1]:h[k + 2]])
+            parts.append(name(hid).encode() if hid else b[h[k + 1]:h[k + 2]])
             parts.append(b": ")
             parts.append(self._value(k))
             parts.append(b"\r\n")
@@ -234,15 +234,15 @@ def parse(b, udp=True, limits=LIMITS):
             ne = colon
             while ne > p and (b[ne - 1] == 32 or b[ne - 1] == 9):
                 ne -= 1
-            name = b[p:ne]
-            if not is_token(name):
+            hn = b[p:ne]
+            if not is_token(hn):
                 raise SipError(400, "Bad header name", m)
             vs = colon + 1
             while vs < e and (b[vs] == 32 or b[vs] == 9):
                 vs += 1
-            hid = lookup_exact(name)  # the usual spelling costs no lower-case copy
+            hid = lookup_exact(hn)  # the usual spelling costs no lower-case copy
             if hid < 0:
-                hid = lookup(name.lower())
+                hid = lookup(hn.lower())
             h.extend((hid, p, ne, vs, e))
             if len(h) > 5 * limits.max_headers:
                 raise SipError(513, "Too many headers", m)
@@ -258,7 +258,7 @@ def parse(b, udp=True, limits=LIMITS):
         hid = h[k]
         if _SINGLE >> hid & 1:
             if seen & (1 << hid):
-                raise SipError(400, "Duplicate " + NAMES[hid], m)
+                raise SipError(400, "Duplicate " + name(hid), m)
             seen |= 1 << hid
     cl = m.first(_H_CONTENT_LENGTH)
     if cl is None:

@@ -11,7 +11,7 @@ request until Timer J (64·T1 UDP, 0 on a stream).
 """
 
 from ..compat import const
-from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, NAMES
+from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, name
 from .msg import tail
 from .scan import split_list
 from .stack import new_tag
@@ -54,7 +54,7 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
                 out.append(to_tag.encode())
             out.append(b"\r\n")
         elif hid in (H_FROM, H_CALL_ID, H_CSEQ) or (record_route and hid == H_RECORD_ROUTE):
-            out.append(NAMES[hid].encode())
+            out.append(name(hid).encode())
             out.append(b": ")
             out.append(req._value(k))
             out.append(b"\r\n")
