@@ -16,9 +16,7 @@ resolution runs (once per TTL), the call, dialog and SDP code while a call exist
 imported on demand and unloaded again when idle (``compat.forget``).
 """
 
-from . import VERSION
 from . import log as logmod
-from .account import Account
 from .compat import forget
 from .sip.servers import describe
 
@@ -82,10 +80,21 @@ class Dns:
         forget("sipua.addr")  # the locator's and the outbound proxy's
 
 
+def avoider(primary, servers):
+    """A concurrent account's backup leg registers at the best server its primary leg is
+    not using: ``avoid()`` names that server's address."""
+
+    def avoid():
+        s = primary.server or servers.preferred()
+        return s.ip if s is not None else None
+
+    return avoid
+
+
 class Agent:
     def __init__(self, sched, cfg, log=None, heap_free=None, ip=None):
         self.sched = sched
-        self.cfg = cfg
+        self.cfg = cfg  # None once the accounts have started
         self.log = log or logmod.log
         self.heap_free = heap_free
         self.ip = ip  # the address the network gave us; sip.local_ip overrides it
@@ -103,55 +112,11 @@ class Agent:
     def start(self, delay=0):
         """Everything that can fail first (DNS servers, the SIP port); the registrations
         then start at once, or ``delay`` ms later (a reload: after the old agent's
-        un-REGISTERs)."""
-        from .sip.stack import SipStack
+        un-REGISTERs). Run once per agent: the code is start-up's (``startup.agent_start``),
+        and the config is dropped once the accounts have started."""
+        from .startup import agent_start
 
-        cfg = self.cfg
-        sip = dict(cfg.get("sip") or ())  # the schema's keys are SipStack's parameters
-        sip["local_ip"] = sip.get("local_ip") or self.ip or "0.0.0.0"  # "": the network's
-        sip["ca_file"] = sip.get("ca_file") or None
-        sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
-        self.stack = SipStack(self.sched, log=self.log, **sip)
-        self.stack.start()
-        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip, self.log)
-        self.stack.on_request = self._on_request
-        self.stack.on_cancel = self._on_cancel
-        self.stack.on_flow_lost = self._flow_lost
-        self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
-                      accounts=len(cfg.get("accounts") or ()))
-        if delay:
-            self._keepalive = self.sched.call_later(delay, self._start_accounts)
-        else:
-            self._start_accounts()
-
-    def _start_accounts(self):
-        for i, acc_cfg in enumerate(self.cfg.get("accounts") or ()):
-            if acc_cfg.get("enabled", True) is False:
-                continue
-            self._start_account(Account(acc_cfg, i))
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
-
-    def _start_account(self, account):
-        from .sip.reg import Registration
-        from .sip.servers import ServerSet
-
-        servers = ServerSet(self.sched)
-        primary = Registration(self.sched, self.stack, self.locator, account, self.log, servers)
-        self.registrations.append(primary)
-        self._lines.append((account, primary))
-        if account.redundancy == "concurrent":
-            # The backup leg registers at the best server the primary leg is not using.
-            def avoid(p=primary):
-                s = p.server or servers.preferred()
-                return s.ip if s is not None else None
-
-            backup = Registration(self.sched, self.stack, self.locator, account, self.log,
-                                  servers, leg=1, avoid=avoid)
-            self.registrations.append(backup)
-            primary.start()
-            self.sched.call_later(200, backup.start)  # after the primary picked its server
-        else:
-            primary.start()
+        agent_start(self, delay)
 
     # -- the call agent, loaded with the first call -----------------------------------------
     def _call_agent(self):

@@ -70,6 +70,57 @@ def start_agent(sched, cfg, log, ip, console):
     return agent
 
 
+def agent_start(agent, delay):
+    """``Agent.start``: the SIP stack and the DNS locator, then the accounts."""
+    from .agent import Dns
+    from .sip.stack import SipStack
+
+    cfg = agent.cfg
+    sip = dict(cfg.get("sip") or ())  # the schema's keys are SipStack's parameters
+    sip["local_ip"] = sip.get("local_ip") or agent.ip or "0.0.0.0"  # "": the network's
+    sip["ca_file"] = sip.get("ca_file") or None
+    sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
+    st = agent.stack = SipStack(agent.sched, log=agent.log, **sip)
+    st.start()
+    agent.locator = Dns(agent.sched, cfg.get("dns") or {}, st.local_ip, agent.log)
+    st.on_request = agent._on_request
+    st.on_cancel = agent._on_cancel
+    st.on_flow_lost = agent._flow_lost
+    agent.log.info("agent", "listening", ip=st.local_ip, port=st.local_port,
+                   accounts=len(cfg.get("accounts") or ()))
+    if delay:
+        agent._keepalive = agent.sched.call_later(delay, start_accounts, agent)
+    else:
+        start_accounts(agent)
+
+
+def start_accounts(agent):
+    from .account import Account
+    from .agent import KEEPALIVE_MS, avoider
+    from .sip.reg import Registration
+    from .sip.servers import ServerSet
+
+    sched = agent.sched
+    for i, acc_cfg in enumerate(agent.cfg.get("accounts") or ()):
+        if acc_cfg.get("enabled", True) is False:
+            continue
+        account = Account(acc_cfg, i)
+        servers = ServerSet(sched)
+        primary = Registration(sched, agent.stack, agent.locator, account, agent.log, servers)
+        agent.registrations.append(primary)
+        agent._lines.append((account, primary))
+        if account.redundancy == "concurrent":
+            backup = Registration(sched, agent.stack, agent.locator, account, agent.log,
+                                  servers, leg=1, avoid=avoider(primary, servers))
+            agent.registrations.append(backup)
+            primary.start()
+            sched.call_later(200, backup.start)  # after the primary picked its server
+        else:
+            primary.start()
+    agent.cfg = None  # everything it said is in the stack, the locator and the accounts
+    agent._keepalive = sched.call_later(KEEPALIVE_MS, agent._keepalives)
+
+
 def swap(old, cfg, console, log, heap_free=None, ip=None):
     """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
     running and the error is raised. One stack at a time can hold the SIP port: ``old``
@@ -142,6 +193,7 @@ def start_now(ctx):
     log = logmod.log
     ip = ctx[2]
     agent = ctx[4] = start_agent(ctx[1], ctx[5], log, ip, ctx[3])
+    ctx[5] = None  # the agent has what it needs of the config
     if agent is not None:
         log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
     return agent
