@@ -9,7 +9,7 @@ from sipfw_helpers import Peer
 from sipua.account import Account
 from sipua.dns import Target, Targets
 from sipua.log import Logger, parse_line
-from sipua.sip.auth import digest, h, parse_challenge
+from sipua.sip.digest import digest, h, parse_challenge
 from sipua.sip.hdr import lookup
 from sipua.sip.reg import FAILED, FLOW_LOST_JITTER_MS, REGISTERED, Registration
 from sipua.sip.servers import ServerSet
