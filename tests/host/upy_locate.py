@@ -6,7 +6,7 @@ import gc
 import json
 import sys
 
-from sipua.dns.locator import Locator, locate_blocking
+from sipua.dns.locator import Locator, as_dict, locate_blocking
 from sipua.dns.resolver import Resolver
 from sipua.sched import Scheduler
 
@@ -19,5 +19,5 @@ before = gc.mem_alloc()
 targets, err = locate_blocking(sched, loc, target, 15000)
 heap = gc.mem_alloc() - before
 gc.enable()
-print(json.dumps({"targets": [t.as_dict() for t in targets], "error": err, "ttl": targets.ttl,
+print(json.dumps({"targets": [as_dict(t) for t in targets], "error": err, "ttl": targets.ttl,
                   "heap": heap}))

@@ -48,11 +48,6 @@ class Target:
         self.source = source  # "naptr", "srv" or "a"
         self.naptr = naptr  # the SRV name a NAPTR pointed to, for display
 
-    def as_dict(self):
-        return {"transport": self.transport, "host": self.host, "ip": self.ip,
-                "port": self.port, "priority": self.priority, "weight": self.weight,
-                "source": self.source}
-
     def __repr__(self):
         return "<%s %s %s:%d %s>" % (self.transport, self.host, self.ip, self.port, self.source)
 

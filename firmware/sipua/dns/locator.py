@@ -88,6 +88,12 @@ def _rng(n):
     return urandom_u32() % (n + 1)
 
 
+
+def as_dict(t):
+    """A Target as plain data (``sipfw resolve --json``)."""
+    return {"transport": t.transport, "host": t.host, "ip": t.ip, "port": t.port,
+            "priority": t.priority, "weight": t.weight, "source": t.source}
+
 class Locator:
     def __init__(self, sched, resolver, supported=("udp", "tcp", "tls"), ipv6=False, rng=None):
         self.sched = sched

@@ -35,7 +35,7 @@ def run(args):
 
     use_firmware()
     from sipua.dns import DnsError
-    from sipua.dns.locator import Locator, locate_blocking
+    from sipua.dns.locator import Locator, as_dict, locate_blocking
     from sipua.dns.resolver import Resolver, parse_server
     from sipua.sched import Scheduler
 
@@ -58,7 +58,7 @@ def run(args):
     if not targets:
         return _fail(args, err or "nothing found")
     if args.json:
-        print(json.dumps([t.as_dict() for t in targets]))
+        print(json.dumps([as_dict(t) for t in targets]))
     else:
         print(table(args.domain, targets))
         if targets.ttl is not None:
