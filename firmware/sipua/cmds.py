@@ -48,6 +48,36 @@ def run(name, owner, args, sched):
                                        "sipua.startup")
 
 
+def execute(con, line):
+    """Run one command line and write its answer; returns the answer dict."""
+    words = line.split()
+    rid = None
+    if words and words[0].startswith("#"):
+        rid = words.pop(0)[1:]
+    if not words:
+        return None
+    name, args = words[0], words[1:]
+    entry = con.commands.get(name)
+    if entry is None:
+        res = {"ok": False, "error": "unknown command %r (try help)" % name}
+    else:
+        try:
+            fn = entry[0]
+            res = fn(args) if fn is not None else globals()[name](con, args)
+            res = {} if res is None else dict(res)
+            res["ok"] = True
+        except ConsoleError as e:
+            res = {"ok": False, "error": str(e)}
+        # a broken handler answers; it must not stop the phone
+        except Exception as e:  # noqa: BLE001
+            if con._log:
+                con._log.exc("console", "handler_error", e, cmd=name)
+            res = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+    if rid is not None:
+        res["id"] = rid
+    return reply(con, (name, res))
+
+
 def reply(con, args):
     """The answer line of command ``args[0]``: dict ``args[1]`` as JSON after ``@``."""
     import json

@@ -16,9 +16,10 @@ handler takes the list of argument words and returns a dict merged into the answ
 raises ``ConsoleError`` for an error answer. Built-in: ``help``, ``log``, ``config reload``
 (calls ``reload_hook``), ``config begin SIZE SHA256`` / ``data BASE64`` / ``commit`` (a new
 config.json uploaded while the agent runs, checked, saved atomically, then reloaded),
-``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``. Their bodies, the answer
-formatting and every help text live in ``cmds.py``, loaded while commands run (``lazy``
-makes a handler that runs one of them).
+``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``. Their bodies, running a
+line (``execute``), the answer formatting and every help text live in ``cmds.py``, loaded
+while commands run (``lazy`` makes a handler that runs one of them); what this module keeps
+reads the bytes of a line.
 
 Input is read without blocking: stdin is watched by the scheduler's poller (``select.poll``
 on ``sys.stdin`` works on the esp32, rp2 and unix ports); where the main poller cannot take
@@ -78,29 +79,11 @@ class Console:
 
     # -- input -----------------------------------------------------------------------------
     def start(self, sched):
-        """Read commands from the console while ``sched`` runs."""
-        import select
-        import sys
+        """Read commands from the console while ``sched`` runs (start-up's code:
+        ``startup.console_start``)."""
+        from .startup import console_start
 
-        self._sched = sched
-        if self._stream is None:
-            self._stream = sys.stdin
-        # A private poller: asks "one more byte?" while draining, and is the fallback when
-        # the scheduler's poller cannot take the stream.
-        try:
-            self._poll = select.poll()
-            self._poll.register(self._stream, select.POLLIN)
-            self._ipoll = getattr(self._poll, "ipoll", None)
-        except (OSError, TypeError, ValueError, AttributeError) as e:
-            self._poll = None
-            if self._log:
-                self._log.warn("console", "no_input", err=str(e))
-            return
-        try:
-            sched.watch(self._stream, select.POLLIN, self._on_readable)
-            self._watched = True
-        except (OSError, TypeError, ValueError, AttributeError):
-            self._timer = sched.call_later(_FALLBACK_MS, self._on_timer)
+        console_start(self, sched)
 
     def stop(self):
         if self._watched and self._sched is not None:
@@ -167,32 +150,7 @@ class Console:
     # -- commands --------------------------------------------------------------------------
     def execute(self, line):
         """Run one command line and write its answer; returns the answer dict."""
-        words = line.split()
-        rid = None
-        if words and words[0].startswith("#"):
-            rid = words.pop(0)[1:]
-        if not words:
-            return None
-        name, args = words[0], words[1:]
-        entry = self.commands.get(name)
-        if entry is None:
-            res = {"ok": False, "error": "unknown command %r (try help)" % name}
-        else:
-            try:
-                fn = entry[0]
-                res = fn(args) if fn is not None else _run(name, self, args, self._sched)
-                res = {} if res is None else dict(res)
-                res["ok"] = True
-            except ConsoleError as e:
-                res = {"ok": False, "error": str(e)}
-            # a broken handler answers; it must not stop the phone
-            except Exception as e:  # noqa: BLE001
-                if self._log:
-                    self._log.exc("console", "handler_error", e, cmd=name)
-                res = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-        if rid is not None:
-            res["id"] = rid
-        return self.answer(name, res)
+        return _run("execute", self, line, self._sched)
 
     def answer(self, name, res):
         return _run("reply", self, (name, res), self._sched)

@@ -121,6 +121,32 @@ def start_accounts(agent):
     agent._keepalive = sched.call_later(KEEPALIVE_MS, agent._keepalives)
 
 
+def console_start(con, sched):
+    """``Console.start``: read commands from the console while ``sched`` runs."""
+    import select
+    import sys
+
+    con._sched = sched
+    if con._stream is None:
+        con._stream = sys.stdin
+    # A private poller: asks "one more byte?" while draining, and is the fallback when
+    # the scheduler's poller cannot take the stream.
+    try:
+        con._poll = select.poll()
+        con._poll.register(con._stream, select.POLLIN)
+        con._ipoll = getattr(con._poll, "ipoll", None)
+    except (OSError, TypeError, ValueError, AttributeError) as e:
+        con._poll = None
+        if con._log:
+            con._log.warn("console", "no_input", err=str(e))
+        return
+    try:
+        sched.watch(con._stream, select.POLLIN, con._on_readable)
+        con._watched = True
+    except (OSError, TypeError, ValueError, AttributeError):
+        con._timer = sched.call_later(100, con._on_timer)  # console._FALLBACK_MS
+
+
 def swap(old, cfg, console, log, heap_free=None, ip=None):
     """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
     running and the error is raised. One stack at a time can hold the SIP port: ``old``
