@@ -147,6 +147,32 @@ def console_start(con, sched):
         con._timer = sched.call_later(100, con._on_timer)  # console._FALLBACK_MS
 
 
+def account_fields(acc, cfg, index):
+    """``Account(cfg, index)``: its fields from a validated config entry."""
+    acc.index = index
+    acc.label = cfg.get("label") or cfg.get("user") or "account%d" % index
+    acc.user = cfg["user"]
+    acc.display_name = cfg.get("display_name") or ""
+    acc.auth_user = cfg.get("register_name") or acc.user
+    acc.password = cfg.get("password") or None
+    acc.ha1 = cfg.get("ha1") or None
+    acc.domain = cfg["server"]
+    transport = cfg.get("transport") or "dns-srv"
+    acc.transport = None if transport == "dns-srv" else transport
+    # With DNS-SRV the port comes from SRV records: the page's "Port" only pins an
+    # explicit transport to an address lookup (RFC 3263 §4.2).
+    acc.port = (cfg.get("port") or None) if acc.transport else None
+    acc.expires = cfg.get("expires") or 3600
+    acc.outbound_proxy = cfg.get("outbound_proxy") or None
+    acc.backup_outbound_proxy = cfg.get("backup_outbound_proxy") or None
+    fb = cfg.get("failback") or {}
+    acc.failback_mode = fb.get("mode") or "new-requests"
+    acc.failback_timeout = fb.get("timeout") or 3600
+    acc.redundancy = cfg.get("redundancy") or "successive"
+    acc.auto_answer = bool(cfg.get("auto_answer"))
+    acc.enabled = cfg.get("enabled", True)
+
+
 def swap(old, cfg, console, log, heap_free=None, ip=None):
     """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
     running and the error is raised. One stack at a time can hold the SIP port: ``old``
