@@ -18,7 +18,7 @@ MODULES = (
     # loaded only when needed:
     "sipua.sip.strans", "sipua.sip.uas", "sipua.sip.md5", "sipua.dns.static", "sipua.dns.tcp",
     "sipua.upload", "sipua.cmds", "sipua.startup", "sipua.schedslow",
-    "sipua.sip.digest",
+    "sipua.sip.digest", "sipua.sip.msgtext",
 )
 
 

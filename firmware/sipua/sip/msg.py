@@ -18,7 +18,6 @@ from .scan import is_digits, is_token, parse_name_addr, parse_via, split_list, t
 
 # hdr.py's ids, as private consts: an imported name costs a dict entry here (the
 # tests check they match hdr's)
-_H_OTHER = const(0)
 _H_VIA = const(1)
 _H_FROM = const(2)
 _H_TO = const(3)
@@ -146,15 +145,9 @@ class Msg:
 
     def header(self, name):
         """First value of a header by name (for ones without an id), as str or None."""
-        hid = lookup(name.lower().encode())
-        if hid != _H_OTHER:
-            return self.get(hid)
-        name = name.lower().encode()
-        h, b = self.h, self.buf
-        for k in range(0, len(h), 5):
-            if h[k] == _H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
-                return text(self._value(k))
-        return None
+        from .msgtext import header
+
+        return header(self, name)
 
     def int(self, hid, default=None):
         """A numeric header (Expires, Min-Expires, Retry-After's seconds); None if bad."""
@@ -182,22 +175,9 @@ class Msg:
 
     def to_bytes(self):
         """Serialize again: canonical names, unfolded values, Content-Length recomputed."""
-        b, h = self.buf, self.h
-        if self.status:
-            parts = [b"SIP/2.0 %d %s\r\n" % (self.status, self.reason.encode())]
-        else:
-            parts = [self.method.encode(), b" ", self.ruri, b" SIP/2.0\r\n"]
-        for k in range(0, len(h), 5):
-            hid = h[k]
-            if hid == _H_CONTENT_LENGTH:
-                continue
-            parts.append(name(hid).encode() if hid else b[h[k + 1]:h[k + 2]])
-            parts.append(b": ")
-            parts.append(self._value(k))
-            parts.append(b"\r\n")
-        parts.append(b"Content-Length: %d\r\n\r\n" % (self.be - self.bs))
-        parts.append(self.body)
-        return b"".join(parts)
+        from .msgtext import to_bytes
+
+        return to_bytes(self)
 
 
 def parse(b, udp=True, limits=LIMITS):
@@ -290,26 +270,9 @@ def _start_line(m, b, e):
         m.status = int(code)
         m.reason = text(parts[2])
         return
-    parts = line.split(b" ")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise SipError(400, "Bad request line", m)
-    if not is_token(parts[0]):
-        raise SipError(400, "Bad method", m)
-    m.method = text(parts[0])
-    m.ruri = parts[1]
-    if parts[2] != b"SIP/2.0":
-        if parts[2].startswith(b"SIP/"):
-            raise SipError(505, "Version Not Supported", m)
-        raise SipError(400, "Bad request line", m)
-    from .uri import parse_uri  # requests only: a registering phone receives none
+    from .uri import request_line  # requests only: a registering phone receives none
 
-    try:
-        u = parse_uri(parts[1])
-    except SipError as err:
-        err.msg = m
-        raise
-    if u.headers is not None:  # RFC 3261 §19.1.5: never in a Request-URI
-        raise SipError(400, "Headers in Request-URI", m)
+    request_line(m, line)
 
 
 def _core(m):
