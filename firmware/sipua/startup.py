@@ -150,25 +150,22 @@ def console_start(con, sched):
 def account_fields(acc, cfg, index):
     """``Account(cfg, index)``: its fields from a validated config entry."""
     acc.index = index
-    acc.label = cfg.get("label") or cfg.get("user") or "account%d" % index
-    acc.user = cfg["user"]
-    acc.display_name = cfg.get("display_name") or ""
-    acc.auth_user = cfg.get("register_name") or acc.user
-    acc.password = cfg.get("password") or None
-    acc.ha1 = cfg.get("ha1") or None
+    acc.user = user = cfg["user"]
+    acc.label = cfg.get("label") or user or "account%d" % index
+    acc.auth_user = cfg.get("register_name") or user
     acc.domain = cfg["server"]
+    for key, default in (("display_name", ""), ("password", None), ("ha1", None),
+                         ("expires", 3600), ("outbound_proxy", None),
+                         ("backup_outbound_proxy", None), ("redundancy", "successive")):
+        setattr(acc, key, cfg.get(key) or default)
     transport = cfg.get("transport") or "dns-srv"
     acc.transport = None if transport == "dns-srv" else transport
     # With DNS-SRV the port comes from SRV records: the page's "Port" only pins an
     # explicit transport to an address lookup (RFC 3263 §4.2).
     acc.port = (cfg.get("port") or None) if acc.transport else None
-    acc.expires = cfg.get("expires") or 3600
-    acc.outbound_proxy = cfg.get("outbound_proxy") or None
-    acc.backup_outbound_proxy = cfg.get("backup_outbound_proxy") or None
     fb = cfg.get("failback") or {}
     acc.failback_mode = fb.get("mode") or "new-requests"
     acc.failback_timeout = fb.get("timeout") or 3600
-    acc.redundancy = cfg.get("redundancy") or "successive"
     acc.auto_answer = bool(cfg.get("auto_answer"))
     acc.enabled = cfg.get("enabled", True)
 

@@ -25,7 +25,7 @@ PACKAGE = "sipua"
 EXCLUDE = re.compile(r"(^|/)(_cpython\.py|test_[^/]*\.py|[^/]*_test\.py|tests?/.*|conftest\.py)$")
 # Modules of the firmware tree that only the host tools and tests import (reading logs back,
 # virtual time): a board never runs them, so they stay out of its image and its RAM.
-HOST_ONLY = ("sipua/logparse.py", "sipua/vtime.py")
+HOST_ONLY = ("sipua/logparse.py", "sipua/vtime.py", "sipua/dns/host.py")
 CACHE_DIR = os.path.join(ROOT, "build", "mpy")
 
 

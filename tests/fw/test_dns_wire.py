@@ -38,7 +38,7 @@ def test_seed_srv_answer_decodes():
                    [("_sip._tcp.airties.com", SRV, 3600, (1, 0, 5060, "uc2.airties.com")),
                     ("_sip._tcp.airties.com", SRV, 3600, (2, 0, 5060, "Uc1.airties.com"))])
     m = decode(pkt)
-    assert m.id == 2 and m.is_response and not m.truncated and m.rcode == 0
+    assert m.id == 2 and m.flags & 0x8000 and not m.flags & 0x0200 and m.rcode == 0  # QR, not TC
     assert (m.qname, m.qtype, m.qclass) == ("_sip._tcp.airties.com", SRV, 1)
     assert [r[4] for r in m.answers] == [(1, 0, 5060, "uc2.airties.com"),
                                         (2, 0, 5060, "Uc1.airties.com")]

@@ -21,7 +21,8 @@ def dns():
 
 
 def test_firmware_locator_on_cpython(dns):
-    from sipua.dns.locator import Locator, as_dict, locate_blocking
+    from sipua.dns.host import as_dict, locate_blocking
+    from sipua.dns.locator import Locator
     from sipua.dns.resolver import Resolver
     from sipua.sched import Scheduler
 

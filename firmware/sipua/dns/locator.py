@@ -89,11 +89,6 @@ def _rng(n):
 
 
 
-def as_dict(t):
-    """A Target as plain data (``sipfw resolve --json``)."""
-    return {"transport": t.transport, "host": t.host, "ip": t.ip, "port": t.port,
-            "priority": t.priority, "weight": t.weight, "source": t.source}
-
 class Locator:
     def __init__(self, sched, resolver, supported=("udp", "tcp", "tls"), ipv6=False, rng=None):
         self.sched = sched
@@ -319,13 +314,3 @@ class _Job:
         port = self.port or DEFAULT_PORT[t]
         out = Targets([Target(t, self.host, ip, port) for ip in self.addrs.get(self.host, ())])
         self._finish(out, "no address for %s" % self.host)
-
-
-def locate_blocking(sched, locator, target, timeout_ms=60000, **kw):
-    """Run the scheduler until ``target`` is located: (targets, error). For the host tools."""
-    box = []
-    job = locator.locate(target, lambda t, e: box.append((t, e)), **kw)
-    if not sched.run_until(lambda: box, timeout_ms):
-        job.cancel()
-        return Targets(), "timed out"
-    return box[0]

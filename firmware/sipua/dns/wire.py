@@ -53,18 +53,6 @@ class Message:
         self.qname = None  # type: str | None
         self.answers = self.authority = self.additional = []  # type: list
 
-    @property
-    def truncated(self):
-        return bool(self.flags & _TC)
-
-    @property
-    def is_response(self):
-        return bool(self.flags & _QR)
-
-    @property
-    def opcode(self):
-        return (self.flags >> 11) & 15
-
 
 # -- building queries ---------------------------------------------------------------------
 def put_name(buf, off, name):

@@ -35,7 +35,8 @@ def run(args):
 
     use_firmware()
     from sipua.dns import DnsError
-    from sipua.dns.locator import Locator, as_dict, locate_blocking
+    from sipua.dns.host import as_dict, locate_blocking
+    from sipua.dns.locator import Locator
     from sipua.dns.resolver import Resolver, parse_server
     from sipua.sched import Scheduler
 
