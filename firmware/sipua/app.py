@@ -21,7 +21,17 @@ def boot(config_path=CONFIG_PATH, sched=None, start=True):
     from . import startup
 
     try:
-        return startup.boot(config_path, sched, start)
+        sched, ctx, console = startup.boot(config_path, sched, start)
+    finally:
+        forget("sipua.startup")
+    return sched, lambda: _start(ctx), console
+
+
+def _start(ctx):
+    from . import startup
+
+    try:
+        return startup.start_now(ctx)
     finally:
         forget("sipua.startup")
 

@@ -188,13 +188,7 @@ def stall(con, args):
     return {"stalled_s": seconds}
 
 
-# -- start-up's (app.boot's start_now, console.reload_hook) ----------------------------------
-def start(ctx, args):
-    from .startup import start_now
-
-    return start_now(ctx)
-
-
+# -- start-up's (console.reload_hook) -------------------------------------------------------
 def reload(ctx, args):
     from .startup import reload
 

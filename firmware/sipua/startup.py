@@ -1,9 +1,8 @@
 """Start-up: config, log, network, scheduler, console, agent (``app.boot`` runs it).
 
-Loaded for the boot and forgotten after it (``app.boot``); a config reload and the
-harness's deferred start load it again through the console's ``lazy`` handlers
-(``cmds.reload``, ``cmds.start``), which hold only ``ctx``: [config path, scheduler, IP
-address, console, agent, config].
+Loaded for the boot and forgotten after it (``app.boot``); a config reload (the console's
+``lazy`` handler ``cmds.reload``) and the harness's deferred start (``app._start``) load it
+again, holding only ``ctx``: [config path, scheduler, IP address, console, agent, config].
 
 A missing or bad config is one clear log line and a safe idle mode (no accounts) in which
 the console still works, so a person can push a good config without reflashing. So is an
@@ -232,7 +231,7 @@ def boot(config_path, sched=None, start=True):
     console.start(sched)
     if start:
         start_now(ctx)
-    return sched, lazy("start", ctx, sched), console
+    return sched, ctx, console
 
 
 def start_now(ctx):

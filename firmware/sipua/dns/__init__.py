@@ -48,9 +48,6 @@ class Target:
         self.source = source  # "naptr", "srv" or "a"
         self.naptr = naptr  # the SRV name a NAPTR pointed to, for display
 
-    def __repr__(self):
-        return "<%s %s %s:%d %s>" % (self.transport, self.host, self.ip, self.port, self.source)
-
 
 class Targets(list):
     """Ordered targets, best first, plus when to look again."""
