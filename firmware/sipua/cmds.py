@@ -63,7 +63,12 @@ def execute(con, line):
     else:
         try:
             fn = entry[0]
-            res = fn(args) if fn is not None else globals()[name](con, args)
+            if fn is None:
+                res = globals()[name](con, args)
+            elif fn is False:
+                res = globals()[name](con.agent, args)
+            else:
+                res = fn(args)
             res = {} if res is None else dict(res)
             res["ok"] = True
         except ConsoleError as e:
@@ -196,6 +201,10 @@ def reload(ctx, args):
 
 
 # -- the agent's ----------------------------------------------------------------------------
+def status(agent, args):
+    return agent.status(args)
+
+
 def call(agent, args):
     if not args:
         raise ConsoleError("usage: call URI")

@@ -62,10 +62,12 @@ class Console:
         self._poll = None
         self._ipoll = None  # the poller's ipoll, on MicroPython: see _ready
         self._watched = False
-        # name -> (handler, help text); a built-in's handler is None (it is in cmds.py), a
-        # help text None is cmds.HELP's
+        # name -> (handler, help text). Handler None: a body in cmds.py run for this
+        # console (the built-ins); False: one run for ``agent``; a help text None is
+        # cmds.HELP's.
         self.commands = {"help": _BUILTIN, "log": _BUILTIN, "config": _BUILTIN,
                          "reboot": _BUILTIN, "reset": _BUILTIN}
+        self.agent = None  # the agent whose commands are registered (startup.serve)
         self.reload_hook = None  # () -> dict or None: re-read config.json
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
         # cannot rename absolute paths (see atomic.py).
@@ -74,7 +76,8 @@ class Console:
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
 
     def register(self, name, fn, help=None):
-        """Add (or replace) a command: ``fn(args) -> dict or None``."""
+        """Add (or replace) a command: ``fn(args) -> dict or None`` (or None/False: see
+        ``commands``)."""
         self.commands[name] = (fn, help)
 
     # -- input -----------------------------------------------------------------------------

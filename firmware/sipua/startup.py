@@ -64,8 +64,7 @@ def start_agent(sched, cfg, log, ip, console):
         console.register("status", lambda args: {"agent": "failed", "err": why,
                                                  "heap_free": hal.heap_free()})
         return None
-    for name, (fn, text) in agent.console_commands().items():
-        console.register(name, fn, text)
+    serve(console, agent)
     return agent
 
 
@@ -169,6 +168,14 @@ def account_fields(acc, cfg, index):
     acc.enabled = cfg.get("enabled", True)
 
 
+def serve(console, agent):
+    """The agent's commands on the console: entries ``(False, None)``, their bodies in
+    ``cmds.py`` run for ``console.agent`` (no handler object per command)."""
+    console.agent = agent
+    for name in agent.console_commands():
+        console.register(name, False)
+
+
 def swap(old, cfg, console, log, heap_free=None, ip=None):
     """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
     running and the error is raised. One stack at a time can hold the SIP port: ``old``
@@ -192,8 +199,7 @@ def swap(old, cfg, console, log, heap_free=None, ip=None):
                          % e) from None
     old.stop()
     _apply_log_config(log, cfg)
-    for name, (fn, text) in new.console_commands().items():
-        console.register(name, fn, text)
+    serve(console, new)
     return new
 
 
@@ -227,7 +233,7 @@ def boot(config_path, sched=None, start=True):
     ctx = [config_path, sched, ip, console, None, cfg]
     console.reload_hook = lazy("reload", ctx, sched)
     if (cfg.get("log") or {}).get("debug_commands"):
-        console.register("stall", lazy("stall", console, sched))  # blocks the loop
+        console.register("stall", None)  # cmds.stall: blocks the loop
     console.start(sched)
     if start:
         start_now(ctx)
