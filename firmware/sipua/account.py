@@ -9,7 +9,6 @@ the user part of the address of record, SIP Server the domain, Transport "DNS-SR
 class Account:
     # Filled in by start-up's code (startup.account_fields, loaded while accounts start);
     # bare annotations: no class attributes on the board.
-    index: int
     label: str
     user: str
     display_name: str
@@ -26,7 +25,6 @@ class Account:
     failback_timeout: int
     redundancy: str
     auto_answer: bool
-    enabled: bool
 
     def __init__(self, cfg, index=0):
         from .startup import account_fields

@@ -127,8 +127,8 @@ def help(con, args):
 
 
 def log(con, args):
-    from .log import LEVELS, level_from_name
     from .log import log as lg
+    from .startup import LEVELS, level_from_name
 
     names = dict((v, k) for k, v in LEVELS.items())
     if len(args) > 2:

@@ -18,11 +18,23 @@ from . import log as logmod
 WATCHDOG_MS = 8000  # the rp2 hardware watchdog's longest period is 8.3 s
 
 
+# Log level names (config "log", console ``log``): the board's log only writes numbers.
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "off": 100}  # log.DEBUG ... OFF
+
+
+def level_from_name(name):
+    """'info' -> INFO; raises ValueError naming the bad level."""
+    lv = LEVELS.get(str(name).lower())
+    if lv is None:
+        raise ValueError("unknown log level %r (one of %s)" % (name, ", ".join(LEVELS)))
+    return lv
+
+
 def _apply_log_config(log, cfg):
     lc = cfg.get("log") or {}
     try:
-        log.level = logmod.level_from_name(lc.get("level", "info"))
-        log.areas = {a: logmod.level_from_name(v) for a, v in (lc.get("areas") or {}).items()}
+        log.level = level_from_name(lc.get("level", "info"))
+        log.areas = {a: level_from_name(v) for a, v in (lc.get("areas") or {}).items()}
     except ValueError as e:
         log.error("app", "log_config", reason=str(e))
 
@@ -147,7 +159,6 @@ def console_start(con, sched):
 
 def account_fields(acc, cfg, index):
     """``Account(cfg, index)``: its fields from a validated config entry."""
-    acc.index = index
     acc.user = user = cfg["user"]
     acc.label = cfg.get("label") or user or "account%d" % index
     acc.auth_user = cfg.get("register_name") or user
@@ -165,7 +176,6 @@ def account_fields(acc, cfg, index):
     acc.failback_mode = fb.get("mode") or "new-requests"
     acc.failback_timeout = fb.get("timeout") or 3600
     acc.auto_answer = bool(cfg.get("auto_answer"))
-    acc.enabled = cfg.get("enabled", True)
 
 
 def serve(console, agent):
