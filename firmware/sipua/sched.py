@@ -32,10 +32,8 @@ SLOW_CALLBACK_MS = 200  # a callback that runs longer than this is logged
 # An I/O callback that raises before it reads leaves its socket ready, and poll() would hand
 # it back at once, forever (seen: MemoryError in a reader at 224 KB of heap, thousands of
 # log lines a second). After this many failures in a row the socket is taken out of the
-# poll set for a back-off that doubles up to IO_BACKOFF_MAX_MS, or handed to its owner.
+# poll set for a back-off (schedslow.IO_BACKOFF_MS doubling), or handed to its owner.
 IO_FAIL_LIMIT = 3
-IO_BACKOFF_MS = 250  # (read by schedslow.py)
-IO_BACKOFF_MAX_MS = 8000
 
 # One I/O entry is a list (no object per socket): [obj, fn, events, fails, resume timer,
 # on_error]. What a turning loop never needs (rebasing the clock, compacting the timer heap,

@@ -3,7 +3,10 @@ clock (after ~3 days of uptime), compacting the timer heap (when cancelled timer
 and containing an I/O callback that keeps raising (``sched.IO_FAIL_LIMIT``)."""
 
 from .compat import const
-from .sched import IO_BACKOFF_MAX_MS, IO_BACKOFF_MS, IO_FAIL_LIMIT, _name
+from .sched import IO_FAIL_LIMIT, _name
+
+IO_BACKOFF_MS = const(250)  # a parked socket's first back-off, doubling up to the max
+IO_BACKOFF_MAX_MS = const(8000)
 
 # sched.py's I/O entry fields: [obj, fn, events, fails, resume timer, on_error]
 _OBJ = const(0)

@@ -270,7 +270,7 @@ def _start_line(m, b, e):
         m.status = int(code)
         m.reason = text(parts[2])
         return
-    from .uri import request_line  # requests only: a registering phone receives none
+    from .strans import request_line  # requests only: a registering phone receives none
 
     request_line(m, line)
 

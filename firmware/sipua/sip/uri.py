@@ -4,8 +4,7 @@ hop. A phone that registers and calls out parses none, so it never loads this.
 """
 
 from ..compat import const
-from . import SipError
-from .scan import _CT, bad, is_digits, is_token, params, scheme_end, text
+from .scan import _CT, bad, is_digits, params, scheme_end, text
 
 _TOK = const(1)  # scan.py's character classes and bytes (its consts are not importable)
 _DIG = const(4)
@@ -100,26 +99,3 @@ def parse_uri(s):
         if e != n:
             raise bad("Bad URI parameter")
     return u
-
-
-def request_line(m, line):
-    """``msg.parse``'s request line (bytes, no CRLF) into ``m``: method, Request-URI (parsed
-    here, so a malformed one is a 400), version; raises SipError naming what is wrong."""
-    parts = line.split(b" ")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise SipError(400, "Bad request line", m)
-    if not is_token(parts[0]):
-        raise SipError(400, "Bad method", m)
-    m.method = text(parts[0])
-    m.ruri = parts[1]
-    if parts[2] != b"SIP/2.0":
-        if parts[2].startswith(b"SIP/"):
-            raise SipError(505, "Version Not Supported", m)
-        raise SipError(400, "Bad request line", m)
-    try:
-        u = parse_uri(parts[1])
-    except SipError as err:
-        err.msg = m
-        raise
-    if u.headers is not None:  # RFC 3261 §19.1.5: never in a Request-URI
-        raise SipError(400, "Headers in Request-URI", m)
