@@ -182,8 +182,9 @@ def serve(console, agent):
     """The agent's commands on the console: entries ``(False, None)``, their bodies in
     ``cmds.py`` run for ``console.agent`` (no handler object per command)."""
     console.agent = agent
+    cmds = console.commands
     for name in agent.console_commands():
-        console.register(name, False)
+        cmds[name] = (False, None)  # a constant tuple: one object for all of them
 
 
 def swap(old, cfg, console, log, heap_free=None, ip=None):
