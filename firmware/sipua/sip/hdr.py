@@ -81,9 +81,9 @@ _LISTS = (
     _H_ACCEPT_LANGUAGE, _H_WARNING,
 )
 
-# The table twice, as spelled and lower-case (b"\x81Via...\x81via..."), built on first use
-# (~1 KB): a lookup is a find() in it, no copy.
-_table = None
+# The table in lower case, built on first use (~0.5 KB): ``lookup`` finds lower-cased names
+# in it, ``lookup_exact`` finds names as spelled in ``_TABLE`` itself; no copy of the name.
+_low = None
 
 
 def name(hid):
@@ -96,33 +96,33 @@ def name(hid):
     return t[i:e].decode()
 
 
-def _find(name):
-    """The id of header name ``name`` (bytes) as a whole entry of the table, or -1."""
-    global _table
-    if _table is None:
-        _table = _TABLE + _TABLE.lower()
+def _find(t, name):
+    """The id of header name ``name`` (bytes) as a whole entry of table ``t``, or -1."""
     n = len(name)
     if not n or max(name) >= 128:  # no header name has such a byte: never span two entries
         return -1
-    end = len(_table)
-    i = _table.find(name)
+    end = len(t)
+    i = t.find(name)
     while i > 0:
-        if _table[i - 1] >= 128 and (i + n == end or _table[i + n] >= 128):
-            return _table[i - 1] - 128
-        i = _table.find(name, i + 1)
+        if t[i - 1] >= 128 and (i + n == end or t[i + n] >= 128):
+            return t[i - 1] - 128
+        i = t.find(name, i + 1)
     return -1
 
 
 def lookup(name):
     """The id of a lower-cased header name (bytes); 0 when unknown."""
+    global _low
     if len(name) == 1:
         i = _COMPACT.find(name)  # letters only: ids are all below b"a"
         return _COMPACT[i + 1] if i >= 0 else _H_OTHER
-    i = _find(name)
+    if _low is None:
+        _low = _TABLE.lower()
+    i = _find(_low, name)
     return i if i > 0 else _H_OTHER
 
 
 def lookup_exact(name):
-    """The id of a header spelled as ``name`` has it (or all lower-case), or -1: then lower it
-    and use ``lookup``. The usual spelling thus costs no lower-case copy."""
-    return _find(name) if len(name) > 1 else -1
+    """The id of a header spelled as ``name`` has it, or -1: then lower it and use
+    ``lookup``. The usual spelling thus costs no lower-case copy."""
+    return _find(_TABLE, name) if len(name) > 1 else -1
