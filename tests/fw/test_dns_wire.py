@@ -4,8 +4,22 @@ import struct
 
 from dnsfake import response, rr
 from fwtest import raises
-from sipua.dns import AAAA, CNAME, NAPTR, OPT, SOA, SRV, A, DnsError
-from sipua.dns.wire import QUERY_BUF, _decode, decode, encode_query, ip6_text, put_name
+from sipua.dns import DnsError
+from sipua.dns.wire import (
+    AAAA,
+    CNAME,
+    NAPTR,
+    OPT,
+    QUERY_BUF,
+    SOA,
+    SRV,
+    A,
+    _decode,
+    decode,
+    encode_query,
+    ip6_text,
+    put_name,
+)
 
 HDR = struct.pack("!HHHHHH", 7, 0x8180, 1, 1, 0, 0)
 Q = b"\x03uc2\x07airties\x03com\x00\x00\x01\x00\x01"  # uc2.airties.com A IN, at offset 12

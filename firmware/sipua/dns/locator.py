@@ -21,7 +21,8 @@ smallest TTL of every record used, s) and ``expires_ms`` (scheduler time to re-r
 
 from ..addr import hostport, is_ip
 from ..compat import urandom_u32
-from . import AAAA, NAPTR, SRV, A, Target, Targets
+from . import Target, Targets
+from .wire import AAAA, NAPTR, SRV, A
 
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
 # NAPTR service -> transport (RFC 3263 §4.1); SCTP is not on any board.
