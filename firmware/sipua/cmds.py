@@ -33,8 +33,9 @@ _unload = None  # the timer that forgets this module
 
 def run(name, owner, args, sched):
     """Command ``name`` of ``owner`` (the console, the agent, start-up's ``ctx``); this
-    module, the config upload and start-up are forgotten ``IDLE_MS`` after the last
-    command, or at once without a scheduler."""
+    module and start-up are forgotten ``IDLE_MS`` after the last command, or at once
+    without a scheduler. (Not the config upload's: an upload in progress holds its
+    objects, whose errors its code catches by class.)"""
     global _unload
     try:
         return globals()[name](owner, args)
@@ -42,10 +43,9 @@ def run(name, owner, args, sched):
         if _unload is not None:
             _unload.cancel()
         if sched is None:
-            forget("sipua.cmds", "sipua.upload", "sipua.startup")
+            forget("sipua.cmds", "sipua.startup")
         else:
-            _unload = sched.call_later(IDLE_MS, forget, "sipua.cmds", "sipua.upload",
-                                       "sipua.startup")
+            _unload = sched.call_later(IDLE_MS, forget, "sipua.cmds", "sipua.startup")
 
 
 def execute(con, line):
