@@ -17,7 +17,8 @@ MODULES = (
     "sipua.sip.dialog", "sipua.sip.call", "sipua.agent", "sipua.app",
     # loaded only when needed:
     "sipua.sip.strans", "sipua.sip.uas", "sipua.sip.md5", "sipua.dns.static", "sipua.dns.tcp",
-    "sipua.upload",
+    "sipua.upload", "sipua.cmds", "sipua.startup", "sipua.schedslow",
+    "sipua.sip.digest", "sipua.sip.msgtext",
 )
 
 
@@ -55,7 +56,7 @@ def ops(cfg_path):
     from sipua.agent import Agent
 
     try:
-        from sipua.app import load_config
+        from sipua.startup import load_config
     except ImportError:  # an older tree (bench_heap --firmware): the module stays loaded
         from sipua.config import load as load_config
     from sipua.log import log

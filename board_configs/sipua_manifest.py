@@ -8,15 +8,16 @@
 package(
     "sipua",
     files=[
-        "__init__.py", "account.py", "addr.py", "agent.py", "app.py", "atomic.py",
+        "__init__.py", "account.py", "addr.py", "agent.py", "app.py", "atomic.py", "cmds.py",
         "compat.py", "config.py", "console.py", "dns/__init__.py", "dns/cache.py",
         "dns/locator.py", "dns/resolver.py", "dns/static.py", "dns/tcp.py", "dns/wire.py",
         "hal/__init__.py", "hal/mcu.py", "hal/unix.py", "hal/wifi.py", "log.py", "netio.py",
-        "sched.py", "sip/__init__.py", "sip/auth.py", "sip/call.py", "sip/ctrans.py",
-        "sip/dialog.py", "sip/hdr.py", "sip/ladder.py", "sip/md5.py", "sip/msg.py",
-        "sip/reg.py", "sip/regextra.py", "sip/scan.py", "sip/sdp.py", "sip/servers.py",
-        "sip/stack.py", "sip/strans.py", "sip/tls.py", "sip/transport.py", "sip/uas.py",
-        "sip/uri.py", "upload.py",
+        "sched.py", "schedslow.py", "startup.py", "sip/__init__.py", "sip/auth.py",
+        "sip/call.py", "sip/ctrans.py", "sip/dialog.py", "sip/digest.py", "sip/hdr.py",
+        "sip/ladder.py", "sip/md5.py", "sip/msg.py", "sip/msgtext.py", "sip/reg.py",
+        "sip/regextra.py", "sip/scan.py", "sip/sdp.py", "sip/servers.py", "sip/stack.py",
+        "sip/strans.py", "sip/tls.py", "sip/transport.py", "sip/uas.py", "sip/uri.py",
+        "upload.py",
     ],
     base_path="../firmware",
 )

@@ -7,29 +7,29 @@ the user part of the address of record, SIP Server the domain, Transport "DNS-SR
 
 
 class Account:
+    # Filled in by start-up's code (startup.account_fields, loaded while accounts start);
+    # bare annotations: no class attributes on the board.
+    label: str
+    user: str
+    display_name: str
+    auth_user: str
+    password: "str | None"
+    ha1: "str | None"
+    domain: str
+    transport: "str | None"  # None: DNS-SRV
+    port: "int | None"
+    expires: int
+    outbound_proxy: "str | None"
+    backup_outbound_proxy: "str | None"
+    failback_mode: str
+    failback_timeout: int
+    redundancy: str
+    auto_answer: bool
+
     def __init__(self, cfg, index=0):
-        self.index = index
-        self.label = cfg.get("label") or cfg.get("user") or "account%d" % index
-        self.user = cfg["user"]
-        self.display_name = cfg.get("display_name") or ""
-        self.auth_user = cfg.get("register_name") or self.user
-        self.password = cfg.get("password") or None
-        self.ha1 = cfg.get("ha1") or None
-        self.domain = cfg["server"]
-        transport = cfg.get("transport") or "dns-srv"
-        self.transport = None if transport == "dns-srv" else transport
-        # With DNS-SRV the port comes from SRV records: the page's "Port" only pins an
-        # explicit transport to an address lookup (RFC 3263 §4.2).
-        self.port = (cfg.get("port") or None) if self.transport else None
-        self.expires = cfg.get("expires") or 3600
-        self.outbound_proxy = cfg.get("outbound_proxy") or None
-        self.backup_outbound_proxy = cfg.get("backup_outbound_proxy") or None
-        fb = cfg.get("failback") or {}
-        self.failback_mode = fb.get("mode") or "new-requests"
-        self.failback_timeout = fb.get("timeout") or 3600
-        self.redundancy = cfg.get("redundancy") or "successive"
-        self.auto_answer = bool(cfg.get("auto_answer"))
-        self.enabled = cfg.get("enabled", True)
+        from .startup import account_fields
+
+        account_fields(self, cfg, index)
 
     @property
     def aor(self):

@@ -7,7 +7,8 @@
 One ``Agent`` owns one SIP stack (one listening port), one locator (``Dns``) shared by every
 account, a registration per account (two in ``concurrent`` redundancy) and the call agent.
 ``console_commands()`` gives the console its ``status``, ``call``, ``answer``, ``hangup``,
-``reg``, ``unreg`` and ``dns`` commands.
+``reg``, ``unreg`` and ``dns`` commands (all but ``status`` in ``cmds.py``, loaded when one
+runs).
 
 Load only what runs: a board's .mpy modules live in RAM once imported, and a stock ESP32
 has ~100 KB for everything. The DNS codec, resolver and locator are needed while a
@@ -15,9 +16,7 @@ resolution runs (once per TTL), the call, dialog and SDP code while a call exist
 imported on demand and unloaded again when idle (``compat.forget``).
 """
 
-from . import VERSION
 from . import log as logmod
-from .account import Account
 from .compat import forget
 from .sip.servers import describe
 
@@ -25,7 +24,7 @@ KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP li
 DNS_IDLE_MS = 2000  # unload DNS this long after the last resolution: coalesces bursts
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
 _DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
-_CALL_MODULES = ("call", "dialog", "sdp")
+_CALL_MODULES = ("call", "dialog", "sdp", "uri")
 
 
 class Dns:
@@ -81,10 +80,21 @@ class Dns:
         forget("sipua.addr")  # the locator's and the outbound proxy's
 
 
+def avoider(primary, servers):
+    """A concurrent account's backup leg registers at the best server its primary leg is
+    not using: ``avoid()`` names that server's address."""
+
+    def avoid():
+        s = primary.server or servers.preferred()
+        return s.ip if s is not None else None
+
+    return avoid
+
+
 class Agent:
     def __init__(self, sched, cfg, log=None, heap_free=None, ip=None):
         self.sched = sched
-        self.cfg = cfg
+        self.cfg = cfg  # None once the accounts have started
         self.log = log or logmod.log
         self.heap_free = heap_free
         self.ip = ip  # the address the network gave us; sip.local_ip overrides it
@@ -102,55 +112,11 @@ class Agent:
     def start(self, delay=0):
         """Everything that can fail first (DNS servers, the SIP port); the registrations
         then start at once, or ``delay`` ms later (a reload: after the old agent's
-        un-REGISTERs)."""
-        from .sip.stack import SipStack
+        un-REGISTERs). Run once per agent: the code is start-up's (``startup.agent_start``),
+        and the config is dropped once the accounts have started."""
+        from .startup import agent_start
 
-        cfg = self.cfg
-        sip = dict(cfg.get("sip") or ())  # the schema's keys are SipStack's parameters
-        sip["local_ip"] = sip.get("local_ip") or self.ip or "0.0.0.0"  # "": the network's
-        sip["ca_file"] = sip.get("ca_file") or None
-        sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
-        self.stack = SipStack(self.sched, log=self.log, **sip)
-        self.stack.start()
-        self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip, self.log)
-        self.stack.on_request = self._on_request
-        self.stack.on_cancel = self._on_cancel
-        self.stack.on_flow_lost = self._flow_lost
-        self.log.info("agent", "listening", ip=self.stack.local_ip, port=self.stack.local_port,
-                      accounts=len(cfg.get("accounts") or ()))
-        if delay:
-            self._keepalive = self.sched.call_later(delay, self._start_accounts)
-        else:
-            self._start_accounts()
-
-    def _start_accounts(self):
-        for i, acc_cfg in enumerate(self.cfg.get("accounts") or ()):
-            if acc_cfg.get("enabled", True) is False:
-                continue
-            self._start_account(Account(acc_cfg, i))
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
-
-    def _start_account(self, account):
-        from .sip.reg import Registration
-        from .sip.servers import ServerSet
-
-        servers = ServerSet(self.sched)
-        primary = Registration(self.sched, self.stack, self.locator, account, self.log, servers)
-        self.registrations.append(primary)
-        self._lines.append((account, primary))
-        if account.redundancy == "concurrent":
-            # The backup leg registers at the best server the primary leg is not using.
-            def avoid(p=primary):
-                s = p.server or servers.preferred()
-                return s.ip if s is not None else None
-
-            backup = Registration(self.sched, self.stack, self.locator, account, self.log,
-                                  servers, leg=1, avoid=avoid)
-            self.registrations.append(backup)
-            primary.start()
-            self.sched.call_later(200, backup.start)  # after the primary picked its server
-        else:
-            primary.start()
+        agent_start(self, delay)
 
     # -- the call agent, loaded with the first call -----------------------------------------
     def _call_agent(self):
@@ -241,79 +207,10 @@ class Agent:
                 "uptime_ms": self.sched.now() - self.started_at}
 
     def console_commands(self):
-        return {
-            "status": (self.status, "status [gc]: accounts, calls, heap (gc: collect first)"),
-            "call": (self._cmd_call, "call URI|USER: start a call"),
-            "answer": (self._cmd_answer, "answer [ID]: answer the ringing call"),
-            "hangup": (self._cmd_hangup, "hangup [ID]: end, cancel or reject a call"),
-            "reg": (self._cmd_reg, "reg [LABEL]: re-register now"),
-            "unreg": (self._cmd_unreg, "unreg [LABEL]: remove the registration"),
-            "dns": (self._cmd_dns, "dns NAME [TRANSPORT]: run the RFC 3263 locator"),
-        }
+        """The console's agent commands: ``status`` here, the others in ``cmds.py``."""
+        from .console import lazy
 
-    def _cmd_call(self, args):
-        from .console import ConsoleError
-
-        if not args:
-            raise ConsoleError("usage: call URI")
-        calls = self._call_agent()
-        try:
-            c = calls.call(args[0])
-        except ValueError as e:
-            if not calls.calls:
-                self._calls_ended()
-            raise ConsoleError(str(e)) from None
-        return {"call": c.id, "state": c.state}
-
-    def _cmd_answer(self, args):
-        from .console import ConsoleError
-
-        c = self.calls.answer(int(args[0]) if args else None) if self.calls else None
-        if c is None:
-            raise ConsoleError("no ringing call")
-        return {"call": c.id, "state": c.state}
-
-    def _cmd_hangup(self, args):
-        from .console import ConsoleError
-
-        c = self.calls.hangup(int(args[0]) if args else None) if self.calls else None
-        if c is None:
-            raise ConsoleError("no call")
-        return {"call": c.id, "state": c.state}
-
-    def _legs(self, args):
-        from .console import ConsoleError
-
-        legs = [r for r in self.registrations if not args or r.account.label == args[0]]
-        if not legs:
-            raise ConsoleError("no such account")
-        return legs
-
-    def _cmd_reg(self, args):
-        legs = self._legs(args)
-        for r in legs:
-            r.register_now()
-        return {"accounts": [r.account.label for r in legs]}
-
-    def _cmd_unreg(self, args):
-        legs = self._legs(args)
-        for r in legs:
-            r.stop(unregister=True)
-        return {"accounts": [r.account.label for r in legs]}
-
-    def _cmd_dns(self, args):
-        """Runs the locator and answers when it is done: the answer line comes later."""
-        from .console import ConsoleError
-
-        if not args:
-            raise ConsoleError("usage: dns NAME [udp|tcp|tls]")
-        name = args[0]
-        transport = args[1] if len(args) > 1 else None
-
-        def done(targets, err):
-            self.log.info("dns", "located", name=name, error=err or "",
-                          targets=" ".join("%s:%s:%s:%d" % (t.transport, t.host, t.ip, t.port)
-                                           for t in (targets or ())))
-
-        self.locator.locate(name, done, transport=transport)
-        return {"pending": True, "name": name}
+        out = {"status": (self.status, None)}
+        for name in ("call", "answer", "hangup", "reg", "unreg", "dns"):
+            out[name] = (lazy(name, self, self.sched), None)
+        return out

@@ -1,109 +1,15 @@
-"""Start-up: config, log, network, scheduler, console, agent — then run forever.
+"""Start-up, then run forever: ``main()`` is what a board's main.py calls.
 
 A missing or bad config is one clear log line and a safe idle mode (no accounts) in which
 the console still works, so a person can push a good config without reflashing. So is an
-agent that cannot start (``start_agent``: a MemoryError on a small heap, say): the board
-stays up, fed and reachable instead of crashing into the watchdog over and over.
+agent that cannot start (a MemoryError on a small heap, say): the board stays up, fed and
+reachable instead of crashing into the watchdog over and over. The start-up code is in
+``startup.py``, loaded for the boot and forgotten after it: a running phone keeps this.
 """
 
-import sys
-
-from . import VERSION
-from . import log as logmod
+from .compat import forget
 
 CONFIG_PATH = "/config.json"
-WATCHDOG_MS = 8000  # the rp2 hardware watchdog's longest period is 8.3 s
-
-
-def _apply_log_config(log, cfg):
-    lc = cfg.get("log") or {}
-    try:
-        log.level = logmod.level_from_name(lc.get("level", "info"))
-        log.areas = {a: logmod.level_from_name(v) for a, v in (lc.get("areas") or {}).items()}
-    except ValueError as e:
-        log.error("app", "log_config", reason=str(e))
-
-
-def load_config(path):
-    """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
-    port) is dropped again: the agent needs its result, not the validator."""
-    from . import config
-
-    try:
-        return config.load(path)
-    finally:
-        config.unload()
-
-
-def _stall(args):
-    """Block the scheduler, as a callback stuck in a loop would: the watchdog's to catch."""
-    import time
-
-    try:
-        seconds = int(args[0]) if args else 20
-    except ValueError:
-        seconds = 20
-    time.sleep(min(seconds, 600))
-    return {"stalled_s": seconds}
-
-
-def start_agent(sched, cfg, log, ip, console):
-    """The agent, started, its commands on the console; None if it could not start (a
-    MemoryError on a small heap, a bug): one ``app agent_failed`` line and the traceback,
-    then safe idle mode, in which the scheduler turns (the watchdog is fed), the console
-    answers and ``status`` says why, so a person can push a smaller config or a new firmware
-    instead of watching a crash loop."""
-    from . import hal
-
-    agent = None
-    try:
-        from .agent import Agent
-
-        agent = Agent(sched, cfg, log, hal.heap_free, ip)
-        agent.start()
-    except Exception as e:  # noqa: BLE001 - whatever it was, the console must stay up
-        if agent is not None:
-            try:
-                agent.stop(False)  # its socket, if it got that far
-            except Exception:  # noqa: BLE001
-                pass
-        agent = None  # (the heap collects itself when the next allocation needs it)
-        why = "%s: %s" % (type(e).__name__, e)
-        log.exc("app", "agent_failed", e)
-        console.register("status", lambda args: {"agent": "failed", "err": why,
-                                                 "heap_free": hal.heap_free()})
-        return None
-    for name, (fn, text) in agent.console_commands().items():
-        console.register(name, fn, text)
-    return agent
-
-
-def swap(old, cfg, console, log, heap_free=None, ip=None):
-    """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
-    running and the error is raised. One stack at a time can hold the SIP port: ``old``
-    lets go of its listening sockets (its flows stay) while the new stack binds, and takes
-    them back if that or anything else fails. Only then is ``old`` stopped; the new
-    registrations begin after its un-REGISTERs have left (its stack closes at 500 ms)."""
-    from .agent import Agent
-
-    new = Agent(old.sched, cfg, log, heap_free, ip)
-    st = old.stack
-    if st is not None:
-        st.tp.unlisten()
-    try:
-        new.start(600)
-    except Exception as e:  # noqa: BLE001 - whatever it is, the old agent stays
-        new.stop(False)
-        if st is not None:
-            st.start()
-        log.error("app", "reload_failed", err=repr(e))
-        raise ValueError("the agent cannot start on it (%r); the previous one runs on"
-                         % e) from None
-    old.stop()
-    _apply_log_config(log, cfg)
-    for name, (fn, text) in new.console_commands().items():
-        console.register(name, fn, text)
-    return new
 
 
 def boot(config_path=CONFIG_PATH, sched=None, start=True):
@@ -112,59 +18,22 @@ def boot(config_path=CONFIG_PATH, sched=None, start=True):
     on virtual time and a simulated network). Returns (sched, start_now, console), where
     ``start_now()`` starts the agent and returns it (None in safe idle mode): the harness
     measures the booted phone before it."""
-    from . import hal
-    from .console import Console
-    from .sched import Scheduler
+    from . import startup
 
-    log = logmod.log
-    log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=hal.heap_free())
-    cfg, err = load_config(config_path)
-    _apply_log_config(log, cfg)
-    if err:
-        log.error("app", "config_error", reason=err)
     try:
-        ip = hal.network_up(cfg, log)
-    except OSError as e:  # Wi-Fi down: keep the console, retry on the next reset
-        log.error("app", "network_down", err=str(e))
-        ip = None
-    sched = sched or Scheduler(log=log)
-    # The loop wakes at least once a second; 8 s of silence means a stalled callback. The
-    # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
-    if hal.watchdog_start(WATCHDOG_MS):
-        sched.watchdog = hal.feed
-    console = Console(log=log)
-    agent = None
+        sched, ctx, console = startup.boot(config_path, sched, start)
+    finally:
+        forget("sipua.startup")
+    return sched, lambda: _start(ctx), console
 
-    def reload():
-        nonlocal agent
-        new, why = load_config(config_path)
-        if why:
-            raise ValueError(why)
-        log.info("app", "config_reload")
-        if agent is None:  # safe idle mode: nothing to swap, start afresh
-            _apply_log_config(log, new)
-            agent = start_agent(sched, new, log, ip, console)
-            if agent is None:
-                raise ValueError("the agent cannot start on it (see app agent_failed)")
-        else:
-            agent = swap(agent, new, console, log, hal.heap_free, ip)
-        return {"accounts": len(new.get("accounts") or ())}
 
-    console.reload_hook = reload
-    if (cfg.get("log") or {}).get("debug_commands"):
-        console.register("stall", _stall, "stall SECONDS: block the loop (watchdog test)")
-    console.start(sched)
+def _start(ctx):
+    from . import startup
 
-    def start_now():
-        nonlocal agent
-        agent = start_agent(sched, cfg, log, ip, console)
-        if agent is not None:
-            log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
-        return agent
-
-    if start:
-        start_now()
-    return sched, start_now, console
+    try:
+        return startup.start_now(ctx)
+    finally:
+        forget("sipua.startup")
 
 
 def main(config_path=CONFIG_PATH):

@@ -46,6 +46,15 @@ def urandom_u32():
     return b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
 
 
+def drop(d, key):
+    """``del d[key]`` for a key that is there, its value set to None first: a MicroPython
+    dict keeps a deleted entry's value in its slot until the slot is used again, and the
+    collector scans it, so whatever that value holds (a transaction, a callback, a module
+    through it) would stay alive."""
+    d[key] = None
+    del d[key]
+
+
 def forget(*names):
     """Unload modules (``"sipua.config"``) so the heap their bytecode and tables take can be
     collected: for modules a board needs once at boot and rarely again. The next import
@@ -56,11 +65,8 @@ def forget(*names):
     mods = sys.modules
     for name in names:
         if name in mods:
-            del mods[name]
+            drop(mods, name)
         parent, _, child = name.rpartition(".")
         pkg = mods.get(parent)
-        if pkg is not None:
-            try:
-                delattr(pkg, child)  # the package keeps its submodules as attributes
-            except (AttributeError, KeyError):  # MicroPython raises KeyError for a missing one
-                pass
+        if pkg is not None and child in pkg.__dict__:  # a package keeps its submodules
+            drop(pkg.__dict__, child)

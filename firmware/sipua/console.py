@@ -16,7 +16,10 @@ handler takes the list of argument words and returns a dict merged into the answ
 raises ``ConsoleError`` for an error answer. Built-in: ``help``, ``log``, ``config reload``
 (calls ``reload_hook``), ``config begin SIZE SHA256`` / ``data BASE64`` / ``commit`` (a new
 config.json uploaded while the agent runs, checked, saved atomically, then reloaded),
-``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``.
+``reboot`` (soft) and ``reset`` (hard) through ``reset_hook``. Their bodies, running a
+line (``execute``), the answer formatting and every help text live in ``cmds.py``, loaded
+while commands run (``lazy`` makes a handler that runs one of them); what this module keeps
+reads the bytes of a line.
 
 Input is read without blocking: stdin is watched by the scheduler's poller (``select.poll``
 on ``sys.stdin`` works on the esp32, rp2 and unix ports); where the main poller cannot take
@@ -35,6 +38,17 @@ class ConsoleError(Exception):
     """Raised by a command handler: becomes ``{"ok": false, "error": str(e)}``."""
 
 
+def _run(name, owner, args, sched):
+    from . import cmds
+
+    return cmds.run(name, owner, args, sched)
+
+
+def lazy(name, owner, sched):
+    """A handler ``fn(args)`` running ``cmds.<name>(owner, args)``, loading ``cmds`` for it."""
+    return lambda args=None: _run(name, owner, args, sched)
+
+
 class Console:
     def __init__(self, log=None, write=None, stream=None):
         self._log = log
@@ -48,49 +62,31 @@ class Console:
         self._poll = None
         self._ipoll = None  # the poller's ipoll, on MicroPython: see _ready
         self._watched = False
-        self.commands = {}  # name -> (handler, help text)
+        # name -> (handler, help text). Handler None: a body in cmds.py run for this
+        # console (the built-ins); False: one run for ``agent``; a help text None is
+        # cmds.HELP's.
+        self.commands = {"help": _BUILTIN, "log": _BUILTIN, "config": _BUILTIN,
+                         "reboot": _BUILTIN, "reset": _BUILTIN}
+        self.agent = None  # the agent whose commands are registered (startup.serve)
         self.reload_hook = None  # () -> dict or None: re-read config.json
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
         # cannot rename absolute paths (see atomic.py).
         self.config_path = "config.json"
         self.upload = None  # upload.Upload while `config begin/data/commit` runs
         self.reset_hook = None  # (hard: bool) -> None; default machine.reset/soft_reset
-        self.register("help", self._help, "list the commands")
-        self.register("log", self._log_cmd, "log [LEVEL [AREA]]: show or set log levels")
-        self.register("config", self._config, "config reload: re-read /config.json; "
-                      "config begin/data/commit: replace it (sipfw config push)")
-        self.register("reboot", self._reboot, "soft reboot (boot.py, main.py run again)")
-        self.register("reset", self._reset, "hard reset")
 
-    def register(self, name, fn, help=""):
-        """Add (or replace) a command: ``fn(args) -> dict or None``."""
+    def register(self, name, fn, help=None):
+        """Add (or replace) a command: ``fn(args) -> dict or None`` (or None/False: see
+        ``commands``)."""
         self.commands[name] = (fn, help)
 
     # -- input -----------------------------------------------------------------------------
     def start(self, sched):
-        """Read commands from the console while ``sched`` runs."""
-        import select
-        import sys
+        """Read commands from the console while ``sched`` runs (start-up's code:
+        ``startup.console_start``)."""
+        from .startup import console_start
 
-        self._sched = sched
-        if self._stream is None:
-            self._stream = sys.stdin
-        # A private poller: asks "one more byte?" while draining, and is the fallback when
-        # the scheduler's poller cannot take the stream.
-        try:
-            self._poll = select.poll()
-            self._poll.register(self._stream, select.POLLIN)
-            self._ipoll = getattr(self._poll, "ipoll", None)
-        except (OSError, TypeError, ValueError, AttributeError) as e:
-            self._poll = None
-            if self._log:
-                self._log.warn("console", "no_input", err=str(e))
-            return
-        try:
-            sched.watch(self._stream, select.POLLIN, self._on_readable)
-            self._watched = True
-        except (OSError, TypeError, ValueError, AttributeError):
-            self._timer = sched.call_later(_FALLBACK_MS, self._on_timer)
+        console_start(self, sched)
 
     def stop(self):
         if self._watched and self._sched is not None:
@@ -157,117 +153,10 @@ class Console:
     # -- commands --------------------------------------------------------------------------
     def execute(self, line):
         """Run one command line and write its answer; returns the answer dict."""
-        words = line.split()
-        rid = None
-        if words and words[0].startswith("#"):
-            rid = words.pop(0)[1:]
-        if not words:
-            return None
-        name, args = words[0], words[1:]
-        entry = self.commands.get(name)
-        if entry is None:
-            res = {"ok": False, "error": "unknown command %r (try help)" % name}
-        else:
-            try:
-                res = entry[0](args)
-                res = {} if res is None else dict(res)
-                res["ok"] = True
-            except ConsoleError as e:
-                res = {"ok": False, "error": str(e)}
-            # a broken handler answers; it must not stop the phone
-            except Exception as e:  # noqa: BLE001
-                if self._log:
-                    self._log.exc("console", "handler_error", e, cmd=name)
-                res = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-        if rid is not None:
-            res["id"] = rid
-        return self.answer(name, res)
+        return _run("execute", self, line, self._sched)
 
     def answer(self, name, res):
-        import json
-
-        res["cmd"] = name
-        # MicroPython's json.dumps writes repr() of an unknown object (invalid JSON) where
-        # CPython raises: make every value plain JSON first, the same way on both.
-        res = _plain(res)
-        text = json.dumps(res)
-        if self._write is not None:
-            self._write(PREFIX + text)
-        else:
-            print(PREFIX + text)
-        return res
-
-    def _help(self, args):
-        return {"commands": dict((n, self.commands[n][1]) for n in sorted(self.commands))}
-
-    def _log_cmd(self, args):
-        from .log import LEVELS, level_from_name, log
-
-        names = dict((v, k) for k, v in LEVELS.items())
-        if len(args) > 2:
-            raise ConsoleError("usage: log [LEVEL [AREA]]")
-        if args:
-            try:
-                level = level_from_name(args[0])
-            except ValueError as e:
-                raise ConsoleError(str(e)) from None
-            if len(args) == 2:
-                log.areas[args[1]] = level
-            else:
-                log.level = level
-        areas = dict((a, names.get(lv, lv)) for a, lv in log.areas.items())
-        return {"level": names.get(log.level, log.level), "areas": areas}
-
-    def _config(self, args):
-        # The config commands are needed when a person pushes a config: their code lives
-        # with the upload, loaded then, not by every board at boot.
-        from .upload import config_command
-
-        return config_command(self, args)
-
-    def _reboot(self, args):
-        self._later(False)
-
-    def _reset(self, args):
-        self._later(True)
-
-    def _later(self, hard):
-        # Answer first, reset a moment later, so the host sees the answer before the board
-        # goes away.
-        hook = self.reset_hook or _default_reset
-        if self._sched is not None:
-            self._sched.call_later(50, hook, hard)
-        else:
-            hook(hard)
+        return _run("reply", self, (name, res), self._sched)
 
 
-def _plain(value):
-    # One isinstance per type: a tuple of types is built anew on every call on MicroPython,
-    # and a status answer has a few dozen values (the tuple form made 2.9 KB of garbage
-    # per status, most of what the bench's polling costs the board).
-    if value is None or value is True or value is False or isinstance(value, str):
-        return value
-    if isinstance(value, int) or isinstance(value, float):  # bool is no int on MicroPython
-        return value
-    if isinstance(value, dict):
-        out = {}
-        for k in value:
-            out[k if isinstance(k, str) else str(k)] = _plain(value[k])
-        return out
-    if isinstance(value, list) or isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes) or isinstance(value, bytearray):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
-
-
-def _default_reset(hard):
-    import machine  # type: ignore
-
-    if hard:
-        machine.reset()
-    soft = getattr(machine, "soft_reset", None)
-    if soft is not None:
-        soft()
-    raise SystemExit  # the unix port: the virtual board soft-reboots when main.py exits
-
+_BUILTIN = (None, None)

@@ -13,18 +13,9 @@ WARN = const(30)
 ERROR = const(40)
 OFF = const(100)
 
-LEVELS = {"debug": DEBUG, "info": INFO, "warn": WARN, "error": ERROR, "off": OFF}
 _NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARN: "WARN", ERROR: "ERROR"}
 SECRET_KEYS = ("password", "secret", "ha1", "psk", "passwd")
 REDACTED = "***"
-
-
-def level_from_name(name):
-    """'info' -> INFO; raises ValueError naming the bad level."""
-    lv = LEVELS.get(str(name).lower())
-    if lv is None:
-        raise ValueError("unknown log level %r (one of %s)" % (name, ", ".join(LEVELS)))
-    return lv
 
 
 def is_secret_key(key):

@@ -13,7 +13,7 @@ could outgrow a small int, which keeps the hot path free of long-int allocation.
 import heapq
 import select
 
-from .compat import const, ticks_diff, ticks_ms
+from .compat import const, drop, forget, ticks_diff, ticks_ms
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -32,13 +32,12 @@ SLOW_CALLBACK_MS = 200  # a callback that runs longer than this is logged
 # An I/O callback that raises before it reads leaves its socket ready, and poll() would hand
 # it back at once, forever (seen: MemoryError in a reader at 224 KB of heap, thousands of
 # log lines a second). After this many failures in a row the socket is taken out of the
-# poll set for a back-off that doubles up to IO_BACKOFF_MAX_MS, or handed to its owner.
+# poll set for a back-off (schedslow.IO_BACKOFF_MS doubling), or handed to its owner.
 IO_FAIL_LIMIT = 3
-IO_BACKOFF_MS = 250
-IO_BACKOFF_MAX_MS = 8000
 
 # One I/O entry is a list (no object per socket): [obj, fn, events, fails, resume timer,
-# on_error].
+# on_error]. What a turning loop never needs (rebasing the clock, compacting the timer heap,
+# parking a failing socket) is in schedslow.py, loaded when it happens.
 _OBJ = const(0)
 _FN = const(1)
 _EV = const(2)
@@ -91,37 +90,21 @@ class Scheduler:
             self._now += d
             self._last = t
         if self._now >= _REBASE_AT:
-            self._rebase()
+            from .schedslow import rebase
+
+            rebase(self)
+            forget("sipua.schedslow")
         return self._now
-
-    def _rebase(self):
-        base = self._now
-        for _, _, tm in self._heap:
-            tm.due -= base
-        self._now = 0
-        self._renumber(self._heap)
-
-    def _renumber(self, entries):
-        """The heap rebuilt from ``entries`` (any order) with fresh sequence numbers.
-
-        A sorted list is a valid heap, and numbering in sorted order keeps the order of ties,
-        so ``_seq`` restarts small and never grows into a long int on a 32-bit board."""
-        entries.sort()  # by (due, seq): seq is unique, the timers are never compared
-        # In place: the loop that runs due timers holds this list while a callback (which
-        # may schedule, and so compact) runs.
-        self._heap[:] = [(tm.due, i, tm) for i, (_, _, tm) in enumerate(entries)]
-        self._seq = len(entries)
-
-    def _compact(self):
-        self._renumber([e for e in self._heap if e[2].fn is not None])
-        self._compact_at = max(_COMPACT_MIN, 2 * len(self._heap))
 
     # -- timers ----------------------------------------------------------------------------
     def call_later(self, delay_ms, fn, *args):
         due = self.now() + (delay_ms if delay_ms > 0 else 0)
         tm = Timer(due, fn, args)
         if len(self._heap) >= self._compact_at:
-            self._compact()
+            from .schedslow import compact
+
+            compact(self)
+            forget("sipua.schedslow")
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, tm))
         return tm
@@ -169,11 +152,12 @@ class Scheduler:
                 self._poller.modify(obj, events)
 
     def unwatch(self, obj):
-        entry = self._io.pop(obj, None)
+        io = self._io
+        entry = io.get(obj)
         if entry is None:
             return
-        for key in [k for k, e in self._io.items() if e is entry]:
-            del self._io[key]
+        for key in [k for k, e in io.items() if e is entry]:
+            drop(io, key)  # not del: the slot would keep the entry (its callback) alive
         if entry[_PARKED] is not None:
             entry[_PARKED].cancel()
             entry[_PARKED] = None
@@ -182,46 +166,6 @@ class Scheduler:
             self._poller.unregister(obj)
         except (OSError, KeyError, ValueError):
             pass  # already closed: the kernel forgot it first
-
-    def _io_failed(self, entry, err):
-        """An I/O callback raised: contain it (see IO_FAIL_LIMIT)."""
-        fails = entry[_FAILS] + 1
-        entry[_FAILS] = fails
-        if fails < IO_FAIL_LIMIT:
-            return  # maybe one bad packet: poll again
-        import gc
-
-        gc.collect()  # most failures here are MemoryError: give the next try a clean heap
-        obj = entry[_OBJ]
-        on_error = entry[_ONERR]
-        if on_error is not None:
-            self.unwatch(obj)
-            self._log_io("io_error", entry, fails, 0, err)
-            self._call(on_error, (obj, err))
-            return
-        shift = fails - IO_FAIL_LIMIT
-        wait = IO_BACKOFF_MAX_MS if shift > 5 else IO_BACKOFF_MS << shift
-        if wait > IO_BACKOFF_MAX_MS:
-            wait = IO_BACKOFF_MAX_MS
-        try:
-            self._poller.unregister(obj)
-        except (OSError, KeyError, ValueError):
-            pass
-        entry[_PARKED] = self.call_later(wait, self._resume, entry)
-        self._log_io("io_backoff", entry, fails, wait, err)
-
-    def _resume(self, entry):
-        entry[_PARKED] = None
-        if self._io.get(entry[_OBJ]) is entry:
-            self._poller.register(entry[_OBJ], entry[_EV])
-
-    def _log_io(self, event, entry, fails, wait, err):
-        if self._log:
-            try:
-                self._log.warn("sched", event, fn=_name(entry[_FN]), fails=fails, ms=wait,
-                               err=type(err).__name__)
-            except MemoryError:
-                pass
 
     # -- the loop --------------------------------------------------------------------------
     def _run(self, tm):
@@ -271,7 +215,15 @@ class Scheduler:
             if err is None:
                 entry[_FAILS] = 0
             else:
-                self._io_failed(entry, err)
+                entry[_FAILS] += 1
+                if entry[_FAILS] >= IO_FAIL_LIMIT:  # maybe one bad packet: else poll again
+                    import gc
+
+                    gc.collect()  # most failures are MemoryError: the next try gets a clean heap
+                    from .schedslow import io_failed
+
+                    io_failed(self, entry, err)
+                    forget("sipua.schedslow")
         now = self.now()
         heap = self._heap
         while heap and heap[0][0] <= now:

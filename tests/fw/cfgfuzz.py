@@ -175,7 +175,7 @@ def check(obj, run_ms=40000):
         agent.start()
         s.run_until(lambda: False, run_ms // 2)
         agent.status()
-        agent._cmd_dns(["airties.lab"])
+        agent.console_commands()["dns"][0](["airties.lab"])
         for r in agent.registrations:
             r.register_now()
         s.run_until(lambda: False, run_ms // 2)

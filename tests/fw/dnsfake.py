@@ -14,8 +14,7 @@ may answer (or stay silent) itself and returns True when it did.
 import socket
 import struct
 
-from sipua.dns import AAAA, CNAME, NAPTR, SOA, SRV, A
-from sipua.dns.wire import decode, put_name
+from sipua.dns.wire import AAAA, CNAME, NAPTR, SOA, SRV, A, decode, put_name
 from sipua.sched import POLLIN
 
 HOST = "127.0.1.53"

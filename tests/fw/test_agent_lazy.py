@@ -11,7 +11,7 @@ from sipua import agent as agentmod
 from sipua.agent import Agent
 from sipua.compat import IS_MICROPYTHON
 from sipua.config import validate
-from sipua.dns import SRV, A
+from sipua.dns.wire import SRV, A
 from test_reg import Registrar
 
 PHONE = "127.0.4.2"

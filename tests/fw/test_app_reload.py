@@ -5,16 +5,16 @@ interpreters."""
 
 from fwtest import ListLog, bind_udp, new_sched
 from sipfw_helpers import Peer
-from sipua import app
+from sipua import startup
 from sipua.agent import Agent
 from sipua.console import Console
-from sipua.sip.hdr import NAMES
+from sipua.sip.hdr import lookup
 from sipua.sip.strans import response
 
 PHONE = "127.0.78.1"
 REGISTRAR = "127.0.78.26"
-H_CONTACT = NAMES.index("Contact")  # header ids by their canonical spelling
-H_EXPIRES = NAMES.index("Expires")
+H_CONTACT = lookup(b"contact")  # header ids by their name
+H_EXPIRES = lookup(b"expires")
 
 
 def registrar(sched):
@@ -76,7 +76,7 @@ def test_a_new_agent_that_cannot_start_leaves_the_old_one_registered():
         for bad, why in ((cfg(peer, port, servers=["ns.example.com"]), "DnsError"),
                          (bad_ip, "OSError")):
             try:
-                app.swap(old, bad, console, out.logger, None, PHONE)
+                startup.swap(old, bad, console, out.logger, None, PHONE)
                 raise AssertionError("swap took a config the agent cannot run on")
             except ValueError as e:
                 assert why in str(e) and "previous one runs on" in str(e), e
@@ -98,9 +98,10 @@ def test_a_new_agent_that_cannot_start_leaves_the_old_one_registered():
 def test_a_good_reload_swaps_agents_on_the_same_port():
     s, peer, port, console, old, out = setup()
     try:
-        new = app.swap(old, cfg(peer, port, user="6904"), console, out.logger, None, PHONE)
+        new = startup.swap(old, cfg(peer, port, user="6904"), console, out.logger, None, PHONE)
         assert new is not old and new.stack.local_port == port
-        assert console.commands["status"][0] == new.status
+        assert console.agent is new and console.commands["status"][0] is False
+        assert console.execute("unreg nobody")["error"] == "no such account"
         t0 = s.now()
         # the old binding goes first, then the new account registers from the same port
         assert s.run_until(lambda: states(new) == ["registered"], 5000), states(new)

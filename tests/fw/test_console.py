@@ -236,3 +236,21 @@ def test_end_of_input_stops_listening_instead_of_spinning():
     c._on_readable(stream, 1)
     assert sched.unwatched == [stream] and ll.events("input_closed")
     assert c._sched is None and out == []
+
+
+def test_an_upload_outlives_the_command_code_being_unloaded():
+    # cmds.py (and start-up) are forgotten 2 s after the last command; an upload in
+    # progress keeps its objects, and the next chunk's error is still caught by class.
+    sched, _clock = new_sched()
+    d = make_tmpdir("sipfw-contest")
+    try:
+        c, _out, _ = make()
+        c._sched = sched
+        c.config_path = d + "/config.json"
+        assert c.execute("config begin 2 %s" % ("0" * 64))["ok"] is True
+        sched.run(until_ms=sched.now() + 5000)  # the unload timer has run
+        err = c.execute("config data AAAAAA==")["error"]
+        assert err.startswith("config upload:") and "more data than" in err, err
+        assert c.upload is None
+    finally:
+        remove_tmpdir(d)

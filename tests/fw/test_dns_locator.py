@@ -2,10 +2,11 @@
 
 from dnsfake import FakeDns
 from fwtest import new_sched
-from sipua.dns import AAAA, NAPTR, SRV, A
-from sipua.dns.locator import Locator, locate_blocking, parse_target, srv_order
+from sipua.dns.host import locate_blocking
+from sipua.dns.locator import Locator, parse_target, srv_order
 from sipua.dns.resolver import Resolver
 from sipua.dns.static import Static
+from sipua.dns.wire import AAAA, NAPTR, SRV, A
 
 D = "airties.test"
 

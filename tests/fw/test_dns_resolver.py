@@ -3,9 +3,10 @@
 from dnsfake import FakeDns, response
 from fwtest import bind_udp, new_sched, raises
 from sipua import config
-from sipua.dns import AAAA, CNAME, NAPTR, SRV, A, DnsError
+from sipua.dns import DnsError
 from sipua.dns.resolver import Resolver, from_config, parse_server
 from sipua.dns.static import Static
+from sipua.dns.wire import AAAA, CNAME, NAPTR, SRV, A
 from sipua.log import log, parse_line
 
 ZONE = {"uc1.airties.test": [(A, 60, "127.0.1.26")],

@@ -4,8 +4,22 @@ import struct
 
 from dnsfake import response, rr
 from fwtest import raises
-from sipua.dns import AAAA, CNAME, NAPTR, OPT, SOA, SRV, A, DnsError
-from sipua.dns.wire import QUERY_BUF, _decode, decode, encode_query, ip6_text, put_name
+from sipua.dns import DnsError
+from sipua.dns.wire import (
+    AAAA,
+    CNAME,
+    NAPTR,
+    OPT,
+    QUERY_BUF,
+    SOA,
+    SRV,
+    A,
+    _decode,
+    decode,
+    encode_query,
+    ip6_text,
+    put_name,
+)
 
 HDR = struct.pack("!HHHHHH", 7, 0x8180, 1, 1, 0, 0)
 Q = b"\x03uc2\x07airties\x03com\x00\x00\x01\x00\x01"  # uc2.airties.com A IN, at offset 12
@@ -38,7 +52,7 @@ def test_seed_srv_answer_decodes():
                    [("_sip._tcp.airties.com", SRV, 3600, (1, 0, 5060, "uc2.airties.com")),
                     ("_sip._tcp.airties.com", SRV, 3600, (2, 0, 5060, "Uc1.airties.com"))])
     m = decode(pkt)
-    assert m.id == 2 and m.is_response and not m.truncated and m.rcode == 0
+    assert m.id == 2 and m.flags & 0x8000 and not m.flags & 0x0200 and m.rcode == 0  # QR, not TC
     assert (m.qname, m.qtype, m.qclass) == ("_sip._tcp.airties.com", SRV, 1)
     assert [r[4] for r in m.answers] == [(1, 0, 5060, "uc2.airties.com"),
                                         (2, 0, 5060, "Uc1.airties.com")]

@@ -47,8 +47,10 @@ def test_secrets_are_never_printed():
 
 
 def test_level_names():
-    assert logmod.level_from_name("WARN") == logmod.WARN
-    e = raises(ValueError, logmod.level_from_name, "loud")
+    from sipua.startup import level_from_name
+
+    assert level_from_name("WARN") == logmod.WARN and level_from_name("off") == logmod.OFF
+    e = raises(ValueError, level_from_name, "loud")
     assert "loud" in str(e)
 
 

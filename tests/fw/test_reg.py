@@ -9,8 +9,8 @@ from sipfw_helpers import Peer
 from sipua.account import Account
 from sipua.dns import Target, Targets
 from sipua.log import Logger, parse_line
-from sipua.sip.auth import digest, h, parse_challenge
-from sipua.sip.hdr import NAMES
+from sipua.sip.digest import digest, h, parse_challenge
+from sipua.sip.hdr import lookup
 from sipua.sip.reg import FAILED, FLOW_LOST_JITTER_MS, REGISTERED, Registration
 from sipua.sip.servers import ServerSet
 from sipua.sip.strans import response
@@ -21,9 +21,9 @@ UC1 = "127.0.4.26"
 REALM = "airties.test"
 MIN_EXPIRES = 300
 BUDGET = 3500  # sip.retry_count 3, T1 500 ms: three sends, then give up
-H_CONTACT = NAMES.index("Contact")  # header ids by their canonical spelling
-H_AUTHORIZATION = NAMES.index("Authorization")
-H_EXPIRES = NAMES.index("Expires")
+H_CONTACT = lookup(b"contact")  # header ids by their name
+H_AUTHORIZATION = lookup(b"authorization")
+H_EXPIRES = lookup(b"expires")
 
 
 class Registrar:

@@ -10,6 +10,7 @@ import socket
 
 from fwtest import ListLog, bind_udp, new_sched
 from sipua import sched as schedmod
+from sipua import schedslow
 from sipua.sched import POLLIN
 
 
@@ -58,8 +59,8 @@ def test_failing_reader_backs_off_recovers_and_timers_still_run():
         backoffs = out.events("io_backoff")
         assert len(backoffs) == 7 - schedmod.IO_FAIL_LIMIT + 1
         waits = [int(e["ms"]) for e in backoffs]
-        assert waits[0] == schedmod.IO_BACKOFF_MS and waits[1] == 2 * waits[0]
-        assert max(waits) <= schedmod.IO_BACKOFF_MAX_MS
+        assert waits[0] == schedslow.IO_BACKOFF_MS and waits[1] == 2 * waits[0]
+        assert max(waits) <= schedslow.IO_BACKOFF_MAX_MS
         assert backoffs[0]["err"] == "MemoryError" and backoffs[0]["fn"] == "reader"
         assert len(out.lines) < 20
         # Recovered: the 8th call read the datagram, and new data is served at once again.

@@ -2,7 +2,8 @@
 
 import hashlib
 
-from sipua.sip.auth import Auth, digest, h, parse_challenge
+from sipua.sip.auth import Auth
+from sipua.sip.digest import digest, h, parse_challenge
 from sipua.sip.md5 import md5
 from sipua.sip.msg import Request, parse
 

@@ -2,19 +2,20 @@
 
 from fwtest import raises
 from sipua.sip import SipError, dialog
-from sipua.sip.hdr import H_CALL_ID, H_CSEQ, H_VIA, NAMES, lookup, lookup_exact
+from sipua.sip.hdr import H_CALL_ID, H_CSEQ, H_VIA, lookup, lookup_exact
+from sipua.sip.hdr import name as hdr_name
 from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse
 from sipua.sip.scan import parse_name_addr, parse_via
 from sipua.sip.strans import response
 from sipua.sip.uri import parse_uri
 
-# ids without a public name in hdr.py: by their canonical spelling
+# ids without a public name in hdr.py: looked up by name
 H_OTHER = 0
-H_CONTACT = NAMES.index("Contact")
-H_CONTENT_LENGTH = NAMES.index("Content-Length")
-H_SUPPORTED = NAMES.index("Supported")
-H_SUBJECT = NAMES.index("Subject")
-H_ACCEPT = NAMES.index("Accept")
+H_CONTACT = lookup(b"contact")
+H_CONTENT_LENGTH = lookup(b"content-length")
+H_SUPPORTED = lookup(b"supported")
+H_SUBJECT = lookup(b"subject")
+H_ACCEPT = lookup(b"accept")
 
 REG = (
     b"REGISTER sip:example.com SIP/2.0\r\n"
@@ -46,10 +47,17 @@ def test_header_ids_are_case_insensitive_and_know_compact_forms():
                "e": "Content-Encoding", "o": "Event", "u": "Allow-Events", "r": "Refer-To",
                "b": "Referred-By", "x": "Session-Expires", "y": "Identity"}
     for letter, name in compact.items():
-        assert NAMES[lookup(letter.encode())] == name, letter
+        assert hdr_name(lookup(letter.encode())) == name, letter
         assert lookup(name.lower().encode()) == lookup(letter.encode()), name
     assert lookup_exact(b"Call-ID") == H_CALL_ID and lookup_exact(b"CALL-ID") == -1
     assert lookup(b"via\x82from") == H_OTHER and lookup(b"") == H_OTHER and lookup(b"ia") == 0
+    # every id's spelling reads back and looks up to the id, as written and lower-cased
+    spellings = [hdr_name(i) for i in range(43)]
+    assert spellings[0] == "" and spellings[1] == "Via" and spellings[42] == "Reason"
+    assert spellings[8] == "Content-Length" and spellings[10] == "WWW-Authenticate"
+    for i in range(1, 43):
+        assert lookup(spellings[i].lower().encode()) == i, spellings[i]
+        assert lookup_exact(spellings[i].encode()) == i, spellings[i]
 
 
 def test_parse_register_fields():

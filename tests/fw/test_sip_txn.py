@@ -3,12 +3,12 @@
 from fwtest import new_sched
 from sipfw_helpers import Peer, reply
 from sipua.sip.ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE, budget_ms
-from sipua.sip.hdr import NAMES
+from sipua.sip.hdr import lookup
 from sipua.sip.stack import SipStack
 
 PHONE = "127.0.2.1"
 SERVER = "127.0.2.2"
-H_RETRY_AFTER = NAMES.index("Retry-After")
+H_RETRY_AFTER = lookup(b"retry-after")
 
 
 class Run:

@@ -14,9 +14,10 @@ import sys
 
 
 def serve(ip="127.0.0.1", port=5060, level="warn", until_ms=None):
-    from sipua.log import level_from_name, log
+    from sipua.log import log
     from sipua.sched import Scheduler
     from sipua.sip.stack import SipStack
+    from sipua.startup import level_from_name
 
     log.level = level_from_name(level)
     sched = Scheduler(log=log)

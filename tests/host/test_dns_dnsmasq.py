@@ -21,7 +21,8 @@ def dns():
 
 
 def test_firmware_locator_on_cpython(dns):
-    from sipua.dns.locator import Locator, locate_blocking
+    from sipua.dns.host import as_dict, locate_blocking
+    from sipua.dns.locator import Locator
     from sipua.dns.resolver import Resolver
     from sipua.sched import Scheduler
 
@@ -31,7 +32,7 @@ def test_firmware_locator_on_cpython(dns):
     res.trace = lambda *a: seen.append((a[2], a[3]))
     targets, err = locate_blocking(sched, Locator(sched, res), "sip:6903@" + DOMAIN, 10000)
     assert err is None
-    assert [t.as_dict() for t in targets] == EXPECTED
+    assert [as_dict(t) for t in targets] == EXPECTED
     assert targets.ttl == 60  # local-ttl=60 on every record
     # dnsmasq sends the A records as glue with the SRVs: no A queries needed.
     assert sorted(seen) == sorted([(DOMAIN, 35), ("_sip._tcp." + DOMAIN, 33),

@@ -35,3 +35,24 @@ def test_private_header_ids_match_hdr():
                     name, k, v, hdr.get(k[1:]))
                 checked += 1
     assert checked >= 15  # msg, auth, reg
+
+
+def test_reason_numbers_name_their_text():
+    """``_R_BAD_VIA_HOST = const(8)``: reason 8 of sip/__init__.py's table reads "Bad Via host"."""
+    import re
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(SIP), ".."))
+    from sipua.sip import SipError
+
+    checked = 0
+    for name in sorted(os.listdir(SIP)):
+        if not name.endswith(".py"):
+            continue
+        for k, v in consts(os.path.join(SIP, name)).items():
+            if k.startswith("_R_"):
+                text = SipError(400, v).reason
+                assert "_R_" + re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_") == k, (
+                    name, k, v, text)
+                checked += 1
+    assert checked >= 29  # scan and msg

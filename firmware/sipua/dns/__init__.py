@@ -11,25 +11,6 @@ alive. Defined here, they let the codec, resolver and locator be unloaded betwee
 resolutions (``agent.Dns``).
 """
 
-from ..compat import const
-
-# RR types (RFC 1035, 3596, 2782, 3403, 6891) and classes.
-A = const(1)
-CNAME = const(5)
-SOA = const(6)
-AAAA = const(28)
-SRV = const(33)
-NAPTR = const(35)
-OPT = const(41)
-IN = const(1)
-
-# Response codes the resolver acts on (RFC 1035 §4.1.1).
-NOERROR = const(0)
-FORMERR = const(1)
-SERVFAIL = const(2)
-NXDOMAIN = const(3)
-REFUSED = const(5)
-
 
 class DnsError(Exception):
     """The one error of this package: a malformed packet, name or record; a bad config entry."""
@@ -47,14 +28,6 @@ class Target:
         self.weight = weight
         self.source = source  # "naptr", "srv" or "a"
         self.naptr = naptr  # the SRV name a NAPTR pointed to, for display
-
-    def as_dict(self):
-        return {"transport": self.transport, "host": self.host, "ip": self.ip,
-                "port": self.port, "priority": self.priority, "weight": self.weight,
-                "source": self.source}
-
-    def __repr__(self):
-        return "<%s %s %s:%d %s>" % (self.transport, self.host, self.ip, self.port, self.source)
 
 
 class Targets(list):

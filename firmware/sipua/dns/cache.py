@@ -5,7 +5,7 @@ Bounded twice, because a board has ~100 KB of heap and answers come from strange
 Time is the scheduler's ``now()`` in ms, so tests expire entries in virtual time.
 """
 
-from . import SOA
+from .wire import SOA
 
 # Entry fields.
 EXPIRES = 0

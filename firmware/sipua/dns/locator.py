@@ -21,7 +21,8 @@ smallest TTL of every record used, s) and ``expires_ms`` (scheduler time to re-r
 
 from ..addr import hostport, is_ip
 from ..compat import urandom_u32
-from . import AAAA, NAPTR, SRV, A, Target, Targets
+from . import Target, Targets
+from .wire import AAAA, NAPTR, SRV, A
 
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
 # NAPTR service -> transport (RFC 3263 §4.1); SCTP is not on any board.
@@ -86,6 +87,7 @@ def srv_order(records, rng):
 def _rng(n):
     """Uniform in [0, n] from the system RNG."""
     return urandom_u32() % (n + 1)
+
 
 
 class Locator:
@@ -313,13 +315,3 @@ class _Job:
         port = self.port or DEFAULT_PORT[t]
         out = Targets([Target(t, self.host, ip, port) for ip in self.addrs.get(self.host, ())])
         self._finish(out, "no address for %s" % self.host)
-
-
-def locate_blocking(sched, locator, target, timeout_ms=60000, **kw):
-    """Run the scheduler until ``target`` is located: (targets, error). For the host tools."""
-    box = []
-    job = locator.locate(target, lambda t, e: box.append((t, e)), **kw)
-    if not sched.run_until(lambda: box, timeout_ms):
-        job.cancel()
-        return Targets(), "timed out"
-    return box[0]

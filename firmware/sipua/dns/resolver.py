@@ -24,9 +24,21 @@ from ..addr import hostport, is_ip
 from ..compat import urandom_u32
 from ..netio import recv
 from ..sched import POLLIN
-from . import CNAME, FORMERR, NOERROR, NXDOMAIN, SERVFAIL, DnsError
+from . import DnsError
 from .cache import EXPIRES, EXTRA, RCODE, RECORDS, Cache, negative_ttl
-from .wire import EDNS_PAYLOAD, HEADER_LEN, QUERY_BUF, decode, encode_query, question_end
+from .wire import (
+    CNAME,
+    EDNS_PAYLOAD,
+    FORMERR,
+    HEADER_LEN,
+    NOERROR,
+    NXDOMAIN,
+    QUERY_BUF,
+    SERVFAIL,
+    decode,
+    encode_query,
+    question_end,
+)
 
 _RCODE_ERR = {FORMERR: "formerr", SERVFAIL: "servfail", 4: "notimp", 5: "refused"}
 _ECONNREFUSED = 111  # errno on Linux and lwIP; MicroPython's errno module may lack names

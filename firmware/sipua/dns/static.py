@@ -11,7 +11,7 @@ validated config's records (``config.validate`` checked every field)::
 Imported only when the config has static records, with the rest of the DNS code.
 """
 
-from . import AAAA, NAPTR, SRV, A
+from .wire import AAAA, NAPTR, SRV, A
 
 _TYPES = {"A": A, "AAAA": AAAA, "SRV": SRV, "NAPTR": NAPTR}
 

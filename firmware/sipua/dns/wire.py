@@ -21,7 +21,24 @@ Types outside that list are skipped by RDLENGTH; the OPT record is folded into
 import struct
 
 from ..compat import const
-from . import AAAA, CNAME, NAPTR, OPT, SOA, SRV, A, DnsError
+from . import DnsError
+
+# RR types (RFC 1035, 3596, 2782, 3403, 6891) and classes.
+A = const(1)
+CNAME = const(5)
+SOA = const(6)
+AAAA = const(28)
+SRV = const(33)
+NAPTR = const(35)
+OPT = const(41)
+IN = const(1)
+
+# Response codes the resolver acts on (RFC 1035 §4.1.1).
+NOERROR = const(0)
+FORMERR = const(1)
+SERVFAIL = const(2)
+NXDOMAIN = const(3)
+REFUSED = const(5)
 
 HEADER_LEN = const(12)
 MAX_NAME = const(255)  # wire octets, root label included (RFC 1035 §3.1)
@@ -52,18 +69,6 @@ class Message:
         self.id = self.flags = self.rcode = self.qtype = self.qclass = self.edns = 0
         self.qname = None  # type: str | None
         self.answers = self.authority = self.additional = []  # type: list
-
-    @property
-    def truncated(self):
-        return bool(self.flags & _TC)
-
-    @property
-    def is_response(self):
-        return bool(self.flags & _QR)
-
-    @property
-    def opcode(self):
-        return (self.flags >> 11) & 15
 
 
 # -- building queries ---------------------------------------------------------------------

@@ -120,12 +120,14 @@ class ClientTxn:
                     self._cancel(self._retx)
                     self._cancel(self._timer)
                     self._retx = self._timer = None
+                    self.data = None  # never sent again: its bytes go
             if self.on_provisional is not None:
                 self.on_provisional(m)
             return
         self._cancel(self._retx)
         self._cancel(self._timer)
         self._retx = None
+        self.data = None  # a final answer: the request is never sent again
         t1 = self.stack.t1
         if self.invite and code < 300:
             self.state = _ACCEPTED

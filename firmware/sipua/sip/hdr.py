@@ -1,7 +1,7 @@
 """Header names as small ints: the one place that knows spellings and compact forms.
 
 The parser maps every header name to an id once (case-insensitively, compact forms
-included); everything above it compares ints. ``NAMES[id]`` is the canonical spelling used
+included); everything above it compares ints. ``name(id)`` is the canonical spelling used
 when writing. Unknown headers get ``_H_OTHER`` and keep their own name.
 """
 
@@ -51,15 +51,18 @@ _H_AUTHENTICATION_INFO = const(40)
 _H_IDENTITY = const(41)
 _H_REASON = const(42)
 
-NAMES = (
-    "", "Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards", "Contact", "Content-Length",
-    "Content-Type", "WWW-Authenticate", "Proxy-Authenticate", "Authorization",
-    "Proxy-Authorization", "Route", "Record-Route", "Retry-After", "Min-Expires", "Expires",
-    "Require", "Proxy-Require", "Supported", "Unsupported", "Allow", "Accept",
-    "Content-Encoding", "Subject", "Event", "Allow-Events", "Refer-To", "Referred-By",
-    "Session-Expires", "User-Agent", "Server", "Accept-Encoding", "Accept-Language",
-    "Content-Disposition", "Warning", "Date", "Timestamp", "Authentication-Info", "Identity",
-    "Reason",
+# Every header name as spelled when written, each after its id + 128 (a byte no header name
+# holds): one bytes constant where a tuple of names cost a str object each. ``name(id)``
+# reads one back; ``_find`` looks names up in it.
+_TABLE = (
+    b"\x81Via\x82From\x83To\x84Call-ID\x85CSeq\x86Max-Forwards\x87Contact"
+    b"\x88Content-Length\x89Content-Type\x8aWWW-Authenticate\x8bProxy-Authenticate"
+    b"\x8cAuthorization\x8dProxy-Authorization\x8eRoute\x8fRecord-Route\x90Retry-After"
+    b"\x91Min-Expires\x92Expires\x93Require\x94Proxy-Require\x95Supported"
+    b"\x96Unsupported\x97Allow\x98Accept\x99Content-Encoding\x9aSubject\x9bEvent"
+    b"\x9cAllow-Events\x9dRefer-To\x9eReferred-By\x9fSession-Expires\xa0User-Agent"
+    b"\xa1Server\xa2Accept-Encoding\xa3Accept-Language\xa4Content-Disposition"
+    b"\xa5Warning\xa6Date\xa7Timestamp\xa8Authentication-Info\xa9Identity\xaaReason"
 )
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms, each a letter then its id as a byte
@@ -78,43 +81,48 @@ _LISTS = (
     _H_ACCEPT_LANGUAGE, _H_WARNING,
 )
 
-# Every name of NAMES twice, as spelled and lower-case, each after its id + 128 (a byte no
-# header name holds): b"\x81Via\x82From...\x81via\x82from...". Built on first use; about
-# 1 KB where two dicts of bytes keys took nearly 4. A lookup is a find() in it, no copy.
-_table = None
+# The table in lower case, built on first use (~0.5 KB): ``lookup`` finds lower-cased names
+# in it, ``lookup_exact`` finds names as spelled in ``_TABLE`` itself; no copy of the name.
+_low = None
 
 
-def _find(name):
-    """The id of header name ``name`` (bytes) as a whole entry of the table, or -1."""
-    global _table
-    if _table is None:
-        t = bytearray()
-        for i in range(1, len(NAMES)):
-            t.append(128 + i)
-            t.extend(NAMES[i].encode())
-        _table = bytes(t) + bytes(t).lower()
+def name(hid):
+    """The canonical spelling of header id ``hid`` (str; "" for an unknown header)."""
+    t = _TABLE
+    i = t.find(bytes((128 + hid,))) + 1 if hid else 0
+    e = i
+    while 0 < e < len(t) and t[e] < 128:
+        e += 1
+    return t[i:e].decode()
+
+
+def _find(t, name):
+    """The id of header name ``name`` (bytes) as a whole entry of table ``t``, or -1."""
     n = len(name)
     if not n or max(name) >= 128:  # no header name has such a byte: never span two entries
         return -1
-    end = len(_table)
-    i = _table.find(name)
+    end = len(t)
+    i = t.find(name)
     while i > 0:
-        if _table[i - 1] >= 128 and (i + n == end or _table[i + n] >= 128):
-            return _table[i - 1] - 128
-        i = _table.find(name, i + 1)
+        if t[i - 1] >= 128 and (i + n == end or t[i + n] >= 128):
+            return t[i - 1] - 128
+        i = t.find(name, i + 1)
     return -1
 
 
 def lookup(name):
     """The id of a lower-cased header name (bytes); 0 when unknown."""
+    global _low
     if len(name) == 1:
         i = _COMPACT.find(name)  # letters only: ids are all below b"a"
         return _COMPACT[i + 1] if i >= 0 else _H_OTHER
-    i = _find(name)
+    if _low is None:
+        _low = _TABLE.lower()
+    i = _find(_low, name)
     return i if i > 0 else _H_OTHER
 
 
 def lookup_exact(name):
-    """The id of a header spelled as NAMES has it (or all lower-case), or -1: then lower it
-    and use ``lookup``. The usual spelling thus costs no lower-case copy."""
-    return _find(name) if len(name) > 1 else -1
+    """The id of a header spelled as ``name`` has it, or -1: then lower it and use
+    ``lookup``. The usual spelling thus costs no lower-case copy."""
+    return _find(_TABLE, name) if len(name) > 1 else -1

@@ -13,12 +13,11 @@ the header structure allowed it, so a server can still copy Via/From/To/Call-ID/
 
 from ..compat import const
 from . import SipError
-from .hdr import _LISTS, NAMES, lookup, lookup_exact
+from .hdr import _LISTS, lookup, lookup_exact, name
 from .scan import is_digits, is_token, parse_name_addr, parse_via, split_list, text
 
 # hdr.py's ids, as private consts: an imported name costs a dict entry here (the
 # tests check they match hdr's)
-_H_OTHER = const(0)
 _H_VIA = const(1)
 _H_FROM = const(2)
 _H_TO = const(3)
@@ -29,6 +28,27 @@ _H_CONTACT = const(7)
 _H_CONTENT_LENGTH = const(8)
 _H_CONTENT_TYPE = const(9)
 _H_EXPIRES = const(18)
+
+# Reasons, numbers in sip/__init__.py's _REASONS (tests/host/test_sip_msg_ids.py checks)
+_R_MESSAGE_TOO_LARGE = const(10)
+_R_BAD_CONTENT_LENGTH = const(11)
+_R_BAD_START_LINE = const(12)
+_R_NO_END_OF_HEADERS = const(13)
+_R_HEADER_LINE_TOO_LONG = const(14)
+_R_BAD_FOLDING = const(15)
+_R_HEADER_WITHOUT_COLON = const(16)
+_R_BAD_HEADER_NAME = const(17)
+_R_TOO_MANY_HEADERS = const(18)
+_R_CONTENT_LENGTH_LARGER_THAN_BODY = const(19)
+_R_REQUEST_ENTITY_TOO_LARGE = const(20)
+_R_BAD_STATUS_LINE = const(21)
+_R_BAD_STATUS_CODE = const(22)
+_R_MISSING_VIA = const(23)
+_R_MISSING_CSEQ = const(24)
+_R_MISSING_OR_BAD_CALL_ID = const(25)
+_R_MISSING_FROM_OR_TO = const(26)
+_R_BAD_MAX_FORWARDS = const(27)
+_R_BAD_EXPIRES = const(28)
 
 NEED_MORE = -1
 # Headers that may appear once; a second one makes the message ambiguous (RFC 4475 3.3.8).
@@ -65,7 +85,7 @@ def frame(buf, n, limits=LIMITS):
     e = buf.find(b"\r\n\r\n", 0, n)
     if e < 0:
         if n > limits.max_msg:
-            raise SipError(513, "Message Too Large")
+            raise SipError(513, _R_MESSAGE_TOO_LARGE)
         return NEED_MORE
     cl = None
     p = buf.find(b"\r\n", 0, e + 2) + 2
@@ -77,12 +97,12 @@ def frame(buf, n, limits=LIMITS):
             if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == _H_CONTENT_LENGTH:
                 v = bytes(buf[colon + 1:le]).strip()
                 if cl is not None or not is_digits(v) or len(v) > 9:
-                    raise SipError(400, "Bad Content-Length")
+                    raise SipError(400, _R_BAD_CONTENT_LENGTH)
                 cl = int(v)
         p = le + 2
     total = e + 4 + (cl or 0)
     if total > limits.max_msg:
-        raise SipError(513, "Message Too Large")
+        raise SipError(513, _R_MESSAGE_TOO_LARGE)
     return total if total <= n else NEED_MORE
 
 
@@ -146,15 +166,9 @@ class Msg:
 
     def header(self, name):
         """First value of a header by name (for ones without an id), as str or None."""
-        hid = lookup(name.lower().encode())
-        if hid != _H_OTHER:
-            return self.get(hid)
-        name = name.lower().encode()
-        h, b = self.h, self.buf
-        for k in range(0, len(h), 5):
-            if h[k] == _H_OTHER and b[h[k + 1]:h[k + 2]].lower() == name:
-                return text(self._value(k))
-        return None
+        from .msgtext import header
+
+        return header(self, name)
 
     def int(self, hid, default=None):
         """A numeric header (Expires, Min-Expires, Retry-After's seconds); None if bad."""
@@ -182,22 +196,9 @@ class Msg:
 
     def to_bytes(self):
         """Serialize again: canonical names, unfolded values, Content-Length recomputed."""
-        b, h = self.buf, self.h
-        if self.status:
-            parts = [b"SIP/2.0 %d %s\r\n" % (self.status, self.reason.encode())]
-        else:
-            parts = [self.method.encode(), b" ", self.ruri, b" SIP/2.0\r\n"]
-        for k in range(0, len(h), 5):
-            hid = h[k]
-            if hid == _H_CONTENT_LENGTH:
-                continue
-            parts.append(NAMES[hid].encode() if hid else b[h[k + 1]:h[k + 2]])
-            parts.append(b": ")
-            parts.append(self._value(k))
-            parts.append(b"\r\n")
-        parts.append(b"Content-Length: %d\r\n\r\n" % (self.be - self.bs))
-        parts.append(self.body)
-        return b"".join(parts)
+        from .msgtext import to_bytes
+
+        return to_bytes(self)
 
 
 def parse(b, udp=True, limits=LIMITS):
@@ -207,7 +208,7 @@ def parse(b, udp=True, limits=LIMITS):
     n = len(b)
     e = b.find(b"\r\n", 0, limits.max_line)
     if e <= 0:
-        raise SipError(400, "Bad start line")
+        raise SipError(400, _R_BAD_START_LINE)
     m = Msg(b)
     line_end = e
     h = m.h
@@ -216,49 +217,49 @@ def parse(b, udp=True, limits=LIMITS):
         e = b.find(b"\r\n", p)
         if e < 0:
             if n > limits.max_msg:
-                raise SipError(513, "Message Too Large", m)
-            raise SipError(400, "No end of headers", m)
+                raise SipError(513, _R_MESSAGE_TOO_LARGE, m)
+            raise SipError(400, _R_NO_END_OF_HEADERS, m)
         if e == p:
             break
         if e - p > limits.max_line:
-            raise SipError(513, "Header line too long", m)
+            raise SipError(513, _R_HEADER_LINE_TOO_LONG, m)
         c = b[p]
         if c == 32 or c == 9:  # a folded line continues the previous value
             if not h:
-                raise SipError(400, "Bad folding")
+                raise SipError(400, _R_BAD_FOLDING)
             h[-1] = e
         else:
             colon = b.find(b":", p, e)
             if colon < 0:
-                raise SipError(400, "Header without colon", m)
+                raise SipError(400, _R_HEADER_WITHOUT_COLON, m)
             ne = colon
             while ne > p and (b[ne - 1] == 32 or b[ne - 1] == 9):
                 ne -= 1
-            name = b[p:ne]
-            if not is_token(name):
-                raise SipError(400, "Bad header name", m)
+            hn = b[p:ne]
+            if not is_token(hn):
+                raise SipError(400, _R_BAD_HEADER_NAME, m)
             vs = colon + 1
             while vs < e and (b[vs] == 32 or b[vs] == 9):
                 vs += 1
-            hid = lookup_exact(name)  # the usual spelling costs no lower-case copy
+            hid = lookup_exact(hn)  # the usual spelling costs no lower-case copy
             if hid < 0:
-                hid = lookup(name.lower())
+                hid = lookup(hn.lower())
             h.extend((hid, p, ne, vs, e))
             if len(h) > 5 * limits.max_headers:
-                raise SipError(513, "Too many headers", m)
+                raise SipError(513, _R_TOO_MANY_HEADERS, m)
         p = e + 2
     m.bs = bs = e + 2
     _start_line(m, b, line_end)
     # Size is judged once the headers are known, so that even 513 can be answered; the
     # header loop above is bounded by max_line and max_headers.
     if n > limits.max_msg:
-        raise SipError(513, "Message Too Large", m)
+        raise SipError(513, _R_MESSAGE_TOO_LARGE, m)
     seen = 0  # one bit per header id of _SINGLE seen so far
     for k in range(0, len(h), 5):
         hid = h[k]
         if _SINGLE >> hid & 1:
             if seen & (1 << hid):
-                raise SipError(400, "Duplicate " + NAMES[hid], m)
+                raise SipError(400, "Duplicate " + name(hid), m)
             seen |= 1 << hid
     cl = m.first(_H_CONTENT_LENGTH)
     if cl is None:
@@ -266,13 +267,13 @@ def parse(b, udp=True, limits=LIMITS):
             m.be = bs  # RFC 3261 §18.3: on a stream a missing Content-Length means none
     else:
         if not is_digits(cl) or len(cl) > 9:
-            raise SipError(400, "Bad Content-Length", m)
+            raise SipError(400, _R_BAD_CONTENT_LENGTH, m)
         ln = int(cl)
         if bs + ln > n:
-            raise SipError(400, "Content-Length larger than body", m)
+            raise SipError(400, _R_CONTENT_LENGTH_LARGER_THAN_BODY, m)
         m.be = bs + ln
     if m.be - bs > limits.max_body:
-        raise SipError(413, "Request Entity Too Large", m)
+        raise SipError(413, _R_REQUEST_ENTITY_TOO_LARGE, m)
     _core(m)
     return m
 
@@ -283,40 +284,23 @@ def _start_line(m, b, e):
         m.status = 1  # a response, even if its status line is bad: never answered
         parts = line.split(b" ", 2)
         if len(parts) < 3 or parts[0] != b"SIP/2.0":
-            raise SipError(400, "Bad status line", m)
+            raise SipError(400, _R_BAD_STATUS_LINE, m)
         code = parts[1]
         if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
-            raise SipError(400, "Bad status code", m)
+            raise SipError(400, _R_BAD_STATUS_CODE, m)
         m.status = int(code)
         m.reason = text(parts[2])
         return
-    parts = line.split(b" ")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise SipError(400, "Bad request line", m)
-    if not is_token(parts[0]):
-        raise SipError(400, "Bad method", m)
-    m.method = text(parts[0])
-    m.ruri = parts[1]
-    if parts[2] != b"SIP/2.0":
-        if parts[2].startswith(b"SIP/"):
-            raise SipError(505, "Version Not Supported", m)
-        raise SipError(400, "Bad request line", m)
-    from .uri import parse_uri  # requests only: a registering phone receives none
+    from .strans import request_line  # requests only: a registering phone receives none
 
-    try:
-        u = parse_uri(parts[1])
-    except SipError as err:
-        err.msg = m
-        raise
-    if u.headers is not None:  # RFC 3261 §19.1.5: never in a Request-URI
-        raise SipError(400, "Headers in Request-URI", m)
+    request_line(m, line)
 
 
 def _core(m):
     """Check and keep the headers every layer relies on."""
     v = m.first(_H_VIA)
     if v is None:
-        raise SipError(400, "Missing Via", m)
+        raise SipError(400, _R_MISSING_VIA, m)
     try:
         m.via = parse_via(split_list(v)[0])
     except SipError as e:
@@ -324,7 +308,7 @@ def _core(m):
         raise
     cs = m.first(_H_CSEQ)
     if cs is None:
-        raise SipError(400, "Missing CSeq", m)
+        raise SipError(400, _R_MISSING_CSEQ, m)
     parts = cs.split()
     if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10 or \
             not is_token(parts[1]):
@@ -335,20 +319,20 @@ def _core(m):
     m.cseq_method = text(parts[1])
     cid = m.first(_H_CALL_ID)
     if not cid or len(cid.split()) != 1:
-        raise SipError(400, "Missing or bad Call-ID", m)
+        raise SipError(400, _R_MISSING_OR_BAD_CALL_ID, m)
     m.call_id = text(cid)
     fr = m.first(_H_FROM)
     to = m.first(_H_TO)
     if fr is None or to is None:
-        raise SipError(400, "Missing From or To", m)
+        raise SipError(400, _R_MISSING_FROM_OR_TO, m)
     m.from_tag = _parse_na(fr, m).tag
     m.to_tag = _parse_na(to, m).tag
     mf = m.first(_H_MAX_FORWARDS)
     if mf is not None and (not is_digits(mf) or len(mf) > 5 or int(mf) > 255):
-        raise SipError(400, "Bad Max-Forwards", m)
+        raise SipError(400, _R_BAD_MAX_FORWARDS, m)
     ex = m.first(_H_EXPIRES)
     if ex is not None and (not is_digits(ex) or len(ex) > 10 or int(ex) > 4294967295):
-        raise SipError(400, "Bad Expires", m)
+        raise SipError(400, _R_BAD_EXPIRES, m)
     for c in m.values(_H_CONTACT):
         _parse_na(c, m, True)
 

@@ -19,6 +19,18 @@ _CT = (
     b"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x00\x00"
     b"\x01\x00"
 )
+# Reasons, numbers in sip/__init__.py's _REASONS (tests/host/test_sip_msg_ids.py checks)
+_R_UNTERMINATED_QUOTED_STRING = const(0)
+_R_EMPTY_PARAMETER = const(1)
+_R_EMPTY_PARAMETER_VALUE = const(2)
+_R_MISSING_AFTER_DISPLAY_NAME = const(3)
+_R_BAD_DISPLAY_NAME = const(4)
+_R_JUNK_AFTER_NAME_ADDR = const(5)
+_R_BAD_VIA_PROTOCOL = const(6)
+_R_BAD_VIA_VERSION = const(7)
+_R_BAD_VIA_HOST = const(8)
+_R_BAD_VIA_PORT = const(9)
+
 # consts: no dict entries (uri.py repeats the ones it needs)
 _TOK = const(1)
 _WS = const(2)
@@ -93,7 +105,7 @@ def quoted_end(s, i):
         if c == _QUOTE:
             return i + 1
         i += 1
-    raise bad("Unterminated quoted string")
+    raise bad(_R_UNTERMINATED_QUOTED_STRING)
 
 
 def unquote(b):
@@ -166,7 +178,7 @@ def params(s, i, sep=_SEMI):
             return out, i
         e = token_end(s, i)
         if e == i:
-            raise bad("Empty parameter")
+            raise bad(_R_EMPTY_PARAMETER)
         name = text(s[i:e]).lower()
         i = ws(s, e)
         value = None
@@ -178,7 +190,7 @@ def params(s, i, sep=_SEMI):
             else:
                 e = value_end(s, i)
                 if e == i:
-                    raise bad("Empty parameter value")
+                    raise bad(_R_EMPTY_PARAMETER_VALUE)
                 value = text(s[i:e])
             i = e
         out[name] = value
@@ -228,7 +240,7 @@ def parse_name_addr(s, star_ok=False):
         display = text(unquote(s[i:e]))
         lt = ws(s, e)
         if lt >= n or s[lt] != _LT:
-            raise bad("Missing < after display name")
+            raise bad(_R_MISSING_AFTER_DISPLAY_NAME)
     else:
         j = i
         while j < n and s[j] != _LT:
@@ -241,7 +253,7 @@ def parse_name_addr(s, star_ok=False):
             d = s[i:j].strip()
             for word in d.split():
                 if not is_token(word):
-                    raise bad("Bad display name")
+                    raise bad(_R_BAD_DISPLAY_NAME)
             display = text(d) if d else None
     if lt >= 0:
         gt = s.find(b">", lt)
@@ -259,7 +271,7 @@ def parse_name_addr(s, star_ok=False):
         raise bad("Bad URI")
     p, i = params(s, i)
     if ws(s, i) != n:
-        raise bad("Junk after name-addr")
+        raise bad(_R_JUNK_AFTER_NAME_ADDR)
     return NameAddr(display, uri, p)
 
 
@@ -286,28 +298,28 @@ def parse_via(s):
     for k in range(3):
         e = token_end(s, i)
         if e == i:
-            raise bad("Bad Via protocol")
+            raise bad(_R_BAD_VIA_PROTOCOL)
         parts.append(s[i:e])
         i = ws(s, e)
         if k < 2:
             if i >= n or s[i] != _SLASH:
-                raise bad("Bad Via protocol")
+                raise bad(_R_BAD_VIA_PROTOCOL)
             i = ws(s, i + 1)
     if parts[0].upper() != b"SIP" or parts[1] != b"2.0":
-        raise bad("Bad Via version")
+        raise bad(_R_BAD_VIA_VERSION)
     v = Via(s)
     v.transport = text(parts[2]).upper()
     if i < n and s[i] == _LBRACK:
         e = s.find(b"]", i)
         if e < 0:
-            raise bad("Bad Via host")
+            raise bad(_R_BAD_VIA_HOST)
         e += 1
     else:
         e = i
         while e < n and s[e] < 128 and _CT[s[e]] & (_TOK | _DIG):
             e += 1
     if e == i:
-        raise bad("Bad Via host")
+        raise bad(_R_BAD_VIA_HOST)
     v.host = text(s[i:e])
     i = ws(s, e)
     v.port = None
@@ -317,7 +329,7 @@ def parse_via(s):
         while e < n and s[e] < 128 and _CT[s[e]] & _DIG:
             e += 1
         if e == i or e - i > 5 or int(s[i:e]) > 65535:
-            raise bad("Bad Via port")
+            raise bad(_R_BAD_VIA_PORT)
         v.port = int(s[i:e])
         i = e
     v.params, i = params(s, i)

@@ -16,7 +16,7 @@ see docs/architecture.md "SIP core" for the contract.
 """
 
 from .. import log as logmod
-from ..compat import urandom_u32
+from ..compat import drop, urandom_u32
 from . import SipError
 from .ctrans import ClientTxn
 from .msg import LIMITS, Request, parse
@@ -221,15 +221,15 @@ class SipStack:
     def ctx_done(self, t):
         key = t.key
         if self.ctx.get(key) is t:
-            del self.ctx[key]
+            drop(self.ctx, key)
 
     def stx_done(self, t):
         key = t.key
         k = "%s|%d" % (t.req.call_id, t.req.cseq)
         if self.stx.get(key) is t:
-            del self.stx[key]
+            drop(self.stx, key)
         if self._accepted.get(k) is t:
-            del self._accepted[k]
+            drop(self._accepted, k)
 
     def accepted_add(self, t):
         self._accepted["%s|%d" % (t.req.call_id, t.req.cseq)] = t

@@ -8,12 +8,17 @@ UDP, the 2xx itself is repeated (T1 doubling to T2) until the ACK for it arrives
 retransmission RFC 3261 §13.3.1.4 gives the UA core, kept here so the call agent needs
 none — for at most 64·T1. Non-INVITE: the last response answers every retransmitted
 request until Timer J (64·T1 UDP, 0 on a stream).
+
+The request line of a received request is read here too (``request_line``, for
+``msg.parse``): the server side's code, loaded with the first request, never by a phone
+that only registers and calls out.
 """
 
 from ..compat import const
-from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, NAMES
+from . import SipError
+from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, name
 from .msg import tail
-from .scan import split_list
+from .scan import is_token, split_list, text
 from .stack import new_tag
 
 _PROCEEDING = const(1)
@@ -54,7 +59,7 @@ def response(req, code, reason, to_tag=None, headers=None, body=b"", content_typ
                 out.append(to_tag.encode())
             out.append(b"\r\n")
         elif hid in (H_FROM, H_CALL_ID, H_CSEQ) or (record_route and hid == H_RECORD_ROUTE):
-            out.append(NAMES[hid].encode())
+            out.append(name(hid).encode())
             out.append(b": ")
             out.append(req._value(k))
             out.append(b"\r\n")
@@ -184,3 +189,28 @@ class ServerTxn:
         self.state = _TERMINATED
         self._cancel_timers()
         self.stack.stx_done(self)
+
+
+def request_line(m, line):
+    """``msg.parse``'s request line (bytes, no CRLF) into ``m``: method, Request-URI (parsed
+    here, so a malformed one is a 400), version; raises SipError naming what is wrong."""
+    parts = line.split(b" ")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise SipError(400, "Bad request line", m)
+    if not is_token(parts[0]):
+        raise SipError(400, "Bad method", m)
+    m.method = text(parts[0])
+    m.ruri = parts[1]
+    if parts[2] != b"SIP/2.0":
+        if parts[2].startswith(b"SIP/"):
+            raise SipError(505, "Version Not Supported", m)
+        raise SipError(400, "Bad request line", m)
+    from .uri import parse_uri  # loaded with the first request anyway (uas.py)
+
+    try:
+        u = parse_uri(parts[1])
+    except SipError as err:
+        err.msg = m
+        raise
+    if u.headers is not None:  # RFC 3261 §19.1.5: never in a Request-URI
+        raise SipError(400, "Headers in Request-URI", m)

@@ -22,7 +22,7 @@ RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via por
 import errno
 import socket
 
-from ..compat import const, urandom_u32
+from ..compat import const, drop, urandom_u32
 from ..netio import recv
 from ..sched import POLLERR, POLLHUP, POLLIN, POLLOUT
 from . import SipError
@@ -252,14 +252,15 @@ class Transports:
             return
         f.state = _CLOSED
         self.sched.unwatch(f.sock)
-        self._by_sock.pop(f.sock, None)
+        if f.sock in self._by_sock:
+            drop(self._by_sock, f.sock)  # not pop: the slot would keep the flow alive
         try:
             f.sock.close()
         except OSError:
             pass
         key = (f.kind, f.peer[0], f.peer[1])
         if self.flows.get(key) is f:
-            del self.flows[key]
+            drop(self.flows, key)
         f.out = []
         f.rbuf = bytearray()
         if err is not None:

@@ -35,7 +35,8 @@ def run(args):
 
     use_firmware()
     from sipua.dns import DnsError
-    from sipua.dns.locator import Locator, locate_blocking
+    from sipua.dns.host import as_dict, locate_blocking
+    from sipua.dns.locator import Locator
     from sipua.dns.resolver import Resolver, parse_server
     from sipua.sched import Scheduler
 
@@ -58,7 +59,7 @@ def run(args):
     if not targets:
         return _fail(args, err or "nothing found")
     if args.json:
-        print(json.dumps([t.as_dict() for t in targets]))
+        print(json.dumps([as_dict(t) for t in targets]))
     else:
         print(table(args.domain, targets))
         if targets.ttl is not None:

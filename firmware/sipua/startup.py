@@ -1,0 +1,283 @@
+"""Start-up: config, log, network, scheduler, console, agent (``app.boot`` runs it).
+
+Loaded for the boot and forgotten after it (``app.boot``); a config reload (the console's
+``lazy`` handler ``cmds.reload``) and the harness's deferred start (``app._start``) load it
+again, holding only ``ctx``: [config path, scheduler, IP address, console, agent, config].
+
+A missing or bad config is one clear log line and a safe idle mode (no accounts) in which
+the console still works, so a person can push a good config without reflashing. So is an
+agent that cannot start (``start_agent``: a MemoryError on a small heap, say): the board
+stays up, fed and reachable instead of crashing into the watchdog over and over.
+"""
+
+import sys
+
+from . import VERSION
+from . import log as logmod
+
+WATCHDOG_MS = 8000  # the rp2 hardware watchdog's longest period is 8.3 s
+
+
+# Log level names (config "log", console ``log``): the board's log only writes numbers.
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "off": 100}  # log.DEBUG ... OFF
+
+
+def level_from_name(name):
+    """'info' -> INFO; raises ValueError naming the bad level."""
+    lv = LEVELS.get(str(name).lower())
+    if lv is None:
+        raise ValueError("unknown log level %r (one of %s)" % (name, ", ".join(LEVELS)))
+    return lv
+
+
+def _apply_log_config(log, cfg):
+    lc = cfg.get("log") or {}
+    try:
+        log.level = level_from_name(lc.get("level", "info"))
+        log.areas = {a: level_from_name(v) for a, v in (lc.get("areas") or {}).items()}
+    except ValueError as e:
+        log.error("app", "log_config", reason=str(e))
+
+
+def load_config(path):
+    """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
+    port) is dropped again: the agent needs its result, not the validator."""
+    from . import config
+
+    try:
+        return config.load(path)
+    finally:
+        config.unload()
+
+
+def start_agent(sched, cfg, log, ip, console):
+    """The agent, started, its commands on the console; None if it could not start (a
+    MemoryError on a small heap, a bug): one ``app agent_failed`` line and the traceback,
+    then safe idle mode, in which the scheduler turns (the watchdog is fed), the console
+    answers and ``status`` says why, so a person can push a smaller config or a new firmware
+    instead of watching a crash loop."""
+    from . import hal
+
+    agent = None
+    try:
+        from .agent import Agent
+
+        agent = Agent(sched, cfg, log, hal.heap_free, ip)
+        agent.start()
+    except Exception as e:  # noqa: BLE001 - whatever it was, the console must stay up
+        if agent is not None:
+            try:
+                agent.stop(False)  # its socket, if it got that far
+            except Exception:  # noqa: BLE001
+                pass
+        agent = None  # (the heap collects itself when the next allocation needs it)
+        why = "%s: %s" % (type(e).__name__, e)
+        log.exc("app", "agent_failed", e)
+        console.register("status", lambda args: {"agent": "failed", "err": why,
+                                                 "heap_free": hal.heap_free()})
+        return None
+    serve(console, agent)
+    return agent
+
+
+def agent_start(agent, delay):
+    """``Agent.start``: the SIP stack and the DNS locator, then the accounts."""
+    from .agent import Dns
+    from .sip.stack import SipStack
+
+    cfg = agent.cfg
+    sip = dict(cfg.get("sip") or ())  # the schema's keys are SipStack's parameters
+    sip["local_ip"] = sip.get("local_ip") or agent.ip or "0.0.0.0"  # "": the network's
+    sip["ca_file"] = sip.get("ca_file") or None
+    sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
+    st = agent.stack = SipStack(agent.sched, log=agent.log, **sip)
+    st.start()
+    agent.locator = Dns(agent.sched, cfg.get("dns") or {}, st.local_ip, agent.log)
+    st.on_request = agent._on_request
+    st.on_cancel = agent._on_cancel
+    st.on_flow_lost = agent._flow_lost
+    agent.log.info("agent", "listening", ip=st.local_ip, port=st.local_port,
+                   accounts=len(cfg.get("accounts") or ()))
+    if delay:
+        agent._keepalive = agent.sched.call_later(delay, start_accounts, agent)
+    else:
+        start_accounts(agent)
+
+
+def start_accounts(agent):
+    from .account import Account
+    from .agent import KEEPALIVE_MS, avoider
+    from .sip.reg import Registration
+    from .sip.servers import ServerSet
+
+    sched = agent.sched
+    for i, acc_cfg in enumerate(agent.cfg.get("accounts") or ()):
+        if acc_cfg.get("enabled", True) is False:
+            continue
+        account = Account(acc_cfg, i)
+        servers = ServerSet(sched)
+        primary = Registration(sched, agent.stack, agent.locator, account, agent.log, servers)
+        agent.registrations.append(primary)
+        agent._lines.append((account, primary))
+        if account.redundancy == "concurrent":
+            backup = Registration(sched, agent.stack, agent.locator, account, agent.log,
+                                  servers, leg=1, avoid=avoider(primary, servers))
+            agent.registrations.append(backup)
+            primary.start()
+            sched.call_later(200, backup.start)  # after the primary picked its server
+        else:
+            primary.start()
+    agent.cfg = None  # everything it said is in the stack, the locator and the accounts
+    agent._keepalive = sched.call_later(KEEPALIVE_MS, agent._keepalives)
+
+
+def console_start(con, sched):
+    """``Console.start``: read commands from the console while ``sched`` runs."""
+    import select
+    import sys
+
+    con._sched = sched
+    if con._stream is None:
+        con._stream = sys.stdin
+    # A private poller: asks "one more byte?" while draining, and is the fallback when
+    # the scheduler's poller cannot take the stream.
+    try:
+        con._poll = select.poll()
+        con._poll.register(con._stream, select.POLLIN)
+        con._ipoll = getattr(con._poll, "ipoll", None)
+    except (OSError, TypeError, ValueError, AttributeError) as e:
+        con._poll = None
+        if con._log:
+            con._log.warn("console", "no_input", err=str(e))
+        return
+    try:
+        sched.watch(con._stream, select.POLLIN, con._on_readable)
+        con._watched = True
+    except (OSError, TypeError, ValueError, AttributeError):
+        con._timer = sched.call_later(100, con._on_timer)  # console._FALLBACK_MS
+
+
+def account_fields(acc, cfg, index):
+    """``Account(cfg, index)``: its fields from a validated config entry."""
+    acc.user = user = cfg["user"]
+    acc.label = cfg.get("label") or user or "account%d" % index
+    acc.auth_user = cfg.get("register_name") or user
+    acc.domain = cfg["server"]
+    for key, default in (("display_name", ""), ("password", None), ("ha1", None),
+                         ("expires", 3600), ("outbound_proxy", None),
+                         ("backup_outbound_proxy", None), ("redundancy", "successive")):
+        setattr(acc, key, cfg.get(key) or default)
+    transport = cfg.get("transport") or "dns-srv"
+    acc.transport = None if transport == "dns-srv" else transport
+    # With DNS-SRV the port comes from SRV records: the page's "Port" only pins an
+    # explicit transport to an address lookup (RFC 3263 §4.2).
+    acc.port = (cfg.get("port") or None) if acc.transport else None
+    fb = cfg.get("failback") or {}
+    acc.failback_mode = fb.get("mode") or "new-requests"
+    acc.failback_timeout = fb.get("timeout") or 3600
+    acc.auto_answer = bool(cfg.get("auto_answer"))
+
+
+def serve(console, agent):
+    """The agent's commands on the console: entries ``(False, None)``, their bodies in
+    ``cmds.py`` run for ``console.agent`` (no handler object per command)."""
+    console.agent = agent
+    cmds = console.commands
+    for name in agent.console_commands():
+        cmds[name] = (False, None)  # a constant tuple: one object for all of them
+
+
+def swap(old, cfg, console, log, heap_free=None, ip=None):
+    """The agent for ``cfg``, started in place of ``old``; if it cannot start, ``old`` keeps
+    running and the error is raised. One stack at a time can hold the SIP port: ``old``
+    lets go of its listening sockets (its flows stay) while the new stack binds, and takes
+    them back if that or anything else fails. Only then is ``old`` stopped; the new
+    registrations begin after its un-REGISTERs have left (its stack closes at 500 ms)."""
+    from .agent import Agent
+
+    new = Agent(old.sched, cfg, log, heap_free, ip)
+    st = old.stack
+    if st is not None:
+        st.tp.unlisten()
+    try:
+        new.start(600)
+    except Exception as e:  # noqa: BLE001 - whatever it is, the old agent stays
+        new.stop(False)
+        if st is not None:
+            st.start()
+        log.error("app", "reload_failed", err=repr(e))
+        raise ValueError("the agent cannot start on it (%r); the previous one runs on"
+                         % e) from None
+    old.stop()
+    _apply_log_config(log, cfg)
+    serve(console, new)
+    return new
+
+
+def boot(config_path, sched=None, start=True):
+    """Everything before the loop: config, network, scheduler, console, then (with
+    ``start``) the agent. ``sched``: a scheduler to use (the 32-bit heap harness passes one
+    on virtual time and a simulated network). Returns (sched, start_now, console), where
+    ``start_now()`` starts the agent and returns it (None in safe idle mode): the harness
+    measures the booted phone before it."""
+    from . import hal
+    from .console import Console, lazy
+    from .sched import Scheduler
+
+    log = logmod.log
+    log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=hal.heap_free())
+    cfg, err = load_config(config_path)
+    _apply_log_config(log, cfg)
+    if err:
+        log.error("app", "config_error", reason=err)
+    try:
+        ip = hal.network_up(cfg, log)
+    except OSError as e:  # Wi-Fi down: keep the console, retry on the next reset
+        log.error("app", "network_down", err=str(e))
+        ip = None
+    sched = sched or Scheduler(log=log)
+    # The loop wakes at least once a second; 8 s of silence means a stalled callback. The
+    # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
+    if hal.watchdog_start(WATCHDOG_MS):
+        sched.watchdog = hal.feed
+    console = Console(log=log)
+    ctx = [config_path, sched, ip, console, None, cfg]
+    console.reload_hook = lazy("reload", ctx, sched)
+    if (cfg.get("log") or {}).get("debug_commands"):
+        console.register("stall", None)  # cmds.stall: blocks the loop
+    console.start(sched)
+    if start:
+        start_now(ctx)
+    return sched, ctx, console
+
+
+def start_now(ctx):
+    """The agent for the boot's config, started (None in safe idle mode)."""
+    from . import hal
+
+    log = logmod.log
+    ip = ctx[2]
+    agent = ctx[4] = start_agent(ctx[1], ctx[5], log, ip, ctx[3])
+    ctx[5] = None  # the agent has what it needs of the config
+    if agent is not None:
+        log.info("app", "ready", ip=ip or "", heap_free=hal.heap_free())
+    return agent
+
+
+def reload(ctx):
+    """``config reload``: the agent swapped for one on the config file as it is now."""
+    from . import hal
+
+    log = logmod.log
+    new, why = load_config(ctx[0])
+    if why:
+        raise ValueError(why)
+    log.info("app", "config_reload")
+    if ctx[4] is None:  # safe idle mode: nothing to swap, start afresh
+        _apply_log_config(log, new)
+        ctx[4] = start_agent(ctx[1], new, log, ctx[2], ctx[3])
+        if ctx[4] is None:
+            raise ValueError("the agent cannot start on it (see app agent_failed)")
+    else:
+        ctx[4] = swap(ctx[4], new, ctx[3], log, hal.heap_free, ctx[2])
+    return {"accounts": len(new.get("accounts") or ())}
