@@ -19,9 +19,7 @@ from . import VERSION
 from . import log as logmod
 from .account import Account
 from .compat import forget
-from .sip.servers import describe
 
-KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP lifetime
 DNS_IDLE_MS = 2000  # unload DNS this long after the last resolution: coalesces bursts
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
 _DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
@@ -110,6 +108,7 @@ class Agent:
         sip["local_ip"] = sip.get("local_ip") or self.ip or "0.0.0.0"  # "": the network's
         sip["ca_file"] = sip.get("ca_file") or None
         sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
+        self._ka_ms = sip.pop("keepalive_s", 25) * 1000  # the agent's, not the stack's
         self.stack = SipStack(self.sched, log=self.log, **sip)
         self.stack.start()
         self.locator = Dns(self.sched, cfg.get("dns") or {}, self.stack.local_ip, self.log)
@@ -128,7 +127,9 @@ class Agent:
             if acc_cfg.get("enabled", True) is False:
                 continue
             self._start_account(Account(acc_cfg, i))
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
+        self._keepalive = None
+        if self._ka_ms:
+            self._keepalive = self.sched.call_later(self._ka_ms, self._keepalives)
 
     def _start_account(self, account):
         from .sip.reg import Registration
@@ -196,15 +197,14 @@ class Agent:
 
     # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
     def _keepalives(self):
-        """A CRLF pair on each registered flow keeps NAT bindings and TCP connections open;
-        a send that fails means the flow is gone: register again at once."""
+        """Every ``sip.keepalive_s``: a ping (CRLF, OPTIONS on UDP) per registered leg keeps
+        NAT bindings and connections open and finds a server that died (sip/keepalive.py)."""
+        from .sip.keepalive import ping
+
         for r in self.registrations:
-            if (r.state == "registered" and r.server is not None
-                    and not self.stack.send_raw(b"\r\n\r\n", r.server)):
-                self.log.warn("reg", "keepalive_failed", account=r.account.label,
-                              server=describe(r.server), next="register")
-                r.register_now()
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
+            ping(r)
+        forget("sipua.sip.keepalive")  # 1 KB of code, needed for a second every 25 s
+        self._keepalive = self.sched.call_later(self._ka_ms, self._keepalives)
 
     def _flow_lost(self, flow):
         for r in self.registrations:

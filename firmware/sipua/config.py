@@ -82,6 +82,8 @@ _SIP = {
     "t4": (_INT, 5000, (100, 60000)),
     "ca_file": (_STR, ""),
     "user_agent": (_STR, ""),  # "": sipfw/<version>
+    # seconds between keep-alives to the registrar (CRLF on TCP/TLS, OPTIONS on UDP); 0: off
+    "keepalive_s": (_INT, 25, (0, 3600)),
 }
 
 _LOG = {
@@ -315,6 +317,9 @@ def _check_rules(cfg, chk):
     if (isinstance(sip, dict) and _is_int(sip.get("t1")) and _is_int(sip.get("t2"))
             and sip["t2"] < sip["t1"]):
         chk.fail("sip.t2", "must be >= sip.t1 (%d), got %d" % (sip["t1"], sip["t2"]))
+    ka = sip.get("keepalive_s") if isinstance(sip, dict) else None
+    if _is_int(ka) and 0 < ka < 5:
+        chk.fail("sip.keepalive_s", "must be 0 (off) or 5..3600, got %d" % ka)
     net = cfg["network"]
     if isinstance(net, dict):
         psk = net.get("psk")

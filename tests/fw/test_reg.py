@@ -52,6 +52,7 @@ class Registrar:
         self.peer = Peer(self.sched, self.ip, self.kind, self.port)
         self.port = self.peer.port
         self.peer.answer = self._answer
+        self.peer.pong = lambda: self.mode != "silent"
 
     def stop(self):
         self.peer.close()
