@@ -317,9 +317,6 @@ def _check_rules(cfg, chk):
     if (isinstance(sip, dict) and _is_int(sip.get("t1")) and _is_int(sip.get("t2"))
             and sip["t2"] < sip["t1"]):
         chk.fail("sip.t2", "must be >= sip.t1 (%d), got %d" % (sip["t1"], sip["t2"]))
-    ka = sip.get("keepalive_s") if isinstance(sip, dict) else None
-    if _is_int(ka) and 0 < ka < 5:
-        chk.fail("sip.keepalive_s", "must be 0 (off) or 5..3600, got %d" % ka)
     net = cfg["network"]
     if isinstance(net, dict):
         psk = net.get("psk")

@@ -60,6 +60,7 @@ class Peer:
         self.kind = kind
         self.got = []
         self.answer = lambda m: None
+        self.drop = lambda: False  # True: the datagram just received is lost
         self.pong = lambda: True  # answer an RFC 5626 CRLFCRLF ping on a stream with CRLF
         self.pings = []  # sched ms of each keep-alive received (CRLFCRLF, or CRLF on UDP)
         self.conns = []
@@ -89,6 +90,8 @@ class Peer:
         from sipua.sip.transport import peer_of
 
         data, addr = sock.recvfrom(9000)
+        if self.drop():  # a lossy path to this peer
+            return
         if not data.strip():  # a CRLF keep-alive (RFC 5626 §3.5.1): nothing to answer
             self.pings.append(self.sched.now())
             return
