@@ -92,6 +92,7 @@ class Registration:
     def stop(self, unregister=True):
         """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
         self._stopped = True
+        self._race = None  # a hedged REGISTER's late answer is no longer news
         self._cancel_timer()
         if unregister and self.server is not None and self.state == REGISTERED:
             from .regextra import unregister
