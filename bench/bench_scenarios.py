@@ -140,9 +140,11 @@ def run_all(args) -> dict:
         inv = b.scenario("invite-failover")
         bye = b.scenario("bye-failover")
         out.update({"invite_failover": inv, "bye_failover": bye})
-        b.row("INVITE failover (primary silent): dial → answered",
-              ms(inv["times_ms"].get("invite_failover")),
-              "REGISTER silent failover %s" % ms(fs["times_ms"].get("failover_silent")))
+        b.row("INVITE failover (primary silent): dial → ringing",
+              ms(inv["times_ms"].get("invite_failover_ringing")),
+              "answered %s; REGISTER silent failover %s" % (
+                  ms(inv["times_ms"].get("invite_failover")),
+                  ms(fs["times_ms"].get("failover_silent"))))
         b.row("BYE failover (primary stopped): hangup → ended",
               ms(bye["times_ms"].get("bye_failover")),
               "on the wire" if bye["figures"].get("bye_failed_over_on_the_wire")

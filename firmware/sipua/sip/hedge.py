@@ -34,17 +34,12 @@ from .reg import _REASONS
 from .servers import describe, hold_for, target_key
 
 
-def start(reg, t):
-    """``t``, the walk's REGISTER transaction, is still unanswered 1.5·T1 after it went out."""
+def start(reg, first, t):
+    """``t``, the walk's REGISTER to ``first``, is still unanswered 1.5·T1 after it went out."""
     st = reg.stack
     req = t.req
-    f = t.flow
-    first = None
-    for x in reg.servers.targets:
-        if target_key(x) == (f.kind, f.peer[0], f.peer[1]):
-            first = x
-    fresh = req.get("Authorization") is None and req.get("Proxy-Authorization") is None
-    nxt = reg._first_choice(reg._tried) if fresh and first and reg._race is None else None
+    fresh = req.get("Authorization") is None  # no digest: not a registrar's challenge
+    nxt = reg._first_choice(reg._tried) if fresh and reg._race is None else None
     if nxt is not None and reg.servers.held(nxt):
         nxt = None
     if (nxt is not None or not fresh) and t._budget is not None:
@@ -75,7 +70,7 @@ def done(reg, h, outcome, resp):
     log = reg.log
     if outcome == RESPONSE:  # alive, and preferred: it wins
         log.info("reg", "failback", account=acc.label, server=describe(nxt),
-                 reason="hedge answered %d" % resp.status, next=describe(first))
+                 reason="hedge", next=describe(first))
         if reg._txn is not None:  # the walk on the backup, still going
             reg._txn.abandon()
             reg._txn = None

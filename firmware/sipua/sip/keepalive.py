@@ -22,7 +22,6 @@ Loaded for each round of keep-alives and unloaded after it (``agent``); with
 """
 
 from .ctrans import RESPONSE, UNAVAILABLE
-from .servers import describe
 
 _PING = b"\r\n\r\n"
 
@@ -41,9 +40,7 @@ def ping(reg):
     if flow is not None:
         flow.heard = False  # the transport sets it when anything arrives on the connection
     if flow is None or not stack.send_raw(_PING, srv):
-        reg.log.warn("reg", "keepalive_failed", account=reg.account.label,
-                     server=describe(srv), next="register")
-        reg.register_now()
+        reg.register_now()  # the connection is gone: register again (a new one) at once
         return
 
     def check():
@@ -55,7 +52,6 @@ def ping(reg):
 
 def _lost(reg, srv):
     """A missed keep-alive: fail over, unless the registration moved on meanwhile."""
-    if reg.server is srv and reg.state == "registered" and reg._txn is None \
-            and not reg._stopped:
+    if reg.server is srv and reg._txn is None and not reg._stopped:
         reg._tried = []
         reg._failover(srv, "keepalive", None)

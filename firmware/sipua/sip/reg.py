@@ -227,13 +227,13 @@ class Registration:
                       expires=req.get("Expires"), cseq=req.cseq)
         t = self._txn = self.stack.request(req, target,
                                            lambda o, r: self._on_result(target, req, o, r))
-        self.sched.call_later(self.stack.t1 * 3 // 2, self._hedged, t)
+        self.sched.call_later(self.stack.t1 * 3 // 2, self._hedged, target, t)
 
-    def _hedged(self, t):
+    def _hedged(self, target, t):
         if self._txn is t and not t.state and not self._stopped:
             from .hedge import start  # unanswered after 1.5·T1: hedge.py decides what next
 
-            start(self, t)
+            start(self, target, t)
 
     def _on_result(self, target, req, outcome, resp):
         h = self._race

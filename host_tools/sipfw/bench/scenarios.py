@@ -306,14 +306,18 @@ def call(run: Run) -> None:
 
 
 def invite_failover(run: Run) -> None:
-    """The primary goes silent; a new call's INVITE times out there (retry budget) and is
-    sent to the backup, which reaches the far end."""
+    """The primary goes silent; a new call's INVITE, without even a 100 Trying after two
+    sends and 1.5·T1, goes on to the backup (call.py ``_hedge``), which reaches the far end."""
     user = _farend(run)
     if not _require_primary(run):
         return
     run.act("silence", run.pbx.primary)
     t0, _ = run.console("call %s" % user)
     run.until(r"WARN call invite_failover ", 40)
+    tr, _ = run.until(r"INFO call ringing ", 40)
+    ring = run.time("invite_failover_ringing", t0, tr)
+    run.expect("ringing through the backup within 1000 ms (hedged INVITE)", ring <= 1000,
+               "%.0f ms" % ring)
     t1, line = run.until(r"INFO call answered ", 40)
     run.time("invite_failover", t0, t1)
     run.expect("answered through the backup %s" % run.pbx.backup,
