@@ -160,7 +160,7 @@ class Calls:
             q = c.invite  # its own copy: the next INVITE's CSeq is not this one's CANCEL's
             t.req = Request("INVITE", q.uri, q.from_uri, q.to_uri, q.call_id, q.cseq,
                             q.from_tag, headers=list(q.headers), from_display=q.from_display)
-            t.on_result = None
+            t.on_result = t.on_2xx = None  # what it brings now is not this call's
 
             def late(r):  # once: a second 1xx sends no second CANCEL
                 t.on_provisional = None
