@@ -211,8 +211,10 @@ def run_all(args) -> dict:
         uf = lu["figures"]
         b.row("10 %% loss over UDP: false failovers in %s registrations"
               % uf.get("registrations"), uf.get("false_failovers"),
-              "%s at the primary; REGISTER p50/p90/max %s/%s/%s ms" % (
-                  uf.get("at_primary"), uf.get("register_ms_p50"),
+              "%s ended at the primary (%s first at the backup: hedged); REGISTER "
+              "p50/p90/max %s/%s/%s ms" % (
+                  uf.get("at_primary"), uf.get("first_registered_at_backup"),
+                  uf.get("register_ms_p50"),
                   uf.get("register_ms_p90"), uf.get("register_ms_max")))
         b.row("10 % loss over UDP: REGISTERs sent per registration",
               "%s× lossless" % uf.get("registers_vs_lossless"),
