@@ -4,8 +4,10 @@ Runs in a private network namespace with a lab of its own (``sipfw bench --netns
 same), so it never meets another lab or a test run on this host's loopback. Every figure is
 printed with a comparison measured in the same run:
 
-* failover: refused vs silent (retry budget, sip.retry_count 3) vs silent with the RFC 3261
-  default (retry_count 0: Timer F, 32 s); failback (duration 10 s);
+* failover: refused vs silent (hedged REGISTER: registered on the backup; the primary given
+  up after twice the retry budget, or at Timer F with retry_count 0); failback (duration
+  10 s); a primary that goes silent while the board is idle (keep-alive) until a call
+  through the backup rings it;
 * INVITE and BYE failover;
 * DNS round trips before the first REGISTER; boot → registered from the console reboot and
   from the app's start line;
@@ -16,7 +18,8 @@ printed with a comparison measured in the same run:
 * robustness: sipp OPTIONS and INVITE floods (200/s, --flood-s, default 60 s): registration
   and heap before vs after; a storm of --boards (default 100) boards failing over together:
   REGISTERs per second at the backup vs a single board's failover; 10 % loss on a healthy
-  primary: false failovers in 100 registrations vs a silent primary's failover.
+  primary: false failovers and REGISTERs sent in 100 registrations vs lossless, and a
+  silent primary's failover.
 
 HTML reports (ladder + timeline) and pcaps go to build/bench-report/.
 
@@ -117,9 +120,19 @@ def run_all(args) -> dict:
                     "failover_silent_timer_f": fs0})
         b.row("failover, primary refused", ms(fr["times_ms"].get("failover_refused")),
               "silent %s" % ms(fs["times_ms"].get("failover_silent")))
-        b.row("failover, primary silent (retry_count 3)",
+        b.row("primary silent → registered on the backup (hedged)",
               ms(fs["times_ms"].get("failover_silent")),
-              "RFC Timer F (retry_count 0): %s" % ms(fs0["times_ms"].get("failover_silent")))
+              "primary given up at %s (retry_count 0: %s, Timer F)" % (
+                  ms(fs["times_ms"].get("failover_final")),
+                  ms(fs0["times_ms"].get("failover_final"))))
+        idle = b.scenario("idle-death", report_sub="idle-death")
+        out["idle_death"] = idle
+        it = idle["times_ms"]
+        b.row("primary silent while idle → rings via the backup",
+              ms(it.get("idle_death_to_ringing")),
+              "keep-alive %s s; noticed %s, registered at the backup %s" % (
+                  idle["figures"].get("keepalive_s"), ms(it.get("idle_death_noticed")),
+                  ms(it.get("idle_death_registered_at_backup"))))
         fb = b.scenario("failback")
         out["failback"] = fb
         b.row("failback (duration timer 10 s)", ms(fb["times_ms"].get("failback")),
@@ -127,9 +140,11 @@ def run_all(args) -> dict:
         inv = b.scenario("invite-failover")
         bye = b.scenario("bye-failover")
         out.update({"invite_failover": inv, "bye_failover": bye})
-        b.row("INVITE failover (primary silent): dial → answered",
-              ms(inv["times_ms"].get("invite_failover")),
-              "REGISTER silent failover %s" % ms(fs["times_ms"].get("failover_silent")))
+        b.row("INVITE failover (primary silent): dial → ringing",
+              ms(inv["times_ms"].get("invite_failover_ringing")),
+              "answered %s; REGISTER silent failover %s" % (
+                  ms(inv["times_ms"].get("invite_failover")),
+                  ms(fs["times_ms"].get("failover_silent"))))
         b.row("BYE failover (primary stopped): hangup → ended",
               ms(bye["times_ms"].get("bye_failover")),
               "on the wire" if bye["figures"].get("bye_failed_over_on_the_wire")
@@ -181,11 +196,31 @@ def run_all(args) -> dict:
         lo = b.scenario("loss", loss=0.1, count=args.count, report_sub="loss")
         out["loss"] = lo
         lf = lo["figures"]
-        b.row("10 %% loss: false failovers in %s registrations" % lf.get("registrations"),
+        b.row("10 %% loss (TCP): false failovers in %s registrations" % lf.get("registrations"),
               lf.get("false_failovers"),
               "REGISTER p50/p90/max %s/%s/%s ms" % (lf.get("register_ms_p50"),
                                                     lf.get("register_ms_p90"),
                                                     lf.get("register_ms_max")))
+        b.row("10 % loss (TCP): REGISTERs sent per registration",
+              "%s× lossless" % lf.get("registers_vs_lossless"),
+              "%s sent, %s per registration without loss, %s hedges" % (
+                  lf.get("registers_sent"), lf.get("registers_per_registration_lossless"),
+                  lf.get("hedges")))
+        lu = b.scenario("loss-udp", loss=0.1, count=args.count, report_sub="loss-udp")
+        out["loss_udp"] = lu
+        uf = lu["figures"]
+        b.row("10 %% loss over UDP: false failovers in %s registrations"
+              % uf.get("registrations"), uf.get("false_failovers"),
+              "%s ended at the primary (%s first at the backup: hedged); REGISTER "
+              "p50/p90/max %s/%s/%s ms" % (
+                  uf.get("at_primary"), uf.get("first_registered_at_backup"),
+                  uf.get("register_ms_p50"),
+                  uf.get("register_ms_p90"), uf.get("register_ms_max")))
+        b.row("10 % loss over UDP: REGISTERs sent per registration",
+              "%s× lossless" % uf.get("registers_vs_lossless"),
+              "%s sent, %s per registration without loss, %s hedges" % (
+                  uf.get("registers_sent"), uf.get("registers_per_registration_lossless"),
+                  uf.get("hedges")))
         b.row("10 % loss, then primary silent: failover",
               ms(lo["times_ms"].get("failover_silent_with_loss")),
               "without loss %s" % ms(fs["times_ms"].get("failover_silent")))

@@ -18,9 +18,7 @@ imported on demand and unloaded again when idle (``compat.forget``).
 
 from . import log as logmod
 from .compat import forget
-from .sip.servers import describe
 
-KEEPALIVE_MS = 30000  # under every NAT's UDP timeout and Kamailio's idle TCP lifetime
 DNS_IDLE_MS = 2000  # unload DNS this long after the last resolution: coalesces bursts
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
 _DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
@@ -162,15 +160,14 @@ class Agent:
 
     # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
     def _keepalives(self):
-        """A CRLF pair on each registered flow keeps NAT bindings and TCP connections open;
-        a send that fails means the flow is gone: register again at once."""
+        """Every ``sip.keepalive_s``: a ping (CRLF, OPTIONS on UDP) per registered leg keeps
+        NAT bindings and connections open and finds a server that died (sip/keepalive.py)."""
+        from .sip.keepalive import ping
+
         for r in self.registrations:
-            if (r.state == "registered" and r.server is not None
-                    and not self.stack.send_raw(b"\r\n\r\n", r.server)):
-                self.log.warn("reg", "keepalive_failed", account=r.account.label,
-                              server=describe(r.server), next="register")
-                r.register_now()
-        self._keepalive = self.sched.call_later(KEEPALIVE_MS, self._keepalives)
+            ping(r)
+        forget("sipua.sip.keepalive")  # 1 KB of code, needed for a second every 25 s
+        self._keepalive = self.sched.call_later(self._ka_ms, self._keepalives)
 
     def _flow_lost(self, flow):
         for r in self.registrations:

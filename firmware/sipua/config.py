@@ -82,6 +82,8 @@ _SIP = {
     "t4": (_INT, 5000, (100, 60000)),
     "ca_file": (_STR, ""),
     "user_agent": (_STR, ""),  # "": sipfw/<version>
+    # seconds between keep-alives to the registrar (CRLF on TCP/TLS, OPTIONS on UDP); 0: off
+    "keepalive_s": (_INT, 25, (0, 3600)),
 }
 
 _LOG = {

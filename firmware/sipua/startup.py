@@ -90,6 +90,7 @@ def agent_start(agent, delay):
     sip["local_ip"] = sip.get("local_ip") or agent.ip or "0.0.0.0"  # "": the network's
     sip["ca_file"] = sip.get("ca_file") or None
     sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
+    agent._ka_ms = sip.pop("keepalive_s", 25) * 1000  # the agent's, not the stack's
     st = agent.stack = SipStack(agent.sched, log=agent.log, **sip)
     st.start()
     agent.locator = Dns(agent.sched, cfg.get("dns") or {}, st.local_ip, agent.log)
@@ -106,7 +107,7 @@ def agent_start(agent, delay):
 
 def start_accounts(agent):
     from .account import Account
-    from .agent import KEEPALIVE_MS, avoider
+    from .agent import avoider
     from .sip.reg import Registration
     from .sip.servers import ServerSet
 
@@ -128,7 +129,9 @@ def start_accounts(agent):
         else:
             primary.start()
     agent.cfg = None  # everything it said is in the stack, the locator and the accounts
-    agent._keepalive = sched.call_later(KEEPALIVE_MS, agent._keepalives)
+    agent._keepalive = None
+    if agent._ka_ms:
+        agent._keepalive = sched.call_later(agent._ka_ms, agent._keepalives)
 
 
 def console_start(con, sched):

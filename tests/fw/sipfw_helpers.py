@@ -60,6 +60,9 @@ class Peer:
         self.kind = kind
         self.got = []
         self.answer = lambda m: None
+        self.drop = lambda: False  # True: the datagram just received is lost
+        self.pong = lambda: True  # answer an RFC 5626 CRLFCRLF ping on a stream with CRLF
+        self.pings = []  # sched ms of each keep-alive received (CRLFCRLF, or CRLF on UDP)
         self.conns = []
         for _ in range(50):
             self.port = port or 20000 + _rand() % 30000
@@ -87,7 +90,10 @@ class Peer:
         from sipua.sip.transport import peer_of
 
         data, addr = sock.recvfrom(9000)
+        if self.drop():  # a lossy path to this peer
+            return
         if not data.strip():  # a CRLF keep-alive (RFC 5626 §3.5.1): nothing to answer
+            self.pings.append(self.sched.now())
             return
         m = parse(data)
         m.src = peer_of(addr)
@@ -121,6 +127,16 @@ class Peer:
         buf = entry[1]
         buf.extend(data)
         while True:
+            while buf[:2] == b"\r\n":  # keep-alives (RFC 5626 §4.4.1) are not messages
+                if buf[:4] == b"\r\n\r\n":
+                    self.pings.append(self.sched.now())
+                    if self.pong():
+                        sock.send(b"\r\n")
+                    buf[:4] = b""
+                else:
+                    buf[:2] = b""
+            if not buf:
+                return
             n = frame(buf, len(buf))
             if n == NEED_MORE:
                 return

@@ -19,6 +19,7 @@ UC1 = "127.0.4.26"
 DOMAIN = "airties.test"
 FAREND = "<sip:6904@127.0.4.50:5090>"
 BUDGET = 3500
+HEDGE = 750  # 1.5·T1: the INVITE goes on to the next server (call.py _hedge)
 
 
 class Proxy:
@@ -122,8 +123,10 @@ def test_invite_failover_on_a_silent_server_within_the_retry_budget():
         fo, = p.events("invite_failover")
         assert fo["reason"] == "timeout" and UC2 in fo["server"] and UC1 in fo["next"]
         first_uc1 = p.uc1.peer.got[0][0]
-        assert BUDGET <= first_uc1 < BUDGET + 100, first_uc1
-        assert p.uc2.methods() == ["INVITE"] * 3  # sent, retransmitted twice, given up
+        # hedged: not even a 100 Trying after two sends and 1.5·T1 — not the whole budget
+        assert HEDGE <= first_uc1 < HEDGE + 100, first_uc1
+        assert p.run_until(lambda: p.s.now() > BUDGET, BUDGET + 500)
+        assert p.uc2.methods() == ["INVITE"] * 3  # its transaction ran on, then gave up
         assert UC1 in p.events("answered")[0]["server"]
         # The silent server is held: the next call starts at uc1 at once.
         p.calls.hangup()
@@ -191,5 +194,47 @@ def test_a_server_that_sent_a_1xx_owns_the_call():
         assert p.uc1.methods() == []
         p.calls.hangup()  # CANCEL goes to the server that rang
         assert p.run_until(lambda: "CANCEL" in p.uc2.methods(), 2000)
+    finally:
+        p.close()
+
+
+def test_a_server_answering_a_hedged_invite_late_is_cancelled():
+    """uc2 loses the first two INVITEs: at 1.5·T1 the call goes to uc1; uc2's late answer
+    to the third (180, then 200 would follow) gets a CANCEL, so the callee rings once."""
+    p = Phone()
+    seen = []
+
+    def drop():
+        seen.append(1)
+        return len(seen) <= 2
+
+    p.uc2.peer.drop = drop
+    p.uc2.peer.answer = lambda m: None if m.method in ("ACK", "CANCEL") else (
+        [response(m, 100, "Trying"), response(m, 180, "Ringing", "p1")]
+        if m.method == "INVITE" else None)
+    try:
+        c = p.calls.call("6904")
+        assert p.run_until(lambda: c.state == ACTIVE, 3000)
+        assert UC1 in p.events("answered")[0]["server"]
+        assert p.run_until(lambda: "CANCEL" in p.uc2.methods(), 3000)
+        p.run_until(lambda: False, 100)
+        # the 3rd send (the two before lost), and one CANCEL for its 100 and 180
+        assert p.uc2.methods() == ["INVITE", "CANCEL"], p.uc2.methods()
+        inv, can = p.uc2.peer.got[0][1], p.uc2.peer.got[1][1]
+        assert can.via.branch == inv.via.branch and can.cseq == inv.cseq  # RFC 3261 §9.1
+        assert c.state == ACTIVE and len(p.events("invite_failover")) == 1
+    finally:
+        p.close()
+
+
+def test_a_single_server_is_not_left_before_its_budget():
+    """No other server to go to: the INVITE keeps its whole retry budget."""
+    p = Phone(uc2="silent")
+    p.reg.servers.update([p.uc2.target()], 3600)
+    try:
+        c = p.calls.call("6904")
+        assert p.run_until(lambda: p.events("ended"), 10000)
+        assert p.uc2.methods() == ["INVITE"] * 3 and p.uc1.methods() == []
+        assert p.events("ended")[0]["ms"] >= BUDGET and c.state == "ended"
     finally:
         p.close()

@@ -256,3 +256,16 @@ def test_ha1_matches_rfc2617_example():
     assert config.ha1("Mufasa", "testrealm@host.com", "Circle Of Life") == (
         "939e7578ed9e3c518a452acee763bce9"
     )
+
+
+def test_keepalive_interval_default_zero_off_and_bad_values_name_the_key():
+    cfg = config.validate({"accounts": [{"user": "1", "server": "x"}]})
+    assert cfg["sip"]["keepalive_s"] == 25
+    off = config.validate({"accounts": [{"user": "1", "server": "x"}], "sip": {"keepalive_s": 0}})
+    assert off["sip"]["keepalive_s"] == 0
+    assert errors_of({"sip": {"keepalive_s": -1}}) == [
+        "sip.keepalive_s: must be 0..3600, got -1"]
+    assert errors_of({"sip": {"keepalive_s": 3601}}) == [
+        "sip.keepalive_s: must be 0..3600, got 3601"]
+    assert errors_of({"sip": {"keepalive_s": "25"}}) == [
+        "sip.keepalive_s: must be an integer, got a string"]

@@ -18,7 +18,7 @@ from ..compat import const
 from ..dns import Target
 from . import sdp
 from .auth import Auth
-from .ctrans import RESPONSE, ClientTxn
+from .ctrans import RESPONSE, TIMEOUT, ClientTxn
 from .dialog import Dialog, cancel
 from .msg import Request
 from .reg import _REASONS
@@ -145,11 +145,29 @@ class Calls:
         req = c.invite
         req.contact = self.stack.contact(c.line.account.user, target.transport)
         self.log.info("call", "invite", call=c.id, server=describe(target), cseq=req.cseq)
-        c.txn = self.stack.request(req, target, lambda o, r: self._invite_result(c, o, r),
-                                   on_provisional=lambda r: self._provisional(c, r),
-                                   # a retransmitted 2xx: our ACK was lost, send it again
-                                   on_2xx=lambda r: c.ack is None or _send_stateless(
-                                       self.stack, c.ack, c.server))
+        t = c.txn = self.stack.request(req, target, lambda o, r: self._invite_result(c, o, r),
+                                       on_provisional=lambda r: self._provisional(c, r),
+                                       # a retransmitted 2xx: our ACK was lost, send it again
+                                       on_2xx=lambda r: c.ack is None or _send_stateless(
+                                           self.stack, c.ack, c.server))
+        self.sched.call_later(self.stack.t1 * 3 // 2, self._hedge, c, t)
+
+    def _hedge(self, c, t):
+        """Not even a 100 Trying (a live server sends one at once, RFC 3261 §17.2.1) after
+        two sends and 1.5·T1: the INVITE goes on to the next server now, not after the
+        retry budget. Should this server answer after all, its 1xx gets a CANCEL."""
+        if c.txn is t and not t.state and untried(c.line.targets(first=None), c.tried):
+            q = c.invite  # its own copy: the next INVITE's CSeq is not this one's CANCEL's
+            t.req = Request("INVITE", q.uri, q.from_uri, q.to_uri, q.call_id, q.cseq,
+                            q.from_tag, headers=list(q.headers), from_display=q.from_display)
+            t.on_result = t.on_2xx = None  # what it brings now is not this call's
+
+            def late(r):  # once: a second 1xx sends no second CANCEL
+                t.on_provisional = None
+                _cancel(self.stack, t)
+
+            t.on_provisional = late
+            self._invite_result(c, TIMEOUT, None)
 
     def _provisional(self, c, resp):
         c.provisional = True

@@ -79,6 +79,7 @@ class Registration:
         self.auth = Auth(account.auth_user, account.password, account.ha1)
         self._timer = None
         self._txn = None
+        self._race = None  # (request, its server, the backup, the old server): hedge.py
         self._flow = None  # the stream connection our binding lives on (kept open)
         self._tried = []
         self._stopped = True
@@ -91,6 +92,7 @@ class Registration:
     def stop(self, unregister=True):
         """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
         self._stopped = True
+        self._race = None  # a hedged REGISTER's late answer is no longer news
         self._cancel_timer()
         if unregister and self.server is not None and self.state == REGISTERED:
             from .regextra import unregister
@@ -223,10 +225,24 @@ class Registration:
         req.cseq = self.cseq
         self.log.info("reg", "register", account=self.account.label, server=describe(target),
                       expires=req.get("Expires"), cseq=req.cseq)
-        self._txn = self.stack.request(req, target,
-                                       lambda o, r: self._on_result(target, req, o, r))
+        t = self._txn = self.stack.request(req, target,
+                                           lambda o, r: self._on_result(target, req, o, r))
+        self.sched.call_later(self.stack.t1 * 3 // 2, self._hedged, target, t)
+
+    def _hedged(self, target, t):
+        if self._txn is t and not t.state and not self._stopped:
+            from .hedge import start  # unanswered after 1.5·T1: hedge.py decides what next
+
+            start(self, target, t)
 
     def _on_result(self, target, req, outcome, resp):
+        h = self._race
+        if h is not None and h[0] is req:  # a hedged REGISTER's own server answered last
+            self._race = None
+            from .hedge import done
+
+            done(self, h, outcome, resp)
+            return
         self._txn = None
         if self._stopped:
             return

@@ -75,6 +75,7 @@ class Flow:
         self.out = []  # bytes queued until connected / writable
         self.rbuf = bytearray()
         self.last = 0  # scheduler ms of the last traffic
+        self.heard = False  # set by every read: the keep-alive's pong (keepalive.py)
         self.local_port = tp.local_port
         self.pinned = False
 
@@ -368,6 +369,7 @@ class Transports:
             self._close(f, OSError(errno.ECONNRESET) if self.stack.flow_busy(f) else None)
             return
         f.last = self.sched.now()
+        f.heard = True
         buf = f.rbuf
         buf.extend(memoryview(rx)[:n])
         while f.state != _CLOSED and buf:

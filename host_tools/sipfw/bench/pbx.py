@@ -67,12 +67,16 @@ class Pbx:
 
     def board_config(self, index: int = 0, local_ip: str = "127.0.0.61", local_port: int = 5060,
                      expires: int = 180, failback_s: int = 10, level: str = "debug",
-                     retry_count: int | None = None, failback_mode: str = "duration") -> dict:
-        """config.json for a board using account ``index`` (seed-shaped: Expires 180)."""
+                     retry_count: int | None = None, failback_mode: str = "duration",
+                     transport: str | None = None) -> dict:
+        """config.json for a board using account ``index`` (seed-shaped: Expires 180);
+        ``transport`` overrides the PBX's (the lab: dns-srv, which NAPTR makes TCP)."""
         user, password = self.accounts[index]
         acc = {"label": user, "display_name": user, "register_name": user, "user": user,
-               "password": password, "server": self.domain, "port": 5060,
-               "transport": self.transport, "expires": expires,
+               "password": password, "server": self.domain,
+               # a transport of its own: port 0, so SRV (_sip._udp) still finds the servers
+               "port": 0 if transport else 5060,
+               "transport": transport or self.transport, "expires": expires,
                "failback": {"mode": failback_mode, "timeout": failback_s},
                "redundancy": "successive"}
         sip = {"local_ip": local_ip, "local_port": local_port}

@@ -8,6 +8,7 @@ command) to the host time of the first byte of the board's log line that shows t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -102,23 +103,29 @@ def failover_refused(run: Run) -> None:
 
 
 def failover_silent(run: Run) -> None:
-    """The primary goes silent (packets dropped); the next REGISTER fails over within the
-    retry budget (sip.retry_count × T1), not after Timer F (32 s)."""
+    """The primary goes silent; console ``reg``: the REGISTER is hedged to the backup 1.5·T1
+    in (sip/hedge.py) and the board registers there well inside the retry budget; the
+    primary keeps its transaction (twice the budget: 15.5 s; without a budget, Timer F:
+    32 s) and only then is the failover final (``reg failover ... hedged=1``)."""
     if not _require_primary(run):
         return
     run.act("silence", run.pbx.primary)
     t0, _ = run.console("reg")
-    run.until(r"WARN reg failover .*reason=", 40)
     t1, _ = _registered_on(run, run.pbx.backup, 40)
     ms = run.time("failover_silent", t0, t1)
     run.expect("registered at the backup %s" % run.pbx.backup,
                run.registered_at() == run.pbx.backup)
+    run.expect("registered at the backup within 1000 ms (hedged REGISTER)", ms <= 1000,
+               "%.0f ms" % ms)
+    t2, _ = run.until(r"WARN reg failover .*reason=", 40)
+    final = run.time("failover_final", t0, t2)
     if run.opts.get("retry_count") == 0:  # no budget: RFC 3261 Timer F (64 × T1 = 32 s)
-        run.expect("failed over at Timer F (32 s ≤ t < 40 s)", 32000 <= ms < 40000,
-                   "%.0f ms" % ms)
+        run.expect("primary given up at Timer F (32 s ≤ t < 40 s)", 32000 <= final < 40000,
+                   "%.0f ms" % final)
     else:
-        run.expect("failed over within the retry budget (< %d ms)" % SILENT_BUDGET_MS,
-                   ms < SILENT_BUDGET_MS, "%.0f ms" % ms)
+        run.expect("primary given up after twice the retry budget (< %d ms)"
+                   % (2 * SILENT_BUDGET_MS), final < 2 * SILENT_BUDGET_MS, "%.0f ms" % final)
+    run.expect("still registered at the backup", run.registered_at() == run.pbx.backup)
     run.figures["others_silent_failover_s"] = OTHERS_SILENT_S
     run.act("unsilence", run.pbx.primary)
 
@@ -180,6 +187,57 @@ def _farend(run: Run) -> str:
     if user is None:
         raise RuntimeError("no far end: name \"farend\" in the bench config")
     return user
+
+
+def idle_death(run: Run) -> None:
+    """The primary goes silent while the board is idle (registered, its next REGISTER
+    minutes away): the keep-alive (``sip.keepalive_s``: a CRLF ping on the registration's
+    connection, or OPTIONS over UDP) misses its answer, the board registers at the backup,
+    and another phone calling it through the backup reaches it. Time: from the silence to
+    the board's ``call incoming`` (it rings); the caller (sipp, through the backup) starts a
+    call every 0.5 s from the moment of the silence."""
+    lab = run.pbx.lab
+    if not run.expect("the lab's sipp can call through the backup", lab is not None):
+        return
+    if not _require_primary(run):
+        return
+    ka = int(run.opts.get("keepalive_s") or 25)  # the firmware's default
+    user = run.pbx.accounts[0][0]
+    caller = "6905" if user != "6905" else "6904"
+    t0 = run.act("silence", run.pbx.primary)
+    stop = threading.Event()
+    tries = []
+
+    def call():
+        # not registered there yet (404), or the call ends when the board hangs up
+        with contextlib.suppress(Exception):
+            lab.sipp_call(run.pbx.backup, caller=caller, callee=user, hold_ms=100, timeout=3)
+
+    def calls():  # a new call every 0.5 s, however long the last one takes to fail
+        while not stop.is_set() and time.time() - t0 < ka + 40:
+            tries.append(threading.Thread(target=call, daemon=True))
+            tries[-1].start()
+            stop.wait(0.5)
+
+    th = threading.Thread(target=calls, daemon=True)
+    th.start()
+    try:
+        tf, _ = run.until(r"WARN reg failover .*reason=keepalive", ka + 10)
+        run.time("idle_death_noticed", t0, tf)
+        tr, _ = _registered_on(run, run.pbx.backup, 10)
+        run.time("idle_death_registered_at_backup", t0, tr)
+        t1, _ = run.until(r"INFO call incoming ", 15)
+    finally:
+        stop.set()
+    ms = run.time("idle_death_to_ringing", t0, t1)
+    run.console("hangup")
+    th.join(10)
+    for c in tries:
+        c.join(10)
+    run.figures.update(keepalive_s=ka, calls_tried=len(tries))
+    run.expect("rang through the backup within the keep-alive interval + 1 s + the caller's "
+               "0.5 s retry (%d s)" % (ka + 2), ms <= (ka + 1.5) * 1000, "%.0f ms" % ms)
+    run.act("unsilence", run.pbx.primary)
 
 
 def heap_profile(run: Run, seconds: float, every: float = 0.5,
@@ -248,14 +306,18 @@ def call(run: Run) -> None:
 
 
 def invite_failover(run: Run) -> None:
-    """The primary goes silent; a new call's INVITE times out there (retry budget) and is
-    sent to the backup, which reaches the far end."""
+    """The primary goes silent; a new call's INVITE, without even a 100 Trying after two
+    sends and 1.5·T1, goes on to the backup (call.py ``_hedge``), which reaches the far end."""
     user = _farend(run)
     if not _require_primary(run):
         return
     run.act("silence", run.pbx.primary)
     t0, _ = run.console("call %s" % user)
     run.until(r"WARN call invite_failover ", 40)
+    tr, _ = run.until(r"INFO call ringing ", 40)
+    ring = run.time("invite_failover_ringing", t0, tr)
+    run.expect("ringing through the backup within 1000 ms (hedged INVITE)", ring <= 1000,
+               "%.0f ms" % ring)
     t1, line = run.until(r"INFO call answered ", 40)
     run.time("invite_failover", t0, t1)
     run.expect("answered through the backup %s" % run.pbx.backup,
@@ -417,10 +479,19 @@ def lossy(run: Run) -> None:
     n = int(run.opts.get("count") or 100)
     if not _require_primary(run):
         return
-    run.console("log info sip")  # keep the board's output small over 100 rounds
+    # REGISTERs per registration without loss, the same way (sip tx trace lines: every
+    # transmission, retransmissions too), for the load figure below
+    base_n = 5
+    t_base = time.time()
+    for _ in range(base_n):
+        run.watch.read_for(float(run.opts.get("gap") or 1.1))
+        run.watch.ask("reg")
+        run.watch.until(r"INFO reg (registered|all_failed) ", 45)
+    run.watch.read_for(1.0)
+    base = _registers_sent(run, t_base) / float(base_n)
     lab_act_degrade(run.pbx, run.pbx.primary, loss)
     run.mark(time.time(), "%d %% loss to %s" % (loss * 100, run.pbx.primary), "action")
-    times, where, stuck, t_first = [], [], [], time.time()
+    times, first, stuck, t_first, starts = [], [], [], time.time(), []
     for _ in range(n):
         # Kamailio's nonces change once a second: a `reg` within the second of the last
         # challenge is challenged with the same nonce, which the firmware refuses as a
@@ -428,6 +499,7 @@ def lossy(run: Run) -> None:
         # scenario is about, so the rounds are spaced.
         run.watch.read_for(float(run.opts.get("gap") or 1.1))
         t0 = time.time()
+        starts.append(t0)
         run.watch.ask("reg")
         try:
             t1, line = run.watch.until(r"INFO reg (registered|all_failed) ", 45)
@@ -442,7 +514,18 @@ def lossy(run: Run) -> None:
                 break
             continue
         times.append((t1 - t0) * 1000)
-        where.append(run.pbx.name_of(_ip_in(line)))
+        first.append(run.pbx.name_of(_ip_in(line)))
+    run.watch.read_for(2.0)  # a REGISTER still hedged gets its answer
+    sent = _registers_sent(run, t_first)
+    # where each round ended: its last `registered` line before the next `reg` (a hedged
+    # REGISTER may register at the backup first and move back when the primary answers)
+    where = []
+    for i, t in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else time.time()
+        regs = [ev.fields for ev in run.watch.lines if t <= ev.t < end and ev.fields
+                and ev.fields.get("area") == "reg" and ev.fields.get("event") == "registered"]
+        if regs:
+            where.append(run.pbx.name_of(_ip_in("server=%s" % regs[-1].get("server", ""))))
     run.time("%d_registrations_with_loss" % n, t_first, time.time())
     failovers = [ev for ev in run.watch.lines if ev.t >= t_first and ev.fields
                  and ev.fields.get("area") == "reg" and ev.fields.get("event") == "failover"]
@@ -452,10 +535,20 @@ def lossy(run: Run) -> None:
     run.figures.update(loss=loss, registrations=len(times), asked=n, no_outcome=stuck,
                        false_failovers=len(failovers),
                        at_primary=where.count(run.pbx.primary),
+                       first_registered_at_backup=first.count(run.pbx.backup),
                        register_ms_p50=round(times[len(times) // 2], 1),
                        register_ms_p90=round(times[int(len(times) * 0.9)], 1),
-                       register_ms_max=round(times[-1], 1))
-    run.expect("no false failover in %d registrations with %d %% loss" % (n, loss * 100),
+                       register_ms_max=round(times[-1], 1),
+                       registers_sent=sent, registers_per_registration_lossless=base,
+                       registers_vs_lossless=round(sent / (base * len(times)), 3)
+                       if base and times else None,
+                       hedges=len([ev for ev in run.watch.lines if ev.t >= t_first
+                                   and ev.fields and ev.fields.get("event") == "hedge"]))
+    run.expect("REGISTERs sent ≤ 1.3× the lossless count",
+               bool(base) and sent <= 1.3 * base * len(times),
+               "%d sent, %.1f per registration without loss" % (sent, base))
+    run.expect("no false failover in %d registrations with %d %% loss, each ended at the "
+               "primary" % (n, loss * 100),
                not failovers and where.count(run.pbx.primary) == len(times),
                "%d failovers, %d at %s" % (len(failovers), where.count(run.pbx.primary),
                                            run.pbx.primary))
@@ -467,6 +560,12 @@ def lossy(run: Run) -> None:
                % SILENT_BUDGET_MS, ms < SILENT_BUDGET_MS, "%.0f ms" % ms)
     lab_act_degrade(run.pbx, run.pbx.primary, 0)
     run.act("unsilence", run.pbx.primary)
+
+
+def _registers_sent(run: Run, since: float) -> int:
+    """REGISTERs the board put on the wire since ``since`` (its ``sip tx`` trace lines)."""
+    return len([ev for ev in run.watch.lines if ev.t >= since and ev.fields
+                and ev.fields.get("event") == "tx" and ev.fields.get("method") == "REGISTER"])
 
 
 def _ip_in(line: str) -> str:
@@ -640,9 +739,13 @@ SCENARIOS = {
     "soak": (soak, True),
     "flood": (flood, True),
     "loss": (lossy, True),
+    "loss-udp": (lossy, True),
+    "idle-death": (idle_death, True),
 }
 
 # What a scenario needs in the board's config beyond the bench's defaults (runner.board_config).
-CONFIG = {"failback-reg": {"failback_mode": "new-requests"}}
+CONFIG = {"failback-reg": {"failback_mode": "new-requests"},
+          # the loss run over UDP: SIP retransmits, and a REGISTER can be hedged
+          "loss-udp": {"transport": "udp"}}
 
 __all__ = ("CONFIG", "SCENARIOS", "StepTimeout")
