@@ -104,6 +104,7 @@ class Agent:
         self._next_call_id = 1  # call ids go on across unloads of the call code
         self._calls_idle = None
         self._keepalive = None  # the keep-alive timer; before it, the accounts' deferred start
+        self._ka_ms = 0  # sip.keepalive_s in ms, set at start (0: no keep-alives)
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
