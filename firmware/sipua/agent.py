@@ -165,10 +165,17 @@ class Agent:
         NAT bindings and connections open and finds a server that died (sip/keepalive.py)."""
         from .sip.keepalive import ping
 
+        wait = 0
         for r in self.registrations:
-            ping(r)
+            wait = max(wait, ping(r))
         forget("sipua.sip.keepalive")  # 1 KB of code, needed for a second every 25 s
-        self._keepalive = self.sched.call_later(self._ka_ms, self._keepalives)
+        self._keepalive = self.sched.call_later(self._ka_after(wait), self._keepalives)
+
+    def _ka_after(self, wait):
+        """When the next round starts: early by the answer's ``wait``, so that a server dying
+        just after it answered is noticed within ``sip.keepalive_s`` (unless that is short)."""
+        every = self._ka_ms
+        return every - wait if every >= 2 * wait else every
 
     def _flow_lost(self, flow):
         for r in self.registrations:

@@ -108,6 +108,7 @@ def agent_start(agent, delay):
 def start_accounts(agent):
     from .account import Account
     from .agent import avoider
+    from .sip.ctrans import budget_ms
     from .sip.reg import Registration
     from .sip.servers import ServerSet
 
@@ -130,8 +131,10 @@ def start_accounts(agent):
             primary.start()
     agent.cfg = None  # everything it said is in the stack, the locator and the accounts
     agent._keepalive = None
-    if agent._ka_ms:
-        agent._keepalive = sched.call_later(agent._ka_ms, agent._keepalives)
+    if agent._ka_ms:  # the first round as if after a UDP one (the longest wait)
+        st = agent.stack
+        wait = budget_ms(st.retry_count, st.t1, st.t2, False)
+        agent._keepalive = sched.call_later(agent._ka_after(wait), agent._keepalives)
 
 
 def console_start(con, sched):

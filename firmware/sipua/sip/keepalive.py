@@ -17,11 +17,15 @@ comes back to it later as after any failover). A send that fails outright (a con
 already gone) means register again at once, as before. Nothing is sent while a REGISTER is
 on its way: that checks the server already.
 
+``ping`` returns how long its answer may take (0 when nothing was sent): the agent starts
+the next round that much before ``sip.keepalive_s`` is up, so a server that dies just after
+answering is noticed within ``sip.keepalive_s``, not that plus the wait.
+
 Loaded for each round of keep-alives and unloaded after it (``agent``); with
 ``sip.keepalive_s`` 0 never.
 """
 
-from .ctrans import RESPONSE, UNAVAILABLE
+from .ctrans import RESPONSE, UNAVAILABLE, budget_ms
 
 _PING = b"\r\n\r\n"
 
@@ -29,25 +33,27 @@ _PING = b"\r\n\r\n"
 def ping(reg):
     srv = reg.server
     if reg.state != "registered" or srv is None or reg._txn is not None:
-        return  # not registered, or a REGISTER on its way already checks the server
+        return 0  # not registered, or a REGISTER on its way already checks the server
     stack = reg.stack
+    reg.log.debug("reg", "keepalive", account=reg.account.label)
     if srv.transport == "udp":
         req = stack.make_request("OPTIONS", "sip:%s" % srv.host, reg.account.aor)
         stack.request(req, srv, lambda o, r: o == RESPONSE or o == UNAVAILABLE
                       or _lost(reg, srv))
-        return
+        return budget_ms(stack.retry_count, stack.t1, stack.t2, False)
     flow = reg._flow
     if flow is not None:
         flow.heard = False  # the transport sets it when anything arrives on the connection
     if flow is None or not stack.send_raw(_PING, srv):
         reg.register_now()  # the connection is gone: register again (a new one) at once
-        return
+        return 0
 
     def check():
         if not flow.heard:
             _lost(reg, srv)
 
     reg.sched.call_later(2 * stack.t1, check)
+    return 2 * stack.t1
 
 
 def _lost(reg, srv):
