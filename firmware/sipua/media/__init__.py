@@ -4,4 +4,4 @@ Loaded when a call starts. ``g711`` keeps its compiled native code here (``_g711
 board compiles it once per boot even when the call's modules are forgotten after each call.
 """
 
-_g711 = None
+_g711 = None  # type: tuple | None
