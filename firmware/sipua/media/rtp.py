@@ -199,6 +199,7 @@ class Session:
         if moved:  # a new stream may come from there: its SSRC and sequence start over
             self.rssrc = self.rts = None
             self.max_seq = self.base_seq = -1
+            self.jb.reset()
         self.mark = 1
         self.log.info("media", "update", call=self.call, codec=_NAMES.get(pt),
                       remote=self.remote(), dir=direction)
