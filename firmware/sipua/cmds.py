@@ -250,7 +250,10 @@ def dtmf(agent, args):
 
 
 def hold(agent, args, on=True):
-    c = agent.calls.hold(int(args[0]) if args else None, on) if agent.calls else None
+    from .sip.hold import hold
+
+    c = hold(agent.calls, int(args[0]) if args else None, on) if agent.calls else None
+    forget("sipua.sip.hold")  # its callback keeps what it needs until the answer
     if c is None:
         raise ConsoleError("no active call")
     return {"call": c.id, "held": on}

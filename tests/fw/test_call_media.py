@@ -10,6 +10,7 @@ from sipua.account import Account
 from sipua.log import Logger, parse_line
 from sipua.sip import sdp
 from sipua.sip.call import ACTIVE, Calls
+from sipua.sip.hold import hold
 from sipua.sip.reg import Registration
 from sipua.sip.servers import ServerSet
 from sipua.sip.strans import response
@@ -242,7 +243,7 @@ def test_console_hold_and_resume_send_reinvites():
         c = p.calls.call("6904")
         assert p.run(2000, lambda: c.state == ACTIVE)
         assert p.run(500, lambda: len(p.far.audio()) >= 5)
-        p.calls.hold()
+        hold(p.calls)
         assert p.run(1000, lambda: len(p.offers) == 2)
         held = sdp.parse(p.offers[1])
         assert held.direction == "sendonly" and held.port == c.media.port
@@ -252,7 +253,7 @@ def test_console_hold_and_resume_send_reinvites():
         n = len(p.far.audio())
         p.run(300)
         assert len(p.far.audio()) <= n + 1  # held: nothing sent
-        p.calls.hold(on=False)
+        hold(p.calls, on=False)
         assert p.run(1000, lambda: len(p.offers) == 3)
         assert sdp.parse(p.offers[2]).direction == "sendrecv" and " 3 IN IP4" in p.offers[2]
         assert p.run(1000, lambda: len(p.far.audio()) > n + 5)

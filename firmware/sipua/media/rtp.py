@@ -34,9 +34,7 @@ from ..sched import POLLIN
 _CATCH_UP = const(5)  # packets sent at once by a late loop; older ones are skipped
 _SSRC_IDLE_MS = const(1000)
 _RTCP_MS = const(5000)
-_EV_MS = const(100)  # DTMF tone length
-_GAP_MS = const(60)  # between two digits
-_DIGITS = "0123456789*#ABCD"
+DIGITS = "0123456789*#ABCD"  # RFC 4733 events 0-15
 _NAMES = {0: "PCMU", 8: "PCMA"}
 
 _sessions = []
@@ -130,8 +128,7 @@ class Session:
         self.rxmv = memoryview(self.rx)
         self.rxpay = self.rxmv[12:12 + n]
         self.pcm = bytearray(2 * n)
-        self.play = bytearray(n)
-        self.crx = bytearray(256)  # RTCP in
+        self.play = self.rxmv[:n]  # rx is free between reads: the frame played out
         self.sink = open_sink(cfg["sink"], n)
         self.source = open_source(cfg["source"], n, sink=self.sink)
         self.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"], fill=g711.SILENCE[pt])
@@ -150,7 +147,7 @@ class Session:
         self.max_seq = self.base_seq = -1  # extended highest sequence number received
         self.last_rx = 0
         self.digits = ""  # DTMF received
-        self.ev = None  # DTMF out: [digits left, event, ts halves, sent ms, end packets]
+        self.ev = None  # DTMF going out: see media/dtmf.py
         self.rev = -1  # the timestamp of the far end's last DTMF event
         self.rtcp_in = self.rtcp_out = 0
         self.far = None  # what the far end's last report said about our stream
@@ -258,7 +255,7 @@ class Session:
             self.mark = 1  # the first packet after a silence carries the marker
             return
         ev = self.ev
-        if ev is not None and self._event(ev):
+        if ev is not None and ev[6](self, ev):  # a DTMF event's packet instead of audio
             return
         self.source.read(self.pcm)
         self.enc(self.pt, self.pcm, self.txpay, self.n)
@@ -280,45 +277,11 @@ class Session:
         self.sent += 1
         self.octets += length - 12
 
-    # -- DTMF out (RFC 4733) ---------------------------------------------------------------
     def dtmf(self, digits):
-        for d in digits:
-            if d not in _DIGITS:
-                raise ValueError("not a DTMF digit: %r" % d)
-        if self.rdtmf is None:
-            raise ValueError("the far end takes no telephone-event")
-        if self.ev is None:
-            self.ev = [digits, -1, 0, 0, 0, 0]
-        else:
-            self.ev[0] += digits
+        """RFC 4733 events for ``digits`` (media/dtmf.py, loaded while they are sent)."""
+        from .dtmf import send
 
-    def _event(self, ev):
-        """One packet of the current event (or the pause between two): True when it took
-        this ptime's place of an audio packet. ev: [digits left, event or -1, ts hi, ts lo,
-        ms sent, end packets sent]."""
-        if ev[1] < 0:  # between events: pause, then the next digit
-            if ev[4] > 0:
-                ev[4] -= self.ptime
-                return False
-            if not ev[0]:
-                self.ev = None
-                return False
-            ev[1], ev[0] = _DIGITS.index(ev[0][0]), ev[0][1:]
-            ev[2], ev[3], ev[4], ev[5] = self.ts_hi, self.ts_lo, 0, 0
-            self.mark = 1  # the first packet of an event
-        ev[4] += self.ptime
-        done = ev[4] >= _EV_MS
-        dur = (ev[4] if ev[4] < _EV_MS else _EV_MS) * 8  # samples since the event began
-        tx = self.tx
-        tx[12] = ev[1]
-        tx[13] = (0x80 if done else 0) | 10  # E bit, volume -10 dBm0
-        tx[14], tx[15] = dur >> 8, dur & 255
-        self._send(16, self.rdtmf, ev[2], ev[3])
-        if done:
-            ev[5] += 1
-            if ev[5] >= 3:  # the end packet three times (§2.5.1.4), then a pause
-                ev[1], ev[4] = -1, _GAP_MS
-        return True
+        send(self, digits)
 
     # -- receiving --------------------------------------------------------------------------
     def _rx(self, sock, ev):
@@ -393,7 +356,7 @@ class Session:
         if ts == self.rev or event > 15:
             return  # a packet of the event already logged (or one we do not know)
         self.rev = ts
-        d = _DIGITS[event]
+        d = DIGITS[event]
         self.digits = (self.digits + d)[-32:]
         self.log.info("media", "dtmf", call=self.call, digit=d)
 
@@ -424,7 +387,7 @@ class Session:
 
         while True:
             try:
-                n = readinto(sock, self.crx)
+                n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
             except OSError:
                 return
             if not n:
