@@ -109,9 +109,10 @@ def _apply(s, pt, remote, direction):
     s.rdtmf = remote.dtmf_pt
     s.addr = (remote.ip, remote.port)
     s.dir = direction
-    s.sending = direction in ("sendrecv", "sendonly") and remote.port != 0
+    live = remote.port != 0 and remote.ip != "0.0.0.0"  # RFC 2543's hold: no address
+    s.sending = direction in ("sendrecv", "sendonly") and live
     s.hearing = direction in ("sendrecv", "recvonly")
-    if remote.port:
+    if live:
         try:
             s.rtp.connect(socket.getaddrinfo(remote.ip, remote.port)[0][-1])
             s.rtcp.connect(socket.getaddrinfo(remote.ip, remote.port + 1)[0][-1])
