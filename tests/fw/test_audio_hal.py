@@ -7,7 +7,7 @@ import sys
 from array import array
 
 from fwtest import make_tmpdir, raises, remove_tmpdir
-from sipua.hal import audio
+from sipua.hal import audio, i2s
 
 N = 160
 MPY = sys.implementation.name == "micropython"
@@ -273,7 +273,7 @@ def test_i2s_pins_and_buffers_from_the_board_config():
             cfg = board_config(name)
             a = cfg["audio"]
             # the firmware's own defaults for the port are the board config's
-            mine = audio._pins(plat)
+            mine = i2s._pins(plat)
             for k in ("mic", "amp", "frames"):
                 assert mine[k] == a[k], (name, k)
             del MADE[:]
@@ -297,7 +297,7 @@ def test_i2s_pins_and_buffers_from_the_board_config():
             assert rx.calls[-1] == ("deinit",) and tx.calls[-1] == ("deinit",)
         e = raises(ValueError, audio.open_source, "i2s", N, {"audio": {"mic": {"sck": 1}}})
         assert "audio.source i2s" in str(e) and '"mic"' in str(e)
-        assert audio._pins("linux") is None
+        assert i2s._pins("linux") is None
     finally:
         if had is None:
             del sys.modules["machine"]
