@@ -72,6 +72,15 @@ def test_tone_frequency_level_and_continuity():
     crossings = sum(1 for i in range(1, len(x)) if (x[i - 1] < 0) != (x[i] < 0))
     assert 1998 <= crossings <= 2000  # 1000 Hz
     assert x[:8] == x[8:16] == x[-8:]  # 8 samples a period: exact at 8 kHz
+    assert src.f is not None and src.t is None  # one frame made once, then copied
+    # the generator itself (frames of 7: the tone repeats only after 8) gives the same
+    odd = audio.open_source("tone:1000", 7)
+    assert odd.f is None
+    p7, y = bytearray(14), []
+    for _ in range(160):
+        odd.read(p7)
+        y.extend(samples(p7))
+    assert y == x[:1120]
     # 440 Hz, read in frames of 80: the same stream as one read in frames of 160
     a, b = audio.open_source("tone:440", 160), audio.open_source("tone:440", 80)
     pa, pb = bytearray(320), bytearray(160)
