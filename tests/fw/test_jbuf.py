@@ -248,3 +248,20 @@ def test_no_allocation_per_packet():
         gc.enable()
     assert jb.dup == 24 and jb.lost == 24 and jb.late == 0
     assert used == 0, "%d bytes over 1000 packets" % used
+
+
+def test_other_ptimes():
+    for ptime, slots in ((10, 16), (30, 8), (60, 8)):
+        fb = 8 * ptime
+        jb = JitterBuffer(fb, ptime)
+        assert jb.n == slots and jb.depth_ms == max(40, ptime)  # at least a frame
+        out = bytearray(fb)
+        got = []
+        for n in range(40):
+            now = n * ptime
+            if n < 30:
+                jb.put(n, n * fb, bytes([n]) * fb, now + 2)
+            if jb.pop(out) == 0:
+                got.append(out[0])
+        assert got == list(range(30)), (ptime, got)
+        assert jb.lost == 0 and jb.late == 0
