@@ -65,11 +65,12 @@ def test_reorder_and_duplicates():
     pk = stream(0, 40)
     pk[10], pk[11] = (pk[11][0] - 1, pk[11][1], pk[11][2]), pk[10]  # 11 arrives before 10
     pk.insert(20, pk[19])  # 19 twice
-    pk.insert(30, pk[5])  # 5 again, long after it played: late
+    pk.insert(30, pk[5])  # 5 again, long after it played (its slot reused): late
+    pk.insert(36, (pk[36][0], 31, pk[36][2]))  # 31 again just after it played: a dup
     jb = JitterBuffer(FB, 20)
     res = run(jb, pk, 45)
     assert played(res) == list(range(40))
-    assert (jb.received, jb.dup, jb.late, jb.lost) == (42, 1, 1, 0)
+    assert (jb.received, jb.dup, jb.late, jb.lost) == (43, 2, 1, 0)
 
 
 def test_loss_repeats_the_last_frame_once_then_silence():

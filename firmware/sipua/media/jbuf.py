@@ -119,8 +119,11 @@ class JitterBuffer:
                     self.calm = 0
         self.tr = t
         if d < 0:
-            self.late += 1
-            self._up()
+            if self.sq[seq & (self.n - 1)] == seq:
+                self.dup += 1  # a copy of a frame already played
+            else:
+                self.late += 1
+                self._up()
             return
         n = self.n
         if d > n - 2:  # beyond the slots: a burst was lost, start again from this packet
