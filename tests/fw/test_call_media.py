@@ -269,7 +269,7 @@ def test_dtmf_on_a_call_reaches_the_far_end():
     try:
         c = p.calls.call("6904")
         assert p.run(2000, lambda: c.state == ACTIVE)
-        p.calls.dtmf("5")
+        c.media.dtmf("5")
         assert p.run(1000, lambda: sum(1 for _, d in p.far.got if d[1] & 0x7F == 101) >= 7)
         ev = [d for _, d in p.far.got if d[1] & 0x7F == 101]
         assert ev[0][12] == 5 and struct.unpack(">H", ev[-1][14:16])[0] == 800

@@ -84,7 +84,6 @@ def start(s, pt, remote, direction):
     s.far = None  # what the far end's last report said about our stream
     s.sr = None  # (our ms, the middle 32 bits of the NTP time) of its last SR
     s.rep = None  # what the last report of ours covered: (expected, received)
-    s.held = False
     _apply(s, pt, remote, direction)
     s.t0 = s.sched.now()
     s.k = 0  # packets (ptimes) since t0

@@ -114,6 +114,7 @@ class Session:
         self.call = call
         self.ip = ip
         self.running = False
+        self.held = False  # we hold the call: nothing is sent
         self.due = 0x3FFFFFFF
         self.jb = None  # the jitter buffer, and the rest of the stream's state: start()
         self.rtp = self.rtcp = self.source = self.sink = self.enc = self.dec = None

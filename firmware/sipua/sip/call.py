@@ -42,7 +42,6 @@ _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptim
 _MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
           "sipua.media.g711", "sipua.media.jbuf", "sipua.hal.audio", "sipua.hal.wav",
           "sipua.hal.i2s")
-_FLIP = {"sendonly": "recvonly", "recvonly": "sendonly"}
 
 
 class Call:
@@ -267,8 +266,7 @@ class Calls:
         except sdp.SdpError as e:
             self.log.warn("media", "no_answer", call=c.id, err=str(e))
             return None
-        d = _FLIP.get(remote.direction, remote.direction)
-        self._go(c, pt, remote, d if remote.port else "inactive")
+        self._go(c, pt, remote, sdp.flip(remote.direction) if remote.port else "inactive")
         return pt
 
     def _go(self, c, pt, remote, direction):
@@ -281,14 +279,6 @@ class Calls:
             m.update(pt, remote, direction)
         except Exception as e:  # noqa: BLE001 - the call goes on without audio, and says so
             self.log.exc("media", "error", e, call=c.id)
-
-    def dtmf(self, digits, call_id=None):
-        """RFC 4733 events for ``digits`` on the active call (ValueError: none to send)."""
-        c = self.find(call_id, ACTIVE)
-        if c is None or c.media is None or not c.media.running:
-            raise ValueError("no call with audio")
-        c.media.dtmf(digits)
-        return c
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
