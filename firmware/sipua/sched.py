@@ -76,11 +76,18 @@ class Scheduler:
         self._compact_at = _COMPACT_MIN
         self._soon = []
         self._poller = poller if poller is not None else select.poll()
+        # MicroPython's ipoll() hands back one reused tuple per ready object; poll() builds a
+        # list and a tuple per turn (~100 B of garbage for each RTP packet). CPython: poll().
+        self._ipoll = getattr(self._poller, "ipoll", None)
         self._io = {}  # key (object or fd) -> entry list, see _OBJ.._ONERR
         self._log = log
         self.running = False
         self._stopping = False
         self.watchdog = None  # a callable fed once per loop turn (hal's WDT)
+        # The media clock while a call carries audio (media/rtp.py): ``due`` (ms) and
+        # ``tick(now)``. Not a timer: a Timer and its heap entry per RTP packet would be
+        # garbage 50 times a second.
+        self.media = None
 
     # -- time ------------------------------------------------------------------------------
     def now(self):
@@ -177,12 +184,16 @@ class Scheduler:
         tm.args = None
         self._call(fn, args)
 
-    def _call(self, fn, args, report=True):
-        """Run one callback; the exception it raised (logged if ``report``), or None."""
+    def _call(self, fn, args, report=True, ev=-1):
+        """Run one callback, ``fn(*args)`` (an I/O one: ``fn(args, ev)``, no tuple built);
+        the exception it raised (logged if ``report``), or None."""
         start = self._clock()
         err = None
         try:
-            fn(*args)
+            if ev < 0:
+                fn(*args)
+            else:
+                fn(args, ev)
         except Exception as e:  # one broken callback must not stop the phone
             if not self._log:
                 raise
@@ -206,12 +217,18 @@ class Scheduler:
             wait = self.next_due_in()
             if wait is None or wait > max_wait_ms:
                 wait = max_wait_ms
-        for ev in self._poller.poll(wait):
+            m = self.media
+            if m is not None and m.due - self._now < wait:
+                wait = m.due - self._now
+                if wait < 0:
+                    wait = 0
+        ipoll = self._ipoll
+        for ev in ipoll(wait) if ipoll is not None else self._poller.poll(wait):
             entry = self._io.get(ev[0])
             if entry is None or entry[_PARKED] is not None:
                 continue
             # Only the first failure of a run prints its traceback: a repeat is one line.
-            err = self._call(entry[_FN], (entry[_OBJ], ev[1]), entry[_FAILS] == 0)
+            err = self._call(entry[_FN], entry[_OBJ], entry[_FAILS] == 0, ev[1])
             if err is None:
                 entry[_FAILS] = 0
             else:
@@ -225,6 +242,9 @@ class Scheduler:
                     io_failed(self, entry, err)
                     forget("sipua.schedslow")
         now = self.now()
+        m = self.media
+        if m is not None and m.due <= now:
+            m.tick(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             self._run(heapq.heappop(heap)[2])
