@@ -43,7 +43,7 @@ _RECORDS = const(2)
 _EXTRA = const(3)
 
 _RCODE_ERR = {_FORMERR: "formerr", _SERVFAIL: "servfail", 4: "notimp", 5: "refused"}
-_ECONNREFUSED = 111  # errno on Linux and lwIP; MicroPython's errno module may lack names
+_ECONNREFUSED = const(111)  # errno on Linux and lwIP; MicroPython's errno module may lack names
 
 
 class Answer:
