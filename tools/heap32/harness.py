@@ -8,7 +8,8 @@ simulated network in virtual time (``sim/``), the live heap read after each phas
 Three interpreters, each fresh: ``imports`` (every firmware module imported in dependency
 order, one step each, no simulation loaded: what each module costs and the qstr pools),
 ``udp`` (boot, then registered over UDP after the first server stayed silent) and ``tcp``
-(boot, registered over TCP, in a call, after it, after N refreshes).
+(boot, registered over TCP, in a call, after it, after N refreshes, 40 s after the
+registrar pinged the phone with an OPTIONS down its connection).
 
 A phase's figure is the interpreter's live heap after a collection less what the
 simulation keeps (its modules, peers, canned DNS answers and the MD5 that stands in for a
@@ -37,7 +38,8 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 BUDGETS = os.path.join(ROOT, "board_configs", "budgets", "heap32.json")
 RUNNER = os.path.join(HERE, "run.mjs")
 NODE_MODULES = os.path.join(HERE, "node_modules")
-PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes")
+PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes",
+          "after_ping")
 # Measured too, without a budget: the moment registration completes, the DNS code still
 # loaded (the peak a board must have room for); the phases above are the phone settled.
 PEAKS = ("udp_registering", "tcp_registering", "call_setup")
@@ -45,6 +47,7 @@ SETTLE = "simdrive.idle(5000)"
 
 DOMAIN = "airties.lab"
 PHONE_IP = "127.0.9.1"  # addresses inside the simulation only: nothing is sent anywhere
+PHONE_PORT = 5062
 DNS_IP = "127.0.9.53"
 UC2_IP = "127.0.9.27"  # SRV priority 1
 UC1_IP = "127.0.9.26"  # SRV priority 2
@@ -125,7 +128,7 @@ def config(transport):
                       "expires": 300, "redundancy": "successive",
                       "failback": {"mode": "new-requests", "timeout": 3600}}],
         "dns": {"servers": [DNS_IP + ":53"]},
-        "sip": {"local_ip": PHONE_IP, "local_port": 5062},
+        "sip": {"local_ip": PHONE_IP, "local_port": PHONE_PORT},
         "log": {"level": "info"},
     }
 
@@ -315,7 +318,9 @@ def measure(refreshes=1000, firmware=FIRMWARE):
                                         ("tcp_registered", SETTLE),
                                         ("call_setup", "simdrive.call(%r)" % FAR_USER),
                                         ("in_call", SETTLE),
-                                        ("after_call", "simdrive.hangup()"), *chunks])
+                                        ("after_call", "simdrive.hangup()"), *chunks,
+                                        ("after_ping", "simdrive.options_ping(%r, %d)"
+                                         % (PHONE_IP, PHONE_PORT))])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
@@ -335,7 +340,10 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         if last - first < refreshes:
             raise HarnessError("refreshes: %d granted, %d asked" % (last - first, refreshes))
     steps = {"booted": by["booted"], "udp_failover": uf}
-    for p in ("tcp_registered", "in_call", "after_call", "refreshes"):
+    check(by["after_ping"], "registered", "tcp:uc2." + DOMAIN)
+    if not seen(by["after_ping"], UC2_IP)[0].get("answered_200"):
+        raise HarnessError("after_ping: the phone did not answer the registrar's OPTIONS")
+    for p in ("tcp_registered", "in_call", "after_call", "refreshes", "after_ping"):
         if p in by and (p != "refreshes" or refreshes):
             steps[p] = by[p]
     curve = [s for s in tcp["steps"] if s["step"] == "refreshes"]

@@ -158,6 +158,21 @@ def hangup(linger_ms=40000):
     report()
 
 
+def options_ping(phone_ip, phone_port, linger_ms=40000):
+    """The registrar pings the phone (OPTIONS down the registration's connection); run until
+    it answered 200, then ``linger_ms`` with nothing happening (the server side the request
+    loaded is unloaded when idle: sip/strans.py SERVER_IDLE_MS). The phone's address comes
+    from the host: names the firmware also uses, interned here first, would hide its qstrs."""
+    r = [x for x in S["servers"] if x.ok][-1]
+    before = r.seen.get("answered_200", 0)
+    r.ping_phone(phone_ip, phone_port, before + 1)
+    run_until(lambda: r.seen.get("answered_200", 0) > before, 5000, "answered the ping")
+    sched = S["sched"]
+    end = sched.now() + linger_ms
+    run_until(lambda: sched.now() >= end, linger_ms + 2000, "lingered")
+    report()
+
+
 def idle(ms):
     """Let ``ms`` of virtual time pass with nothing happening (code loaded for a resolution
     is unloaded 2 s after it: agent.DNS_IDLE_MS)."""
