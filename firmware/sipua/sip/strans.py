@@ -12,8 +12,9 @@ request until Timer J (64·T1 UDP, 0 on a stream).
 The request line of a received request is read here too (``request_line``, for
 ``msg.parse``): the server side's code, loaded with the first request, never by a phone
 that only registers and calls out. It goes again (with ``uas.py``) ``SERVER_IDLE_MS`` after
-the last request, once no server transaction is left (``server_idle``): a registrar's
-OPTIONS ping or a call from the far end does not keep ~7 KB of heap for good.
+the last request, once no server transaction is left and no call code is loaded
+(``server_idle``): a registrar's OPTIONS ping or a call from the far end does not keep ~7 KB
+of heap for good.
 """
 
 import sys
@@ -227,12 +228,15 @@ def _unload():
     if stack.stx or stack._accepted:
         return  # the last one's end arms the timer again
     left = SERVER_IDLE_MS - (stack.sched.now() - _idle[1])
+    if left <= 0 and "sipua.sip.call" in sys.modules:
+        # A call may hold a server transaction (an incoming call keeps its INVITE's): its
+        # class keeps this module's code alive, and a reload would load a second copy.
+        # Looked at again until the call code is unloaded (agent.CALLS_IDLE_MS).
+        left = SERVER_IDLE_MS
     if left > 0:
         _idle[0] = stack.sched.call_later(left, _unload)
         return
-    forget("sipua.sip.uas", "sipua.sip.strans")
-    if "sipua.sip.dialog" not in sys.modules:  # the call code uses it too
-        forget("sipua.sip.uri")
+    forget("sipua.sip.uas", "sipua.sip.strans", "sipua.sip.uri")  # uri: no call code uses it
 
 
 def request_line(m, line):
