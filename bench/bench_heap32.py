@@ -40,7 +40,7 @@ def table(fig, budgets):
     rows.append((".mpy image", kb(fig["mpy_image"]), kb(b["budget"]), kb(b["guard"]),
                  "over by %s KB" % kb(over) if over > 0 else "fits"))
     for name, got in sorted(fig.get("peaks", {}).items()):
-        rows.append((name, kb(got), "-", "-", "the moment it registered, DNS code loaded"))
+        rows.append((name, kb(got), "-", "-", "peak (see harness.PEAKS)"))
     for r in rows:
         print("  %-16s %8s %8s %8s  %s" % r)
     print("  (phase figures: the simulation's %s KB taken out; see tools/heap32/harness.py)"

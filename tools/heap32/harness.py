@@ -40,9 +40,13 @@ RUNNER = os.path.join(HERE, "run.mjs")
 NODE_MODULES = os.path.join(HERE, "node_modules")
 PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes",
           "after_ping")
-# Measured too, without a budget: the moment registration completes, the DNS code still
-# loaded (the peak a board must have room for); the phases above are the phone settled.
-PEAKS = ("udp_registering", "tcp_registering", "call_setup")
+# Measured too, without a budget: the moments a board must have room for (the phases above
+# are the phone settled): mid-resolution, the DNS code loaded and its last query out
+# (tcp_resolving); the moment registration completes (udp_/tcp_registering; the DNS code is
+# unloaded by then unless a resolution ended less than agent.DNS_IDLE_MS before); a call
+# just set up (call_setup).
+PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup")
+DNS_QUERIES = 3  # what resolving the zone below asks: NAPTR, SRV, A (uc1 is in the SRV's)
 SETTLE = "simdrive.idle(5000)"
 
 DOMAIN = "airties.lab"
@@ -314,6 +318,7 @@ def measure(refreshes=1000, firmware=FIRMWARE):
             chunks.append(("refreshes", "simdrive.refresh(%d); %s" % (n, SETTLE)))
             left -= n
         tcp = scenario(workdir, "tcp", [("booted", "simdrive.boot()"),
+                                        ("tcp_resolving", "simdrive.resolving(%d)" % DNS_QUERIES),
                                         ("tcp_registering", "simdrive.register()"),
                                         ("tcp_registered", SETTLE),
                                         ("call_setup", "simdrive.call(%r)" % FAR_USER),
@@ -332,6 +337,11 @@ def measure(refreshes=1000, firmware=FIRMWARE):
     if seen(uf, UC1_IP)[1] < 1:
         raise HarnessError("udp_failover: the second server granted no registration")
     check(by["tcp_registered"], "registered", "tcp:uc2." + DOMAIN)
+    if "sipua.dns.resolver" not in by["tcp_resolving"]["facts"]["modules"][-1].split():
+        raise HarnessError("tcp_resolving: the DNS code is not loaded")
+    if by["tcp_registered"]["facts"]["dns_queries"][-1] != str(DNS_QUERIES):
+        raise HarnessError("tcp_registered: %s DNS queries, tcp_resolving waits for %d" % (
+            by["tcp_registered"]["facts"]["dns_queries"][-1], DNS_QUERIES))
     check(by["in_call"], "registered", calls="active")
     check(by["after_call"], "registered", calls="")  # an ended call is dropped
     if refreshes:
@@ -351,7 +361,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "port": "MicroPython WebAssembly port (32-bit), .mpy files, live heap after a collection",
         "refreshes": refreshes,
         "phases": {p: s["phone"] for p, s in steps.items()},
-        "peaks": {"udp_registering": udp["steps"][1]["phone"],
+        "peaks": {"tcp_resolving": by["tcp_resolving"]["phone"],
+                  "udp_registering": udp["steps"][1]["phone"],
                   "tcp_registering": by["tcp_registering"]["phone"],
                   "call_setup": by["call_setup"]["phone"]},
         # phone = alloc - sim, qstr pools as a board has them (see board_qstr_cost)

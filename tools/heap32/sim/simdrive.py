@@ -121,8 +121,21 @@ def report():
     return acc
 
 
-def register(timeout_ms=120000):
+def resolving(queries, timeout_ms=120000):
+    """Start the agent and run until the DNS server got its ``queries``-th question: the
+    resolution's last query is out, its code loaded (the phone is not settled: measured as
+    is, a peak)."""
     S["agent"] = S["start"]()
+    if S["agent"] is None:
+        raise AssertionError("the agent did not start (safe idle mode)")
+    if not S["sched"].run_until(lambda: S["dns"].queries >= queries, timeout_ms):
+        raise AssertionError("fewer than %d DNS queries" % queries)
+    modules()
+
+
+def register(timeout_ms=120000):
+    if S.get("agent") is None:  # not started by resolving()
+        S["agent"] = S["start"]()
     if S["agent"] is None:
         raise AssertionError("the agent did not start (safe idle mode)")
     reg = S["agent"].registrations[0]
