@@ -188,7 +188,7 @@ def options_ping(phone_ip, phone_port, linger_ms=40000):
 
 def idle(ms):
     """Let ``ms`` of virtual time pass with nothing happening (code loaded for a resolution
-    is unloaded 2 s after it: agent.DNS_IDLE_MS)."""
+    is unloaded on the next turn after it: agent.DNS_IDLE_MS)."""
     sched = S["sched"]
     end = sched.now() + ms
     run_until(lambda: sched.now() >= end, ms + 2000, "idle")
