@@ -8,8 +8,8 @@ simulated network in virtual time (``sim/``), the live heap read after each phas
 Three interpreters, each fresh: ``imports`` (every firmware module imported in dependency
 order, one step each, no simulation loaded: what each module costs and the qstr pools),
 ``udp`` (boot, then registered over UDP after the first server stayed silent) and ``tcp``
-(boot, registered over TCP, in a call, after it, after N refreshes, 40 s after the
-registrar pinged the phone with an OPTIONS down its connection).
+(boot, registered over TCP, in a call, after it, 40 s after the registrar pinged the
+phone with an OPTIONS down its connection, after N refreshes).
 
 A phase's figure is the interpreter's live heap after a collection less what the
 simulation keeps (its modules, peers, canned DNS answers and the MD5 that stands in for a
@@ -323,9 +323,9 @@ def measure(refreshes=1000, firmware=FIRMWARE):
                                         ("tcp_registered", SETTLE),
                                         ("call_setup", "simdrive.call(%r)" % FAR_USER),
                                         ("in_call", SETTLE),
-                                        ("after_call", "simdrive.hangup()"), *chunks,
+                                        ("after_call", "simdrive.hangup()"),
                                         ("after_ping", "simdrive.options_ping(%r, %d)"
-                                         % (PHONE_IP, PHONE_PORT))])
+                                         % (PHONE_IP, PHONE_PORT)), *chunks])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
