@@ -7,7 +7,8 @@ as ESP32 and RP2), driven through ``app.boot`` and the real agent over a simulat
 in virtual time (``tools/heap32``; installed by ``make setup``). Live heap after a
 collection: booted (before the agent starts), registered over UDP after a silent first
 server, registered over TCP, in a call, after it, after N registration refreshes (1000: a
-leak shows here). Budgets and today's guards: ``board_configs/budgets/heap32.json``.
+leak shows here), 40 s after the registrar pinged the phone with OPTIONS. Budgets and
+today's guards: ``board_configs/budgets/heap32.json``.
 """
 
 import argparse
@@ -39,7 +40,7 @@ def table(fig, budgets):
     rows.append((".mpy image", kb(fig["mpy_image"]), kb(b["budget"]), kb(b["guard"]),
                  "over by %s KB" % kb(over) if over > 0 else "fits"))
     for name, got in sorted(fig.get("peaks", {}).items()):
-        rows.append((name, kb(got), "-", "-", "the moment it registered, DNS code loaded"))
+        rows.append((name, kb(got), "-", "-", "peak (see harness.PEAKS)"))
     for r in rows:
         print("  %-16s %8s %8s %8s  %s" % r)
     print("  (phase figures: the simulation's %s KB taken out; see tools/heap32/harness.py)"

@@ -1,16 +1,16 @@
 """Console command bodies and answers, loaded when a command runs and unloaded again
-``IDLE_MS`` after the last one (``compat.forget``): a registered phone that nobody types
-at keeps none of it. The console's built-ins (``help``, ``log``, ``config``, ``reboot``,
-``reset``) and the agent's commands (``call``, ``answer``, ``hangup``, ``dtmf``,
-``hold``, ``resume``, ``reg``, ``unreg``, ``dns``; ``status`` stays on the agent) are
-functions ``name(owner, args)`` here, reached through ``run``; their help texts are here
-too, read by ``help`` only.
+2 s (``_IDLE_MS``) after the last one (``compat.forget``): a registered phone that nobody
+types at keeps none of it. The console's built-ins (``help``, ``log``, ``config``, ``reboot``,
+``reset``) and the agent's commands (``call``, ``answer``, ``hangup``, ``dtmf``, ``hold``,
+``resume``, ``reg``, ``unreg``, ``dns``; ``status`` stays on the agent) are functions
+``name(owner, args)`` here, reached through ``run``; their help texts are here too, read by
+``help`` only.
 """
 
-from .compat import forget
+from .compat import const, forget
 from .console import PREFIX, ConsoleError
 
-IDLE_MS = 2000  # a burst of commands (a bench polling) loads this once
+_IDLE_MS = const(2000)  # a burst of commands (a bench polling) loads this once
 
 HELP = {
     "help": "list the commands",
@@ -37,7 +37,7 @@ _unload = None  # the timer that forgets this module
 
 def run(name, owner, args, sched):
     """Command ``name`` of ``owner`` (the console, the agent, start-up's ``ctx``); this
-    module and start-up are forgotten ``IDLE_MS`` after the last command, or at once
+    module and start-up are forgotten ``_IDLE_MS`` after the last command, or at once
     without a scheduler. (Not the config upload's: an upload in progress holds its
     objects, whose errors its code catches by class.)"""
     global _unload
@@ -49,7 +49,7 @@ def run(name, owner, args, sched):
         if sched is None:
             forget("sipua.cmds", "sipua.startup")
         else:
-            _unload = sched.call_later(IDLE_MS, forget, "sipua.cmds", "sipua.startup")
+            _unload = sched.call_later(_IDLE_MS, forget, "sipua.cmds", "sipua.startup")
 
 
 def execute(con, line):

@@ -15,10 +15,10 @@ lose a datagram anyway; the retransmission (SIP Timer A/E, the DNS retry) comes 
 
 import gc
 
-from .compat import readinto
+from .compat import const, readinto
 
 _scratch = bytearray(64)  # each read into it consumes one datagram (truncated to 64 bytes)
-_DRAIN_MAX = 32  # datagrams dropped per call at most: bounded work in one callback
+_DRAIN_MAX = const(32)  # datagrams dropped per call at most: bounded work in one callback
 SMALL = 1500  # the read size to fall back on: one MTU
 
 

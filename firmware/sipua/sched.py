@@ -28,7 +28,7 @@ _MAX_WAIT_MS = const(1000)  # wake at least this often, to feed the watchdog
 # compaction: amortised O(1) per timer, and dead entries never outnumber live ones by
 # much more than 2:1.
 _COMPACT_MIN = const(64)
-SLOW_CALLBACK_MS = 200  # a callback that runs longer than this is logged
+_SLOW_CALLBACK_MS = const(200)  # a callback that runs longer than this is logged
 # An I/O callback that raises before it reads leaves its socket ready, and poll() would hand
 # it back at once, forever (seen: MemoryError in a reader at 224 KB of heap, thousands of
 # log lines a second). After this many failures in a row the socket is taken out of the
@@ -205,7 +205,7 @@ class Scheduler:
             except MemoryError:
                 pass  # no heap even for the line: the error is contained all the same
         took = ticks_diff(self._clock(), start)
-        if took > SLOW_CALLBACK_MS and self._log:
+        if took > _SLOW_CALLBACK_MS and self._log:
             self._log.warn("sched", "slow_callback", fn=_name(fn), ms=took)
         return err
 

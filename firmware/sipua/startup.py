@@ -14,8 +14,9 @@ import sys
 
 from . import VERSION
 from . import log as logmod
+from .compat import const
 
-WATCHDOG_MS = 8000  # the rp2 hardware watchdog's longest period is 8.3 s
+_WATCHDOG_MS = const(8000)  # the rp2 hardware watchdog's longest period is 8.3 s
 
 
 # Log level names (config "log", console ``log``): the board's log only writes numbers.
@@ -245,7 +246,7 @@ def boot(config_path, sched=None, start=True):
     sched = sched or Scheduler(log=log)
     # The loop wakes at least once a second; 8 s of silence means a stalled callback. The
     # hardware WDT on esp32/rp2; on the unix port a heartbeat file its supervisor watches.
-    if hal.watchdog_start(WATCHDOG_MS):
+    if hal.watchdog_start(_WATCHDOG_MS):
         sched.watchdog = hal.feed
     console = Console(log=log)
     ctx = [config_path, sched, ip, console, None, cfg]

@@ -9,9 +9,10 @@ The console's ``config`` command lives here too (``config_command``): a board lo
 a person pushes a config, not at boot.
 """
 
+from .compat import const
 from .console import ConsoleError
 
-_MAX_BYTES = 16384  # the config limit; nothing else is uploaded this way
+_MAX_BYTES = const(16384)  # the config limit; nothing else is uploaded this way
 
 
 class UploadError(Exception):

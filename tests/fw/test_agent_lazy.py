@@ -9,7 +9,7 @@ from dnsfake import FakeDns
 from fwtest import ListLog, new_sched
 from sipua import agent as agentmod
 from sipua.agent import Agent
-from sipua.compat import IS_MICROPYTHON
+from sipua.compat import IS_MICROPYTHON, forget
 from sipua.config import validate
 from sipua.dns.wire import SRV, A
 from test_reg import Registrar
@@ -110,6 +110,100 @@ def test_an_incoming_invite_loads_the_call_code_and_rings():
         wait(s, agentmod.CALLS_IDLE_MS + 100)
         assert a.calls is None
         assert log.events("callback_error") == []
+
+
+def _options(a, reg, n):
+    ip, port = a.stack.local_ip, a.stack.local_port
+    return ("OPTIONS sip:6903@%s:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bKping%d\r\n"
+            "From: <sip:ping@lazy.test>;tag=ping\r\nTo: <sip:6903@lazy.test>\r\n"
+            "Call-ID: ping-%d@%s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n" % (ip, port, UC, reg.port, n, n, UC)).encode(), (ip, port)
+
+
+def test_the_server_side_is_unloaded_when_no_request_came_for_a_while():
+    """A registrar's OPTIONS ping loads strans/uas; SERVER_IDLE_MS after the last request
+    (and the last server transaction) they go again, and the next ping loads them anew."""
+    from sipua.sip import strans
+    from sipua.sip.transport import sockaddr
+
+    with running() as (s, a, reg, _dns, log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        # an earlier test's requests and calls loaded these (one interpreter for the module)
+        forget("sipua.sip.uas", "sipua.sip.strans", "sipua.sip.call", "sipua.sip.dialog",
+               "sipua.sip.sdp", "sipua.sip.uri")
+
+        def ping(n):
+            data, (ip, port) = _options(a, reg, n)
+            reg.peer.sock.sendto(data, sockaddr(ip, port))
+            until(s, lambda: any(m.status == 200 and m.call_id.startswith("ping-%d@" % n)
+                                 for _, m in reg.peer.got))
+
+        ping(1)
+        assert loaded("sipua.sip.uas") and loaded("sipua.sip.strans")
+        wait(s, strans.SERVER_IDLE_MS // 2)
+        ping(2)  # a request meanwhile: the idle time starts again
+        wait(s, strans.SERVER_IDLE_MS // 2 + 100)
+        assert loaded("sipua.sip.uas")  # only half the idle time since the second ping
+        wait(s, strans.SERVER_IDLE_MS // 2 + 100)
+        if IS_MICROPYTHON:
+            # (only uas is checked: the test registrar parses and answers with the
+            # firmware's msg/strans, which load strans and uri in this interpreter too)
+            assert not loaded("sipua.sip.uas")
+        ping(3)  # answered by the server side loaded again
+        assert loaded("sipua.sip.uas")
+        assert log.events("callback_error") == [] and log.events("receive_error") == []
+
+
+def test_the_server_side_stays_while_a_server_transaction_or_the_call_code_lives():
+    """An incoming INVITE's transaction outlives the idle time: nothing is unloaded under
+    it (nor while the call code, which may hold such a transaction, is loaded), and the
+    call still ends cleanly; once the call code is gone, the server side goes too."""
+    from sipua.sip import strans
+    from sipua.sip.transport import sockaddr
+
+    with running() as (s, a, reg, _dns, log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        data, (ip, port) = _invite(a, reg)
+        reg.peer.sock.sendto(data, sockaddr(ip, port))
+        until(s, lambda: any(m.status == 180 for _, m in reg.peer.got))
+        wait(s, strans.SERVER_IDLE_MS + 1000)  # ringing all along: its transaction lives
+        assert a.stack.stx and loaded("sipua.sip.uas") and loaded("sipua.sip.strans")
+        a.console_commands()["hangup"][0]([])
+        until(s, lambda: any(m.status == 486 for _, m in reg.peer.got))
+        until(s, lambda: not a.stack.stx and not a.stack._accepted, 40000)
+        wait(s, agentmod.CALLS_IDLE_MS + 2 * strans.SERVER_IDLE_MS)
+        assert a.calls is None
+        if IS_MICROPYTHON:
+            assert not loaded("sipua.sip.uas")
+        assert log.events("callback_error") == [] and log.events("receive_error") == []
+
+
+def test_the_server_side_stays_while_call_code_is_loaded():
+    """A request during a call (the far end's, the registrar's ping): the server side stays
+    as long as the call code does (a call may hold one of its transactions), then goes."""
+    from sipua.sip import strans
+    from sipua.sip.transport import sockaddr
+
+    with running() as (s, a, reg, _dns, log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        assert a.console_commands()["call"][0](["6904"])["call"] == 1
+        data, (ip, port) = _options(a, reg, 7)
+        reg.peer.sock.sendto(data, sockaddr(ip, port))
+        until(s, lambda: any(m.status == 200 and m.call_id.startswith("ping-7@")
+                             for _, m in reg.peer.got))
+        wait(s, strans.SERVER_IDLE_MS + 1000)
+        assert a.calls is not None and loaded("sipua.sip.uas")
+        a.console_commands()["hangup"][0]([])
+        until(s, lambda: not a.calls.calls, 40000)
+        wait(s, agentmod.CALLS_IDLE_MS + 2 * strans.SERVER_IDLE_MS)
+        assert a.calls is None
+        if IS_MICROPYTHON:
+            assert not loaded("sipua.sip.uas")
+        assert log.events("callback_error") == [] and log.events("receive_error") == []
 
 
 def test_call_code_is_loaded_with_a_call_and_unloaded_after_the_last_one():

@@ -10,7 +10,6 @@ from sipua.dns.wire import (
     CNAME,
     NAPTR,
     OPT,
-    QUERY_BUF,
     SOA,
     SRV,
     A,
@@ -21,6 +20,7 @@ from sipua.dns.wire import (
     put_name,
 )
 
+QUERY_BUF = 300  # the resolver's query buffer (dns/resolver.py _QUERY_BUF)
 HDR = struct.pack("!HHHHHH", 7, 0x8180, 1, 1, 0, 0)
 Q = b"\x03uc2\x07airties\x03com\x00\x00\x01\x00\x01"  # uc2.airties.com A IN, at offset 12
 
@@ -35,6 +35,14 @@ def test_query_is_a_recursive_question_with_edns_1232():
     n = encode_query(buf, 1, "uc1.airties.com.", A, edns=False)
     assert bytes(buf[:n]) == b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + \
         b"\x03uc1\x07airties\x03com\x00\x00\x01\x00\x01"
+
+
+def test_the_longest_name_fits_the_query_buffer():
+    longest = ".".join(["a" * 63] * 3 + ["a" * 61])  # 253 characters, 255 octets on the wire
+    buf = bytearray(QUERY_BUF)
+    n = encode_query(buf, 1, longest, SRV)  # with the OPT record
+    assert n == 12 + 255 + 4 + 11 <= QUERY_BUF
+    raises(DnsError, encode_query, buf, 1, longest + "a", SRV)
 
 
 def test_query_names_are_checked():

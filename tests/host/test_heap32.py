@@ -55,6 +55,9 @@ def test_the_phases_really_happened(figures):
     granted = int(facts["refreshes"]["seen"][0].split()[-1])
     assert granted >= REFRESHES + 1  # the first registration and every refresh: 200 OK
     assert "BYE=1" in facts["after_call"]["seen"][0]
+    # the registrar's OPTIONS ping reached the phone over its connection and was answered
+    assert facts["after_ping"]["state"] == "registered"
+    assert "answered_200=1" in facts["after_ping"]["seen"][0]
     # the live heap is measured, not assumed: the firmware is most of it
     assert figures["phases"]["tcp_registered"] > figures["phases"]["booted"] > 8192
     assert len(figures["refresh_curve"]) == 1

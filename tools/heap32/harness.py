@@ -8,7 +8,8 @@ simulated network in virtual time (``sim/``), the live heap read after each phas
 Three interpreters, each fresh: ``imports`` (every firmware module imported in dependency
 order, one step each, no simulation loaded: what each module costs and the qstr pools),
 ``udp`` (boot, then registered over UDP after the first server stayed silent) and ``tcp``
-(boot, registered over TCP, in a call, after it, after N refreshes).
+(boot, registered over TCP, in a call, after it, 40 s after the registrar pinged the
+phone with an OPTIONS down its connection, after N refreshes).
 
 A phase's figure is the interpreter's live heap after a collection less what the
 simulation keeps (its modules, peers, canned DNS answers and the MD5 that stands in for a
@@ -37,14 +38,20 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 BUDGETS = os.path.join(ROOT, "board_configs", "budgets", "heap32.json")
 RUNNER = os.path.join(HERE, "run.mjs")
 NODE_MODULES = os.path.join(HERE, "node_modules")
-PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes")
-# Measured too, without a budget: the moment registration completes, the DNS code still
-# loaded (the peak a board must have room for); the phases above are the phone settled.
-PEAKS = ("udp_registering", "tcp_registering", "call_setup")
+PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes",
+          "after_ping")
+# Measured too, without a budget: the moments a board must have room for (the phases above
+# are the phone settled): mid-resolution, the DNS code loaded and its last query out
+# (tcp_resolving); the moment registration completes (udp_/tcp_registering; the DNS code is
+# unloaded by then unless a resolution ended less than agent.DNS_IDLE_MS before); a call
+# just set up (call_setup).
+PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup")
+DNS_QUERIES = 3  # what resolving the zone below asks: NAPTR, SRV, A (uc1 is in the SRV's)
 SETTLE = "simdrive.idle(5000)"
 
 DOMAIN = "airties.lab"
 PHONE_IP = "127.0.9.1"  # addresses inside the simulation only: nothing is sent anywhere
+PHONE_PORT = 5062
 DNS_IP = "127.0.9.53"
 UC2_IP = "127.0.9.27"  # SRV priority 1
 UC1_IP = "127.0.9.26"  # SRV priority 2
@@ -125,7 +132,7 @@ def config(transport):
                       "expires": 300, "redundancy": "successive",
                       "failback": {"mode": "new-requests", "timeout": 3600}}],
         "dns": {"servers": [DNS_IP + ":53"]},
-        "sip": {"local_ip": PHONE_IP, "local_port": 5062},
+        "sip": {"local_ip": PHONE_IP, "local_port": PHONE_PORT},
         "log": {"level": "info"},
     }
 
@@ -311,11 +318,14 @@ def measure(refreshes=1000, firmware=FIRMWARE):
             chunks.append(("refreshes", "simdrive.refresh(%d); %s" % (n, SETTLE)))
             left -= n
         tcp = scenario(workdir, "tcp", [("booted", "simdrive.boot()"),
+                                        ("tcp_resolving", "simdrive.resolving(%d)" % DNS_QUERIES),
                                         ("tcp_registering", "simdrive.register()"),
                                         ("tcp_registered", SETTLE),
                                         ("call_setup", "simdrive.call(%r)" % FAR_USER),
                                         ("in_call", SETTLE),
-                                        ("after_call", "simdrive.hangup()"), *chunks])
+                                        ("after_call", "simdrive.hangup()"),
+                                        ("after_ping", "simdrive.options_ping(%r, %d)"
+                                         % (PHONE_IP, PHONE_PORT)), *chunks])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
@@ -327,6 +337,11 @@ def measure(refreshes=1000, firmware=FIRMWARE):
     if seen(uf, UC1_IP)[1] < 1:
         raise HarnessError("udp_failover: the second server granted no registration")
     check(by["tcp_registered"], "registered", "tcp:uc2." + DOMAIN)
+    if "sipua.dns.resolver" not in by["tcp_resolving"]["facts"]["modules"][-1].split():
+        raise HarnessError("tcp_resolving: the DNS code is not loaded")
+    if by["tcp_registered"]["facts"]["dns_queries"][-1] != str(DNS_QUERIES):
+        raise HarnessError("tcp_registered: %s DNS queries, tcp_resolving waits for %d" % (
+            by["tcp_registered"]["facts"]["dns_queries"][-1], DNS_QUERIES))
     check(by["in_call"], "registered", calls="active")
     rtp = [int(x) for x in by["in_call"]["facts"]["rtp"][-1].split()]
     setup = [int(x) for x in by["call_setup"]["facts"]["rtp"][-1].split()]
@@ -341,7 +356,10 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         if last - first < refreshes:
             raise HarnessError("refreshes: %d granted, %d asked" % (last - first, refreshes))
     steps = {"booted": by["booted"], "udp_failover": uf}
-    for p in ("tcp_registered", "in_call", "after_call", "refreshes"):
+    check(by["after_ping"], "registered", "tcp:uc2." + DOMAIN)
+    if not seen(by["after_ping"], UC2_IP)[0].get("answered_200"):
+        raise HarnessError("after_ping: the phone did not answer the registrar's OPTIONS")
+    for p in ("tcp_registered", "in_call", "after_call", "refreshes", "after_ping"):
         if p in by and (p != "refreshes" or refreshes):
             steps[p] = by[p]
     curve = [s for s in tcp["steps"] if s["step"] == "refreshes"]
@@ -349,7 +367,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "port": "MicroPython WebAssembly port (32-bit), .mpy files, live heap after a collection",
         "refreshes": refreshes,
         "phases": {p: s["phone"] for p, s in steps.items()},
-        "peaks": {"udp_registering": udp["steps"][1]["phone"],
+        "peaks": {"tcp_resolving": by["tcp_resolving"]["phone"],
+                  "udp_registering": udp["steps"][1]["phone"],
                   "tcp_registering": by["tcp_registering"]["phone"],
                   "call_setup": by["call_setup"]["phone"]},
         # phone = alloc - sim, qstr pools as a board has them (see board_qstr_cost)

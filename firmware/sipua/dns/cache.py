@@ -5,14 +5,16 @@ Bounded twice, because a board has ~100 KB of heap and answers come from strange
 Time is the scheduler's ``now()`` in ms, so tests expire entries in virtual time.
 """
 
+from ..compat import const
 from .wire import SOA
 
-# Entry fields.
-EXPIRES = 0
-RCODE = 1
-RECORDS = 2
-EXTRA = 3
-TTL_S = 4
+# Entry fields (private consts: no names at run time; resolver.py reads entries with its own
+# copies, checked by tests/host/test_dns_consts.py).
+_EXPIRES = const(0)
+_RCODE = const(1)
+_RECORDS = const(2)
+_EXTRA = const(3)
+_TTL_S = const(4)
 
 
 class Cache:
@@ -29,7 +31,7 @@ class Cache:
         e = self._d.get(key)
         if e is None:
             return None
-        if e[EXPIRES] - now <= 0:
+        if e[_EXPIRES] - now <= 0:
             del self._d[key]
             return None
         return e
@@ -47,12 +49,12 @@ class Cache:
 
     def _evict(self, now):
         d = self._d
-        for k in [k for k, e in d.items() if e[EXPIRES] - now <= 0]:
+        for k in [k for k, e in d.items() if e[_EXPIRES] - now <= 0]:
             del d[k]
         if len(d) >= self.max_entries:
             first = None
             for k, e in d.items():
-                if first is None or e[EXPIRES] < d[first][EXPIRES]:
+                if first is None or e[_EXPIRES] < d[first][_EXPIRES]:
                     first = k
             del d[first]
 

@@ -20,7 +20,7 @@ smallest TTL of every record used, s) and ``expires_ms`` (scheduler time to re-r
 """
 
 from ..addr import hostport, is_ip
-from ..compat import urandom_u32
+from ..compat import const, urandom_u32
 from . import Target, Targets
 from .wire import AAAA, NAPTR, SRV, A
 
@@ -31,7 +31,7 @@ SERVICES = {b"SIPS+D2T": "tls", b"SIP+D2T": "tcp", b"SIP+D2U": "udp"}
 # so keeping their order would make the transport flap between resolutions.
 _RANK = {"tls": 0, "tcp": 1, "udp": 2}
 _SRV_NAME = {"tls": "_sips._tcp.", "tcp": "_sip._tcp.", "udp": "_sip._udp."}
-_NO_TTL = 0x7FFFFFFF
+_NO_TTL = const(0x7FFFFFFF)
 
 
 def parse_target(text):

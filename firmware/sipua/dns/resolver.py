@@ -21,27 +21,29 @@ import socket
 
 from .. import log as logmod
 from ..addr import hostport, is_ip
-from ..compat import urandom_u32
+from ..compat import const, urandom_u32
 from ..netio import recv
 from ..sched import POLLIN
 from . import DnsError
-from .cache import EXPIRES, EXTRA, RCODE, RECORDS, Cache, negative_ttl
-from .wire import (
-    CNAME,
-    EDNS_PAYLOAD,
-    FORMERR,
-    HEADER_LEN,
-    NOERROR,
-    NXDOMAIN,
-    QUERY_BUF,
-    SERVFAIL,
-    decode,
-    encode_query,
-    question_end,
-)
+from .cache import Cache, negative_ttl
+from .wire import CNAME, decode, encode_query, question_end
 
-_RCODE_ERR = {FORMERR: "formerr", SERVFAIL: "servfail", 4: "notimp", 5: "refused"}
-_ECONNREFUSED = 111  # errno on Linux and lwIP; MicroPython's errno module may lack names
+# wire.py's and cache.py's values as private consts (inlined, no names at run time; checked
+# against theirs by tests/host/test_dns_consts.py).
+_HEADER_LEN = const(12)
+_EDNS_PAYLOAD = const(1232)
+_QUERY_BUF = const(300)  # header + longest name + question + OPT fits
+_NOERROR = const(0)  # response codes (RFC 1035 §4.1.1)
+_FORMERR = const(1)
+_SERVFAIL = const(2)
+_NXDOMAIN = const(3)
+_EXPIRES = const(0)  # cache entry fields
+_RCODE = const(1)
+_RECORDS = const(2)
+_EXTRA = const(3)
+
+_RCODE_ERR = {_FORMERR: "formerr", _SERVFAIL: "servfail", 4: "notimp", 5: "refused"}
+_ECONNREFUSED = const(111)  # errno on Linux and lwIP; MicroPython's errno module may lack names
 
 
 class Answer:
@@ -141,7 +143,7 @@ class Resolver:
     max_cname = 8  # CNAME hops followed for one question
     max_inflight = 4  # sockets open at once
     tcp_max = 8192  # longest answer accepted over TCP
-    rx_max = EDNS_PAYLOAD  # longest UDP answer (what we advertise with EDNS)
+    rx_max = _EDNS_PAYLOAD  # longest UDP answer (what we advertise with EDNS)
 
     def __init__(self, sched, servers=None, static=None, cache=None, edns=True, log=None):
         self.sched = sched
@@ -154,7 +156,7 @@ class Resolver:
         self.static = static  # static.Static or None: answers when DNS has none
         self.edns = edns
         self.trace = None  # fn(server, proto, name, qtype, rtt_ms, outcome) for `--verbose`
-        self._qbuf = bytearray(QUERY_BUF)  # every query is built here, then sent
+        self._qbuf = bytearray(_QUERY_BUF)  # every query is built here, then sent
         self._pending = {}  # type: dict # (lower name, qtype) -> _Query
         self._waiting = []  # type: list
         self._active = 0
@@ -169,9 +171,9 @@ class Resolver:
         e = self.cache.get(key, now)
         t = _Ticket(None, cb)
         if e is not None:
-            ttl = (e[EXPIRES] - now) // 1000
-            ans = Answer(name, qtype, e[RCODE], e[RECORDS], ttl, e[EXTRA], "cache")
-            if e[RECORDS] or not self._static(t, name, qtype):
+            ttl = (e[_EXPIRES] - now) // 1000
+            ans = Answer(name, qtype, e[_RCODE], e[_RECORDS], ttl, e[_EXTRA], "cache")
+            if e[_RECORDS] or not self._static(t, name, qtype):
                 self.sched.call_soon(_deliver, t, ans, None)
             return t
         q = self._pending.get(key)
@@ -196,7 +198,7 @@ class Resolver:
         hit = st.lookup(name, qtype) if st is not None else None
         if hit is None:
             return False
-        ans = Answer(name, qtype, NOERROR, hit[1], hit[0], (), "static")
+        ans = Answer(name, qtype, _NOERROR, hit[1], hit[0], (), "static")
         self.sched.call_soon(_deliver, t, ans, None)
         return True
 
@@ -295,7 +297,7 @@ class _Query:
         except DnsError as e:
             return self._finish(None, "bad name: %s" % e)
         self.qbytes = bytes(memoryview(buf)[:ln])
-        self.question = self.qbytes[HEADER_LEN : question_end(buf)].lower()
+        self.question = self.qbytes[_HEADER_LEN : question_end(buf)].lower()
         self.t0 = res.sched.now()
         try:
             family, addr = res.sockaddr(self.server)
@@ -377,10 +379,10 @@ class _Query:
 
     def _matches(self, data):
         """ID, response bit and question must match what we sent; else it is not our answer."""
-        if len(data) < HEADER_LEN or (data[0] << 8 | data[1]) != self.qid or not data[2] & 0x80:
+        if len(data) < _HEADER_LEN or (data[0] << 8 | data[1]) != self.qid or not data[2] & 0x80:
             return self._spoof("id", None)
         q = self.question
-        if bytes(data[HEADER_LEN : HEADER_LEN + len(q)]).lower() != q or data[4] or data[5] != 1:
+        if bytes(data[_HEADER_LEN : _HEADER_LEN + len(q)]).lower() != q or data[4] or data[5] != 1:
             return self._spoof("question", None)
         return True
 
@@ -411,10 +413,10 @@ class _Query:
                    "rcode=%d answers=%d" % (rc, len(msg.answers)))
         if proto == "udp":
             self._close()
-        if rc == FORMERR and self.edns:
+        if rc == _FORMERR and self.edns:
             self.edns = False  # an old server that rejects EDNS (RFC 6891 §7): ask plainly
             return self.send()
-        if rc != NOERROR and rc != NXDOMAIN:
+        if rc != _NOERROR and rc != _NXDOMAIN:
             return self._next(_RCODE_ERR.get(rc, "rcode %d" % rc))
         self._result(msg, rtt)
 
@@ -444,7 +446,7 @@ class _Query:
                 ttl = target[3]
             name = target[4].lower()
         self.ttl = ttl
-        if (not recs and name != self.name.lower() and msg.rcode == NOERROR
+        if (not recs and name != self.name.lower() and msg.rcode == _NOERROR
                 and negative_ttl(msg) is None):
             # The chain leads out of this answer: ask for its end (RFC 1034 §5.3.3).
             self.name = name

@@ -23,7 +23,7 @@ import struct
 from ..compat import const
 from . import DnsError
 
-# RR types (RFC 1035, 3596, 2782, 3403, 6891) and classes.
+# RR types (RFC 1035, 3596, 2782, 3403, 6891): the ones other modules name.
 A = const(1)
 CNAME = const(5)
 SOA = const(6)
@@ -31,27 +31,13 @@ AAAA = const(28)
 SRV = const(33)
 NAPTR = const(35)
 OPT = const(41)
-IN = const(1)
 
-# Response codes the resolver acts on (RFC 1035 §4.1.1).
-NOERROR = const(0)
-FORMERR = const(1)
-SERVFAIL = const(2)
-NXDOMAIN = const(3)
-REFUSED = const(5)
-
-HEADER_LEN = const(12)
-MAX_NAME = const(255)  # wire octets, root label included (RFC 1035 §3.1)
-MAX_LABEL = const(63)
-EDNS_PAYLOAD = const(1232)  # the DNS flag day 2020 size: no IP fragmentation
-QUERY_BUF = const(300)  # header + longest name + question + OPT fits
-
-# Record tuple fields.
-NAME = const(0)
-TYPE = const(1)
-CLASS = const(2)
-TTL = const(3)
-DATA = const(4)
+# Private (MicroPython inlines them and keeps no name): resolver.py keeps its own copies of
+# the ones it needs, checked against these by tests/host/test_dns_consts.py.
+_HEADER_LEN = const(12)
+_MAX_NAME = const(255)  # wire octets, root label included (RFC 1035 §3.1)
+_MAX_LABEL = const(63)
+_EDNS_PAYLOAD = const(1232)  # the DNS flag day 2020 size: no IP fragmentation
 
 _QR = const(0x8000)
 _RD = const(0x0100)
@@ -85,7 +71,7 @@ def put_name(buf, off, name):
     # becomes the length of the label that follows it.
     b = name.encode()
     n = len(b)
-    if n + 2 > MAX_NAME:
+    if n + 2 > _MAX_NAME:
         raise DnsError("name too long: %r" % name)
     buf[off + 1 : off + 1 + n] = b
     i = 0
@@ -93,7 +79,7 @@ def put_name(buf, off, name):
         j = b.find(b".", i)
         if j < 0:
             j = n
-        if j == i or j - i > MAX_LABEL:
+        if j == i or j - i > _MAX_LABEL:
             raise DnsError("bad label in %r" % name)
         buf[off] = j - i
         off += j - i + 1
@@ -108,9 +94,9 @@ def _put_labels(buf, off, name):
     start = off
     for label in _labels(name):
         n = len(label)
-        if n == 0 or n > MAX_LABEL:
+        if n == 0 or n > _MAX_LABEL:
             raise DnsError("bad label in %r" % name)
-        if off - start + n + 2 > MAX_NAME:
+        if off - start + n + 2 > _MAX_NAME:
             raise DnsError("name too long: %r" % name)
         buf[off] = n
         buf[off + 1 : off + 1 + n] = label
@@ -147,23 +133,24 @@ def _labels(name):
 def encode_query(buf, qid, name, qtype, edns=True, qclass=1):
     """Build a recursive query for (name, qtype) into ``buf``; returns its length.
 
-    ``buf`` is the caller's preallocated ``bytearray(QUERY_BUF)``, reused for every query.
+    ``buf`` is the caller's preallocated buffer (the resolver's 300 bytes: header, the longest
+    name, question and OPT fit), reused for every query.
     """
     struct.pack_into("!HHHHHH", buf, 0, qid & 0xFFFF, _RD, 1, 0, 0, 1 if edns else 0)
-    off = put_name(buf, HEADER_LEN, name)
+    off = put_name(buf, _HEADER_LEN, name)
     struct.pack_into("!HH", buf, off, qtype, qclass)
     off += 4
     if edns:
         # OPT: root owner, CLASS = our UDP payload size, TTL = 0 (no DO bit), no options.
         buf[off] = 0
-        struct.pack_into("!HHIH", buf, off + 1, OPT, EDNS_PAYLOAD, 0, 0)
+        struct.pack_into("!HHIH", buf, off + 1, OPT, _EDNS_PAYLOAD, 0, 0)
         off += 11
     return off
 
 
 def question_end(buf):
     """Offset just after the first question of a packet (to compare it with the query's)."""
-    p = HEADER_LEN
+    p = _HEADER_LEN
     n = len(buf)
     while p < n:
         c = buf[p]
@@ -191,14 +178,14 @@ def decode(buf):
 
 def _decode(buf):
     end = len(buf)
-    if end < HEADER_LEN:
+    if end < _HEADER_LEN:
         raise DnsError("short header")
     mv = memoryview(buf)
     m = Message()
     m.id, m.flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", buf, 0)
     m.rcode = m.flags & 15
     names = {}  # type: dict # offset -> (name, wire length, last offset read): compression targets
-    p = HEADER_LEN
+    p = _HEADER_LEN
     for i in range(qd):
         name, p = _name(buf, mv, p, end, names)
         if p + 4 > end:
@@ -326,7 +313,7 @@ def _name(buf, mv, p, end, names):
         n = buf[p]
         if 0 < n < 64:
             total += n + 1
-            if total > MAX_NAME:
+            if total > _MAX_NAME:
                 raise DnsError("name too long")
             p += n + 1
             if p > end:
@@ -351,12 +338,12 @@ def _name(buf, mv, p, end, names):
             hi = p + 1
         if ptr >= limit:
             raise DnsError("forward or looping pointer")
-        if ptr < HEADER_LEN:  # no name lives in the header: its bytes would read as labels
+        if ptr < _HEADER_LEN:  # no name lives in the header: its bytes would read as labels
             raise DnsError("pointer into the header")
         hit = names.get(ptr)
         if hit is not None and hit[2] < end:
             total += hit[1] - 1
-            if total > MAX_NAME:
+            if total > _MAX_NAME:
                 raise DnsError("name too long")
             if hit[2] > hi:
                 hi = hit[2]

@@ -164,7 +164,7 @@ class SipStack:
                 return
             from . import uas  # the server side, loaded with the first request
 
-            uas.handle(self, m)
+            uas.handle(self, m)  # the server side unloads itself when idle (strans.server_idle)
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
@@ -182,9 +182,10 @@ class SipStack:
         m.src = src
         m.flow = flow
         self.log.debug("sip", "malformed", code=err.code, reason=err.reason, src=src)
-        from .strans import response
+        from .strans import response, server_idle
 
         self.tp.send_response(response(m, err.code, err.reason), m)
+        server_idle(self)
 
     def shed(self):
         """Out of heap: end the server transactions that have answered (they only absorb

@@ -11,10 +11,15 @@ request until Timer J (64·T1 UDP, 0 on a stream).
 
 The request line of a received request is read here too (``request_line``, for
 ``msg.parse``): the server side's code, loaded with the first request, never by a phone
-that only registers and calls out.
+that only registers and calls out. It goes again (with ``uas.py``) ``SERVER_IDLE_MS`` after
+the last request, once no server transaction is left and no call code is loaded
+(``server_idle``): a registrar's OPTIONS ping or a call from the far end does not keep ~7 KB
+of heap for good.
 """
 
-from ..compat import const
+import sys
+
+from ..compat import const, forget
 from . import SipError
 from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, name
 from .msg import tail
@@ -26,6 +31,10 @@ _COMPLETED = const(2)
 _CONFIRMED = const(3)
 _ACCEPTED = const(4)
 _TERMINATED = const(5)
+
+# 64·T1: a request's retransmissions (and the stateless answers' To tag, one per load of
+# uas.py) never straddle an unload.
+SERVER_IDLE_MS = 32000
 
 
 def response(req, code, reason, to_tag=None, headers=None, body=b"", content_type=None,
@@ -188,7 +197,46 @@ class ServerTxn:
     def _terminate(self):
         self.state = _TERMINATED
         self._cancel_timers()
-        self.stack.stx_done(self)
+        st = self.stack
+        st.stx_done(self)
+        if not st.stx and not st._accepted:
+            server_idle(st)
+
+
+def server_idle(stack):
+    """A request was handled, or the last server transaction ended: unload the server side
+    ``SERVER_IDLE_MS`` after the last request. One timer at a time: a request meanwhile only
+    moves the time of the last request (no garbage per request); the timer waits out the
+    rest. Its state lives here and goes with the module."""
+    _idle[1] = stack.sched.now()
+    if _idle[2] is not stack:  # another stack (a config reload swaps them): its own timer
+        if _idle[0] is not None:
+            _idle[0].cancel()
+            _idle[0] = None
+        _idle[2] = stack
+    if _idle[0] is None:
+        _idle[0] = stack.sched.call_later(SERVER_IDLE_MS, _unload)
+
+
+# the unload timer, scheduler time of the last request, the stack it came to
+_idle = [None, 0, None]  # type: list
+
+
+def _unload():
+    _idle[0] = None
+    stack = _idle[2]
+    if stack.stx or stack._accepted:
+        return  # the last one's end arms the timer again
+    left = SERVER_IDLE_MS - (stack.sched.now() - _idle[1])
+    if left <= 0 and "sipua.sip.call" in sys.modules:
+        # A call may hold a server transaction (an incoming call keeps its INVITE's): its
+        # class keeps this module's code alive, and a reload would load a second copy.
+        # Looked at again until the call code is unloaded (agent.CALLS_IDLE_MS).
+        left = SERVER_IDLE_MS
+    if left > 0:
+        _idle[0] = stack.sched.call_later(left, _unload)
+        return
+    forget("sipua.sip.uas", "sipua.sip.strans", "sipua.sip.uri")  # uri: no call code uses it
 
 
 def request_line(m, line):

@@ -32,7 +32,7 @@ _CONNECTING = const(0)
 _OPEN = const(1)
 _CLOSED = const(2)
 _HANDSHAKE = const(3)  # TLS: connected, handshake under way (tls.py)
-_RECV = const(2048)  # bytes per TCP read
+_RECV = const(1024)  # bytes per TCP read
 _PORT_TRIES = const(20)
 _DEBUG = const(10)  # log.DEBUG
 
@@ -61,8 +61,9 @@ class Flow:
         self.reliable = kind != "udp"
         if self.reliable and tp._rx is None:
             # One receive buffer for every stream flow, allocated with the first one (a
-            # UDP-only phone never needs its 2 KB; a TCP/TLS one opens its registrar's
-            # connection first thing) and kept: recv(2048) wants 2 KB contiguous per read,
+            # UDP-only phone never needs it; a TCP/TLS one opens its registrar's connection
+            # first thing) and kept: 1 KB, as a longer message takes one more read (its
+            # bytes gather in rbuf either way). recv(n) wants n bytes contiguous per read,
             # which a fragmented small heap no longer has (seen at 224 KB), and failing
             # before the read leaves the socket ready. readinto needs no heap. (Datagrams
             # are read with recv: readinto would run queued datagrams together on

@@ -18,7 +18,7 @@ tag of a stateless answer is one per boot, which keeps it the same for the same 
 from ..compat import const
 from .scan import text
 from .stack import new_tag
-from .strans import ServerTxn, response
+from .strans import ServerTxn, response, server_idle
 from .uri import parse_uri
 
 # hdr.py's ids (private: no dict entry; tests/host/test_sip_msg_ids.py checks them)
@@ -88,7 +88,13 @@ def server_key(m, method=None):
 
 
 def handle(stack, m):
-    """A parsed request: to its server transaction, or answered here, or to the UA."""
+    """A parsed request: to its server transaction, or answered here, or to the UA; the
+    server side is unloaded again once requests stop coming (``strans.server_idle``)."""
+    _handle(stack, m)
+    server_idle(stack)
+
+
+def _handle(stack, m):
     key = server_key(m)
     t = stack.stx.get(key)
     if t is not None:

@@ -126,8 +126,21 @@ def report():
     return acc
 
 
-def register(timeout_ms=120000):
+def resolving(queries, timeout_ms=120000):
+    """Start the agent and run until the DNS server got its ``queries``-th question: the
+    resolution's last query is out, its code loaded (the phone is not settled: measured as
+    is, a peak)."""
     S["agent"] = S["start"]()
+    if S["agent"] is None:
+        raise AssertionError("the agent did not start (safe idle mode)")
+    if not S["sched"].run_until(lambda: S["dns"].queries >= queries, timeout_ms):
+        raise AssertionError("fewer than %d DNS queries" % queries)
+    modules()
+
+
+def register(timeout_ms=120000):
+    if S.get("agent") is None:  # not started by resolving()
+        S["agent"] = S["start"]()
     if S["agent"] is None:
         raise AssertionError("the agent did not start (safe idle mode)")
     reg = S["agent"].registrations[0]
@@ -163,9 +176,24 @@ def hangup(linger_ms=40000):
     report()
 
 
+def options_ping(phone_ip, phone_port, linger_ms=40000):
+    """The registrar pings the phone (OPTIONS down the registration's connection); run until
+    it answered 200, then ``linger_ms`` with nothing happening (the server side the request
+    loaded is unloaded when idle: sip/strans.py SERVER_IDLE_MS). The phone's address comes
+    from the host: names the firmware also uses, interned here first, would hide its qstrs."""
+    r = [x for x in S["servers"] if x.ok][-1]
+    before = r.seen.get("answered_200", 0)
+    r.ping_phone(phone_ip, phone_port, before + 1)
+    run_until(lambda: r.seen.get("answered_200", 0) > before, 5000, "answered the ping")
+    sched = S["sched"]
+    end = sched.now() + linger_ms
+    run_until(lambda: sched.now() >= end, linger_ms + 2000, "lingered")
+    report()
+
+
 def idle(ms):
     """Let ``ms`` of virtual time pass with nothing happening (code loaded for a resolution
-    is unloaded 2 s after it: agent.DNS_IDLE_MS)."""
+    is unloaded on the next turn after it: agent.DNS_IDLE_MS)."""
     sched = S["sched"]
     end = sched.now() + ms
     run_until(lambda: sched.now() >= end, ms + 2000, "idle")

@@ -127,11 +127,26 @@ class Registrar:
     def closed(self, conn):
         self.bufs.pop(conn, None)
 
+    def ping_phone(self, phone_ip, phone_port, n):
+        """An OPTIONS to the phone down its registration's TCP connection, as a registrar
+        pings a registered Contact (Kamailio's nathelper, say); the phone's answer is
+        counted in ``seen`` as ``answered_200``."""
+        conn = list(self.bufs)[-1]  # the phone's socket: the connection it registered on
+        conn.answer(("OPTIONS sip:%s:%d;transport=tcp SIP/2.0\r\n"
+                     "Via: SIP/2.0/TCP %s:5060;branch=z9hG4bKping%d\r\n"
+                     "From: <sip:ping@%s>;tag=ping\r\nTo: <sip:%s:%d>\r\n"
+                     "Call-ID: ping-%d@%s\r\nCSeq: %d OPTIONS\r\nMax-Forwards: 70\r\n"
+                     "Content-Length: 0\r\n\r\n"
+                     % (phone_ip, phone_port, self.ip, n, self.realm, phone_ip, phone_port,
+                        n, self.ip, n)).encode())
+
     # -- SIP ---------------------------------------------------------------------------------
     def handle(self, data, proto):
         first, hdrs, _ = parse(data)
-        if first.startswith("SIP/2.0"):
-            return ()  # a response of the phone's (to an OPTIONS, say): nothing to do
+        if first.startswith("SIP/2.0"):  # the phone's answer to our OPTIONS ping
+            key = "answered_" + first[8:11]
+            self.seen[key] = self.seen.get(key, 0) + 1
+            return ()
         method = first.split(" ", 1)[0]
         self.seen[method] = self.seen.get(method, 0) + 1
         if method == "REGISTER":
