@@ -26,7 +26,8 @@ import time
 import baresipctl
 import labctl
 import pytest
-from agentboard import AgentBoard, board_config
+from agentboard import AgentBoard
+from audiocalls import audio_config, board_calls_phone, phone_calls_board, wav_seconds
 from sipfw import audiocheck as ac
 
 pytestmark = pytest.mark.lab
@@ -103,15 +104,9 @@ def boards(tmp_path):
         b.stop()
 
 
-def audio_config(lab, source, sink, law, auto_answer=False):
+def config(lab, source, sink, law, auto_answer=False):
     ip, port = next_addr()
-    cfg = board_config(lab, ip, port, auto_answer=auto_answer)
-    cfg["audio"] = {"source": source, "sink": sink, "codecs": [law]}
-    return cfg
-
-
-def seconds(wav) -> float:
-    return len(ac.read_wav(wav)) / ac.RATE
+    return audio_config(lab, ip, port, source, sink, law, auto_answer=auto_answer)
 
 
 def judge(ref_wav, rec_wav, law, max_lag_s):
@@ -139,7 +134,7 @@ def test_harness_selfcheck_baresip_to_baresip(healthy, phones, speech, tmp_path,
     caller = phones(PHONE2, source=speech, codecs=[law])
     caller.dial(PHONE)
     callee.wait_event("CALL_ESTABLISHED", 5)
-    caller.wait_event("CALL_CLOSED", seconds(speech) + 10)  # aufile's end hangs up
+    caller.wait_event("CALL_CLOSED", wav_seconds(speech) + 10)  # aufile's end hangs up
     callee.wait_event("CALL_CLOSED", 5)
     for p in (callee, caller):
         assert decoder(p) == law, p.log()
@@ -159,16 +154,9 @@ def test_board_to_baresip_speech(healthy, phones, boards, speech, tmp_path, law)
     baresip records what it decodes."""
     listener = phones(PHONE, source=baresipctl.silence_wav(tmp_path / "quiet.wav", 60),
                       codecs=[law])
-    b = boards(audio_config(healthy, "wav:" + speech.name, "null", law), files=[speech])
+    b = boards(config(healthy, "wav:" + speech.name, "null", law), files=[speech])
     b.wait("reg", "registered", 10)
-    mark = b.mark()
-    b.cmd("call %s" % PHONE)
-    ans = b.wait("call", "answered", 10, since=mark)
-    assert ans.get("codec") == law, ans
-    listener.wait_event("CALL_ESTABLISHED", 5)
-    time.sleep(seconds(speech) + 0.5)  # one copy, not the next one's speech
-    b.cmd("hangup")
-    listener.wait_event("CALL_CLOSED", 5)
+    board_calls_phone(b, listener, wav_seconds(speech) + 0.5, law)  # one copy, not the next
     assert decoder(listener) == law, listener.log()
     judge(speech, listener.recordings()[1], law, max_lag_s=PAD_S)
 
@@ -177,16 +165,10 @@ def test_board_to_baresip_speech(healthy, phones, boards, speech, tmp_path, law)
 def test_baresip_to_board_speech(healthy, phones, boards, speech, law):
     """baresip plays the speech once and hangs up at its end; the board answers by itself and
     writes what it plays out to a WAV on its filesystem."""
-    b = boards(audio_config(healthy, "silence", "wav:rec.wav", law, auto_answer=True))
+    b = boards(config(healthy, "silence", "wav:rec.wav", law, auto_answer=True))
     b.wait("reg", "registered", 10)
     talker = phones(PHONE, source=speech, codecs=[law])
-    mark = b.mark()
-    talker.dial("6903")
-    ans = b.wait("call", "answered", 10, since=mark)
-    assert ans.get("codec") == law, ans
-    b.wait("call", "ended", seconds(speech) + 10, since=mark)
-    rec = b.root / "rec.wav"
-    assert rec.exists(), b.text(mark)[-3000:]
+    rec = phone_calls_board(b, talker, wav_seconds(speech), law)
     # the board's sink runs on its playout clock from the call's start: allow the jitter
     # buffer's start and the first packet's way
     judge(speech, rec, law, max_lag_s=2.0)
@@ -195,13 +177,9 @@ def test_baresip_to_board_speech(healthy, phones, boards, speech, law):
 def test_board_tone_1000_reaches_baresip_at_1000_hz(healthy, phones, boards, tmp_path):
     listener = phones(PHONE, source=baresipctl.silence_wav(tmp_path / "quiet.wav", 60),
                       codecs=["PCMU"])
-    b = boards(audio_config(healthy, "tone:1000", "null", "PCMU"))
+    b = boards(config(healthy, "tone:1000", "null", "PCMU"))
     b.wait("reg", "registered", 10)
-    b.cmd("call %s" % PHONE)
-    listener.wait_event("CALL_ESTABLISHED", 10)
-    time.sleep(1.5)
-    b.cmd("hangup")
-    listener.wait_event("CALL_CLOSED", 5)
+    board_calls_phone(b, listener, 1.5, "PCMU")
     rec = ac.read_wav(listener.recordings()[1])
     assert len(rec) / ac.RATE > 1.0
     assert ac.peak_hz(rec) == pytest.approx(1000, abs=5)
@@ -211,17 +189,17 @@ def test_board_tone_1000_reaches_baresip_at_1000_hz(healthy, phones, boards, tmp
 def test_board_dtmf_reaches_baresip(healthy, phones, boards, tmp_path):
     listener = phones(PHONE, source=baresipctl.silence_wav(tmp_path / "quiet.wav", 60),
                       codecs=["PCMU"])
-    b = boards(audio_config(healthy, "silence", "null", "PCMU"))
+    b = boards(config(healthy, "silence", "null", "PCMU"))
     b.wait("reg", "registered", 10)
-    b.cmd("call %s" % PHONE)
-    listener.wait_event("CALL_ESTABLISHED", 10)
     mark = listener.mark()
-    b.cmd("dtmf 123#")
-    end = time.monotonic() + 5
-    while len(listener.dtmf_digits(mark)) < 4 and time.monotonic() < end:
-        time.sleep(0.05)
+
+    def send_digits(board):
+        board.cmd("dtmf 123#")
+        end = time.monotonic() + 5
+        while len(listener.dtmf_digits(mark)) < 4 and time.monotonic() < end:
+            time.sleep(0.05)
+
+    board_calls_phone(b, listener, 0.5, "PCMU", between=send_digits)
     assert listener.dtmf_digits(mark) == "123#", listener.log()
     # baresip's own account of it, once per digit
     assert re.findall(r"received DTMF: '(.)'", listener.log()) == list("123#")
-    b.cmd("hangup")
-    listener.wait_event("CALL_CLOSED", 5)
