@@ -6,9 +6,9 @@
 
 One ``Agent`` owns one SIP stack (one listening port), one locator (``Dns``) shared by every
 account, a registration per account (two in ``concurrent`` redundancy) and the call agent.
-``console_commands()`` gives the console its ``status``, ``call``, ``answer``, ``hangup``,
-``reg``, ``unreg`` and ``dns`` commands (all but ``status`` in ``cmds.py``, loaded when one
-runs).
+``console_commands()`` gives the console its ``status``, ``call``, ``answer``,
+``hangup``, ``dtmf``, ``hold``, ``resume``, ``reg``, ``unreg`` and ``dns`` commands (all
+but ``status`` in ``cmds.py``, loaded when one runs).
 
 Load only what runs: a board's .mpy modules live in RAM once imported, and a stock ESP32
 has ~100 KB for everything. The DNS codec, resolver and locator are needed while a
@@ -99,6 +99,7 @@ class Agent:
         self.stack = None
         self.locator = None
         self.calls = None  # sip.call.Calls while a call exists (loaded with the first one)
+        self.audio = None  # the config's "audio" section (media of each call)
         self.registrations = []  # every leg of every account
         self._lines = []  # (account, registration) for the call agent
         self._next_call_id = 1  # call ids go on across unloads of the call code
@@ -124,7 +125,7 @@ class Agent:
             from .sip.call import Calls
 
             calls = self.calls = Calls(self.sched, self.stack, self.locator, self.log,
-                                       first_id=self._next_call_id)
+                                       first_id=self._next_call_id, audio=self.audio)
             for account, reg in self._lines:
                 calls.add_account(account, reg)
             calls.on_idle = self._calls_ended
@@ -209,6 +210,6 @@ class Agent:
         from .console import lazy
 
         out = {"status": (self.status, None)}
-        for name in ("call", "answer", "hangup", "reg", "unreg", "dns"):
+        for name in ("call", "answer", "hangup", "dtmf", "hold", "resume", "reg", "unreg", "dns"):
             out[name] = (lazy(name, self, self.sched), None)
         return out

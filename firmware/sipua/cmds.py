@@ -1,9 +1,10 @@
 """Console command bodies and answers, loaded when a command runs and unloaded again
 ``IDLE_MS`` after the last one (``compat.forget``): a registered phone that nobody types
 at keeps none of it. The console's built-ins (``help``, ``log``, ``config``, ``reboot``,
-``reset``) and the agent's commands (``call``, ``answer``, ``hangup``, ``reg``, ``unreg``,
-``dns``; ``status`` stays on the agent) are functions ``name(owner, args)`` here, reached
-through ``run``; their help texts are here too, read by ``help`` only.
+``reset``) and the agent's commands (``call``, ``answer``, ``hangup``, ``dtmf``,
+``hold``, ``resume``, ``reg``, ``unreg``, ``dns``; ``status`` stays on the agent) are
+functions ``name(owner, args)`` here, reached through ``run``; their help texts are here
+too, read by ``help`` only.
 """
 
 from .compat import forget
@@ -22,6 +23,9 @@ HELP = {
     "call": "call URI|USER: start a call",
     "answer": "answer [ID]: answer the ringing call",
     "hangup": "hangup [ID]: end, cancel or reject a call",
+    "dtmf": "dtmf DIGITS [ID]: send 0-9 * # A-D as RFC 4733 events",
+    "hold": "hold [ID]: put the call on hold (re-INVITE sendonly)",
+    "resume": "resume [ID]: take the call off hold (re-INVITE sendrecv)",
     "reg": "reg [LABEL]: re-register now",
     "unreg": "unreg [LABEL]: remove the registration",
     "dns": "dns NAME [TRANSPORT]: run the RFC 3263 locator",
@@ -230,6 +234,30 @@ def hangup(agent, args):
     if c is None:
         raise ConsoleError("no call")
     return {"call": c.id, "state": c.state}
+
+
+def dtmf(agent, args):
+    if not args:
+        raise ConsoleError("usage: dtmf DIGITS [ID]")
+    try:
+        c = agent.calls.dtmf(args[0].upper(), int(args[1]) if len(args) > 1 else None) \
+            if agent.calls else None
+    except ValueError as e:
+        raise ConsoleError(str(e)) from None
+    if c is None:
+        raise ConsoleError("no call")
+    return {"call": c.id, "digits": args[0]}
+
+
+def hold(agent, args, on=True):
+    c = agent.calls.hold(int(args[0]) if args else None, on) if agent.calls else None
+    if c is None:
+        raise ConsoleError("no active call")
+    return {"call": c.id, "held": on}
+
+
+def resume(agent, args):
+    return hold(agent, args, False)
 
 
 def reg(agent, args):

@@ -92,6 +92,18 @@ _LOG = {
     "debug_commands": (_BOOL, False),  # console "stall": tests the watchdog; never in service
 }
 
+# audio.source / audio.sink (checked in _check_rules): "i2s" on the MCU boards, else a
+# silent source and a sink that drops what it gets
+_MCU = __import__("sys").platform in ("esp32", "rp2")
+_AUDIO = {
+    "source": (_STR, "i2s" if _MCU else "silence"),  # i2s, silence, echo, tone:HZ, wav:PATH
+    "sink": (_STR, "i2s" if _MCU else "null"),  # i2s, null, echo, wav:PATH
+    "codecs": (_LIST, ["PCMU", "PCMA"], (_ENUM, ("PCMU", "PCMA"))),  # offer order
+    "ptime": (_INT, 20, (10, 60)),  # ms of audio per RTP packet
+    "rtp_ports": (_LIST, [40000, 40100], (_INT, (1024, 65535))),  # [first, last]
+    "jitter_ms": (_INT, 40, (20, 120)),  # the jitter buffer's starting depth
+}
+
 _NETWORK = {
     "ssid": (_STR, ""),  # "": no Wi-Fi to join (vboard, Raspberry Pi, wired)
     "psk": (_STR, ""),
@@ -104,6 +116,7 @@ SCHEMA = {
     "sip": (_OBJ, None, _SIP),
     "log": (_OBJ, None, _LOG),
     "network": (_OBJ, None, _NETWORK),
+    "audio": (_OBJ, None, _AUDIO),
 }
 
 # Fields of each dns.static record type beyond name/type/ttl: name -> (kind, arg).
@@ -196,8 +209,10 @@ class _Checker:
                 if default is REQUIRED:
                     self.fail(sub, "is required")
                     continue
-                if kind in (_OBJ, _LIST, _MAP):
+                if kind in (_OBJ, _LIST, _MAP) and not default:
                     out[key] = self.value(sub, None, kind, arg)
+                elif kind == _LIST:
+                    out[key] = list(default)  # a copy: the schema's own list stays as it is
                 else:
                     out[key] = default
                 continue
@@ -317,6 +332,8 @@ def _check_rules(cfg, chk):
     if (isinstance(sip, dict) and _is_int(sip.get("t1")) and _is_int(sip.get("t2"))
             and sip["t2"] < sip["t1"]):
         chk.fail("sip.t2", "must be >= sip.t1 (%d), got %d" % (sip["t1"], sip["t2"]))
+    if isinstance(cfg["audio"], dict):
+        _check_audio(cfg["audio"], chk)
     net = cfg["network"]
     if isinstance(net, dict):
         psk = net.get("psk")
@@ -327,6 +344,29 @@ def _check_rules(cfg, chk):
         host = net.get("hostname")
         if isinstance(host, str) and host and ("." in host or not name(host)):
             chk.fail("network.hostname", "must be one DNS label (letters, digits, '-')")
+
+
+def _check_audio(a, chk):
+    for key in ("source", "sink"):
+        v = a.get(key)
+        if not isinstance(v, str):
+            continue
+        kind, _, arg = v.partition(":")
+        ok = (v in ("i2s", "echo") or v == ("silence" if key == "source" else "null")
+              or (kind == "wav" and arg) or (kind == "tone" and key == "source"
+                                             and arg.isdigit() and 0 < int(arg) < 4000))
+        if not ok:
+            chk.fail("audio." + key, "must be i2s, echo, %s, wav:PATH%s, got %r" % (
+                "silence" if key == "source" else "null",
+                ", tone:HZ (1..3999)" if key == "source" else "", v))
+    c = a.get("codecs")
+    if isinstance(c, list) and (not c or len(set(c)) != len(c)):
+        chk.fail("audio.codecs", "must list PCMU and/or PCMA once each, got %r" % (c,))
+    p = a.get("rtp_ports")
+    if isinstance(p, list) and not (len(p) == 2 and all(_is_int(x) for x in p)
+                                    and p[0] + (p[0] & 1) < p[1]):
+        chk.fail("audio.rtp_ports", "must be [first, last] with room for a port pair, got %r"
+                 % (p,))
 
 
 def validate(obj):

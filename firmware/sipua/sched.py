@@ -81,6 +81,10 @@ class Scheduler:
         self.running = False
         self._stopping = False
         self.watchdog = None  # a callable fed once per loop turn (hal's WDT)
+        # The media clock while a call carries audio (media/rtp.py): ``due`` (ms) and
+        # ``tick(now)``. Not a timer: a Timer and its heap entry per RTP packet would be
+        # garbage 50 times a second.
+        self.media = None
 
     # -- time ------------------------------------------------------------------------------
     def now(self):
@@ -206,6 +210,11 @@ class Scheduler:
             wait = self.next_due_in()
             if wait is None or wait > max_wait_ms:
                 wait = max_wait_ms
+            m = self.media
+            if m is not None and m.due - self._now < wait:
+                wait = m.due - self._now
+                if wait < 0:
+                    wait = 0
         for ev in self._poller.poll(wait):
             entry = self._io.get(ev[0])
             if entry is None or entry[_PARKED] is not None:
@@ -225,6 +234,9 @@ class Scheduler:
                     io_failed(self, entry, err)
                     forget("sipua.schedslow")
         now = self.now()
+        m = self.media
+        if m is not None and m.due <= now:
+            m.tick(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             self._run(heapq.heappop(heap)[2])

@@ -22,6 +22,8 @@ def rebase(s):
     base = s._now
     for _, _, tm in s._heap:
         tm.due -= base
+    if s.media is not None:
+        s.media.rebase(base)
     s._now = 0
     _renumber(s, s._heap)
 

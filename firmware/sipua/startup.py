@@ -91,6 +91,7 @@ def agent_start(agent, delay):
     sip["ca_file"] = sip.get("ca_file") or None
     sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
     agent._ka_ms = sip.pop("keepalive_s", 25) * 1000  # the agent's, not the stack's
+    agent.audio = cfg.get("audio")
     st = agent.stack = SipStack(agent.sched, log=agent.log, **sip)
     st.start()
     agent.locator = Dns(agent.sched, cfg.get("dns") or {}, st.local_ip, agent.log)

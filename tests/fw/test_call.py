@@ -89,6 +89,8 @@ class Phone:
         return [x for x in out if x and x["area"] == area and x["event"] == event]
 
     def close(self):
+        for c in list(self.calls.calls):  # their media sessions close their sockets
+            self.calls._end(c, "test over")
         self.stack.stop()
         self.uc1.stop()
         self.uc2.stop()

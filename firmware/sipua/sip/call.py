@@ -14,7 +14,7 @@ the hop was an address, without the route set, so the new proxy routes by the re
 """
 
 from .. import log as logmod
-from ..compat import const
+from ..compat import const, forget, urandom_u32
 from ..dns import Target
 from . import sdp
 from .auth import Auth
@@ -35,7 +35,12 @@ RINGING = "ringing"
 ACTIVE = "active"
 ENDED = "ended"
 
-_RTP_BASE = const(40000)  # SDP port; media itself is outside this agent
+# audio.* when no config gave them (tests that build Calls alone): config.py's defaults
+_AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptime": 20,
+          "rtp_ports": (40000, 40100), "jitter_ms": 40}
+_MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.g711", "sipua.media.jbuf",
+          "sipua.hal.audio", "sipua.media")
+_FLIP = {"sendonly": "recvonly", "recvonly": "sendonly"}
 
 
 class Call:
@@ -59,12 +64,19 @@ class Call:
         self.auth = None  # digest state of the INVITE, and of the BYE
         self.auth_bye = None
         self.answer_sdp = None  # our SDP answer to an incoming offer
+        self.media = None  # media.rtp.Session: its ports are in our SDP
+        self.offer = None  # the far end's SDP (sdp.Media) of an incoming INVITE
+        self.sdir = None  # the direction of our answer to it
+        self.sid = urandom_u32() & 0x7FFFFFFF  # o= session id, and its version:
+        self.ver = 0  # + 1 for each offer or answer of ours
+        self.held = False  # we hold the far end (console hold)
 
     def status(self, now):
         return {"id": self.id, "account": self.line.account.label, "direction": self.direction,
                 "state": self.state, "remote": self.remote, "codec": self.codec,
                 "server": describe(self.server) if self.server else None,
-                "duration_ms": now - self.started if self.state == ACTIVE else 0}
+                "duration_ms": now - self.started if self.state == ACTIVE else 0,
+                "held": self.held, "media": self.media.stats() if self.media else None}
 
 
 class Line:
@@ -86,8 +98,10 @@ class Line:
 
 
 class Calls:
-    def __init__(self, sched, stack, locator, log=None, max_calls=2, first_id=1):
+    def __init__(self, sched, stack, locator, log=None, max_calls=2, first_id=1, audio=None):
         self.sched = sched
+        self.audio = audio = audio or _AUDIO
+        self.ours = sdp.payloads(audio["codecs"])  # payload types in our order
         self.stack = stack
         self.locator = locator
         self.log = log or logmod.log
@@ -127,10 +141,14 @@ class Calls:
         if not targets:
             self._end(c, "no server")
             return c
-        body = sdp.build(self.stack.local_ip, _RTP_BASE + 2 * (c.id % 1000))
+        try:
+            body = self._offer(c)
+        except OSError as e:  # no RTP port pair free
+            self._end(c, str(e))
+            return c
         req = self.stack.make_request("INVITE", uri, acc.aor, uri,
                                       from_display=acc.display_name or None,
-                                      body=body.encode(), content_type="application/sdp")
+                                      body=body, content_type="application/sdp")
         c.invite = req
         c.auth = Auth(acc.auth_user, acc.password, acc.ha1)
         self.log.info("call", "dial", call=c.id, to=uri)
@@ -219,13 +237,90 @@ class Calls:
         if c.cancel_pending or c.state == ENDED:
             self._bye(c)  # answered as we hung up: end it properly
             return
-        try:
-            c.codec = sdp.negotiated(resp.body)
-        except sdp.SdpError:
-            c.codec = None
         c.state = ACTIVE
         c.started = self.sched.now()
+        c.codec = self._answer_in(c, resp.body)
         self.log.info("call", "answered", call=c.id, server=describe(c.server), codec=c.codec)
+
+    # -- media -------------------------------------------------------------------------------
+    def _media(self, c):
+        """The call's media session, its RTP/RTCP ports bound (OSError: none free)."""
+        if c.media is None:
+            from ..media.rtp import Session
+
+            c.media = Session(self.sched, self.audio, self.stack.local_ip, self.log, c.id)
+        return c.media
+
+    def _offer(self, c):
+        """Our SDP offer (bytes): a new o= version; sendonly while we hold the call."""
+        c.ver += 1
+        return sdp.build(self.stack.local_ip, self._media(c).port, self.ours,
+                         "sendonly" if c.held else "sendrecv", version=c.ver,
+                         session_id=c.sid, ptime=self.audio["ptime"]).encode()
+
+    def _answer_in(self, c, body):
+        """The far end's answer to our offer: the codec, and the media (re)started on it."""
+        try:
+            pt, remote = sdp.negotiated(body, self.ours)
+        except sdp.SdpError as e:
+            self.log.warn("media", "no_answer", call=c.id, err=str(e))
+            return None
+        d = _FLIP.get(remote.direction, remote.direction)
+        self._go(c, pt, remote, d if remote.port else "inactive")
+        return pt
+
+    def _go(self, c, pt, remote, direction):
+        """Start the call's media, or apply a new offer/answer to it."""
+        m = c.media
+        if m is None or c.state != ACTIVE:
+            return
+        m.held = c.held
+        try:
+            m.update(pt, remote, direction)
+        except Exception as e:  # noqa: BLE001 - the call goes on without audio, and says so
+            self.log.exc("media", "error", e, call=c.id)
+
+    def hold(self, call_id=None, on=True):
+        """``hold`` / ``resume``: a re-INVITE offering sendonly / sendrecv. Held, we send no
+        audio at once; resumed, when the far end has answered."""
+        c = self.find(call_id, ACTIVE)
+        if c is None or c.dialog is None:
+            return None
+        c.held = on
+        if on and c.media is not None:
+            c.media.held = True
+        req = c.dialog.request(self.stack, "INVITE", self._offer(c), "application/sdp")
+        target = c.server or c.line.targets()[0]
+        acks = []
+
+        def done(outcome, resp):
+            if outcome == RESPONSE and 200 <= resp.status < 300:
+                acks.append(c.dialog.request(self.stack, "ACK", cseq=req.cseq))
+                _send_stateless(self.stack, acks[0], target)
+                if c.state == ACTIVE:
+                    self._answer_in(c, resp.body)
+                return
+            if outcome == RESPONSE and resp.status in (401, 407) and c.auth is not None \
+                    and c.auth.answer(req, resp):
+                req.cseq = c.dialog.local_cseq = req.cseq + 1
+                self.stack.request(req, target, done)
+                return
+            self.log.warn("call", "reinvite_failed", call=c.id,
+                          reason=_REASONS.get(outcome, "error") if outcome != RESPONSE
+                          else resp.status)
+
+        self.log.info("call", "hold" if on else "resume", call=c.id)
+        self.stack.request(req, target, done,
+                           on_2xx=lambda r: acks and _send_stateless(self.stack, acks[0], target))
+        return c
+
+    def dtmf(self, digits, call_id=None):
+        """RFC 4733 events for ``digits`` on the active call (ValueError: none to send)."""
+        c = self.find(call_id, ACTIVE)
+        if c is None or c.media is None or not c.media.running:
+            raise ValueError("no call with audio")
+        c.media.dtmf(digits)
+        return c
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
@@ -253,6 +348,7 @@ class Calls:
 
     def _bye(self, c):
         c.state = ENDED  # whatever the far end says, this phone is done with the call
+        self._stop(c, "hangup")
         req = c.dialog.request(self.stack, "BYE")
         hop = c.dialog.next_hop()
         self.log.info("call", "bye", call=c.id, hop=hop.host)
@@ -305,16 +401,25 @@ class Calls:
         self.next_id += 1
         return c
 
+    def _stop(self, c, reason):
+        m = c.media
+        if m is not None:
+            c.media = None
+            m.stop(reason)
+
     def _end(self, c, reason):
         was_active = c.started and c.state in (ACTIVE, ENDED)
         c.state = ENDED
         c.reason = reason
+        self._stop(c, reason)
         self.log.info("call", "ended", call=c.id, reason=reason,
                       duration_ms=self.sched.now() - c.started if was_active else 0)
         if c in self.calls:
             self.calls.remove(c)
-        if not self.calls and self.on_idle is not None:
-            self.on_idle()
+        if not self.calls:
+            forget(*_MEDIA)  # the media code is loaded with the next call's SDP
+            if self.on_idle is not None:
+                self.on_idle()
 
     # -- incoming ----------------------------------------------------------------------------
     def on_request(self, m, stx):
@@ -337,19 +442,22 @@ class Calls:
         if len([c for c in self.calls if c.state != ENDED]) >= self.max_calls:
             stx.respond(486, "Busy Here")
             return
-        body = m.body
-        answer = None
-        if len(body):
-            try:
-                answer, codec = sdp.answer(bytes(body), self.stack.local_ip, _RTP_BASE)
-            except sdp.SdpError as e:
-                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
-                return
-        else:
-            codec = None
         from_na = m.name_addr(_H_FROM)
         remote = text(from_na.uri) if from_na else "?"
-        c = self._new(line, "in", remote)
+        c = Call(self.next_id, line, "in", remote)
+        codec = None
+        if len(m.body):
+            try:
+                codec = self._answer(c, m.body)
+            except sdp.SdpError as e:
+                self._stop(c, "488")
+                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
+                return
+            except OSError as e:  # no RTP port pair free
+                self._stop(c, "503")
+                stx.respond(503, "Service Unavailable", [("Warning", '399 sipfw "%s"' % e)])
+                return
+        self.next_id += 1
         c.txn = stx
         c.invite = m
         c.codec = codec
@@ -361,7 +469,6 @@ class Calls:
         transport = c.server.transport if c.server else "udp"
         contact = self.stack.contact(line.account.user, transport)
         c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
-        c.answer_sdp = answer
         self.calls.append(c)
         stx.respond(180, "Ringing", [("Contact", contact)])
         self.log.info("call", "incoming", call=c.id, remote=remote)
@@ -378,15 +485,40 @@ class Calls:
         if c is None:
             return None
         body = c.answer_sdp
-        if body is None:  # the offer comes in the ACK; ours goes in the 200
-            body = sdp.build(self.stack.local_ip, _RTP_BASE + 2 * (c.id % 1000))
-        c.txn.on_ack = lambda m: self.log.info("call", "confirmed", call=c.id)
-        c.txn.respond(200, "OK", [("Contact", c.dialog.contact)], body.encode(),
-                      "application/sdp")
+        if body is None:  # no offer in the INVITE: ours goes in the 200, the answer in the ACK
+            try:
+                body = self._offer(c)
+            except OSError as e:
+                c.txn.respond(503, "Service Unavailable", [("Warning", '399 sipfw "%s"' % e)])
+                self._end(c, str(e))
+                return c
+        c.txn.on_ack = lambda m: self._acked(c, m)
+        c.txn.respond(200, "OK", [("Contact", c.dialog.contact)], body, "application/sdp")
         c.state = ACTIVE
         c.started = self.sched.now()
         self.log.info("call", "answered", call=c.id, codec=c.codec)
+        # Media starts with our 200 (the offer told us where to send): the caller may send
+        # before its ACK arrives, and the first words after "answer" are not clipped.
+        if c.offer is not None:
+            self._go(c, c.codec, c.offer, c.sdir)
         return c
+
+    def _answer(self, c, body):
+        """Our answer (c.answer_sdp) to the offer ``body``: the codec; SdpError means 488."""
+        a = self.audio
+        answer, pt, offer = sdp.answer(bytes(body), self.stack.local_ip, self._media(c).port,
+                                       self.ours, a["ptime"], c.ver + 1, c.sid, c.held)
+        c.ver += 1
+        c.answer_sdp = answer.encode()
+        c.offer = offer
+        c.sdir = sdp.parse(answer).direction
+        return pt
+
+    def _acked(self, c, m):
+        """The ACK of our 200: it carries the answer when our 200 carried the offer."""
+        self.log.info("call", "confirmed", call=c.id)
+        if c.offer is None and len(m.body) and c.state == ACTIVE:
+            c.codec = self._answer_in(c, m.body)
 
     def _in_dialog(self, m, stx):
         c = None
@@ -405,13 +537,22 @@ class Calls:
             stx.respond(200, "OK")
             self.log.info("call", "remote_bye", call=c.id)
             self._end(c, "remote hangup")
-        elif m.method == "INVITE":  # re-INVITE: same media, answered again
+        elif m.method == "INVITE":  # re-INVITE: a new offer (address, port, hold)
+            c.offer = None
             try:
-                body, _ = sdp.answer(bytes(m.body), self.stack.local_ip, _RTP_BASE)
-            except sdp.SdpError:
-                body = sdp.build(self.stack.local_ip, _RTP_BASE, (c.codec or 0,))
-            stx.respond(200, "OK", [("Contact", c.dialog.contact)], body.encode(),
-                        "application/sdp")
+                if len(m.body):
+                    pt = self._answer(c, m.body)
+                    body = c.answer_sdp
+                else:  # it asks for our offer: the answer comes in its ACK
+                    body = self._offer(c)
+            except (sdp.SdpError, OSError) as e:  # the call goes on as it was (RFC 3264 §8)
+                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
+                return
+            stx.on_ack = lambda a: self._acked(c, a)
+            stx.respond(200, "OK", [("Contact", c.dialog.contact)], body, "application/sdp")
+            if c.offer is not None:
+                c.codec = pt
+                self._go(c, pt, c.offer, c.sdir)
         else:
             stx.respond(200, "OK")
 

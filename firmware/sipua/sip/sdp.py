@@ -1,7 +1,10 @@
 """SDP offer/answer (RFC 3264) for one G.711 audio stream.
 
-The handset offers PCMU, PCMA and telephone-event; as answerer it takes the first codec in
-the offerer's order that it supports, or tells the caller to answer 488.
+The handset offers its codecs in the order of ``audio.codecs`` (PCMU, PCMA), telephone-event
+(RFC 4733, events 0-15), ``a=ptime`` and a direction; as answerer it takes the first codec
+in the offerer's order that it has, or tells the caller to answer 488, and mirrors the
+direction (the offerer's sendonly is our recvonly: a far end holding us is not sent to).
+The o= line's version goes up with each new offer or answer of ours (the call keeps it).
 """
 
 from ..compat import urandom_u32
@@ -18,7 +21,7 @@ class SdpError(Exception):
 class Media:
     """What one side said about its audio: address, port, payload types, direction."""
 
-    __slots__ = ("ip", "port", "payloads", "rtpmap", "direction", "dtmf_pt")
+    __slots__ = ("ip", "port", "payloads", "rtpmap", "direction", "dtmf_pt", "ptime")
 
     def __init__(self):
         self.ip = None
@@ -27,6 +30,7 @@ class Media:
         self.rtpmap = {}
         self.direction = "sendrecv"
         self.dtmf_pt = None
+        self.ptime = 0  # a=ptime, 0 when not given
 
 
 def parse(body):
@@ -62,6 +66,11 @@ def parse(body):
         elif kind == "a" and media is not None:
             if value in ("sendrecv", "sendonly", "recvonly", "inactive"):
                 media.direction = value
+            elif value.startswith("ptime:"):
+                try:
+                    media.ptime = int(value[6:])
+                except ValueError:
+                    raise SdpError("bad ptime") from None
             elif value.startswith("rtpmap:"):
                 pt, _, enc = value[7:].partition(" ")
                 try:
@@ -90,7 +99,7 @@ def _codec_of(media, pt):
 
 
 def build(ip, port, payloads=(0, 8), direction="sendrecv", dtmf_pt=DTMF_PT, version=1,
-          session_id=None):
+          session_id=None, ptime=20):
     """An SDP body (str) offering or answering ``payloads`` on ip:port."""
     sid = session_id if session_id is not None else urandom_u32() & 0x7FFFFFFF
     fmts = list(payloads) + ([dtmf_pt] if dtmf_pt is not None else [])
@@ -108,38 +117,48 @@ def build(ip, port, payloads=(0, 8), direction="sendrecv", dtmf_pt=DTMF_PT, vers
     if dtmf_pt is not None:
         lines.append("a=rtpmap:%d telephone-event/8000" % dtmf_pt)
         lines.append("a=fmtp:%d 0-15" % dtmf_pt)
-    lines.append("a=ptime:20")
+    lines.append("a=ptime:%d" % ptime)
     lines.append("a=" + direction)
     return "\r\n".join(lines) + "\r\n"
 
 
-def answer(offer_body, ip, port):
-    """(answer body, chosen payload type) for an offer; SdpError means answer 488."""
+def choose(media, ours=(0, 8)):
+    """The first payload type of ``media`` (in its order) that is one of ``ours``."""
+    for pt in media.payloads:
+        c = _codec_of(media, pt)
+        if c is not None and c in ours:
+            return c
+    raise SdpError("no common codec")
+
+
+def answer(offer_body, ip, port, ours=(0, 8), ptime=20, version=1, session_id=None,
+           hold=False):
+    """(answer body, chosen payload type, the offer's Media) for an offer; SdpError means
+    answer 488. ``hold``: we hold the call, so we only send (or do nothing)."""
     offer = parse(offer_body)
-    chosen = None
-    for pt in offer.payloads:
-        ours = _codec_of(offer, pt)
-        if ours is not None:
-            chosen = ours
-            break
-    if chosen is None:
-        raise SdpError("no common codec")
+    chosen = choose(offer, ours)
     direction = offer.direction  # sendonly <-> recvonly, the others as offered
     if direction == "sendonly":
         direction = "recvonly"
     elif direction == "recvonly":
         direction = "sendonly"
+    if hold:
+        direction = "sendonly" if direction in ("sendrecv", "sendonly") else "inactive"
     if offer.port == 0:
         direction = "inactive"
-    body = build(ip, port, (chosen,), direction, offer.dtmf_pt)
-    return body, chosen
+    body = build(ip, port, (chosen,), direction, offer.dtmf_pt, version, session_id, ptime)
+    return body, chosen, offer
 
 
-def negotiated(answer_body):
-    """The payload type the far end chose in its answer to our offer, or SdpError."""
+def negotiated(answer_body, ours=(0, 8)):
+    """(payload type the far end chose in its answer to our offer, its Media), or SdpError."""
     media = parse(answer_body)
-    for pt in media.payloads:
-        ours = _codec_of(media, pt)
-        if ours is not None:
-            return ours
-    raise SdpError("answer has no codec we offered")
+    try:
+        return choose(media, ours), media
+    except SdpError:
+        raise SdpError("answer has no codec we offered") from None
+
+
+def payloads(names):
+    """audio.codecs (["PCMU", "PCMA"]) -> payload types (0, 8) in that order."""
+    return tuple(pt for name in names for pt, n in CODECS if n.startswith(name + "/"))
