@@ -23,8 +23,8 @@ What baresip 1.0 does with the modules used here (checked in the lab):
 - There is no null player: ``aubridge`` with device ``nil`` stands in for the sound card.
 - ``g711`` gives PCMU and PCMA; the account's ``audio_codecs`` picks and orders them.
   baresip offers ``telephone-event`` and reports received RFC 4733 digits as
-  ``CALL_DTMF_START`` events (param = the digit) and the log line
-  ``call: received DTMF: '5' (duration=...)``.
+  ``CALL_DTMF_START`` events (param = the digit), ``CALL_DTMF_END`` at the event's end, and
+  the log lines ``received event: '5' (end=0)`` / ``(end=1)``.
 - ``answermode=auto`` answers at once; ``ctrl_tcp`` takes JSON commands in netstrings
   (``{"command": "dial", "params": "...", "token": "..."}``) and sends every UA event.
 

@@ -195,11 +195,12 @@ def test_board_dtmf_reaches_baresip(healthy, phones, boards, tmp_path):
 
     def send_digits(board):
         board.cmd("dtmf 123#")
-        end = time.monotonic() + 5
-        while len(listener.dtmf_digits(mark)) < 4 and time.monotonic() < end:
+        end = time.monotonic() + 5  # until each digit has started and ended (its end packets)
+        while len(listener.find_events("CALL_DTMF_END", mark)) < 4 and time.monotonic() < end:
             time.sleep(0.05)
 
     board_calls_phone(b, listener, 0.5, "PCMU", between=send_digits)
     assert listener.dtmf_digits(mark) == "123#", listener.log()
-    # baresip's own account of it, once per digit
-    assert re.findall(r"received DTMF: '(.)'", listener.log()) == list("123#")
+    assert len(listener.find_events("CALL_DTMF_END", mark)) == 4, listener.log()
+    # baresip's own account of it: each digit's event begins once and ends once
+    assert re.findall(r"received event: '(.)' \(end=1\)", listener.log()) == list("123#")
