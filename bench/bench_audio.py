@@ -3,13 +3,16 @@ against baresip 1.0 (Debian baresip-core) through the lab PBX, in a private netw
 namespace with a lab of its own.
 
 * speech: a known espeak-ng WAV played by one side, recorded by the other, board -> baresip
-  and baresip -> board, PCMU and PCMA: normalised cross-correlation against the reference
-  through the same law, speech span error (``sipfw.audiocheck``; bar: >= 0.9, ±40 ms);
+  and baresip -> board, and baresip -> board -> baresip (the board's ``echo`` sink feeding
+  its source), PCMU and PCMA: normalised cross-correlation against the reference through
+  the same law, speech span error (``sipfw.audiocheck``; bar: >= 0.9, ±40 ms);
 * ``tone:1000`` from the board, recorded by baresip: length, peak frequency, level;
 * the long call (``--call-s``, default 300 s, or ``SIPFW_BENCH_AUDIO_CALL_S``): the board
-  calls baresip and plays the speech looped while sipp sends it OPTIONS at ``--flood-rate``
-  (50/s) and its registration is refreshed (a console ``reg`` half-way, besides its own
-  timer). RTP send times are taken by the kernel (``sipfw.bench.rtpsniff``: AF_PACKET on lo):
+  calls baresip, which talks all the time (the speech repeated), and echoes it back, while
+  sipp sends it OPTIONS at ``--flood-rate`` (50/s) and its registration is refreshed (a
+  console ``reg`` half-way, besides its own timer). baresip's recording of the whole call
+  is matched against what it played (a lost, repeated or drifting frame shows). RTP send
+  times are taken by the kernel (``sipfw.bench.rtpsniff``: AF_PACKET on lo):
   interval p50/p99/max, jitter at the capture, sequence loss, packets vs duration/ptime and
   drift; the board's own receive figures from ``status``; heap from ``status gc`` samples
   (the board collects first) against the packets sent in between. Compared with baresip's
@@ -91,6 +94,17 @@ class Bench:
             x.stop()
         self.running = []
 
+    def guarded(self, out: dict, key: str, fn) -> None:
+        """out[key] = fn(), or {"error": ...}: one failed figure does not stop the others."""
+        try:
+            out[key] = fn()
+        except Exception as exc:  # noqa: BLE001 (reported, and the bench fails)
+            text = "%s: %s" % (type(exc).__name__, exc)
+            out[key] = {"error": text.splitlines()[0][:300]}
+            print("%s failed: %s" % (key, text[-3000:]), file=sys.stderr, flush=True)
+        finally:
+            self.stop_all()
+
     # -- figures
     def speech(self, wav) -> dict:
         from audiocalls import board_calls_phone, phone_calls_board, wav_seconds
@@ -100,25 +114,34 @@ class Bench:
         ref = ac.read_wav(wav)
         out = {}
         for law in LAWS:
-            try:
+            def b2p(law=law):
                 p = self.phone("b2p-%s" % law, source=silence_wav(self.work / "q.wav", 60),
                                codecs=[law])
                 b = self.board("board-b2p-%s" % law, "wav:" + wav.name, "null", law,
                                files=[wav])
                 board_calls_phone(b, p, wav_seconds(wav) + 0.5, law)
-                m = ac.match(ref, ac.read_wav(p.recordings()[1]), law=law, max_lag_s=PAD_S)
-                out["board_to_baresip_%s" % law] = m.as_dict()
-            finally:
-                self.stop_all()
-            try:
+                return ac.match(ref, ac.read_wav(p.recordings()[1]), law=law,
+                                max_lag_s=PAD_S).as_dict()
+
+            def p2b(law=law):
                 b = self.board("board-p2b-%s" % law, "silence", "wav:rec.wav", law,
                                auto_answer=True)
                 p = self.phone("p2b-%s" % law, source=wav, codecs=[law])
                 rec = phone_calls_board(b, p, wav_seconds(wav), law)
-                m = ac.match(ref, ac.read_wav(rec), law=law, max_lag_s=2.0)
-                out["baresip_to_board_%s" % law] = m.as_dict()
-            finally:
-                self.stop_all()
+                return ac.match(ref, ac.read_wav(rec), law=law, max_lag_s=2.0).as_dict()
+
+            def echo(law=law):  # both ways in one call: the board's echo sink feeds its source
+                b = self.board("board-echo-%s" % law, "echo", "echo", law, auto_answer=True)
+                p = self.phone("echo-%s" % law, source=wav, codecs=[law])
+                p.dial("6903")
+                b.wait("call", "answered", 10)
+                p.wait_event("CALL_CLOSED", wav_seconds(wav) + 10)
+                return ac.match(ref, ac.read_wav(p.recordings()[1]), law=law,
+                                max_lag_s=2.0).as_dict()
+
+            self.guarded(out, "board_to_baresip_%s" % law, b2p)
+            self.guarded(out, "baresip_to_board_%s" % law, p2b)
+            self.guarded(out, "baresip_to_board_to_baresip_%s" % law, echo)
         return out
 
     def tone(self) -> dict:
@@ -126,30 +149,32 @@ class Bench:
         from baresipctl import silence_wav
         from sipfw import audiocheck as ac
 
-        try:
-            p = self.phone("tone", source=silence_wav(self.work / "q.wav", 60),
-                           codecs=["PCMU"])
-            b = self.board("board-tone", "tone:1000", "null", "PCMU")
-            board_calls_phone(b, p, 3.0, "PCMU")
-            rec = ac.read_wav(p.recordings()[1])
-        finally:
-            self.stop_all()
+        p = self.phone("tone", source=silence_wav(self.work / "q.wav", 60), codecs=["PCMU"])
+        b = self.board("board-tone", "tone:1000", "null", "PCMU")
+        board_calls_phone(b, p, 3.0, "PCMU")
+        rec = ac.read_wav(p.recordings()[1])
         return {"recording_s": round(len(rec) / ac.RATE, 3), "peak_hz": round(ac.peak_hz(rec), 1),
                 "rms_dbfs": round(ac.rms_dbfs(rec), 1)}
 
     def long_call(self, wav) -> dict:
+        import numpy as np
         from audiocalls import board_calls_phone
-        from baresipctl import silence_wav
+        from sipfw import audiocheck as ac
         from sipfw.bench.rtpsniff import RtpSniffer, send_stats
         from sipfw.bench.scenarios import sipp_counts, sipp_flood
 
         call_s, rate = self.args.call_s, self.args.flood_rate
         samples, states, media = [], [], {}
         try:
-            p = self.phone("long", source=silence_wav(self.work / "long.wav", call_s + 60),
-                           codecs=["PCMU"])
-            b = self.board("board-long", "wav:" + wav.name, "null", "PCMU", files=[wav],
-                           debug=False)
+            # baresip talks for the whole call (the speech repeated), the board echoes it:
+            # both directions carry speech, and baresip's recording shows any frame the
+            # board lost, repeated or let drift over the call
+            speech = ac.read_wav(wav)
+            long_ref = np.tile(speech, int((call_s + 60) * ac.RATE / len(speech)) + 1)
+            long_wav = self.work / "long-speech.wav"
+            ac.write_wav(long_wav, long_ref)
+            p = self.phone("long", source=long_wav, codecs=["PCMU"])
+            b = self.board("board-long", "echo", "echo", "PCMU", debug=False)
             ip = b.config["sip"]["local_ip"]
             mark = b.mark()
 
@@ -185,6 +210,9 @@ class Bench:
             refreshes = len(b.events("reg", "registered", since=mark))
         finally:
             self.stop_all()
+        rec = ac.read_wav(p.recordings()[1])
+        echo = ac.match(long_ref[:max(ac.RATE, len(rec) - ac.RATE)], rec, law="PCMU",
+                        max_lag_s=2.0)
         board_pk = sniff.stream(src_ip=ip)
         phone_pk = sniff.stream(dst_ip=ip)
         (t0, free0), (t1, free1) = samples[0], samples[-1]
@@ -192,6 +220,7 @@ class Bench:
         return {
             "call_s": call_s, "options_per_s": rate, "sipp": sipp_counts(sipp_text),
             "registrations_during_call": refreshes,
+            "echo_recording": echo.as_dict(),
             "registered_throughout": bool(states) and all(s == "registered" for s in states),
             "board_send": send_stats(board_pk, PTIME_MS),
             "baresip_send": send_stats(phone_pk, PTIME_MS),
@@ -207,19 +236,27 @@ class Bench:
 
 def table(out: dict) -> str:
     rows = ["speech through the lab PBX (bar: correlation >= 0.9, speech span ±40 ms)",
-            "  %-18s %-5s %11s %13s %8s %9s" % ("direction", "codec", "correlation",
+            "  %-30s %-5s %11s %13s %8s %9s" % ("direction", "codec", "correlation",
                                                  "span err ms", "lag ms", "level dBFS")]
     for key, m in sorted(out.get("speech", {}).items()):
         direction, law = key.rsplit("_", 1)
-        rows.append("  %-18s %-5s %11.4f %13.1f %8.1f %9.1f" % (
+        if "error" in m:
+            rows.append("  %-30s %-5s FAILED %s" % (direction.replace("_to_", " -> "), law,
+                                                   m["error"][:120]))
+            continue
+        rows.append("  %-30s %-5s %11.4f %13.1f %8.1f %9.1f" % (
             direction.replace("_to_", " -> "), law, m["correlation"], m["duration_error_ms"],
             m["lag_ms"], m["rms_dbfs"]))
     t = out.get("tone_1000")
-    if t:
+    if t and "error" in t:
+        rows.append("tone:1000: FAILED %s" % t["error"][:120])
+    elif t:
         rows.append("tone:1000 from the board, recorded by baresip: %.2f s, peak %.1f Hz, "
                     "%.1f dBFS" % (t["recording_s"], t["peak_hz"], t["rms_dbfs"]))
     lc = out.get("long_call")
-    if lc:
+    if lc and "error" in lc:
+        rows.append("long call: FAILED %s" % lc["error"][:300])
+    elif lc:
         b, r = lc["board_send"], lc["baresip_send"]
         rows.append("long call: %d s, OPTIONS %d/s (%s), %d registration(s) in the call, "
                     "registered throughout: %s" % (lc["call_s"], lc["options_per_s"],
@@ -244,6 +281,11 @@ def table(out: dict) -> str:
         h = lc["heap"]
         row("heap growth bytes (status gc)", h["growth_bytes"], "")
         row("heap bytes per packet", h["bytes_per_packet"], "")
+        e = lc["echo_recording"]
+        rows.append("  baresip's whole recording of its speech echoed by the board: correlation "
+                    "%.4f, span error %.1f ms, lag %.1f ms" % (e["correlation"],
+                                                               e["duration_error_ms"],
+                                                               e["lag_ms"]))
     return "\n".join(rows)
 
 
@@ -270,9 +312,9 @@ def inside(args) -> int:
             wav = ac.speech_wav(work / "speech.wav", SPEECH, pad_s=PAD_S)
             if not args.skip_speech:
                 out["speech"] = bench.speech(wav)
-                out["tone_1000"] = bench.tone()
+                bench.guarded(out, "tone_1000", bench.tone)
             if args.call_s > 0:
-                out["long_call"] = bench.long_call(wav)
+                bench.guarded(out, "long_call", lambda: bench.long_call(wav))
         finally:
             bench.stop_all()
             lab.down()
@@ -292,18 +334,28 @@ def failures(out: dict) -> list[str]:
     """The proof's bars: a figure that misses one fails the bench (no figures merged)."""
     bad = []
     for key, m in sorted(out.get("speech", {}).items()):
-        if m["correlation"] < 0.9 or abs(m["duration_error_ms"]) > 40:
+        if "error" in m:
+            bad.append("%s: %s" % (key, m["error"]))
+        elif m["correlation"] < 0.9 or abs(m["duration_error_ms"]) > 40:
             bad.append("%s: correlation %.4f, span error %.1f ms" % (
                 key, m["correlation"], m["duration_error_ms"]))
     t = out.get("tone_1000")
-    if t and abs(t["peak_hz"] - 1000) > 5:
+    if t and "error" in t:
+        bad.append("tone_1000: %s" % t["error"])
+    elif t and abs(t["peak_hz"] - 1000) > 5:
         bad.append("tone:1000 recorded with its peak at %.1f Hz" % t["peak_hz"])
     lc = out.get("long_call")
-    if lc:
+    if lc and "error" in lc:
+        bad.append("long_call: %s" % lc["error"])
+    elif lc:
         want = lc["call_s"] * 1000 / PTIME_MS
         if lc["board_send"]["packets"] < 0.9 * want:
             bad.append("long call: the board sent %d RTP packets, %d expected"
                        % (lc["board_send"]["packets"], want))
+        e = lc["echo_recording"]
+        if e["correlation"] < 0.9:
+            bad.append("long call: baresip's recording of the echo correlates %.4f"
+                       % e["correlation"])
         if not lc["registered_throughout"]:
             bad.append("long call: the registration was lost")
     return bad
