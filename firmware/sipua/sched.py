@@ -76,6 +76,9 @@ class Scheduler:
         self._compact_at = _COMPACT_MIN
         self._soon = []
         self._poller = poller if poller is not None else select.poll()
+        # MicroPython's ipoll() hands back one reused tuple per ready object; poll() builds a
+        # list and a tuple per turn (~100 B of garbage for each RTP packet). CPython: poll().
+        self._ipoll = getattr(self._poller, "ipoll", None)
         self._io = {}  # key (object or fd) -> entry list, see _OBJ.._ONERR
         self._log = log
         self.running = False
@@ -181,12 +184,16 @@ class Scheduler:
         tm.args = None
         self._call(fn, args)
 
-    def _call(self, fn, args, report=True):
-        """Run one callback; the exception it raised (logged if ``report``), or None."""
+    def _call(self, fn, args, report=True, ev=-1):
+        """Run one callback, ``fn(*args)`` (an I/O one: ``fn(args, ev)``, no tuple built);
+        the exception it raised (logged if ``report``), or None."""
         start = self._clock()
         err = None
         try:
-            fn(*args)
+            if ev < 0:
+                fn(*args)
+            else:
+                fn(args, ev)
         except Exception as e:  # one broken callback must not stop the phone
             if not self._log:
                 raise
@@ -215,12 +222,13 @@ class Scheduler:
                 wait = m.due - self._now
                 if wait < 0:
                     wait = 0
-        for ev in self._poller.poll(wait):
+        ipoll = self._ipoll
+        for ev in ipoll(wait) if ipoll is not None else self._poller.poll(wait):
             entry = self._io.get(ev[0])
             if entry is None or entry[_PARKED] is not None:
                 continue
             # Only the first failure of a run prints its traceback: a repeat is one line.
-            err = self._call(entry[_FN], (entry[_OBJ], ev[1]), entry[_FAILS] == 0)
+            err = self._call(entry[_FN], entry[_OBJ], entry[_FAILS] == 0, ev[1])
             if err is None:
                 entry[_FAILS] = 0
             else:

@@ -426,3 +426,47 @@ def test_no_allocation_per_packet_at_steady_state():
         assert ses.received == 50 and ses.sent >= 47
     finally:
         _close(far, ses)
+
+
+def test_the_real_loop_allocates_nothing_per_packet():
+    """The whole loop on the board's scheduler (real clock, select.poll; ipoll on
+    MicroPython): RTP out, echoed back, read, played out. On MicroPython the heap must not
+    grow from one packet to the next (RTCP, every ~5 s, is held off for the measure)."""
+    import gc
+
+    from sipua.compat import IS_MICROPYTHON, readinto
+    from sipua.media.rtp import Session
+    from sipua.sched import Scheduler
+
+    s = Scheduler()
+    far = Far(s)
+    s.unwatch(far.sock)
+    buf = bytearray(172)
+    back = []
+
+    def echo(sock, ev):  # allocation-free, so the far end does not count
+        while readinto(sock, buf) == 172:
+            buf[8] = 0x44
+            if not back:
+                back.append(_addr(PHONE, ses.port))
+            sock.sendto(buf, back[0])
+
+    s.watch(far.sock, POLLIN, echo)
+    ses = Session(s, _cfg(), PHONE, ListLog().logger, 3)
+    ses.start(0, far.media(), "sendrecv")
+    ses._rtcp_timer.cancel()
+    try:
+        s.run_until(lambda: ses.received >= 5, 2000)
+        sent, received = ses.sent, ses.received
+
+        def done():
+            return ses.sent >= sent + 25
+
+        gc.collect()
+        before = gc.mem_alloc() if IS_MICROPYTHON else 0
+        s.run_until(done, 2000)
+        grew = (gc.mem_alloc() if IS_MICROPYTHON else 0) - before
+        assert ses.sent >= sent + 25 and ses.received >= received + 20
+        assert grew == 0, "%d bytes for %d packets" % (grew, ses.sent - sent)
+    finally:
+        _close(far, ses)

@@ -328,6 +328,12 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         raise HarnessError("udp_failover: the second server granted no registration")
     check(by["tcp_registered"], "registered", "tcp:uc2." + DOMAIN)
     check(by["in_call"], "registered", calls="active")
+    rtp = [int(x) for x in by["in_call"]["facts"]["rtp"][-1].split()]
+    setup = [int(x) for x in by["call_setup"]["facts"]["rtp"][-1].split()]
+    # the settled call carried audio both ways: 5 s of 20 ms packets (250), less slack
+    if rtp[0] - setup[0] < 200 or rtp[3] - setup[3] < 200:
+        raise HarnessError("in_call: RTP did not flow both ways (far end got %d, phone "
+                           "received %d)" % (rtp[0] - setup[0], rtp[3] - setup[3]))
     check(by["after_call"], "registered", calls="")  # an ended call is dropped
     if refreshes:
         check(by["refreshes"], "registered", "tcp:uc2." + DOMAIN)

@@ -1,2 +1,7 @@
-"""Media: RTP/RTCP sessions (rtp.py, rtcp.py), G.711 (g711.py), the jitter buffer
-(jbuf.py). Loaded when a call starts, forgotten when the last call ends."""
+"""Media: the G.711 codec (``g711``), the jitter buffer (``jbuf``); audio I/O is ``hal.audio``.
+
+Loaded when a call starts. ``g711`` keeps its compiled native code here (``_g711``) so a
+board compiles it once per boot even when the call's modules are forgotten after each call.
+"""
+
+_g711 = None  # type: tuple | None

@@ -1,70 +1,154 @@
-"""G.711 (stand-in until the audiocore branch's lands): PCMU (0) and PCMA (8), computed."""
+"""G.711 (ITU-T G.711, as its reference code in G.191 computes it): PCMU (µ-law, payload
+type 0) and PCMA (A-law, payload type 8), 8 kHz.
 
-SILENCE = {0: 0xFF, 8: 0xD5}
+``encode(pt, pcm, out, n)``: n int16 little-endian samples (2n bytes of ``pcm``, 2-byte
+aligned) to n bytes of ``out``. ``decode(pt, data, pcm, n)``: the reverse. Neither allocates.
+Decoding is a lookup in a 256-entry int16 table per law (512 B, built on first use);
+encoding computes the segment (no table). Negative samples are quantised on their one's
+complement, as G.191 does (A-law: the same codes as CPython's old ``audioop``; µ-law:
+``audioop`` used the two's complement and differs by one step on some negative samples).
+
+On MicroPython both loops are ``@micropython.viper`` functions, compiled from source at the
+first call (so the module itself stays bytecode for every ``mpy-cross`` architecture) and
+kept in ``sipua.media`` for the rest of the boot; elsewhere the plain loops below run.
+"""
+
+from array import array
+
+from ..compat import IS_MICROPYTHON
+
+SILENCE = {0: 0xFF, 8: 0xD5}  # the code of a zero sample per payload type
+
+_T = {}  # payload type -> decode table, built on first use
+_C = None  # (encode loop, decode loop), see _codec
+
+# The viper source: s = samples (ptr16), d = codes, a = 1 for A-law; t = decode table.
+_V = b"""
+@micropython.viper
+def e(s: ptr16, d: ptr8, n: int, a: int):
+    i = 0
+    while i < n:
+        x = int(s[i])
+        c = 0x80
+        if x & 0x8000:
+            x ^= 0xFFFF
+            c = 0
+        if a:
+            x >>= 4
+            if x > 15:
+                g = 16
+                while x > 31:
+                    x >>= 1
+                    g += 16
+                x += g - 16
+            d[i] = (x | c) ^ 0x55
+        else:
+            x = (x >> 2) + 33
+            if x > 0x1FFF:
+                x = 0x1FFF
+            g = 0
+            y = x >> 6
+            while y:
+                y >>= 1
+                g += 1
+            d[i] = ((g << 4) | ((x >> (g + 1)) & 15)) ^ 0x7F | c
+        i += 1
+@micropython.viper
+def f(s: ptr8, d: ptr16, n: int, t: ptr16):
+    i = 0
+    while i < n:
+        d[i] = t[s[i]]
+        i += 1
+"""
 
 
-def _ulaw(s):
-    sign = 0x80 if s < 0 else 0
-    if s < 0:
-        s = -s
-    if s > 32635:
-        s = 32635
-    s += 0x84
-    e = 7
-    m = 0x4000
-    while e and not s & m:
-        e -= 1
-        m >>= 1
-    return ~(sign | e << 4 | (s >> (e + 3)) & 15) & 0xFF
+def _e(s, d, n, a):
+    for i in range(n):
+        x = s[2 * i] | s[2 * i + 1] << 8
+        c = 0x80
+        if x & 0x8000:
+            x ^= 0xFFFF  # one's complement: the magnitude G.711 quantises
+            c = 0
+        if a:  # A-law: 13-bit magnitude, segment = position of the leading one
+            x >>= 4
+            if x > 15:
+                g = 16
+                while x > 31:
+                    x >>= 1
+                    g += 16
+                x += g - 16
+            d[i] = (x | c) ^ 0x55
+        else:  # µ-law: 14-bit magnitude plus the bias 33, clipped
+            x = (x >> 2) + 33
+            if x > 0x1FFF:
+                x = 0x1FFF
+            g = 0
+            y = x >> 6
+            while y:
+                y >>= 1
+                g += 1
+            d[i] = ((g << 4) | ((x >> (g + 1)) & 15)) ^ 0x7F | c
 
 
-def _alaw(s):
-    s >>= 3
-    if s >= 0:
-        mask = 0xD5
-    else:
-        mask = 0x55
-        s = -s - 1
-    seg = 0
-    end = 0x1F
-    while seg < 8 and s > end:
-        seg += 1
-        end = end << 1 | 1
-    if seg >= 8:
-        return 0x7F ^ mask
-    a = seg << 4 | ((s >> 1) if seg < 2 else (s >> seg)) & 15
-    return a ^ mask
+def _f(s, d, n, t):
+    for i in range(n):
+        v = t[s[i]]
+        d[2 * i] = v & 255
+        d[2 * i + 1] = v >> 8 & 255
 
 
-def _unulaw(u):
-    u = ~u & 0xFF
-    t = (((u & 15) << 3) + 0x84) << ((u >> 4) & 7)
-    return 0x84 - t if u & 0x80 else t - 0x84
+def _codec():
+    """(encode loop, decode loop): viper on MicroPython when the port compiles it."""
+    global _C
+    c = _C
+    if c is None:
+        from .. import media
+
+        c = media._g711
+        if c is None:
+            c = (_e, _f)
+            if IS_MICROPYTHON:
+                g = {}
+                try:
+                    exec(_V, g)
+                    c = (g["e"], g["f"])
+                except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
+                    pass
+            media._g711 = c
+        _C = c
+    return c
 
 
-def _unalaw(a):
-    a ^= 0x55
-    t = (a & 15) << 4
-    seg = (a & 0x70) >> 4
-    if seg == 0:
-        t += 8
-    else:
-        t = (t + 0x108) << (seg - 1)
-    return t if a & 0x80 else -t
+def table(pt):
+    """The decode table of a payload type: array('h') of 256 samples (G.191's expansion)."""
+    t = _T.get(pt)
+    if t is None:
+        if pt != 0 and pt != 8:
+            raise ValueError("g711: payload type %r is neither 0 (PCMU) nor 8 (PCMA)" % pt)
+        t = array("h", bytes(512))
+        for c in range(256):
+            if pt:  # A-law
+                x = (c ^ 0x55) & 0x7F
+                g = x >> 4
+                m = ((x & 15) + (16 if g else 0)) * 16 + 8
+                if g > 1:
+                    m <<= g - 1
+            else:  # µ-law
+                x = ~c & 0x7F
+                g = x >> 4
+                m = (128 << g) + (8 << g) * (x & 15) + (4 << g) - 132
+            t[c] = m if c & 0x80 else -m
+        _T[pt] = t
+    return t
 
 
 def encode(pt, pcm, out, n):
-    f = _ulaw if pt == 0 else _alaw
-    for i in range(n):
-        s = pcm[2 * i] | pcm[2 * i + 1] << 8
-        if s & 0x8000:
-            s -= 0x10000
-        out[i] = f(s)
+    if pt != 0 and pt != 8:
+        table(pt)  # raises, naming the payload type
+    _codec()[0](pcm, out, n, pt)
+    return n
 
 
 def decode(pt, data, pcm, n):
-    f = _unulaw if pt == 0 else _unalaw
-    for i in range(n):
-        s = f(data[i]) & 0xFFFF
-        pcm[2 * i] = s & 255
-        pcm[2 * i + 1] = s >> 8
+    _codec()[1](data, pcm, n, table(pt))
+    return n

@@ -134,7 +134,7 @@ class Session:
         self.crx = bytearray(256)  # RTCP in
         self.sink = open_sink(cfg["sink"], n)
         self.source = open_source(cfg["source"], n, sink=self.sink)
-        self.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"])
+        self.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"], fill=g711.SILENCE[pt])
         tx = self.tx
         tx[0] = 0x80
         r = urandom_u32()  # SSRC
@@ -177,6 +177,7 @@ class Session:
 
         self.pt = pt
         self.tx[1] = pt
+        self.jb.fill = self.silence[pt]
         self.rdtmf = remote.dtmf_pt
         self.addr = (remote.ip, remote.port)
         self.dir = direction
@@ -360,6 +361,8 @@ class Session:
             if r is not None and now - self.last_rx < _SSRC_IDLE_MS:
                 self.bad_ssrc += 1
                 return
+            if r is not None:
+                self.jb.reset()  # a new source: its sequence numbers start anywhere
             self.rssrc = (s_hi, s_lo)
             self.rts = (rx[off + 4] << 8 | rx[off + 5], rx[off + 6] << 8 | rx[off + 7])
             self.max_seq = self.base_seq = -1

@@ -69,6 +69,7 @@ def setup(path="/simnet.json"):
     S["servers"] = [simpeers.Registrar(r["ip"], r["realm"], r["password"],
                                        r.get("silent_udp", False), far_ip=net["far"])
                     for r in net["registrars"]]
+    S["rtp"] = simpeers.Rtp(net["far"])
     S["clock"] = Clock()
     S["poller"] = Poller(S["clock"])
 
@@ -113,6 +114,10 @@ def report():
     print("@@state %s" % acc["state"])
     print("@@server %s:%s:%s" % (srv.get("transport"), srv.get("host"), srv.get("ip")))
     print("@@calls %s" % ",".join(c["state"] for c in st["calls"]))
+    rtp = S["rtp"]
+    media = [c["media"] for c in st["calls"] if c.get("media")]
+    print("@@rtp %d %d %d %d" % (rtp.got, rtp.sent, rtp.rtcp,
+                                 media[0].get("received", 0) if media else 0))
     print("@@virtual_ms %d" % S["sched"].now())
     print("@@dns_queries %d" % S["dns"].queries)
     for r in S["servers"]:

@@ -9,6 +9,10 @@ under ``min_expires`` gets 423, then 200 with the Contact's expires. It also sta
 the far end of a call: INVITE is challenged (407), then answered 100, 180 and 200 with
 SDP (Record-Route: itself, so ACK and BYE come back the same way); BYE gets 200. With
 ``silent_udp`` it drops every datagram (a dead server: the phone must fail over).
+
+``Rtp`` is the far end's media: every RTP packet of the phone's is sent back at once with
+the far end's own SSRC, sequence number and timestamp (an echo, so audio flows both ways at
+the phone's pace); RTCP on the next port is counted.
 """
 
 import binascii
@@ -186,12 +190,42 @@ class Registrar:
         rr = "Record-Route: <sip:%s:5060%s;lr>\r\n" % (self.ip, tp)
         contact = "Contact: <sip:far@%s:5060%s>\r\n" % (self.far_ip, tp)
         sdp = ("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
-               "m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-               "a=rtpmap:101 telephone-event/8000\r\n" % (self.far_ip, self.far_ip))
+               "m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+               "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+               % (self.far_ip, self.far_ip, RTP_PORT))
         return (reply(hdrs, 100, "Trying", tag=False),
                 reply(hdrs, 180, "Ringing", rr + contact),
                 reply(hdrs, 200, "OK", rr + contact + "Content-Type: application/sdp\r\n",
                       sdp))
+
+
+RTP_PORT = 4000
+
+
+class Rtp:
+    def __init__(self, ip, port=RTP_PORT):
+        self.addr = (ip, port)
+        self.got = 0  # RTP packets from the phone
+        self.sent = 0  # echoed
+        self.rtcp = 0
+        self.buf = bytearray(12)
+        peers[("udp", ip, port)] = self
+        peers[("udp", ip, port + 1)] = self
+
+    def datagram(self, data, addr, src):
+        if addr[1] != self.addr[1]:
+            self.rtcp += 1
+            return
+        self.got += 1
+        self.sent += 1
+        n = self.sent
+        h = self.buf
+        h[0], h[1] = 0x80, data[1] & 0x7F
+        h[2], h[3] = n >> 8 & 255, n & 255
+        ts = 160 * n
+        h[4], h[5], h[6], h[7] = ts >> 24 & 255, ts >> 16 & 255, ts >> 8 & 255, ts & 255
+        h[8], h[9], h[10], h[11] = 0x5E, 0xC0, 0xEC, 0x40
+        deliver(bytes(h) + data[12:], addr, src)
 
 
 def reply(hdrs, code, reason, extra="", body="", tag=True):
