@@ -33,8 +33,8 @@ from sipfw import audiocheck as ac
 pytestmark = pytest.mark.lab
 
 HEAP = "512k"
-PHONE = "6905"  # baresip (6904 is the sipp far end of the other lab suites)
-PHONE2 = "7099"  # the second baresip of the harness self-check (a bench account)
+PHONE = "7098"  # baresip: a bench account no other lab test registers (6904/6905 are theirs)
+PHONE2 = "7099"  # the second baresip of the harness self-check
 SPEECH = "The quick brown fox jumps over the lazy dog."
 OTHER_SPEECH = "Seven eight nine, call me back at ten."
 PAD_S = 1.0  # silence after the speech: a looped source leaves a gap
