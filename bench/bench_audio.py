@@ -281,6 +281,13 @@ def table(out: dict) -> str:
         h = lc["heap"]
         row("heap growth bytes (status gc)", h["growth_bytes"], "")
         row("heap bytes per packet", h["bytes_per_packet"], "")
+        rows.append("  heap free after each collection: %s" % h["free_series"])
+        p99 = _get(b, "interval_ms", "p99")
+        if p99 != "-":
+            rows.append("  issue 12 goals: send interval p99 within 2 ms of ptime: %s (%.2f ms); "
+                        "heap per packet 0 at steady state: %s B" % (
+                            "met" if p99 <= PTIME_MS + 2 else "missed", p99,
+                            h["bytes_per_packet"]))
         e = lc["echo_recording"]
         rows.append("  baresip's whole recording of its speech echoed by the board: correlation "
                     "%.4f, span error %.1f ms, lag %.1f ms" % (e["correlation"],
