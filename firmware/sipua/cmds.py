@@ -239,18 +239,22 @@ def hangup(agent, args):
 def dtmf(agent, args):
     if not args:
         raise ConsoleError("usage: dtmf DIGITS [ID]")
+    c = agent.calls.find(int(args[1]) if len(args) > 1 else None, "active") \
+        if agent.calls else None
+    if c is None or c.media is None or not c.media.running:
+        raise ConsoleError("no call with audio")
     try:
-        c = agent.calls.dtmf(args[0].upper(), int(args[1]) if len(args) > 1 else None) \
-            if agent.calls else None
+        c.media.dtmf(args[0].upper())
     except ValueError as e:
         raise ConsoleError(str(e)) from None
-    if c is None:
-        raise ConsoleError("no call")
     return {"call": c.id, "digits": args[0]}
 
 
 def hold(agent, args, on=True):
-    c = agent.calls.hold(int(args[0]) if args else None, on) if agent.calls else None
+    from .sip.hold import hold
+
+    c = hold(agent.calls, int(args[0]) if args else None, on) if agent.calls else None
+    forget("sipua.sip.hold")  # its callback keeps what it needs until the answer
     if c is None:
         raise ConsoleError("no active call")
     return {"call": c.id, "held": on}

@@ -7,7 +7,7 @@ import sys
 from array import array
 
 from fwtest import make_tmpdir, raises, remove_tmpdir
-from sipua.hal import audio
+from sipua.hal import audio, i2s
 
 N = 160
 MPY = sys.implementation.name == "micropython"
@@ -72,6 +72,15 @@ def test_tone_frequency_level_and_continuity():
     crossings = sum(1 for i in range(1, len(x)) if (x[i - 1] < 0) != (x[i] < 0))
     assert 1998 <= crossings <= 2000  # 1000 Hz
     assert x[:8] == x[8:16] == x[-8:]  # 8 samples a period: exact at 8 kHz
+    assert src.f is not None and src.t is None  # one frame made once, then copied
+    # the generator itself (frames of 7: the tone repeats only after 8) gives the same
+    odd = audio.open_source("tone:1000", 7)
+    assert odd.f is None
+    p7, y = bytearray(14), []
+    for _ in range(160):
+        odd.read(p7)
+        y.extend(samples(p7))
+    assert y == x[:1120]
     # 440 Hz, read in frames of 80: the same stream as one read in frames of 160
     a, b = audio.open_source("tone:440", 160), audio.open_source("tone:440", 80)
     pa, pb = bytearray(320), bytearray(160)
@@ -260,6 +269,19 @@ class FakeMachine:
     Pin = FakePin
 
 
+class LeanI2S(FakeI2S):
+    def readinto(self, buf):
+        return len(buf)
+
+    def write(self, buf):
+        return len(buf)
+
+
+class LeanMachine:
+    I2S = LeanI2S
+    Pin = FakePin
+
+
 def board_config(name):
     with open(ROOT + "/board_configs/%s.json" % name) as f:
         return json.load(f)
@@ -273,7 +295,7 @@ def test_i2s_pins_and_buffers_from_the_board_config():
             cfg = board_config(name)
             a = cfg["audio"]
             # the firmware's own defaults for the port are the board config's
-            mine = audio._pins(plat)
+            mine = i2s._pins(plat)
             for k in ("mic", "amp", "frames"):
                 assert mine[k] == a[k], (name, k)
             del MADE[:]
@@ -281,23 +303,34 @@ def test_i2s_pins_and_buffers_from_the_board_config():
             sink = audio.open_sink("i2s", N, board=a)  # the section alone does too
             rx, tx = MADE
             m, p = a["mic"], a["amp"]
+            assert m["bits"] == 32 and "bits" not in p
             ibuf = 2 * N * a["frames"]
-            assert ibuf == 1280  # 4 frames of 20 ms
-            assert rx.args == (m["id"], m["sck"], m["ws"], m["sd"], FakeI2S.RX, 16,
-                               FakeI2S.MONO, 8000, ibuf)
+            assert ibuf == 1280  # 4 frames of 20 ms at 16 bits
+            assert rx.args == (m["id"], m["sck"], m["ws"], m["sd"], FakeI2S.RX, 32,
+                               FakeI2S.MONO, 8000, 2 * ibuf)
             assert tx.args == (p["id"], p["sck"], p["ws"], p["sd"], FakeI2S.TX, 16,
                                FakeI2S.MONO, 8000, ibuf)
             pcm = bytearray(2 * N)
             src.read(pcm)
-            assert rx.calls == [("readinto", 2 * N)] and pcm[:4] == b"\0\1\2\3"
+            # 32-bit samples 0x03020100, 0x07060504, ...: their top halves are kept
+            assert rx.calls == [("readinto", 4 * N)] and pcm[:4] == b"\2\3\6\7"
+            assert pcm[-2:] == bytes([(4 * N - 2) & 255, (4 * N - 1) & 255])
             sink.write(pcm)
             assert tx.calls == [("write", bytes(pcm))]
             src.close()
             sink.close()
             assert rx.calls[-1] == ("deinit",) and tx.calls[-1] == ("deinit",)
+        # a 16-bit microphone: read straight into the frame
+        del MADE[:]
+        src = audio.open_source("i2s", N, {"mic": {"id": 0, "sck": 1, "ws": 2, "sd": 3},
+                                           "frames": 3})
+        assert MADE[0].args == (0, 1, 2, 3, FakeI2S.RX, 16, FakeI2S.MONO, 8000, 3 * 2 * N)
+        pcm = bytearray(2 * N)
+        src.read(pcm)
+        assert MADE[0].calls == [("readinto", 2 * N)] and pcm[:4] == b"\0\1\2\3"
         e = raises(ValueError, audio.open_source, "i2s", N, {"audio": {"mic": {"sck": 1}}})
         assert "audio.source i2s" in str(e) and '"mic"' in str(e)
-        assert audio._pins("linux") is None
+        assert i2s._pins("linux") is None
     finally:
         if had is None:
             del sys.modules["machine"]
@@ -320,9 +353,21 @@ def test_no_allocation_per_frame():
         rec = audio.open_sink("wav:" + d + "/rec.wav", N)
         write_file(d + "/in.wav", wav_bytes(bytes(array("h", range(1000)))))  # loops at 6.25
         play = audio.open_source("wav:" + d + "/in.wav", N)
+        had = sys.modules.get("machine")
+        sys.modules["machine"] = LeanMachine
+        try:
+            mic = audio.open_source("i2s", N, board_config("esp32"))  # 32-bit samples
+            amp = audio.open_sink("i2s", N, board_config("esp32"))
+        finally:
+            if had is None:
+                del sys.modules["machine"]
+            else:
+                sys.modules["machine"] = had
 
         def frames(k):
             for _ in range(k):
+                mic.read(pcm)
+                amp.write(pcm)
                 tone.read(pcm)
                 echo.write(pcm)
                 echo.read(pcm)
@@ -340,7 +385,7 @@ def test_no_allocation_per_frame():
             used = gc.mem_alloc() - before
         finally:
             gc.enable()
-        for x in (tone, sil, null, echo, rec, play):
+        for x in (tone, sil, null, echo, rec, play, mic, amp):
             x.close()
         assert used == 0, "%d bytes over 200 frames" % used
     finally:

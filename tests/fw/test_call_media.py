@@ -5,11 +5,12 @@ the SDP version goes up with each offer or answer of ours."""
 
 import struct
 
-from fwtest import new_sched, start_stack
+from fwtest import new_sched, raises, start_stack
 from sipua.account import Account
 from sipua.log import Logger, parse_line
 from sipua.sip import sdp
 from sipua.sip.call import ACTIVE, Calls
+from sipua.sip.hold import hold
 from sipua.sip.reg import Registration
 from sipua.sip.servers import ServerSet
 from sipua.sip.strans import response
@@ -242,7 +243,7 @@ def test_console_hold_and_resume_send_reinvites():
         c = p.calls.call("6904")
         assert p.run(2000, lambda: c.state == ACTIVE)
         assert p.run(500, lambda: len(p.far.audio()) >= 5)
-        p.calls.hold()
+        hold(p.calls)
         assert p.run(1000, lambda: len(p.offers) == 2)
         held = sdp.parse(p.offers[1])
         assert held.direction == "sendonly" and held.port == c.media.port
@@ -252,7 +253,7 @@ def test_console_hold_and_resume_send_reinvites():
         n = len(p.far.audio())
         p.run(300)
         assert len(p.far.audio()) <= n + 1  # held: nothing sent
-        p.calls.hold(on=False)
+        hold(p.calls, on=False)
         assert p.run(1000, lambda: len(p.offers) == 3)
         assert sdp.parse(p.offers[2]).direction == "sendrecv" and " 3 IN IP4" in p.offers[2]
         assert p.run(1000, lambda: len(p.far.audio()) > n + 5)
@@ -268,7 +269,7 @@ def test_dtmf_on_a_call_reaches_the_far_end():
     try:
         c = p.calls.call("6904")
         assert p.run(2000, lambda: c.state == ACTIVE)
-        p.calls.dtmf("5")
+        c.media.dtmf("5")
         assert p.run(1000, lambda: sum(1 for _, d in p.far.got if d[1] & 0x7F == 101) >= 7)
         ev = [d for _, d in p.far.got if d[1] & 0x7F == 101]
         assert ev[0][12] == 5 and struct.unpack(">H", ev[-1][14:16])[0] == 800
@@ -287,5 +288,55 @@ def test_an_offer_without_g711_is_refused_and_leaves_no_media_behind():
         assert p.run(1000, lambda: _final(p, 1))
         assert _final(p, 1).status == 488 and not p.calls.calls
         assert [x for x in rtpmod._sessions if x.sched is p.s] == []
+    finally:
+        p.close()
+
+
+def test_an_invite_without_offer_gets_ours_and_media_starts_on_the_ack():
+    p = Phone()
+    p.uc2.peer.answer = lambda m: None
+    try:
+        _send(p, _req("INVITE", p, 1))
+        assert p.run(1000, lambda: p.calls.calls)
+        c = p.calls.answer()
+        assert p.run(1000, lambda: _final(p, 1))
+        ok = _final(p, 1)
+        offer = sdp.parse(bytes(ok.body))
+        assert offer.payloads == [0, 8, 101] and offer.port == c.media.port
+        p.run(200)
+        assert p.far.got == [] and p.events("start") == []  # no answer yet: no media
+        ack = _req("ACK", p, 1, _offer(FAR_IP, p.far.port, (8,)), ok.to_tag, "z9hG4bKack")
+        _send(p, ack)
+        assert p.run(1000, lambda: len(p.far.audio()) >= 3)
+        assert p.events("start")[0]["codec"] == "PCMA" and c.codec == 8
+    finally:
+        p.close()
+
+
+class _Agent:
+    def __init__(self, calls):
+        self.calls = calls
+
+
+def test_console_dtmf_hold_and_resume():
+    from sipua import cmds
+    from sipua.console import ConsoleError
+
+    p = Phone()
+    a = _Agent(p.calls)
+    try:
+        e = raises(ConsoleError, cmds.run, "dtmf", a, ["1"], None)
+        assert "no call with audio" in str(e)
+        assert "no active call" in str(raises(ConsoleError, cmds.run, "hold", a, [], None))
+        c = p.calls.call("6904")
+        assert p.run(2000, lambda: c.state == ACTIVE)
+        assert cmds.run("dtmf", a, ["1#"], None) == {"call": c.id, "digits": "1#"}
+        assert "not a DTMF digit" in str(raises(ConsoleError, cmds.run, "dtmf", a, ["1x"],
+                                                None))
+        assert cmds.run("hold", a, [], None) == {"call": c.id, "held": True}
+        assert p.run(1000, lambda: len(p.offers) == 2)
+        assert cmds.run("resume", a, [str(c.id)], None) == {"call": c.id, "held": False}
+        assert p.run(1000, lambda: len(p.offers) == 3)
+        assert p.calls.status()[0]["held"] is False
     finally:
         p.close()

@@ -269,3 +269,44 @@ def test_keepalive_interval_default_zero_off_and_bad_values_name_the_key():
         "sip.keepalive_s: must be 0..3600, got 3601"]
     assert errors_of({"sip": {"keepalive_s": "25"}}) == [
         "sip.keepalive_s: must be an integer, got a string"]
+
+
+def test_audio_keys_defaults_and_bad_values_name_the_key():
+    import sys
+
+    a = config.validate({})["audio"]
+    mcu = sys.platform in ("esp32", "rp2")
+    assert a == {"source": "i2s" if mcu else "silence", "sink": "i2s" if mcu else "null",
+                 "codecs": ["PCMU", "PCMA"], "ptime": 20, "rtp_ports": [40000, 40100],
+                 "jitter_ms": 40}
+    a["codecs"].append("X")  # the default is a copy: the schema's own list is untouched
+    assert config.validate({})["audio"]["codecs"] == ["PCMU", "PCMA"]
+    good = {"source": "tone:1000", "sink": "wav:/rec.wav", "codecs": ["PCMA"], "ptime": 30,
+            "rtp_ports": [41001, 41003], "jitter_ms": 120}
+    assert config.validate({"audio": good})["audio"] == good
+    assert config.validate({"audio": {"source": "wav:/a.wav", "sink": "echo"}})
+    cases = (
+        ({"source": "tone:x"}, "audio.source: must be i2s, echo, silence, wav:PATH, "
+                               "tone:HZ (1..3999), got 'tone:x'"),
+        ({"source": "tone:4000"}, "audio.source: "),
+        ({"source": "null"}, "audio.source: "),
+        ({"sink": "silence"}, "audio.sink: must be i2s, echo, null, wav:PATH, got 'silence'"),
+        ({"sink": "tone:440"}, "audio.sink: "),
+        ({"sink": "wav:"}, "audio.sink: "),
+        ({"codecs": []}, "audio.codecs: must list PCMU and/or PCMA once each, got []"),
+        ({"codecs": ["PCMU", "PCMU"]}, "audio.codecs: "),
+        ({"codecs": ["G729"]}, "audio.codecs[0]: must be one of PCMU, PCMA, got 'G729'"),
+        ({"codecs": "PCMU"}, "audio.codecs: must be a list, got a string"),
+        ({"ptime": 5}, "audio.ptime: must be 10..60, got 5"),
+        ({"ptime": 61}, "audio.ptime: must be 10..60, got 61"),
+        ({"rtp_ports": [40000]}, "audio.rtp_ports: must be [first, last] with room"),
+        ({"rtp_ports": [40001, 40002]}, "audio.rtp_ports: must be [first, last] with room"),
+        ({"rtp_ports": [40100, 40000]}, "audio.rtp_ports: "),
+        ({"rtp_ports": [80, 90]}, "audio.rtp_ports[0]: must be 1024..65535, got 80"),
+        ({"jitter_ms": 10}, "audio.jitter_ms: must be 20..120, got 10"),
+        ({"jitter_ms": True}, "audio.jitter_ms: must be an integer, got a boolean"),
+        ({"volume": 3}, "audio.volume: unknown key"),
+    )
+    for bad, msg in cases:
+        errs = errors_of({"audio": bad})
+        assert errs and errs[0].startswith(msg), (bad, errs)

@@ -180,3 +180,29 @@ def test_no_allocation_per_frame():
     finally:
         gc.enable()
     assert used == 0, "%d bytes over 1000 frames" % used
+
+
+def test_compiled_once_per_boot():
+    from sipua import media
+    from sipua.compat import forget
+
+    c = g711._codec()
+    assert media._g711 is c
+    assert "sipua.media.g711v" not in sys.modules  # the source is dropped once compiled
+    forget("sipua.media.g711")  # as a call's end does (a no-op on CPython)
+    from sipua.media import g711 as again
+
+    assert (again is not g711) == MPY
+    assert again._codec() is c  # the package kept it: not compiled again
+
+
+def test_buffer_checks():
+    e = raises(ValueError, g711.encode, 0, bytearray(318), bytearray(160), 160)
+    assert "160 samples" in str(e)
+    raises(ValueError, g711.decode, 8, bytearray(159), bytearray(320), 160)
+    raises(ValueError, g711.encode, 0, bytearray(320), bytearray(160), -1)
+    if MPY:  # the native loops read 16-bit words: an odd address is refused, not a fault
+        odd = memoryview(bytearray(322))[1:]
+        e = raises(ValueError, g711.encode, 0, odd, bytearray(160), 160)
+        assert "odd address" in str(e)
+        raises(ValueError, g711.decode, 0, bytearray(160), odd, 160)

@@ -65,11 +65,12 @@ def test_reorder_and_duplicates():
     pk = stream(0, 40)
     pk[10], pk[11] = (pk[11][0] - 1, pk[11][1], pk[11][2]), pk[10]  # 11 arrives before 10
     pk.insert(20, pk[19])  # 19 twice
-    pk.insert(30, pk[5])  # 5 again, long after it played: late
+    pk.insert(30, pk[5])  # 5 again, long after it played (its slot reused): late
+    pk.insert(36, (pk[36][0], 31, pk[36][2]))  # 31 again just after it played: a dup
     jb = JitterBuffer(FB, 20)
     res = run(jb, pk, 45)
     assert played(res) == list(range(40))
-    assert (jb.received, jb.dup, jb.late, jb.lost) == (42, 1, 1, 0)
+    assert (jb.received, jb.dup, jb.late, jb.lost) == (43, 2, 1, 0)
 
 
 def test_loss_repeats_the_last_frame_once_then_silence():
@@ -248,3 +249,20 @@ def test_no_allocation_per_packet():
         gc.enable()
     assert jb.dup == 24 and jb.lost == 24 and jb.late == 0
     assert used == 0, "%d bytes over 1000 packets" % used
+
+
+def test_other_ptimes():
+    for ptime, slots in ((10, 16), (30, 8), (60, 8)):
+        fb = 8 * ptime
+        jb = JitterBuffer(fb, ptime)
+        assert jb.n == slots and jb.depth_ms == max(40, ptime)  # at least a frame
+        out = bytearray(fb)
+        got = []
+        for n in range(40):
+            now = n * ptime
+            if n < 30:
+                jb.put(n, n * fb, bytes([n]) * fb, now + 2)
+            if jb.pop(out) == 0:
+                got.append(out[0])
+        assert got == list(range(30)), (ptime, got)
+        assert jb.lost == 0 and jb.late == 0

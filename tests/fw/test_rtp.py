@@ -385,6 +385,11 @@ def test_far_end_holding_us_stops_our_sending_and_update_moves_the_stream():
         n = len(far.audio())
         s.run_until(lambda: False, 200)
         assert len(far.audio()) == n  # nothing sent while held
+        old = far.media()
+        old.ip = "0.0.0.0"  # RFC 2543's way of holding: nothing is sent either
+        ses.update(0, old, "sendrecv")
+        s.run_until(lambda: False, 100)
+        assert len(far.audio()) == n and ses.stats()["dir"] == "sendrecv"
         ses.update(0, far2.media(), "sendrecv")  # resumed, from a new address and port
         s.run_until(lambda: len(far2.got) >= 3, 1000)
         assert len(far.audio()) == n

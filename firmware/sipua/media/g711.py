@@ -1,66 +1,30 @@
 """G.711 (ITU-T G.711, as its reference code in G.191 computes it): PCMU (µ-law, payload
 type 0) and PCMA (A-law, payload type 8), 8 kHz.
 
-``encode(pt, pcm, out, n)``: n int16 little-endian samples (2n bytes of ``pcm``, 2-byte
-aligned) to n bytes of ``out``. ``decode(pt, data, pcm, n)``: the reverse. Neither allocates.
+``encode(pt, pcm, out, n)``: n int16 little-endian samples (2n bytes of ``pcm``, at an even
+address: a bytearray, or a memoryview of one at an even offset) to n bytes of ``out``.
+``decode(pt, data, pcm, n)``: the reverse. Neither allocates; buffers too small for n, or
+(on MicroPython) samples at an odd address, raise ValueError.
 Decoding is a lookup in a 256-entry int16 table per law (512 B, built on first use);
 encoding computes the segment (no table). Negative samples are quantised on their one's
 complement, as G.191 does (A-law: the same codes as CPython's old ``audioop``; µ-law:
 ``audioop`` used the two's complement and differs by one step on some negative samples).
 
-On MicroPython both loops are ``@micropython.viper`` functions, compiled from source at the
-first call (so the module itself stays bytecode for every ``mpy-cross`` architecture) and
-kept in ``sipua.media`` for the rest of the boot; elsewhere the plain loops below run.
+On MicroPython both loops are ``@micropython.viper`` functions compiled at the first call
+from the source in ``g711v`` (then forgotten; as source text the modules stay bytecode for
+every ``mpy-cross`` architecture) and kept in ``sipua.media`` for the rest of the boot (an
+ESP32 keeps native code in executable RAM until a soft reset: compiled once, not per
+call); where that fails (no native emitter) and on CPython the plain loops below run.
 """
 
 from array import array
 
-from ..compat import IS_MICROPYTHON
+from ..compat import IS_MICROPYTHON, forget
 
 SILENCE = {0: 0xFF, 8: 0xD5}  # the code of a zero sample per payload type
 
 _T = {}  # payload type -> decode table, built on first use
 _C = None  # (encode loop, decode loop), see _codec
-
-# The viper source: s = samples (ptr16), d = codes, a = 1 for A-law; t = decode table.
-_V = b"""
-@micropython.viper
-def e(s: ptr16, d: ptr8, n: int, a: int):
-    i = 0
-    while i < n:
-        x = int(s[i])
-        c = 0x80
-        if x & 0x8000:
-            x ^= 0xFFFF
-            c = 0
-        if a:
-            x >>= 4
-            if x > 15:
-                g = 16
-                while x > 31:
-                    x >>= 1
-                    g += 16
-                x += g - 16
-            d[i] = (x | c) ^ 0x55
-        else:
-            x = (x >> 2) + 33
-            if x > 0x1FFF:
-                x = 0x1FFF
-            g = 0
-            y = x >> 6
-            while y:
-                y >>= 1
-                g += 1
-            d[i] = ((g << 4) | ((x >> (g + 1)) & 15)) ^ 0x7F | c
-        i += 1
-@micropython.viper
-def f(s: ptr8, d: ptr16, n: int, t: ptr16):
-    i = 0
-    while i < n:
-        d[i] = t[s[i]]
-        i += 1
-"""
-
 
 def _e(s, d, n, a):
     for i in range(n):
@@ -108,12 +72,15 @@ def _codec():
         if c is None:
             c = (_e, _f)
             if IS_MICROPYTHON:
+                from . import g711v
+
                 g = {}
                 try:
-                    exec(_V, g)
+                    exec(g711v.V, g)
                     c = (g["e"], g["f"])
                 except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
                     pass
+                forget("sipua.media.g711v")
             media._g711 = c
         _C = c
     return c
@@ -142,13 +109,23 @@ def table(pt):
     return t
 
 
+def _fit(pcm, b, n):
+    if n < 0 or 2 * n > len(pcm) or n > len(b):
+        raise ValueError("g711: %d samples, buffers of %d and %d bytes" % (n, len(pcm), len(b)))
+
+
 def encode(pt, pcm, out, n):
     if pt != 0 and pt != 8:
         table(pt)  # raises, naming the payload type
-    _codec()[0](pcm, out, n, pt)
+    _fit(pcm, out, n)
+    if _codec()[0](pcm, out, n, pt):
+        raise ValueError("g711: samples at an odd address")
     return n
 
 
 def decode(pt, data, pcm, n):
-    _codec()[1](data, pcm, n, table(pt))
+    t = table(pt)
+    _fit(pcm, data, n)
+    if _codec()[1](data, pcm, n, t):
+        raise ValueError("g711: samples at an odd address")
     return n

@@ -50,8 +50,7 @@ class JitterBuffer:
             n <<= 1
         self.n = n  # a power of two: slot = seq & (n - 1) stays in step across the wrap
         self.fill = fill
-        self.buf = bytearray(n * frame_bytes)
-        mv = memoryview(self.buf)
+        mv = memoryview(bytearray(n * frame_bytes))  # the slots' views keep it
         self.sl = [mv[i * frame_bytes:(i + 1) * frame_bytes] for i in range(n)]
         self.sq = [-1] * n  # the sequence number each slot holds
         self.received = self.lost = self.late = self.dup = self.dropped = 0
@@ -120,8 +119,11 @@ class JitterBuffer:
                     self.calm = 0
         self.tr = t
         if d < 0:
-            self.late += 1
-            self._up()
+            if self.sq[seq & (self.n - 1)] == seq:
+                self.dup += 1  # a copy of a frame already played
+            else:
+                self.late += 1
+                self._up()
             return
         n = self.n
         if d > n - 2:  # beyond the slots: a burst was lost, start again from this packet

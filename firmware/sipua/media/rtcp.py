@@ -67,9 +67,9 @@ def bye(s):
 
 
 def parse(s, n):
-    """A compound RTCP packet of ``n`` bytes in ``s.crx``: SR times and report blocks
+    """A compound RTCP packet of ``n`` bytes in ``s.rx``: SR times and report blocks
     about our stream (``s.far``), BYE logged."""
-    buf = s.crx
+    buf = s.rx
     now = s.sched.now()
     off = 0
     ours = bytes(s.tx[8:12])

@@ -28,16 +28,13 @@ RTP headers (an audio packet is header + one frame, an event packet header + 4 b
 """
 
 from .. import log as logmod
-from ..compat import const, readinto, urandom_u32
-from ..sched import POLLIN
+from ..compat import const, forget, readinto, urandom_u32
 
 _CATCH_UP = const(5)  # packets sent at once by a late loop; older ones are skipped
 _SSRC_IDLE_MS = const(1000)
-_RTCP_MS = const(5000)
-_EV_MS = const(100)  # DTMF tone length
-_GAP_MS = const(60)  # between two digits
-_DIGITS = "0123456789*#ABCD"
-_NAMES = {0: "PCMU", 8: "PCMA"}
+_RTCP_MS = const(5000)  # RTCP report interval (ctl.py: the first after half of it)
+DIGITS = "0123456789*#ABCD"  # RFC 4733 events 0-15
+_NAMES = {0: "PCMU", 8: "PCMA"}  # for the log and status (ctl.py)
 
 _sessions = []
 
@@ -71,20 +68,45 @@ class _Clock:
 _clock = _Clock()
 
 
-def _sock(ip, port):
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(socket.getaddrinfo(ip, port)[0][-1])
-    except OSError:
-        s.close()
-        raise
-    s.setblocking(False)
-    return s
-
-
 class Session:
+    """A call's stream; its rare steps (ports, start, update, stop, stats) are ctl.py's."""
+
+    # set by ctl.bind / ctl.start (annotations only: MicroPython stores nothing for them)
+    port: int
+    ptime: int
+    n: int
+    pt: int
+    tx: bytearray
+    txmv: memoryview
+    txpay: memoryview
+    rx: bytearray
+    rxmv: memoryview
+    rxpay: memoryview
+    pcm: bytearray
+    play: memoryview
+    silence: dict
+    t0: int
+    k: int
+    ts_hi: int
+    ts_lo: int
+    seq: int
+    mark: int
+    sending: bool
+    hearing: bool
+    held: bool
+    sent: int
+    octets: int
+    received: int
+    bad_ssrc: int
+    dropped: int
+    max_seq: int
+    base_seq: int
+    last_rx: int
+    digits: str
+    rev: int
+    rtcp_in: int
+    rtcp_out: int
+
     def __init__(self, sched, cfg, ip, log=None, call=0):
         self.sched = sched
         self.cfg = cfg
@@ -92,147 +114,32 @@ class Session:
         self.call = call
         self.ip = ip
         self.running = False
+        self.held = False  # we hold the call: nothing is sent
         self.due = 0x3FFFFFFF
         self.jb = None  # the jitter buffer, and the rest of the stream's state: start()
-        lo, hi = cfg["rtp_ports"]
-        lo += lo & 1
-        pairs = (hi - lo + 1) // 2
-        for i in range(pairs):  # each call starts elsewhere in the range, then probes
-            port = lo + 2 * ((call + i) % pairs)
-            try:
-                a = _sock(ip, port)
-            except OSError:
-                continue
-            try:
-                b = _sock(ip, port + 1)
-            except OSError:
-                a.close()
-                continue
-            self.port, self.rtp, self.rtcp = port, a, b
-            return
-        raise OSError("no free RTP port pair in %d..%d" % (lo, hi))
+        self.rtp = self.rtcp = self.source = self.sink = self.enc = self.dec = None
+        self.rdtmf = self.rssrc = self.rts = self.ev = self.far = self.sr = self.rep = None
+        self._ctl("bind")
 
-    # -- life cycle ----------------------------------------------------------------------
+    def _ctl(self, name, *args):
+        from . import ctl
+
+        try:
+            return getattr(ctl, name)(self, *args)
+        finally:
+            forget("sipua.media.ctl")
+
     def start(self, pt, remote, direction):
-        from ..hal.audio import open_sink, open_source
-        from .jbuf import JitterBuffer
-
-        cfg = self.cfg
-        self.ptime = p = remote.ptime if 10 <= remote.ptime <= 60 else cfg["ptime"]
-        self.n = n = 8 * p  # samples (and G.711 bytes) per packet
-        from . import g711
-
-        self.enc, self.dec, self.silence = g711.encode, g711.decode, g711.SILENCE
-        self.tx = bytearray(12 + n)
-        self.txmv = memoryview(self.tx)
-        self.txpay = self.txmv[12:]
-        self.rx = bytearray(24 + 2 * n)  # two packets exactly: see _walk
-        self.rxmv = memoryview(self.rx)
-        self.rxpay = self.rxmv[12:12 + n]
-        self.pcm = bytearray(2 * n)
-        self.play = bytearray(n)
-        self.crx = bytearray(256)  # RTCP in
-        self.sink = open_sink(cfg["sink"], n)
-        self.source = open_source(cfg["source"], n, sink=self.sink)
-        self.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"], fill=g711.SILENCE[pt])
-        tx = self.tx
-        tx[0] = 0x80
-        r = urandom_u32()  # SSRC
-        tx[8], tx[9], tx[10], tx[11] = r >> 24, r >> 16 & 255, r >> 8 & 255, r & 255
-        r = urandom_u32()  # first timestamp and sequence number
-        self.ts_hi, self.ts_lo = r >> 16, r & 0xFFFF
-        self.seq = urandom_u32() & 0xFFFF
-        self.mark = 1
-        # counters: packets/octets sent, packets accepted, dropped (bad_ssrc, other)
-        self.sent = self.octets = self.received = self.bad_ssrc = self.dropped = 0
-        self.rssrc = None  # the far end's SSRC, as (high 16 bits, low 16 bits)
-        self.rts = None  # the far end's first timestamp, as halves
-        self.max_seq = self.base_seq = -1  # extended highest sequence number received
-        self.last_rx = 0
-        self.digits = ""  # DTMF received
-        self.ev = None  # DTMF out: [digits left, event, ts halves, sent ms, end packets]
-        self.rev = -1  # the timestamp of the far end's last DTMF event
-        self.rtcp_in = self.rtcp_out = 0
-        self.far = None  # what the far end's last report said about our stream
-        self.sr = None  # (our ms, the middle 32 bits of the NTP time) of its last SR
-        self.rep = None  # what the last report of ours covered: (expected, received)
-        self.held = False
-        self._apply(pt, remote, direction)
-        self.t0 = self.sched.now()
-        self.k = 0  # packets (ptimes) since t0
-        self.due = self.t0
-        self.running = True
-        self.sched.watch(self.rtp, POLLIN, self._rx)
-        self.sched.watch(self.rtcp, POLLIN, self._rtcp_rx)
-        _sessions.append(self)
-        _clock.due = self.t0 if not _clock.due or self.t0 < _clock.due else _clock.due
-        self.sched.media = _clock
-        self._rtcp_timer = self.sched.call_later(_RTCP_MS // 2, self._report)
-        self.log.info("media", "start", call=self.call, codec=_NAMES.get(pt), ptime=p,
-                      local="%s:%d" % (self.ip, self.port), remote=self.remote(),
-                      dir=direction)
-
-    def _apply(self, pt, remote, direction):
-        import socket
-
-        self.pt = pt
-        self.tx[1] = pt
-        self.jb.fill = self.silence[pt]
-        self.rdtmf = remote.dtmf_pt
-        self.addr = (remote.ip, remote.port)
-        self.dir = direction
-        self.sending = direction in ("sendrecv", "sendonly") and remote.port != 0
-        self.hearing = direction in ("sendrecv", "recvonly")
-        if remote.port:
-            try:
-                self.rtp.connect(socket.getaddrinfo(remote.ip, remote.port)[0][-1])
-                self.rtcp.connect(socket.getaddrinfo(remote.ip, remote.port + 1)[0][-1])
-            except OSError as e:
-                self.log.warn("media", "connect_failed", call=self.call, err=str(e))
-                self.sending = False
+        self._ctl("start", pt, remote, direction)
 
     def update(self, pt, remote, direction):
-        if not self.running:
-            return self.start(pt, remote, direction)
-        moved = self.addr != (remote.ip, remote.port)
-        self._apply(pt, remote, direction)
-        if moved:  # a new stream may come from there: its SSRC and sequence start over
-            self.rssrc = self.rts = None
-            self.max_seq = self.base_seq = -1
-        self.mark = 1
-        self.log.info("media", "update", call=self.call, codec=_NAMES.get(pt),
-                      remote=self.remote(), dir=direction)
+        self._ctl("update", pt, remote, direction)
 
     def stop(self, reason="hangup"):
-        if self.running:
-            self.running = False
-            try:
-                from .rtcp import bye
+        self._ctl("stop", reason)
 
-                self.rtcp.send(bye(self))
-            except OSError:
-                pass
-            self._rtcp_timer.cancel()
-            if self in _sessions:
-                _sessions.remove(self)
-            if not _sessions:
-                self.sched.media = None
-                _clock.due = 0
-            for x in (self.source, self.sink):
-                try:
-                    x.close()
-                except Exception:  # noqa: BLE001 - a sink that cannot close loses its tail
-                    pass
-            st = self.stats()
-            self.log.info("media", "stop", call=self.call, reason=reason, sent=st["sent"],
-                          received=st["received"], lost=st["lost"], late=st["late"],
-                          jitter_ms=st["jitter_ms"])
-        for s in (self.rtp, self.rtcp):
-            self.sched.unwatch(s)
-            s.close()
-
-    def remote(self):
-        return "%s:%d" % self.addr
+    def stats(self):
+        return self._ctl("stats")
 
     # -- sending: one packet per ptime ----------------------------------------------------
     def tick(self, now):
@@ -257,7 +164,7 @@ class Session:
             self.mark = 1  # the first packet after a silence carries the marker
             return
         ev = self.ev
-        if ev is not None and self._event(ev):
+        if ev is not None and ev[6](self, ev):  # a DTMF event's packet instead of audio
             return
         self.source.read(self.pcm)
         self.enc(self.pt, self.pcm, self.txpay, self.n)
@@ -279,45 +186,11 @@ class Session:
         self.sent += 1
         self.octets += length - 12
 
-    # -- DTMF out (RFC 4733) ---------------------------------------------------------------
     def dtmf(self, digits):
-        for d in digits:
-            if d not in _DIGITS:
-                raise ValueError("not a DTMF digit: %r" % d)
-        if self.rdtmf is None:
-            raise ValueError("the far end takes no telephone-event")
-        if self.ev is None:
-            self.ev = [digits, -1, 0, 0, 0, 0]
-        else:
-            self.ev[0] += digits
+        """RFC 4733 events for ``digits`` (media/dtmf.py, loaded while they are sent)."""
+        from .dtmf import send
 
-    def _event(self, ev):
-        """One packet of the current event (or the pause between two): True when it took
-        this ptime's place of an audio packet. ev: [digits left, event or -1, ts hi, ts lo,
-        ms sent, end packets sent]."""
-        if ev[1] < 0:  # between events: pause, then the next digit
-            if ev[4] > 0:
-                ev[4] -= self.ptime
-                return False
-            if not ev[0]:
-                self.ev = None
-                return False
-            ev[1], ev[0] = _DIGITS.index(ev[0][0]), ev[0][1:]
-            ev[2], ev[3], ev[4], ev[5] = self.ts_hi, self.ts_lo, 0, 0
-            self.mark = 1  # the first packet of an event
-        ev[4] += self.ptime
-        done = ev[4] >= _EV_MS
-        dur = (ev[4] if ev[4] < _EV_MS else _EV_MS) * 8  # samples since the event began
-        tx = self.tx
-        tx[12] = ev[1]
-        tx[13] = (0x80 if done else 0) | 10  # E bit, volume -10 dBm0
-        tx[14], tx[15] = dur >> 8, dur & 255
-        self._send(16, self.rdtmf, ev[2], ev[3])
-        if done:
-            ev[5] += 1
-            if ev[5] >= 3:  # the end packet three times (§2.5.1.4), then a pause
-                ev[1], ev[4] = -1, _GAP_MS
-        return True
+        send(self, digits)
 
     # -- receiving --------------------------------------------------------------------------
     def _rx(self, sock, ev):
@@ -392,7 +265,7 @@ class Session:
         if ts == self.rev or event > 15:
             return  # a packet of the event already logged (or one we do not know)
         self.rev = ts
-        d = _DIGITS[event]
+        d = DIGITS[event]
         self.digits = (self.digits + d)[-32:]
         self.log.info("media", "dtmf", call=self.call, digit=d)
 
@@ -423,7 +296,7 @@ class Session:
 
         while True:
             try:
-                n = readinto(sock, self.crx)
+                n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
             except OSError:
                 return
             if not n:
@@ -431,20 +304,3 @@ class Session:
             self.rtcp_in += 1
             parse(self, n)
 
-    # -- status ------------------------------------------------------------------------------
-    def stats(self):
-        jb = self.jb
-        out = {"local": "%s:%d" % (self.ip, self.port)}  # type: dict
-        if jb is None:
-            return out
-        out.update({"codec": _NAMES.get(self.pt), "ptime": self.ptime,
-                    "remote": self.remote(), "dir": self.dir})
-        expected = self.max_seq - self.base_seq + 1 if self.base_seq >= 0 else 0
-        lost = expected - self.received
-        out.update({"sent": self.sent, "received": self.received,
-                    "lost": lost if lost > 0 else 0, "late": jb.late,
-                    "jitter_ms": jb.jitter_ms(), "bad_ssrc": self.bad_ssrc,
-                    "dropped": self.dropped, "dtmf": self.digits,
-                    "rtcp": {"sent": self.rtcp_out, "received": self.rtcp_in,
-                             "far": self.far}})
-        return out

@@ -39,9 +39,9 @@ ENDED = "ended"
 _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptime": 20,
           "rtp_ports": (40000, 40100), "jitter_ms": 40}
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
-_MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.g711", "sipua.media.jbuf",
-          "sipua.hal.audio")
-_FLIP = {"sendonly": "recvonly", "recvonly": "sendonly"}
+_MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
+          "sipua.media.g711", "sipua.media.jbuf", "sipua.hal.audio", "sipua.hal.wav",
+          "sipua.hal.i2s")
 
 
 class Call:
@@ -266,8 +266,7 @@ class Calls:
         except sdp.SdpError as e:
             self.log.warn("media", "no_answer", call=c.id, err=str(e))
             return None
-        d = _FLIP.get(remote.direction, remote.direction)
-        self._go(c, pt, remote, d if remote.port else "inactive")
+        self._go(c, pt, remote, sdp.flip(remote.direction) if remote.port else "inactive")
         return pt
 
     def _go(self, c, pt, remote, direction):
@@ -280,48 +279,6 @@ class Calls:
             m.update(pt, remote, direction)
         except Exception as e:  # noqa: BLE001 - the call goes on without audio, and says so
             self.log.exc("media", "error", e, call=c.id)
-
-    def hold(self, call_id=None, on=True):
-        """``hold`` / ``resume``: a re-INVITE offering sendonly / sendrecv. Held, we send no
-        audio at once; resumed, when the far end has answered."""
-        c = self.find(call_id, ACTIVE)
-        if c is None or c.dialog is None:
-            return None
-        c.held = on
-        if on and c.media is not None:
-            c.media.held = True
-        req = c.dialog.request(self.stack, "INVITE", self._offer(c), "application/sdp")
-        target = c.server or c.line.targets()[0]
-        acks = []
-
-        def done(outcome, resp):
-            if outcome == RESPONSE and 200 <= resp.status < 300:
-                acks.append(c.dialog.request(self.stack, "ACK", cseq=req.cseq))
-                _send_stateless(self.stack, acks[0], target)
-                if c.state == ACTIVE:
-                    self._answer_in(c, resp.body)
-                return
-            if outcome == RESPONSE and resp.status in (401, 407) and c.auth is not None \
-                    and c.auth.answer(req, resp):
-                req.cseq = c.dialog.local_cseq = req.cseq + 1
-                self.stack.request(req, target, done)
-                return
-            self.log.warn("call", "reinvite_failed", call=c.id,
-                          reason=_REASONS.get(outcome, "error") if outcome != RESPONSE
-                          else resp.status)
-
-        self.log.info("call", "hold" if on else "resume", call=c.id)
-        self.stack.request(req, target, done,
-                           on_2xx=lambda r: acks and _send_stateless(self.stack, acks[0], target))
-        return c
-
-    def dtmf(self, digits, call_id=None):
-        """RFC 4733 events for ``digits`` on the active call (ValueError: none to send)."""
-        c = self.find(call_id, ACTIVE)
-        if c is None or c.media is None or not c.media.running:
-            raise ValueError("no call with audio")
-        c.media.dtmf(digits)
-        return c
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):

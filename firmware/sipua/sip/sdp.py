@@ -137,17 +137,20 @@ def answer(offer_body, ip, port, ours=(0, 8), ptime=20, version=1, session_id=No
     answer 488. ``hold``: we hold the call, so we only send (or do nothing)."""
     offer = parse(offer_body)
     chosen = choose(offer, ours)
-    direction = offer.direction  # sendonly <-> recvonly, the others as offered
-    if direction == "sendonly":
-        direction = "recvonly"
-    elif direction == "recvonly":
-        direction = "sendonly"
+    direction = flip(offer.direction)
     if hold:
         direction = "sendonly" if direction in ("sendrecv", "sendonly") else "inactive"
     if offer.port == 0:
         direction = "inactive"
     body = build(ip, port, (chosen,), direction, offer.dtmf_pt, version, session_id, ptime)
     return body, chosen, offer
+
+
+def flip(direction):
+    """Their direction seen from our side: sendonly <-> recvonly, the others the same."""
+    if direction == "sendonly":
+        return "recvonly"
+    return "sendonly" if direction == "recvonly" else direction
 
 
 def negotiated(answer_body, ours=(0, 8)):

@@ -1,0 +1,185 @@
+"""A media session's rare steps, loaded for each and forgotten after it (``Session._ctl``):
+the RTP/RTCP port pair, start, a re-INVITE's update, stop, the status figures. What runs
+every packet stays in ``rtp.py``."""
+
+from ..compat import urandom_u32
+from ..sched import POLLIN
+from .rtp import _NAMES, _clock, _sessions
+
+
+def _sock(ip, port):
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(socket.getaddrinfo(ip, port)[0][-1])
+    except OSError:
+        s.close()
+        raise
+    s.setblocking(False)
+    return s
+
+
+def bind(s):
+    """The RTP (even) and RTCP port pair, from audio.rtp_ports (OSError: none free)."""
+    cfg, ip, call = s.cfg, s.ip, s.call
+    lo, hi = cfg["rtp_ports"]
+    lo += lo & 1
+    pairs = (hi - lo + 1) // 2
+    for i in range(pairs):  # each call starts elsewhere in the range, then probes
+        port = lo + 2 * ((call + i) % pairs)
+        try:
+            a = _sock(ip, port)
+        except OSError:
+            continue
+        try:
+            b = _sock(ip, port + 1)
+        except OSError:
+            a.close()
+            continue
+        s.port, s.rtp, s.rtcp = port, a, b
+        return
+    raise OSError("no free RTP port pair in %d..%d" % (lo, hi))
+
+
+def start(s, pt, remote, direction):
+    from ..hal.audio import open_sink, open_source
+    from .jbuf import JitterBuffer
+
+    cfg = s.cfg
+    s.ptime = p = remote.ptime if 10 <= remote.ptime <= 60 else cfg["ptime"]
+    s.n = n = 8 * p  # samples (and G.711 bytes) per packet
+    from . import g711
+
+    s.enc, s.dec, s.silence = g711.encode, g711.decode, g711.SILENCE
+    s.tx = bytearray(12 + n)
+    s.txmv = memoryview(s.tx)
+    s.txpay = s.txmv[12:]
+    s.rx = bytearray(24 + 2 * n)  # two packets exactly: see _walk
+    s.rxmv = memoryview(s.rx)
+    s.rxpay = s.rxmv[12:12 + n]
+    s.pcm = bytearray(2 * n)
+    s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
+    s.sink = open_sink(cfg["sink"], n)
+    s.source = open_source(cfg["source"], n, sink=s.sink)
+    s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"], fill=g711.SILENCE[pt])
+    tx = s.tx
+    tx[0] = 0x80
+    r = urandom_u32()  # SSRC
+    tx[8], tx[9], tx[10], tx[11] = r >> 24, r >> 16 & 255, r >> 8 & 255, r & 255
+    r = urandom_u32()  # first timestamp and sequence number
+    s.ts_hi, s.ts_lo = r >> 16, r & 0xFFFF
+    s.seq = urandom_u32() & 0xFFFF
+    s.mark = 1
+    # counters: packets/octets sent, packets accepted, dropped (bad_ssrc, other)
+    s.sent = s.octets = s.received = s.bad_ssrc = s.dropped = 0
+    s.rssrc = None  # the far end's SSRC, as (high 16 bits, low 16 bits)
+    s.rts = None  # the far end's first timestamp, as halves
+    s.max_seq = s.base_seq = -1  # extended highest sequence number received
+    s.last_rx = 0
+    s.digits = ""  # DTMF received
+    s.ev = None  # DTMF going out: see media/dtmf.py
+    s.rev = -1  # the timestamp of the far end's last DTMF event
+    s.rtcp_in = s.rtcp_out = 0
+    s.far = None  # what the far end's last report said about our stream
+    s.sr = None  # (our ms, the middle 32 bits of the NTP time) of its last SR
+    s.rep = None  # what the last report of ours covered: (expected, received)
+    _apply(s, pt, remote, direction)
+    s.t0 = s.sched.now()
+    s.k = 0  # packets (ptimes) since t0
+    s.due = s.t0
+    s.running = True
+    s.sched.watch(s.rtp, POLLIN, s._rx)
+    s.sched.watch(s.rtcp, POLLIN, s._rtcp_rx)
+    _sessions.append(s)
+    _clock.due = s.t0 if not _clock.due or s.t0 < _clock.due else _clock.due
+    s.sched.media = _clock
+    s._rtcp_timer = s.sched.call_later(2500, s._report)  # RFC 3550 §6.2: half an interval
+    s.log.info("media", "start", call=s.call, codec=_NAMES.get(pt), ptime=p,
+               local="%s:%d" % (s.ip, s.port), remote=_where(s), dir=direction)
+
+
+def _apply(s, pt, remote, direction):
+    import socket
+
+    s.pt = pt
+    s.tx[1] = pt
+    s.jb.fill = s.silence[pt]
+    s.rdtmf = remote.dtmf_pt
+    s.addr = (remote.ip, remote.port)
+    s.dir = direction
+    live = remote.port != 0 and remote.ip != "0.0.0.0"  # RFC 2543's hold: no address
+    s.sending = direction in ("sendrecv", "sendonly") and live
+    s.hearing = direction in ("sendrecv", "recvonly")
+    if live:
+        try:
+            s.rtp.connect(socket.getaddrinfo(remote.ip, remote.port)[0][-1])
+            s.rtcp.connect(socket.getaddrinfo(remote.ip, remote.port + 1)[0][-1])
+        except OSError as e:
+            s.log.warn("media", "connect_failed", call=s.call, err=str(e))
+            s.sending = False
+
+
+def update(s, pt, remote, direction):
+    if not s.running:
+        return start(s, pt, remote, direction)
+    moved = s.addr != (remote.ip, remote.port)
+    _apply(s, pt, remote, direction)
+    if moved:  # a new stream may come from there: its SSRC and sequence start over
+        s.rssrc = s.rts = None
+        s.max_seq = s.base_seq = -1
+        s.jb.reset()
+    s.mark = 1
+    s.log.info("media", "update", call=s.call, codec=_NAMES.get(pt), remote=_where(s),
+               dir=direction)
+
+
+def stop(s, reason="hangup"):
+    if s.running:
+        s.running = False
+        try:
+            from .rtcp import bye
+
+            s.rtcp.send(bye(s))
+        except OSError:
+            pass
+        s._rtcp_timer.cancel()
+        if s in _sessions:
+            _sessions.remove(s)
+        if not _sessions:
+            s.sched.media = None
+            _clock.due = 0
+        for x in (s.source, s.sink):
+            try:
+                x.close()
+            except Exception:  # noqa: BLE001 - a sink that cannot close loses its tail
+                pass
+        st = stats(s)
+        s.log.info("media", "stop", call=s.call, reason=reason, sent=st["sent"],
+                   received=st["received"], lost=st["lost"], late=st["late"],
+                   jitter_ms=st["jitter_ms"])
+    for x in (s.rtp, s.rtcp):
+        s.sched.unwatch(x)
+        x.close()
+
+
+def _where(s):
+    return "%s:%d" % s.addr
+
+
+def stats(s):
+    jb = s.jb
+    out = {"local": "%s:%d" % (s.ip, s.port)}  # type: dict
+    if jb is None:
+        return out
+    out.update({"codec": _NAMES.get(s.pt), "ptime": s.ptime,
+                "remote": _where(s), "dir": s.dir})
+    expected = s.max_seq - s.base_seq + 1 if s.base_seq >= 0 else 0
+    lost = expected - s.received
+    out.update({"sent": s.sent, "received": s.received,
+                "lost": lost if lost > 0 else 0, "late": jb.late,
+                "jitter_ms": jb.jitter_ms(), "bad_ssrc": s.bad_ssrc,
+                "dropped": s.dropped, "dtmf": s.digits,
+                "rtcp": {"sent": s.rtcp_out, "received": s.rtcp_in,
+                         "far": s.far}})
+    return out
