@@ -340,3 +340,22 @@ def test_console_dtmf_hold_and_resume():
         assert p.calls.status()[0]["held"] is False
     finally:
         p.close()
+
+
+def test_a_refused_hold_leaves_the_call_as_it_was():
+    p = Phone()
+    answer = p._answer
+    p.uc2.peer.answer = lambda m: ([response(m, 491, "Request Pending", "p1")]
+                                   if m.method == "INVITE" and m.to_tag else answer(m))
+    try:
+        c = p.calls.call("6904")
+        assert p.run(2000, lambda: c.state == ACTIVE)
+        hold(p.calls)
+        assert c.media.held  # silent at once, before the answer
+        assert p.run(1000, lambda: p.events("reinvite_failed", "call"))
+        assert p.events("reinvite_failed", "call")[0]["reason"] == "491"
+        assert not c.held and not c.media.held
+        n = len(p.far.audio())
+        assert p.run(500, lambda: len(p.far.audio()) > n + 5)  # sending again
+    finally:
+        p.close()

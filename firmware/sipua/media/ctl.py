@@ -1,6 +1,6 @@
 """A media session's rare steps, loaded for each and forgotten after it (``Session._ctl``):
-the RTP/RTCP port pair, start, a re-INVITE's update, stop, the status figures. What runs
-every packet stays in ``rtp.py``."""
+the RTP/RTCP port pair, start, a re-INVITE's update, stop. What runs every packet (and
+``stats``, which host tools poll) stays in ``rtp.py``."""
 
 from ..compat import urandom_u32
 from ..sched import POLLIN
@@ -154,7 +154,7 @@ def stop(s, reason="hangup"):
                 x.close()
             except Exception:  # noqa: BLE001 - a sink that cannot close loses its tail
                 pass
-        st = stats(s)
+        st = s.stats()
         s.log.info("media", "stop", call=s.call, reason=reason, sent=st["sent"],
                    received=st["received"], lost=st["lost"], late=st["late"],
                    jitter_ms=st["jitter_ms"])
@@ -165,21 +165,3 @@ def stop(s, reason="hangup"):
 
 def _where(s):
     return "%s:%d" % s.addr
-
-
-def stats(s):
-    jb = s.jb
-    out = {"local": "%s:%d" % (s.ip, s.port)}  # type: dict
-    if jb is None:
-        return out
-    out.update({"codec": _NAMES.get(s.pt), "ptime": s.ptime,
-                "remote": _where(s), "dir": s.dir})
-    expected = s.max_seq - s.base_seq + 1 if s.base_seq >= 0 else 0
-    lost = expected - s.received
-    out.update({"sent": s.sent, "received": s.received,
-                "lost": lost if lost > 0 else 0, "late": jb.late,
-                "jitter_ms": jb.jitter_ms(), "bad_ssrc": s.bad_ssrc,
-                "dropped": s.dropped, "dtmf": s.digits,
-                "rtcp": {"sent": s.rtcp_out, "received": s.rtcp_in,
-                         "far": s.far}})
-    return out

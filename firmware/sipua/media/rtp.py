@@ -69,10 +69,12 @@ _clock = _Clock()
 
 
 class Session:
-    """A call's stream; its rare steps (ports, start, update, stop, stats) are ctl.py's."""
+    """A call's stream; its rare steps (ports, start, update, stop) are ctl.py's."""
 
     # set by ctl.bind / ctl.start (annotations only: MicroPython stores nothing for them)
     port: int
+    addr: tuple
+    dir: str
     ptime: int
     n: int
     pt: int
@@ -139,7 +141,21 @@ class Session:
         self._ctl("stop", reason)
 
     def stats(self):
-        return self._ctl("stats")
+        """For ``status`` (polled by host tools: kept here, not in ctl.py)."""
+        jb = self.jb
+        out = {"local": "%s:%d" % (self.ip, self.port)}  # type: dict
+        if jb is None:
+            return out
+        expected = self.max_seq - self.base_seq + 1 if self.base_seq >= 0 else 0
+        lost = expected - self.received
+        out.update({"codec": _NAMES.get(self.pt), "ptime": self.ptime,
+                    "remote": "%s:%d" % self.addr, "dir": self.dir, "sent": self.sent,
+                    "received": self.received, "lost": lost if lost > 0 else 0,
+                    "late": jb.late, "jitter_ms": jb.jitter_ms(), "bad_ssrc": self.bad_ssrc,
+                    "dropped": self.dropped, "dtmf": self.digits,
+                    "rtcp": {"sent": self.rtcp_out, "received": self.rtcp_in,
+                             "far": self.far}})
+        return out
 
     # -- sending: one packet per ptime ----------------------------------------------------
     def tick(self, now):
