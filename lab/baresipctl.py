@@ -152,6 +152,13 @@ class Baresip:
         self.proc = subprocess.Popen(["baresip", "-f", str(self.dir)], stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
+        try:
+            self._connect(register_timeout)
+        except BaseException:
+            self.stop()  # a phone that failed to start is not left running
+            raise
+
+    def _connect(self, register_timeout: float) -> None:
         end = time.monotonic() + START_TIMEOUT_S
         while self.sock is None:
             try:
