@@ -12,8 +12,11 @@ HEAP32_STAMP := $(HEAP32)/node_modules/.setup-stamp
 # Debian packages the tests start for real (installed only when missing): dnsmasq for the
 # DNS tests, sipp for SIP interop, Kamailio, dig and iptables for the lab (labctl checks too:
 # the same list, but a lab inside a network namespace cannot reach the package mirror), socat
-# for the pty pair that stands in for a Raspberry Pi's UART (tests/host/test_serialrunner.py).
-TEST_DEBS := dnsmasq-base dnsutils sip-tester kamailio kamailio-tls-modules iptables openssl socat tmux
+# for the pty pair that stands in for a Raspberry Pi's UART (tests/host/test_serialrunner.py);
+# baresip-core (the softphone the call audio is proven against), espeak-ng (the known speech)
+# and sox (8 kHz 16-bit mono) for tests/lab/test_audio.py and bench/bench_audio.py.
+TEST_DEBS := dnsmasq-base dnsutils sip-tester kamailio kamailio-tls-modules iptables openssl socat tmux \
+	baresip-core espeak-ng sox
 
 setup: $(STAMP) $(HEAP32_STAMP)
 

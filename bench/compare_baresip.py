@@ -25,21 +25,10 @@ from sipfw.procs import stop_process
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lab"))
 
-CONFIG = """poll_method epoll
-sip_listen 127.0.0.1:5080
-net_interface 127.0.0.1
-dns_server 127.0.0.53:53
-module_path /usr/lib/baresip/modules
-module g711.so
-module aubridge.so
-module_app account.so
-module_app menu.so
-audio_player aubridge,nil
-audio_source aubridge,nil
-audio_alert aubridge,nil
-"""
-# Expires 180 as the seed (and the board's lab config), so the 423 step happens.
-ACCOUNT = "<sip:6903@airties.lab>;auth_pass=6903;regint=180\n"
+# Expires 180 as the seed (and the board's lab config), so the 423 step happens; no outbound
+# proxy: baresip finds the servers by NAPTR/SRV, as the board does.
+CONFIG = dict(sip_port=5080, modules=("g711",), apps=("account", "menu"))
+ACCOUNT = dict(user="6903", regint=180)
 SCENARIOS = (("boot_to_registered_ms", None, 20), ("failover_refused_ms", "stop", 30),
              ("failover_silent_ms", "silence", 150))
 
@@ -73,16 +62,15 @@ def one(lab, labctl, conf_dir, fault, timeout):
 
 
 def inside(json_path):
+    import baresipctl
     import labctl
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         lab = labctl.Lab(run_dir=Path(tmp) / "run")
         lab.up()
-        conf = Path(tmp) / "baresip"
-        conf.mkdir()
-        (conf / "config").write_text(CONFIG)
-        (conf / "accounts").write_text(ACCOUNT)
+        conf = baresipctl.write_config(Path(tmp) / "baresip", baresipctl.config_text(**CONFIG),
+                                       baresipctl.account_line(**ACCOUNT))
         out = {}
         try:
             for name, fault, timeout in SCENARIOS:

@@ -390,7 +390,13 @@ def _sipp_flood(run: Run, kind: str, rate: int, seconds: float) -> subprocess.Po
     """sipp sending OPTIONS or INVITE at ``rate``/s for ``seconds`` to the board's SIP port."""
     ip = run.opts.get("board_ip", BOARD_IP)
     port = run.opts.get("sip_port", BOARD_PORT)
-    user = run.pbx.accounts[0][0]
+    return sipp_flood(ip, port, run.pbx.accounts[0][0], kind, rate, seconds)
+
+
+def sipp_flood(ip: str, port: int, user: str, kind: str, rate: int,
+               seconds: float) -> subprocess.Popen:
+    """sipp sending OPTIONS or INVITE (bench/sipp/<kind>-flood.xml) at ``rate``/s for
+    ``seconds`` to ip:port over UDP; its output (statistics) on stdout."""
     total = int(rate * seconds)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a port sipp can name in Via
         s.bind(("127.0.0.1", 0))
@@ -402,7 +408,7 @@ def _sipp_flood(run: Run, kind: str, rate: int, seconds: float) -> subprocess.Po
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _sipp_counts(text: str) -> dict:
+def sipp_counts(text: str) -> dict:
     out = {}
     for key, label in (("successful", "Successful call"), ("failed", "Failed call")):
         m = re.findall(r"%s\s*\|\s*(\d+)\s*\|\s*(\d+)" % label, text)
@@ -443,7 +449,7 @@ def flood(run: Run) -> None:
     # requests' transactions, Timer J) lives 64·T1 = 32 s by RFC 3261: the heap is judged
     # after that, so sample through it and compare the best collection.
     after = heap_profile(run, float(run.opts.get("settle") or 20) + 32)
-    counts = _sipp_counts(text)
+    counts = sipp_counts(text)
     run.figures.update(kind=kind, rate_per_s=rate, seconds=seconds, sipp=counts,
                        heap_before=_heap_brief(base), heap_after=_heap_brief(after))
     run.expect("registered during the whole flood (%d samples)" % len(during_states),
