@@ -17,8 +17,12 @@ namespace with a lab of its own.
   drift; the board's own receive figures from ``status``; heap from ``status gc`` samples
   (the board collects first) against the packets sent in between. Compared with baresip's
   own stream in the same call, through the same sniffer.
+* the soak call (``--soak-s``, default 600 s, or ``SIPFW_BENCH_AUDIO_SOAK_S``): the same
+  call without the flood; fails if the heap grows (beyond one refresh's own state) or the
+  board's packets differ from duration/ptime by more than one (drift).
 
-    .venv/bin/python bench/bench_audio.py [--call-s 300] [--flood-rate 50] [--json PATH]
+    .venv/bin/python bench/bench_audio.py [--call-s 300] [--flood-rate 50] [--soak-s 600]
+                                          [--json PATH]
 """
 
 import argparse
@@ -42,6 +46,10 @@ SPEECH = "The quick brown fox jumps over the lazy dog."
 PAD_S = 1.0
 LAWS = ("PCMU", "PCMA")
 PTIME_MS = 20
+LONG_CALLS = (("long_call", "long call"), ("soak_call", "soak call"))
+# The refresh in the middle of a call leaves state of its own once (measured: 512 B): more
+# than this over the soak call is a leak.
+SOAK_HEAP_SLACK = 1024
 _ip = [0]
 
 
@@ -156,14 +164,16 @@ class Bench:
         return {"recording_s": round(len(rec) / ac.RATE, 3), "peak_hz": round(ac.peak_hz(rec), 1),
                 "rms_dbfs": round(ac.rms_dbfs(rec), 1)}
 
-    def long_call(self, wav) -> dict:
+    def long_call(self, wav, call_s: float, rate: int, name: str = "long") -> dict:
+        """A call of ``call_s`` seconds, baresip's speech echoed by the board, while sipp
+        sends the board ``rate`` OPTIONS a second (0: none) and its registration is
+        refreshed half-way."""
         import numpy as np
         from audiocalls import board_calls_phone
         from sipfw import audiocheck as ac
         from sipfw.bench.rtpsniff import RtpSniffer, send_stats
         from sipfw.bench.scenarios import sipp_counts, sipp_flood
 
-        call_s, rate = self.args.call_s, self.args.flood_rate
         samples, states, media = [], [], {}
         try:
             # baresip talks for the whole call (the speech repeated), the board echoes it:
@@ -171,10 +181,10 @@ class Bench:
             # board lost, repeated or let drift over the call
             speech = ac.read_wav(wav)
             long_ref = np.tile(speech, int((call_s + 60) * ac.RATE / len(speech)) + 1)
-            long_wav = self.work / "long-speech.wav"
+            long_wav = self.work / ("%s-speech.wav" % name)
             ac.write_wav(long_wav, long_ref)
-            p = self.phone("long", source=long_wav, codecs=["PCMU"])
-            b = self.board("board-long", "echo", "echo", "PCMU", debug=False)
+            p = self.phone(name, source=long_wav, codecs=["PCMU"])
+            b = self.board("board-" + name, "echo", "echo", "PCMU", debug=False)
             ip = b.config["sip"]["local_ip"]
             mark = b.mark()
 
@@ -200,13 +210,15 @@ class Bench:
                 media.update((st.get("calls") or [{}])[0].get("media") or {})
 
             with RtpSniffer() as sniff:
-                flood = sipp_flood(ip, 5070, "6903", "options", rate, call_s)
+                flood = sipp_flood(ip, 5070, "6903", "options", rate, call_s) if rate else None
+                sipp_text = ""
                 try:
                     board_calls_phone(b, p, call_s, "PCMU", between=during)
                 finally:
-                    if flood.poll() is None:
-                        flood.terminate()
-                    sipp_text = flood.communicate(timeout=30)[0] or ""
+                    if flood is not None:
+                        if flood.poll() is None:
+                            flood.terminate()
+                        sipp_text = flood.communicate(timeout=30)[0] or ""
             refreshes = len(b.events("reg", "registered", since=mark))
         finally:
             self.stop_all()
@@ -218,7 +230,8 @@ class Bench:
         (t0, free0), (t1, free1) = samples[0], samples[-1]
         sent_between = sum(1 for x in board_pk if t0 <= x.t_ns <= t1)
         return {
-            "call_s": call_s, "options_per_s": rate, "sipp": sipp_counts(sipp_text),
+            "call_s": call_s, "options_per_s": rate,
+            "sipp": sipp_counts(sipp_text) if rate else None,
             "registrations_during_call": refreshes,
             "echo_recording": echo.as_dict(),
             "registered_throughout": bool(states) and all(s == "registered" for s in states),
@@ -253,15 +266,20 @@ def table(out: dict) -> str:
     elif t:
         rows.append("tone:1000 from the board, recorded by baresip: %.2f s, peak %.1f Hz, "
                     "%.1f dBFS" % (t["recording_s"], t["peak_hz"], t["rms_dbfs"]))
-    lc = out.get("long_call")
+    for key, title in LONG_CALLS:
+        _long_call_rows(rows, title, out.get(key))
+    return "\n".join(rows)
+
+
+def _long_call_rows(rows: list, title: str, lc: dict | None) -> None:
     if lc and "error" in lc:
-        rows.append("long call: FAILED %s" % lc["error"][:300])
+        rows.append("%s: FAILED %s" % (title, lc["error"][:300]))
     elif lc:
         b, r = lc["board_send"], lc["baresip_send"]
-        rows.append("long call: %d s, OPTIONS %d/s (%s), %d registration(s) in the call, "
-                    "registered throughout: %s" % (lc["call_s"], lc["options_per_s"],
-                                                   lc["sipp"], lc["registrations_during_call"],
-                                                   lc["registered_throughout"]))
+        rows.append("%s: %d s, OPTIONS %d/s (%s), %d registration(s) in the call, "
+                    "registered throughout: %s" % (
+                        title, lc["call_s"], lc["options_per_s"], lc["sipp"] or "none",
+                        lc["registrations_during_call"], lc["registered_throughout"]))
         rows.append("  %-34s %14s %14s" % ("figure", "board", "baresip 1.0"))
 
         def row(name, fb, fr):
@@ -293,7 +311,6 @@ def table(out: dict) -> str:
                     "%.4f, span error %.1f ms, lag %.1f ms" % (e["correlation"],
                                                                e["duration_error_ms"],
                                                                e["lag_ms"]))
-    return "\n".join(rows)
 
 
 def _get(d: dict, *keys):
@@ -321,7 +338,11 @@ def inside(args) -> int:
                 out["speech"] = bench.speech(wav)
                 bench.guarded(out, "tone_1000", bench.tone)
             if args.call_s > 0:
-                bench.guarded(out, "long_call", lambda: bench.long_call(wav))
+                bench.guarded(out, "long_call",
+                              lambda: bench.long_call(wav, args.call_s, args.flood_rate))
+            if args.soak_s > 0:
+                bench.guarded(out, "soak_call",
+                              lambda: bench.long_call(wav, args.soak_s, 0, "soak"))
         finally:
             bench.stop_all()
             lab.down()
@@ -351,20 +372,35 @@ def failures(out: dict) -> list[str]:
         bad.append("tone_1000: %s" % t["error"])
     elif t and abs(t["peak_hz"] - 1000) > 5:
         bad.append("tone:1000 recorded with its peak at %.1f Hz" % t["peak_hz"])
-    lc = out.get("long_call")
-    if lc and "error" in lc:
-        bad.append("long_call: %s" % lc["error"])
-    elif lc:
-        want = lc["call_s"] * 1000 / PTIME_MS
-        if lc["board_send"]["packets"] < 0.9 * want:
-            bad.append("long call: the board sent %d RTP packets, %d expected"
-                       % (lc["board_send"]["packets"], want))
-        e = lc["echo_recording"]
-        if e["correlation"] < 0.9:
-            bad.append("long call: baresip's recording of the echo correlates %.4f"
-                       % e["correlation"])
-        if not lc["registered_throughout"]:
-            bad.append("long call: the registration was lost")
+    for key, title in LONG_CALLS:
+        bad += _long_call_failures(title, out.get(key))
+    soak = out.get("soak_call")
+    if soak and "error" not in soak:
+        b, h = soak["board_send"], soak["heap"]
+        if abs(b["packets"] - b.get("expected_by_duration", 0)) > 1:
+            bad.append("soak call: %d packets sent in %s s, %s expected (drift)" % (
+                b["packets"], b.get("duration_s"), b.get("expected_by_duration")))
+        if h["growth_bytes"] > SOAK_HEAP_SLACK:
+            bad.append("soak call: the heap grew %d bytes over the call" % h["growth_bytes"])
+    return bad
+
+
+def _long_call_failures(title: str, lc: dict | None) -> list[str]:
+    if not lc:
+        return []
+    if "error" in lc:
+        return ["%s: %s" % (title, lc["error"])]
+    bad = []
+    want = lc["call_s"] * 1000 / PTIME_MS
+    if lc["board_send"]["packets"] < 0.9 * want:
+        bad.append("%s: the board sent %d RTP packets, %d expected"
+                   % (title, lc["board_send"]["packets"], want))
+    e = lc["echo_recording"]
+    if e["correlation"] < 0.9:
+        bad.append("%s: baresip's recording of the echo correlates %.4f"
+                   % (title, e["correlation"]))
+    if not lc["registered_throughout"]:
+        bad.append("%s: the registration was lost" % title)
     return bad
 
 
@@ -374,6 +410,9 @@ def main() -> int:
                     default=float(os.environ.get("SIPFW_BENCH_AUDIO_CALL_S", 300)),
                     help="the long call's length (0: none)")
     ap.add_argument("--flood-rate", type=int, default=50, help="OPTIONS per second")
+    ap.add_argument("--soak-s", type=float,
+                    default=float(os.environ.get("SIPFW_BENCH_AUDIO_SOAK_S", 600)),
+                    help="the soak call's length, no flood (0: none)")
     ap.add_argument("--skip-speech", action="store_true", help="the long call only")
     ap.add_argument("--json")
     args = ap.parse_args()
