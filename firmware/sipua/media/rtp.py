@@ -296,27 +296,31 @@ class Session:
 
     # -- RTCP --------------------------------------------------------------------------------
     def _report(self):
-        from .rtcp import report
+        from . import rtcp  # loaded for each report and forgotten: it runs every ~5 s
 
         try:
-            self.rtcp.send(report(self))
+            self.rtcp.send(rtcp.report(self))
             self.rtcp_out += 1
         except OSError:
             pass
+        finally:
+            forget("sipua.media.rtcp")
         # RFC 3550 §6.3.1: the interval randomised over [0.5, 1.5] of its value
         self._rtcp_timer = self.sched.call_later(
             _RTCP_MS // 2 + urandom_u32() % _RTCP_MS, self._report)
 
     def _rtcp_rx(self, sock, ev):
-        from .rtcp import parse
+        from . import rtcp
 
-        while True:
-            try:
-                n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
-            except OSError:
-                return
-            if not n:
-                return
-            self.rtcp_in += 1
-            parse(self, n)
-
+        try:
+            while True:
+                try:
+                    n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
+                except OSError:
+                    return
+                if not n:
+                    return
+                self.rtcp_in += 1
+                rtcp.parse(self, n)
+        finally:
+            forget("sipua.media.rtcp")
