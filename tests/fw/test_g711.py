@@ -187,13 +187,15 @@ def test_compiled_once_per_boot():
     from sipua.compat import forget
 
     c = g711._codec()
-    assert media._g711 is c
+    viper = c[0] is not g711._e
+    assert media._g711 is (c if viper else None)  # plain loops: nothing kept after a call
     assert "sipua.media.g711v" not in sys.modules  # the source is dropped once compiled
     forget("sipua.media.g711")  # as a call's end does (a no-op on CPython)
     from sipua.media import g711 as again
 
     assert (again is not g711) == MPY
-    assert again._codec() is c  # the package kept it: not compiled again
+    if viper or not MPY:
+        assert again._codec() is c  # the package kept it: not compiled again
 
 
 def test_buffer_checks():

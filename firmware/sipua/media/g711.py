@@ -70,18 +70,17 @@ def _codec():
 
         c = media._g711
         if c is None:
-            c = (_e, _f)
+            c = (_e, _f)  # not kept in the package: they would keep this module alive
             if IS_MICROPYTHON:
                 from . import g711v
 
                 g = {}
                 try:
                     exec(g711v.V, g)
-                    c = (g["e"], g["f"])
+                    c = media._g711 = (g["e"], g["f"])
                 except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
                     pass
                 forget("sipua.media.g711v")
-            media._g711 = c
         _C = c
     return c
 
