@@ -17,32 +17,13 @@ A bad spec raises ValueError naming it.
 - ``i2s`` (``hal/i2s.py``): ``machine.I2S``, pins from the board config; on a port
   without it a ValueError naming ``audio.source`` / ``audio.sink``.
 
-``tone``, ``wav`` and ``i2s`` are imported only when asked for: forget ``sipua.hal.audio``,
+This module only opens them: the objects are ``hal/plain.py``'s (silence, null, echo),
+``tone``'s, ``wav``'s and ``i2s``'s, each imported only when asked for, so a session may
+forget ``sipua.hal.audio`` once its source and sink are open; forget ``sipua.hal.plain``,
 ``sipua.hal.tone``, ``sipua.hal.wav`` and ``sipua.hal.i2s`` when the call ends.
 """
 
 _RATE = 8000
-
-
-class _Buf:
-    """``silence`` and ``null``: reads zeros, ignores writes."""
-
-    def __init__(self, n):
-        self.b = bytearray(2 * n)
-
-    def read(self, pcm):
-        pcm[0:len(self.b)] = self.b
-
-    def write(self, pcm):
-        pass
-
-    def close(self):
-        pass
-
-
-class _Echo(_Buf):
-    def write(self, pcm):
-        self.b[:] = pcm
 
 
 def _check(spec, n, key):
@@ -55,10 +36,12 @@ def _check(spec, n, key):
 def open_source(spec, frame_samples, board=None, sink=None):
     n = frame_samples
     _check(spec, n, "source")
-    if spec == "silence":
-        return _Buf(n)
-    if spec == "echo":
-        return sink if isinstance(sink, _Echo) else _Echo(n)
+    if spec == "silence" or spec == "echo":
+        from .plain import Buf, Echo
+
+        if spec == "silence":
+            return Buf(n)
+        return sink if isinstance(sink, Echo) else Echo(n)
     if spec == "i2s":
         from .i2s import bus
 
@@ -83,10 +66,12 @@ def open_source(spec, frame_samples, board=None, sink=None):
 def open_sink(spec, frame_samples, board=None, source=None):
     n = frame_samples
     _check(spec, n, "sink")
-    if spec == "null":
-        return _Buf(0)
-    if spec == "echo":
-        return source if isinstance(source, _Echo) else _Echo(n)
+    if spec == "null" or spec == "echo":
+        from .plain import Buf, Echo
+
+        if spec == "null":
+            return Buf(0)
+        return source if isinstance(source, Echo) else Echo(n)
     if spec == "i2s":
         from .i2s import bus
 

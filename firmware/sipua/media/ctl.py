@@ -2,7 +2,7 @@
 the RTP/RTCP port pair, start, a re-INVITE's update, stop. What runs every packet (and
 ``stats``, which host tools poll) stays in ``rtp.py``."""
 
-from ..compat import urandom_u32
+from ..compat import forget, urandom_u32
 from ..sched import POLLIN
 from .rtp import _NAMES, _clock, _sessions
 
@@ -62,6 +62,7 @@ def start(s, pt, remote, direction):
     s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
     s.sink = open_sink(cfg["sink"], n)
     s.source = open_source(cfg["source"], n, sink=s.sink)
+    forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's or i2s's
     s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"], fill=g711.SILENCE[pt])
     tx = s.tx
     tx[0] = 0x80
