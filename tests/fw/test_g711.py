@@ -188,7 +188,10 @@ def test_compiled_once_per_boot():
 
     c = g711._codec()
     viper = c[0] is not g711._e
-    assert media._g711 is (c if viper else None)  # plain loops: nothing kept after a call
+    if viper:
+        assert media._g711 is c
+    else:  # plain loops: nothing kept after a call (False: the port cannot compile them)
+        assert media._g711 is (False if MPY else None)
     assert "sipua.media.g711v" not in sys.modules  # the source is dropped once compiled
     forget("sipua.media.g711")  # as a call's end does (a no-op on CPython)
     from sipua.media import g711 as again

@@ -69,18 +69,19 @@ def _codec():
         from .. import media
 
         c = media._g711
-        if c is None:
-            c = (_e, _f)  # not kept in the package: they would keep this module alive
-            if IS_MICROPYTHON:
-                from . import g711v
+        if c is None and IS_MICROPYTHON:
+            from . import g711v
 
-                g = {}
-                try:
-                    exec(g711v.V, g)
-                    c = media._g711 = (g["e"], g["f"])
-                except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
-                    pass
-                forget("sipua.media.g711v")
+            g = {}
+            try:
+                exec(g711v.V, g)
+                c = (g["e"], g["f"])
+            except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
+                c = False  # not tried again
+            forget("sipua.media.g711v")
+            media._g711 = c
+        if not c:
+            c = (_e, _f)  # not kept in the package: they would keep this module alive
         _C = c
     return c
 
