@@ -41,8 +41,8 @@ _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptim
 _SDP = "sipua.sip.sdp"
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
 _MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
-          "sipua.media.g711", "sipua.media.jbuf", "sipua.hal.audio", "sipua.hal.plain",
-          "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
+          "sipua.media.g711", "sipua.media.g711p", "sipua.media.jbuf", "sipua.hal.audio",
+          "sipua.hal.plain", "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
 
 
 class Call:
