@@ -4,6 +4,7 @@ ways; re-INVITEs move the stream and hold it (both ways); an offer without G.711
 the SDP version goes up with each offer or answer of ours."""
 
 import struct
+import sys
 
 from fwtest import new_sched, raises, start_stack
 from sipua.account import Account
@@ -200,6 +201,12 @@ def test_an_incoming_call_reinvites_move_and_hold_the_stream():
         assert " 1 IN IP4" in bytes(ok.body).decode()  # o= version 1
         # media started with our 200: the far end hears us before any ACK
         assert p.run(500, lambda: len(p.far.audio()) >= 5)
+        # sip/sdp.py is loaded for each offer or answer, and nothing of it is kept; so are
+        # g711.py (the session holds the loops and the table), hal/audio.py and rtcp.py
+        assert c.offer is None and c.media.table is not None
+        if sys.implementation.name == "micropython":
+            for name in ("sip.sdp", "media.g711", "hal.audio", "media.rtcp", "media.ctl"):
+                assert "sipua." + name not in sys.modules, name
         tag = ok.to_tag
         # re-INVITE: the far end moved to another address and port
         _send(p, _req("INVITE", p, 2, _offer("127.0.4.51", far2.port), tag))

@@ -190,16 +190,29 @@ def test_target_adapts_to_jitter_within_bounds():
     assert jb.jitter_ms() <= 2
 
 
+def burst(count, backwards=False):
+    """A steady stream where ``count`` packets from 20 on arrive at once, in order (the
+    sort is by arrival, then sequence: MicroPython's sort is not stable) or backwards."""
+    pk = stream(0, 300)
+    pk = [p if not 20 <= p[1] < 20 + count else (pk[19][0], p[1], p[2]) for p in pk]
+    pk = [(a - 20 * count if s >= 20 + count else a, s, ts) for a, s, ts in pk]
+    pk.sort(key=lambda p: p[0] * 65536 + (65535 - p[1] if backwards and p[1] >= 20 else p[1]))
+    return pk
+
+
 def test_too_deep_drops_a_frame_now_and_then():
     # after priming, ten packets arrive at once on top of a steady stream: the buffer is
-    # 10 frames deeper than its 40 ms target and sheds them one at a time
-    pk = stream(0, 300)
-    pk = [p if not 20 <= p[1] < 30 else (pk[19][0], p[1], p[2]) for p in pk]
-    pk = [(a - 200 if s >= 30 else a, s, ts) for a, s, ts in pk]
-    pk.sort(key=lambda p: p[0])
+    # 10 frames deeper than its 40 ms target and sheds them (those beyond its 9 slots at
+    # once, the oldest first)
     jb = JitterBuffer(FB, 20, min_ms=40)
-    res = run(jb, pk, 300)
+    res = run(jb, burst(10), 300)
     assert jb.dropped >= 5 and jb.lost == 0
+    got = played(res)
+    assert got == sorted(got) and len(got) + jb.dropped >= 290
+    # seven at once, the last first: all fit in the slots, none lost, played in order
+    jb = JitterBuffer(FB, 20, min_ms=40)
+    res = run(jb, burst(7, True), 300)
+    assert jb.lost == 0 and jb.late == 0 and jb.dropped >= 3
     got = played(res)
     assert got == sorted(got) and len(got) + jb.dropped >= 290
 
@@ -252,7 +265,7 @@ def test_no_allocation_per_packet():
 
 
 def test_other_ptimes():
-    for ptime, slots in ((10, 16), (30, 8), (60, 8)):
+    for ptime, slots in ((10, 15), (20, 9), (30, 7), (60, 5)):
         fb = 8 * ptime
         jb = JitterBuffer(fb, ptime)
         assert jb.n == slots and jb.depth_ms == max(40, ptime)  # at least a frame

@@ -6,8 +6,8 @@ A source's ``read(pcm)`` fills ``pcm`` (exactly 2n bytes: n int16 little-endian 
 8 kHz mono), a sink's ``write(pcm)`` takes it; both have ``close()``. No call allocates.
 A bad spec raises ValueError naming it.
 
-- ``tone:HZ``: a sine at -6 dBFS (peak 16384), a phase accumulator over a 256-entry table
-  (or, when it repeats within 4 frames, those frames made once).
+- ``tone:HZ`` (``hal/tone.py``): a sine at -6 dBFS (peak 16384), a phase accumulator
+  over a 256-entry table (or, when it repeats within 4 frames, those frames made once).
 - ``echo``: the sink feeds the source: ``read`` gives the frame last written (silence
   before). Open either first and pass it to the other (``open_source("echo", n,
   sink=s)``): both are then the same object. An echo source without an echo sink is silent.
@@ -17,79 +17,13 @@ A bad spec raises ValueError naming it.
 - ``i2s`` (``hal/i2s.py``): ``machine.I2S``, pins from the board config; on a port
   without it a ValueError naming ``audio.source`` / ``audio.sink``.
 
-``wav`` and ``i2s`` are imported only when asked for: forget ``sipua.hal.audio``,
-``sipua.hal.wav`` and ``sipua.hal.i2s`` when the call ends.
+This module only opens them: the objects are ``hal/plain.py``'s (silence, null, echo),
+``tone``'s, ``wav``'s and ``i2s``'s, each imported only when asked for, so a session may
+forget ``sipua.hal.audio`` once its source and sink are open; forget ``sipua.hal.plain``,
+``sipua.hal.tone``, ``sipua.hal.wav`` and ``sipua.hal.i2s`` when the call ends.
 """
 
-from array import array
-
 _RATE = 8000
-
-
-class _Buf:
-    """``silence`` and ``null``: reads zeros, ignores writes."""
-
-    def __init__(self, n):
-        self.b = bytearray(2 * n)
-
-    def read(self, pcm):
-        pcm[0:len(self.b)] = self.b
-
-    def write(self, pcm):
-        pass
-
-    def close(self):
-        pass
-
-
-class _Echo(_Buf):
-    def write(self, pcm):
-        self.b[:] = pcm
-
-
-def _gcd(a, b):
-    while b:
-        a, b = b, a % b
-    return a
-
-
-class _Tone(_Buf):
-    """A phase accumulator (a turn is 2^24) over a 256-entry sine table. A tone that
-    repeats within 4 frames (1000 Hz: every 20 ms frame alike; 440 Hz: not) is made once
-    and copied from then on (the table dropped)."""
-
-    def __init__(self, hz, n):
-        import math
-
-        self.n = 2 * n
-        t = self.t = array("h", bytes(512))
-        for i in range(256):
-            t[i] = round(16384 * math.sin(math.pi * i / 128))
-        self.p = 0
-        self.d = (hz << 24) // _RATE
-        self.f = None
-        k = _RATE // _gcd(_RATE, hz)  # the period in samples
-        k //= _gcd(k, n)  # in frames
-        if k <= 4:
-            m = memoryview(bytearray(2 * n * k))
-            f = [m[2 * n * i:2 * n * (i + 1)] for i in range(k)]
-            for x in f:
-                self.read(x)
-            self.f, self.t, self.i = f, None, 0
-
-    def read(self, pcm):
-        f = self.f
-        if f is not None:
-            pcm[0:self.n] = f[self.i]
-            self.i = (self.i + 1) % len(f)
-            return
-        t, p, d = self.t, self.p, self.d
-        for i in range(0, self.n, 2):
-            v = t[p >> 16]
-            pcm[i] = v & 255
-            pcm[i + 1] = v >> 8 & 255
-            p = (p + d) & 0xFFFFFF
-        self.p = p
 
 
 def _check(spec, n, key):
@@ -102,10 +36,12 @@ def _check(spec, n, key):
 def open_source(spec, frame_samples, board=None, sink=None):
     n = frame_samples
     _check(spec, n, "source")
-    if spec == "silence":
-        return _Buf(n)
-    if spec == "echo":
-        return sink if isinstance(sink, _Echo) else _Echo(n)
+    if spec == "silence" or spec == "echo":
+        from .plain import Buf, Echo
+
+        if spec == "silence":
+            return Buf(n)
+        return sink if isinstance(sink, Echo) else Echo(n)
     if spec == "i2s":
         from .i2s import bus
 
@@ -121,17 +57,21 @@ def open_source(spec, frame_samples, board=None, sink=None):
             hz = 0
         if not 0 < hz < _RATE // 2:
             raise ValueError("audio.source %s: HZ from 1 to 3999" % spec)
-        return _Tone(hz, n)
+        from .tone import Tone
+
+        return Tone(hz, n)
     raise ValueError("audio.source %r: use i2s, wav:PATH, tone:HZ, silence or echo" % spec)
 
 
 def open_sink(spec, frame_samples, board=None, source=None):
     n = frame_samples
     _check(spec, n, "sink")
-    if spec == "null":
-        return _Buf(0)
-    if spec == "echo":
-        return source if isinstance(source, _Echo) else _Echo(n)
+    if spec == "null" or spec == "echo":
+        from .plain import Buf, Echo
+
+        if spec == "null":
+            return Buf(0)
+        return source if isinstance(source, Echo) else Echo(n)
     if spec == "i2s":
         from .i2s import bus
 

@@ -2,7 +2,7 @@
 the RTP/RTCP port pair, start, a re-INVITE's update, stop. What runs every packet (and
 ``stats``, which host tools poll) stays in ``rtp.py``."""
 
-from ..compat import urandom_u32
+from ..compat import forget, urandom_u32
 from ..sched import POLLIN
 from .rtp import _NAMES, _clock, _sessions
 
@@ -51,7 +51,9 @@ def start(s, pt, remote, direction):
     s.n = n = 8 * p  # samples (and G.711 bytes) per packet
     from . import g711
 
-    s.enc, s.dec, s.silence = g711.encode, g711.decode, g711.SILENCE
+    # the loops themselves (compiled ones belong to sipua.media, not to g711: the module
+    # can go; the buffers are the session's, aligned and of the right size)
+    s.enc, s.dec = g711._codec()
     s.tx = bytearray(12 + n)
     s.txmv = memoryview(s.tx)
     s.txpay = s.txmv[12:]
@@ -62,7 +64,8 @@ def start(s, pt, remote, direction):
     s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
     s.sink = open_sink(cfg["sink"], n)
     s.source = open_source(cfg["source"], n, sink=s.sink)
-    s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"], fill=g711.SILENCE[pt])
+    forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's or i2s's
+    s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"])
     tx = s.tx
     tx[0] = 0x80
     r = urandom_u32()  # SSRC
@@ -102,9 +105,13 @@ def start(s, pt, remote, direction):
 def _apply(s, pt, remote, direction):
     import socket
 
+    from . import g711
+
     s.pt = pt
     s.tx[1] = pt
-    s.jb.fill = s.silence[pt]
+    s.jb.fill = g711.SILENCE[pt]
+    s.table = g711.table(pt)  # the decode table of the law
+    forget("sipua.media.g711")  # (where the loops are its own, they keep it)
     s.rdtmf = remote.dtmf_pt
     s.addr = (remote.ip, remote.port)
     s.dir = direction

@@ -14,7 +14,7 @@ On MicroPython both loops are ``@micropython.viper`` functions compiled at the f
 from the source in ``g711v`` (then forgotten; as source text the modules stay bytecode for
 every ``mpy-cross`` architecture) and kept in ``sipua.media`` for the rest of the boot (an
 ESP32 keeps native code in executable RAM until a soft reset: compiled once, not per
-call); where that fails (no native emitter) and on CPython the plain loops below run.
+call); where that fails (no native emitter) and on CPython the plain loops of ``g711p`` run.
 """
 
 from array import array
@@ -26,40 +26,6 @@ SILENCE = {0: 0xFF, 8: 0xD5}  # the code of a zero sample per payload type
 _T = {}  # payload type -> decode table, built on first use
 _C = None  # (encode loop, decode loop), see _codec
 
-def _e(s, d, n, a):
-    for i in range(n):
-        x = s[2 * i] | s[2 * i + 1] << 8
-        c = 0x80
-        if x & 0x8000:
-            x ^= 0xFFFF  # one's complement: the magnitude G.711 quantises
-            c = 0
-        if a:  # A-law: 13-bit magnitude, segment = position of the leading one
-            x >>= 4
-            if x > 15:
-                g = 16
-                while x > 31:
-                    x >>= 1
-                    g += 16
-                x += g - 16
-            d[i] = (x | c) ^ 0x55
-        else:  # µ-law: 14-bit magnitude plus the bias 33, clipped
-            x = (x >> 2) + 33
-            if x > 0x1FFF:
-                x = 0x1FFF
-            g = 0
-            y = x >> 6
-            while y:
-                y >>= 1
-                g += 1
-            d[i] = ((g << 4) | ((x >> (g + 1)) & 15)) ^ 0x7F | c
-
-
-def _f(s, d, n, t):
-    for i in range(n):
-        v = t[s[i]]
-        d[2 * i] = v & 255
-        d[2 * i + 1] = v >> 8 & 255
-
 
 def _codec():
     """(encode loop, decode loop): viper on MicroPython when the port compiles it."""
@@ -69,19 +35,21 @@ def _codec():
         from .. import media
 
         c = media._g711
-        if c is None:
-            c = (_e, _f)
-            if IS_MICROPYTHON:
-                from . import g711v
+        if c is None and IS_MICROPYTHON:
+            from . import g711v
 
-                g = {}
-                try:
-                    exec(g711v.V, g)
-                    c = (g["e"], g["f"])
-                except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
-                    pass
-                forget("sipua.media.g711v")
+            g = {}
+            try:
+                exec(g711v.V, g)
+                c = (g["e"], g["f"])
+            except Exception:  # noqa: BLE001 - no native emitter on this port: plain loops
+                c = False  # not tried again
+            forget("sipua.media.g711v")
             media._g711 = c
+        if not c:
+            from . import g711p  # the plain loops (kept by a session: this module can go)
+
+            c = (g711p.encode, g711p.decode)
         _C = c
     return c
 

@@ -7,6 +7,8 @@ int small). ``pop(out)`` once per ptime writes the next frame into ``out`` and r
 real frame), 1 (the last frame repeated: a loss concealed) or 2 (nothing: the caller fills
 silence for its law). After a loss the last frame is repeated once, then silence.
 
+- *Slots*: max_ms / ptime + 3 of them (the deepest target, a frame of reorder, the
+  last frame played: 9 × 160 B at 20 ms); a packet further ahead is a burst loss.
 - *Playout*: frames go out in sequence order (mod 65536). At the start nothing plays
   until ``depth_ms`` of frames are waiting (the target). A frame missing at its turn is
   ``lost`` when the target's worth of later frames wait; with fewer, playout waits for it
@@ -45,10 +47,9 @@ class JitterBuffer:
         self.pt = ptime_ms
         self.lo = max(min_ms, ptime_ms)
         self.hi = max_ms
-        n = 4
-        while n < max_ms // ptime_ms + 3:  # the deepest target, a frame of reorder, the last
-            n <<= 1
-        self.n = n  # a power of two: slot = seq & (n - 1) stays in step across the wrap
+        # the deepest target, a frame of reorder, the last played; a frame's slot is counted
+        # from the next one's (ns), so it stays in step across the sequence wrap
+        self.n = n = max_ms // ptime_ms + 3
         self.fill = fill
         mv = memoryview(bytearray(n * frame_bytes))  # the slots' views keep it
         self.sl = [mv[i * frame_bytes:(i + 1) * frame_bytes] for i in range(n)]
@@ -65,8 +66,10 @@ class JitterBuffer:
         for i in range(self.n):
             self.sq[i] = -1
         self.nx = -1  # the next sequence number to play; -1: no packet yet
+        self.ns = 0  # its slot
         self.top = -1  # the highest sequence number received
         self.last = -1  # the sequence number of the last frame played
+        self.ls = 0  # its slot
         self.play = False  # False: filling up to the target before playing
         self.miss = 0  # frames concealed since the last real one
         self.over = 0
@@ -119,18 +122,18 @@ class JitterBuffer:
                     self.calm = 0
         self.tr = t
         if d < 0:
-            if self.sq[seq & (self.n - 1)] == seq:
+            if self.sq[(self.ns + d) % self.n] == seq:
                 self.dup += 1  # a copy of a frame already played
             else:
                 self.late += 1
                 self._up()
             return
         n = self.n
-        if d > n - 2:  # beyond the slots: a burst was lost, start again from this packet
-            self._skip(d)
-            self.play = False
-            d = 0
-        i = seq & (n - 1)
+        if d > n - 2:  # beyond the slots: the oldest go (a burst was lost, or came at once)
+            self._skip(d - n + 2)
+            self.play = False  # pop passes what is still missing, down to the target
+            d = n - 2
+        i = (self.ns + d) % n
         if self.sq[i] == seq:
             self.dup += 1
             return
@@ -149,15 +152,15 @@ class JitterBuffer:
 
     def _skip(self, k):
         """Move the playout k frames on: missing ones are lost, held ones dropped."""
-        m = self.n - 1
+        n = self.n
         s = self.nx
         for j in range(k):
-            q = (s + j) & 0xFFFF
-            if j < self.n and self.sq[q & m] == q:
+            if j < n and self.sq[(self.ns + j) % n] == (s + j) & 0xFFFF:
                 self.dropped += 1
             else:
                 self.lost += 1
         self.nx = (s + k) & 0xFFFF
+        self.ns = (self.ns + k) % n
 
     def pop(self, out):
         s = self.nx
@@ -167,9 +170,10 @@ class JitterBuffer:
         have = 0 if a >= 0x8000 else a + 1  # frames from the next one to the newest
         tf = self.depth_ms // self.pt
         if not self.play:
-            while have > tf and self.sq[s & (self.n - 1)] != s:  # lost while we waited
+            while have > tf and self.sq[self.ns] != s:  # lost while we waited
                 self.lost += 1
                 s = self.nx = (s + 1) & 0xFFFF
+                self.ns = (self.ns + 1) % self.n
                 have -= 1
             if have < tf:
                 return self._conceal(out)
@@ -184,12 +188,14 @@ class JitterBuffer:
                 have -= 1
         else:
             self.over = 0
-        i = s & (self.n - 1)
+        i = self.ns
         if self.sq[i] == s:
             out[0:self.fb] = self.sl[i]
             self.last = s
+            self.ls = i
             self.miss = 0
             self.nx = (s + 1) & 0xFFFF
+            self.ns = (i + 1) % self.n
             return 0
         if have < tf:  # fewer waiting than the target: wait (it may come) until they are
             self.play = False
@@ -198,13 +204,14 @@ class JitterBuffer:
         else:
             self.lost += 1
             self.nx = (s + 1) & 0xFFFF
+            self.ns = (i + 1) % self.n
         return self._conceal(out)
 
     def _conceal(self, out):
         s = self.last
-        if self.miss or s < 0 or self.sq[s & (self.n - 1)] != s:
+        if self.miss or s < 0 or self.sq[self.ls] != s:
             self.miss += 1
             return 2
         self.miss = 1
-        out[0:self.fb] = self.sl[s & (self.n - 1)]
+        out[0:self.fb] = self.sl[self.ls]
         return 1

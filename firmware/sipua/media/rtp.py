@@ -86,7 +86,7 @@ class Session:
     rxpay: memoryview
     pcm: bytearray
     play: memoryview
-    silence: dict
+    table: object
     t0: int
     k: int
     ts_hi: int
@@ -120,6 +120,7 @@ class Session:
         self.due = 0x3FFFFFFF
         self.jb = None  # the jitter buffer, and the rest of the stream's state: start()
         self.rtp = self.rtcp = self.source = self.sink = self.enc = self.dec = None
+        self.table = None
         self.rdtmf = self.rssrc = self.rts = self.ev = self.far = self.sr = self.rep = None
         self._ctl("bind")
 
@@ -183,7 +184,7 @@ class Session:
         if ev is not None and ev[6](self, ev):  # a DTMF event's packet instead of audio
             return
         self.source.read(self.pcm)
-        self.enc(self.pt, self.pcm, self.txpay, self.n)
+        self.enc(self.pcm, self.txpay, self.n, self.pt)  # g711's loop (A-law: pt 8)
         self._send(12 + self.n, self.pt, self.ts_hi, self.ts_lo)
 
     def _send(self, length, pt, hi, lo):
@@ -288,35 +289,39 @@ class Session:
     def _playout(self):
         play = self.play
         if self.jb.pop(play) == 2:
-            fill = self.silence[self.pt]
+            fill = self.jb.fill  # the law's silence
             for i in range(self.n):
                 play[i] = fill
-        self.dec(self.pt, play, self.pcm, self.n)
+        self.dec(play, self.pcm, self.n, self.table)
         self.sink.write(self.pcm)
 
     # -- RTCP --------------------------------------------------------------------------------
     def _report(self):
-        from .rtcp import report
+        from . import rtcp  # loaded for each report and forgotten: it runs every ~5 s
 
         try:
-            self.rtcp.send(report(self))
+            self.rtcp.send(rtcp.report(self))
             self.rtcp_out += 1
         except OSError:
             pass
+        finally:
+            forget("sipua.media.rtcp")
         # RFC 3550 §6.3.1: the interval randomised over [0.5, 1.5] of its value
         self._rtcp_timer = self.sched.call_later(
             _RTCP_MS // 2 + urandom_u32() % _RTCP_MS, self._report)
 
     def _rtcp_rx(self, sock, ev):
-        from .rtcp import parse
+        from . import rtcp
 
-        while True:
-            try:
-                n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
-            except OSError:
-                return
-            if not n:
-                return
-            self.rtcp_in += 1
-            parse(self, n)
-
+        try:
+            while True:
+                try:
+                    n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
+                except OSError:
+                    return
+                if not n:
+                    return
+                self.rtcp_in += 1
+                rtcp.parse(self, n)
+        finally:
+            forget("sipua.media.rtcp")

@@ -16,7 +16,6 @@ the hop was an address, without the route set, so the new proxy routes by the re
 from .. import log as logmod
 from ..compat import const, forget, urandom_u32
 from ..dns import Target
-from . import sdp
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, ClientTxn
 from .dialog import Dialog, cancel
@@ -38,10 +37,12 @@ ENDED = "ended"
 # audio.* when no config gave them (tests that build Calls alone): config.py's defaults
 _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptime": 20,
           "rtp_ports": (40000, 40100), "jitter_ms": 40}
+# loaded for each offer or answer and forgotten after it (a Media it made, kept, keeps it)
+_SDP = "sipua.sip.sdp"
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
 _MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
-          "sipua.media.g711", "sipua.media.jbuf", "sipua.hal.audio", "sipua.hal.wav",
-          "sipua.hal.i2s")
+          "sipua.media.g711", "sipua.media.g711p", "sipua.media.jbuf", "sipua.hal.audio",
+          "sipua.hal.plain", "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
 
 
 class Call:
@@ -66,8 +67,8 @@ class Call:
         self.auth_bye = None
         self.answer_sdp = None  # our SDP answer to an incoming offer
         self.media = None  # media.rtp.Session: its ports are in our SDP
-        self.offer = None  # the far end's SDP (sdp.Media) of an incoming INVITE
-        self.sdir = None  # the direction of our answer to it
+        self.offer = None  # the far end's SDP (sdp.Media) of an incoming INVITE, until used
+        self.sdir = None  # the direction of our answer to it; None: our 200 carries the offer
         self.sid = urandom_u32() & 0x7FFFFFFF  # o= session id, and its version:
         self.ver = 0  # + 1 for each offer or answer of ours
         self.held = False  # we hold the far end (console hold)
@@ -102,7 +103,10 @@ class Calls:
     def __init__(self, sched, stack, locator, log=None, max_calls=2, first_id=1, audio=None):
         self.sched = sched
         self.audio = audio = audio or _AUDIO
+        from . import sdp  # loaded for each offer or answer and forgotten after it
+
         self.ours = sdp.payloads(audio["codecs"])  # payload types in our order
+        forget(_SDP)
         self.stack = stack
         self.locator = locator
         self.log = log or logmod.log
@@ -254,19 +258,29 @@ class Calls:
 
     def _offer(self, c):
         """Our SDP offer (bytes): a new o= version; sendonly while we hold the call."""
+        from . import sdp
+
         c.ver += 1
-        return sdp.build(self.stack.local_ip, self._media(c).port, self.ours,
-                         "sendonly" if c.held else "sendrecv", version=c.ver,
-                         session_id=c.sid, ptime=self.audio["ptime"]).encode()
+        try:
+            return sdp.build(self.stack.local_ip, self._media(c).port, self.ours,
+                             "sendonly" if c.held else "sendrecv", version=c.ver,
+                             session_id=c.sid, ptime=self.audio["ptime"]).encode()
+        finally:
+            forget(_SDP)
 
     def _answer_in(self, c, body):
         """The far end's answer to our offer: the codec, and the media (re)started on it."""
+        from . import sdp
+
         try:
             pt, remote = sdp.negotiated(body, self.ours)
+            direction = sdp.flip(remote.direction) if remote.port else "inactive"
         except sdp.SdpError as e:
             self.log.warn("media", "no_answer", call=c.id, err=str(e))
             return None
-        self._go(c, pt, remote, sdp.flip(remote.direction) if remote.port else "inactive")
+        finally:
+            forget(_SDP)
+        self._go(c, pt, remote, direction)
         return pt
 
     def _go(self, c, pt, remote, direction):
@@ -407,7 +421,7 @@ class Calls:
         if len(m.body):
             try:
                 codec = self._answer(c, m.body)
-            except sdp.SdpError as e:
+            except ValueError as e:  # sdp.SdpError
                 self._stop(c, "488")
                 stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
                 return
@@ -459,23 +473,30 @@ class Calls:
         # before its ACK arrives, and the first words after "answer" are not clipped.
         if c.offer is not None:
             self._go(c, c.codec, c.offer, c.sdir)
+            c.offer = None  # an sdp.Media: it would keep sip/sdp.py loaded
         return c
 
     def _answer(self, c, body):
         """Our answer (c.answer_sdp) to the offer ``body``: the codec; SdpError means 488."""
+        from . import sdp
+
         a = self.audio
-        answer, pt, offer = sdp.answer(bytes(body), self.stack.local_ip, self._media(c).port,
-                                       self.ours, a["ptime"], c.ver + 1, c.sid, c.held)
+        try:
+            answer, pt, offer = sdp.answer(bytes(body), self.stack.local_ip,
+                                           self._media(c).port, self.ours, a["ptime"],
+                                           c.ver + 1, c.sid, c.held)
+            c.sdir = sdp.parse(answer).direction
+        finally:
+            forget(_SDP)
         c.ver += 1
         c.answer_sdp = answer.encode()
         c.offer = offer
-        c.sdir = sdp.parse(answer).direction
         return pt
 
     def _acked(self, c, m):
         """The ACK of our 200: it carries the answer when our 200 carried the offer."""
         self.log.info("call", "confirmed", call=c.id)
-        if c.offer is None and len(m.body) and c.state == ACTIVE:
+        if c.sdir is None and len(m.body) and c.state == ACTIVE:
             c.codec = self._answer_in(c, m.body)
 
     def _in_dialog(self, m, stx):
@@ -496,14 +517,14 @@ class Calls:
             self.log.info("call", "remote_bye", call=c.id)
             self._end(c, "remote hangup")
         elif m.method == "INVITE":  # re-INVITE: a new offer (address, port, hold)
-            c.offer = None
+            c.offer = c.sdir = None
             try:
                 if len(m.body):
                     pt = self._answer(c, m.body)
                     body = c.answer_sdp
                 else:  # it asks for our offer: the answer comes in its ACK
                     body = self._offer(c)
-            except (sdp.SdpError, OSError) as e:  # the call goes on as it was (RFC 3264 §8)
+            except (ValueError, OSError) as e:  # sdp.SdpError: the call goes on as it was
                 stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
                 return
             stx.on_ack = lambda a: self._acked(c, a)
@@ -511,6 +532,7 @@ class Calls:
             if c.offer is not None:
                 c.codec = pt
                 self._go(c, pt, c.offer, c.sdir)
+                c.offer = None
         else:
             stx.respond(200, "OK")
 

@@ -14,7 +14,7 @@ CODECS = ((0, "PCMU/8000"), (8, "PCMA/8000"))
 DTMF_PT = 101
 
 
-class SdpError(Exception):
+class SdpError(ValueError):
     pass
 
 
