@@ -214,6 +214,7 @@ class Agent:
                 s["leg"] = "backup"
             accounts.append(s)
         return {"accounts": accounts, "calls": self.calls.status() if self.calls else [],
+                "strangers": getattr(self.stack, "dropped", 0),  # sip.accept_from (guard.py)
                 "heap_free": self.heap_free() if self.heap_free else None,
                 "uptime_ms": self.sched.now() - self.started_at}
 

@@ -84,6 +84,7 @@ _SIP = {
     "user_agent": (_STR, ""),  # "": sipfw/<version>
     # seconds between keep-alives to the registrar (CRLF on TCP/TLS, OPTIONS on UDP); 0: off
     "keepalive_s": (_INT, 25, (0, 3600)),
+    "accept_from": (_ENUM, "servers", ("servers", "any")),  # requests from whom (sip/guard.py)
 }
 
 _LOG = {

@@ -93,7 +93,10 @@ def agent_start(agent, delay):
     sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
     agent._ka_ms = sip.pop("keepalive_s", 25) * 1000  # the agent's, not the stack's
     agent.audio = cfg.get("audio")
+    accept = sip.pop("accept_from", "servers")  # the agent's too: whom the stack listens to
     st = agent.stack = SipStack(agent.sched, log=agent.log, **sip)
+    if accept == "servers":
+        st.trusted = agent.registrations  # their servers' addresses (SipStack.stranger)
     st.start()
     agent.locator = Dns(agent.sched, cfg.get("dns") or {}, st.local_ip, agent.log)
     st.on_request = agent._on_request

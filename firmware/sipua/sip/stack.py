@@ -70,6 +70,9 @@ class SipStack:
         # Server transactions held at once: each keeps its last response for 32 s (Timer
         # J/H); beyond this, answered ones are dropped early, then new requests get 503.
         self.max_stx = 8
+        # sip.accept_from "servers": the agent's registrations, whose servers alone may send
+        # requests (uas.stranger); None: anyone may
+        self.trusted = None
 
     @property
     def local_ip(self):
@@ -146,6 +149,11 @@ class SipStack:
                     pass
 
     def _receive(self, data, flow, src, udp):
+        if self.trusted is not None and not data.startswith(b"SIP/"):
+            from .uas import stranger  # the server side, loaded with the first request
+
+            if stranger(self, src, data):
+                return
         try:
             try:
                 m = parse(data, udp, self.limits)

@@ -50,6 +50,9 @@ def accept(tp, sock):
     except OSError:
         return
     ip, port = peer_of(addr)
+    if tp.stack.trusted is not None and stranger(tp.stack, (ip, port)):
+        s.close()
+        return
     if len(tp.flows) >= tp.max_flows:
         try:
             tp._make_room()
@@ -68,6 +71,21 @@ def accept(tp, sock):
     tp._by_sock[s] = f
     tp.sched.watch(s, POLLIN, tp._on_flow)
     tp._arm_sweeper()
+
+
+def stranger(stack, src, data=None):
+    """``sip.accept_from: servers``: True (and dropped: guard.py) unless ``src`` is one of
+    the addresses the locator gave for the registrations' servers (``stack.trusted``);
+    ``data``: the request, None for a connection."""
+    ip = src[0]
+    for r in stack.trusted:
+        for t in r.servers.targets:
+            if t.ip == ip:
+                return False
+    from .guard import dropped
+
+    dropped(stack, src, data)
+    return True
 
 
 def server_key(m, method=None):

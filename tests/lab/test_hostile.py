@@ -1,0 +1,140 @@
+"""A hostile network, on the wire (issue 13): the agent on a virtual board against the lab.
+
+- ``sip.accept_from: servers`` (the default): a stranger (sipp on another loopback address,
+  not a registrar) sends OPTIONS and INVITE straight to the board: no answer, no ring, the
+  drops counted in ``status`` and logged; the registrar's own INVITE still rings.
+  ``accept_from: any`` answers the stranger again.
+"""
+
+import re
+import subprocess
+import threading
+import time
+
+import labctl
+import pytest
+from agentboard import AgentBoard, board_config
+
+pytestmark = pytest.mark.lab
+
+UC2 = labctl.SERVERS["uc2"].ip
+HEAP = "512k"
+_next_ip = [0]
+
+
+def next_addr():
+    _next_ip[0] += 1
+    return "127.0.7.%d" % (10 + _next_ip[0]), 5070
+
+
+@pytest.fixture
+def healthy(lab):
+    for name in labctl.SERVERS:
+        lab.unsilence(name)
+        lab.start(name)
+    return lab
+
+
+@pytest.fixture
+def boards(tmp_path):
+    started = []
+
+    def boot(cfg, wait_ready=True):
+        b = AgentBoard(tmp_path / ("board%d" % len(started)), cfg, heap=HEAP)
+        started.append(b)
+        b.start(wait_ready)
+        return b
+
+    yield boot
+    for b in started:
+        try:
+            if b.proc is not None and b.proc.poll() is None:
+                b.cmd("unreg", timeout=2, ok=False)
+                time.sleep(0.2)
+        except AssertionError:
+            pass
+        b.stop()
+
+
+def config(lab, **sip):
+    ip, port = next_addr()
+    cfg = board_config(lab, ip, port)
+    cfg["sip"].update(sip)
+    return cfg
+
+
+def registered_on_uc2(board, since=0, timeout=10):
+    return board.wait("reg", "registered", timeout, since=since,
+                      server=re.compile(re.escape(UC2) + ":"))
+
+
+def stranger(lab, ip, port, user="6903"):
+    """sipp as a scanner on FAREND_IP (127.0.0.1, no server's address): OPTIONS, then INVITE
+    (CANCELled if it rings), straight to the board. Returns what sipp received."""
+    sport = labctl.free_port()
+    msg = lab.run_dir / ("sipp-stranger-%d.msg" % sport)
+    cmd = ["sipp", "%s:%d" % (ip, port), "-sf", str(labctl.SIPP_DIR / "stranger.xml"),
+           *labctl.SIPP_LOOPBACK, "-p", str(sport), "-t", "u1", "-m", "1", "-s", user,
+           "-nostdin", "-timeout", "20s", "-timeout_error", "-trace_msg",
+           "-message_file", str(msg)]
+    labctl.run(cmd, timeout=25, check=False, stdin=subprocess.DEVNULL)
+    log = msg.read_text(errors="replace")
+    msg.unlink()
+    return labctl.SippResult(labctl.received_codes(log), log)
+
+
+def sent(result, method):
+    return result.log.count("message sent") and result.log.count("\n%s sip:" % method)
+
+
+def test_a_stranger_gets_no_answer_and_no_ring_while_the_registrar_still_rings(healthy,
+                                                                                 boards):
+    lab = healthy
+    cfg = config(lab)
+    ip, port = cfg["sip"]["local_ip"], cfg["sip"]["local_port"]
+    b = boards(cfg)
+    registered_on_uc2(b)
+    mark = b.mark()
+    t0 = time.monotonic()
+    r = stranger(lab, ip, port)
+    waited = time.monotonic() - t0
+    assert sent(r, "OPTIONS") == 1 and sent(r, "INVITE") == 1, r.log[-2000:]
+    assert r.codes == [], r.codes  # not a 200, not a 100 Trying, not a 180
+    assert waited >= 4.5  # sipp waited out both answers (2 s + 3 s) and got none
+    assert b.events("call", "incoming", since=mark) == []
+    drops = b.events("sip", "stranger_dropped", since=mark)
+    assert [d["method"] for d in drops] == ["OPTIONS"], drops  # once per source per minute
+    assert drops[0]["src"].startswith(labctl.FAREND_IP + ":") and drops[0]["level"] == "WARN"
+    st = b.status()
+    assert st["strangers"] == 2 and st["calls"] == [], st
+    # The registrar's own INVITE (6905 calls 6903 through uc2) rings, and is answered.
+    mark = b.mark()
+    result = {}
+    caller = threading.Thread(target=lambda: result.update(
+        r=lab.sipp_call("uc2", caller="6905", callee="6903", hold_ms=500, timeout=15)))
+    caller.start()
+    try:
+        inc = b.wait("call", "incoming", 10, since=mark)
+        assert "6905" in inc["remote"]
+        assert b.status()["calls"][0]["state"] == "ringing"
+        b.cmd("answer")
+        b.wait("call", "ended", 10, since=mark)
+    finally:
+        caller.join(timeout=20)
+    assert result["r"].codes[-2:] == [200, 200], result["r"].codes
+    assert b.status()["strangers"] == 2
+
+
+def test_accept_from_any_answers_the_stranger_and_rings(healthy, boards):
+    lab = healthy
+    cfg = config(lab, accept_from="any")
+    ip, port = cfg["sip"]["local_ip"], cfg["sip"]["local_port"]
+    b = boards(cfg)
+    registered_on_uc2(b)
+    mark = b.mark()
+    r = stranger(lab, ip, port)
+    assert r.codes[0] == 200 and 180 in r.codes and r.codes[-1] == 487, r.codes
+    inc = b.wait("call", "incoming", 5, since=mark)
+    assert "scanner" in inc["remote"]
+    assert b.events("sip", "stranger_dropped") == []
+    assert b.status()["strangers"] == 0
