@@ -84,8 +84,25 @@ def test_same_nonce_again_means_wrong_password_unless_stale():
     assert not a.answer(req, r1)  # refused: give up rather than loop
     assert a.answer(req, challenge(401, b'Digest realm="r", nonce="n1", qop="auth", stale=true'))
     assert 'nc=00000002' in req.get("Authorization")
-    assert a.answer(req, challenge(401, b'Digest realm="r", nonce="n2", qop="auth"'))
-    assert 'nc=00000001' in req.get("Authorization")
+    req2 = new_req()
+    assert a.answer(req2, challenge(401, b'Digest realm="r", nonce="n2", qop="auth"'))
+    assert 'nc=00000001' in req2.get("Authorization")
+
+
+def test_a_challenged_answer_gets_one_more_try_only_for_a_stale_nonce():
+    # A fresh nonce after our answer is a refusal too (a server that never takes an answer
+    # would otherwise be asked for ever), and stale=true earns one retry per request.
+    a = Auth("u", "p")
+    req = new_req()
+    assert a.answer(req, challenge(401, b'Digest realm="r", nonce="n1", qop="auth"'))
+    assert not a.answer(req, challenge(401, b'Digest realm="r", nonce="n2", qop="auth"'))
+    req = new_req()
+    assert a.answer(req, challenge(401, b'Digest realm="r", nonce="n3", qop="auth"'))
+    assert a.answer(req, challenge(401, b'Digest realm="r", nonce="n4", stale=true'))
+    assert 'nonce="n4"' in req.get("Authorization")
+    assert not a.answer(req, challenge(401, b'Digest realm="r", nonce="n5", stale=true'))
+    req = new_req()  # the next request starts afresh
+    assert a.answer(req, challenge(401, b'Digest realm="r", nonce="n5", stale=true'))
 
 
 def test_a_new_request_answers_a_nonce_an_earlier_request_used():

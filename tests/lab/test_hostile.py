@@ -4,6 +4,8 @@
   not a registrar) sends OPTIONS and INVITE straight to the board: no answer, no ring, the
   drops counted in ``status`` and logged; the registrar's own INVITE still rings.
   ``accept_from: any`` answers the stranger again.
+- A wrong password: two REGISTERs (401, our answer, 401 again), ``state: "auth_failed"``,
+  one ERROR line, a back-off of minutes; no loop.
 """
 
 import re
@@ -138,3 +140,21 @@ def test_accept_from_any_answers_the_stranger_and_rings(healthy, boards):
     assert "scanner" in inc["remote"]
     assert b.events("sip", "stranger_dropped") == []
     assert b.status()["strangers"] == 0
+
+
+def test_wrong_password_is_auth_failed_after_two_registers_no_loop(healthy, boards):
+    lab = healthy
+    cfg = config(lab)
+    cfg["accounts"][0]["password"] = "wrong"
+    b = boards(cfg)
+    failed = b.wait("reg", "auth_failed", 10)
+    assert failed["level"] == "ERROR" and UC2 in failed["server"], failed
+    assert 240000 <= int(failed["retry_in_ms"]) <= 480000, failed
+    time.sleep(3)  # a loop would show here as more REGISTERs
+    regs = b.events("reg", "register")
+    assert len(regs) == 2 and all(UC2 in e["server"] for e in regs), regs
+    rx = [e["status"] for e in b.events("sip", "rx")]
+    assert rx == ["401", "401"], rx
+    acc = b.account()
+    assert acc["state"] == "auth_failed" and acc["last_error"] == "401 Unauthorized", acc
+    assert b.events("reg", "auth_failed")[1:] == [] and b.events("reg", "all_failed") == []

@@ -3,9 +3,11 @@
 ``Auth.answer(req, resp)`` reads the 401 (WWW-Authenticate) or 407 (Proxy-Authenticate)
 challenge, puts the matching Authorization / Proxy-Authorization header on the Request
 and returns True; the caller bumps CSeq and sends it again in a new transaction. It
-returns False when answering again would be pointless: a second challenge for a nonce we
-already answered (wrong password), unless the server says ``stale=true``; an algorithm or
-qop we do not do; only an HA1 stored for another realm or algorithm.
+returns False when answering again would be pointless: a second challenge to a request that
+carried our answer (wrong password; also a server that sends a fresh nonce every time),
+unless the server says ``stale=true`` — honoured once per request, so a registrar that calls
+every nonce stale cannot loop us; an algorithm or qop we do not do; only an HA1 stored for
+another realm or algorithm.
 
 MD5 and SHA-256 (and their -sess forms); qop=auth (auth-int when that is all offered) with
 nc and cnonce, or the RFC 2069 form when the server offers no qop. The HA1 may be stored
@@ -26,9 +28,10 @@ class Auth:
         self.realm = realm
         self._nonce = None
         self._nc = 0
-        # The request that answered ``_nonce``: a second challenge with the same nonce *for
-        # the same request* means the answer was refused (wrong password). A new request may
-        # meet the same nonce again (Kamailio's nonces change once a second) and answers it.
+        # The request that carried our last answer: a second challenge *for the same request*
+        # means the answer was refused (wrong password), but for one ``stale=true`` (then
+        # digest.py sets ``stale``). A new request may meet the same nonce again (Kamailio's
+        # nonces change once a second) and answers it.
         self._req = None
 
     def answer(self, req, resp, cnonce=None):

@@ -54,15 +54,18 @@ def answer(auth, req, resp, cnonce=None):
         chal_h, auth_name = _H_WWW_AUTHENTICATE, "Authorization"
     else:
         return False
+    again = req is auth._req  # this request carried our answer and is challenged again
     for value in resp.all(chal_h):
         c = parse_challenge(value)
         if c is None:
             continue
-        if req is auth._req and c.get("nonce") == auth._nonce and \
-                (c.get("stale") or "").lower() != "true":
-            return False  # this request's answer to that very nonce was refused
+        # Our answer was refused (a wrong password, or a server that never takes one): only
+        # a stale nonce (right password, old nonce) earns one more try, once per request.
+        if again and (auth.stale or (c.get("stale") or "").lower() != "true"):
+            return False
         hv = header(auth, c, req.method, req.uri, req.body, cnonce)
         if hv is not None:
+            auth.stale = again  # set with _req: read only when _req is this request
             auth._req = req
             req.set(auth_name, hv)
             return True

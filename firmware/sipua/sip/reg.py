@@ -2,7 +2,7 @@
 
     reg = Registration(sched, stack, locator, account, log)
     reg.start()          # resolve, then REGISTER to the best server
-    reg.state            # "idle" | "registering" | "registered" | "failed"
+    reg.state            # "idle" | "registering" | "registered" | "failed" | "auth_failed"
     reg.server           # the target that holds the binding (server affinity)
 
 The walk follows the seed: the locator's ordered list (NAPTR → SRV → A), REGISTER to the
@@ -262,12 +262,14 @@ class Registration:
         if 200 <= code < 300:
             self._registered(target, req, resp)
         elif code in (401, 407):
-            # Auth.answer refuses a second challenge for a nonce already answered
-            # (unless stale=true): the credentials are wrong, another server won't differ.
+            # Auth.answer refuses a request that carried our answer challenged again (but
+            # for one stale=true): the credentials are wrong, another server won't differ.
             if self.auth.answer(req, resp):
                 self._send(target, req)
             else:
-                self._give_up(target, "authentication failed")
+                from .regextra import auth_failed
+
+                auth_failed(self, target, resp)
         elif code == 423:
             min_exp = resp.int(_H_MIN_EXPIRES)
             if not min_exp or min_exp <= self.expires:
@@ -276,6 +278,7 @@ class Registration:
             self.log.info("reg", "interval_too_brief", account=self.account.label,
                           expires=self.expires, min_expires=min_exp)
             self.expires = min_exp
+            self.auth._req = None  # the resent request may meet a new nonce: answer it
             req.set("Expires", str(min_exp))
             self._send(target, req)
         elif code >= 500:

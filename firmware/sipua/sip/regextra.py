@@ -1,13 +1,14 @@
 """The registration agent's occasional steps, loaded the first time one is taken: the
-OPTIONS probe before a failback (modes other than new-requests) and the REGISTER with
+OPTIONS probe before a failback (modes other than new-requests), the REGISTER with
 Expires: 0 that removes a binding (console ``unreg``, or the old server after a move in
-``successive`` redundancy). A phone that stays on its preferred server never loads this.
+``successive`` redundancy) and the stop after refused credentials (``auth_failed``). A
+phone that stays on its preferred server with the right password never loads this.
 """
 
 from .auth import Auth
 from .ctrans import RESPONSE
 from .reg import _REASONS
-from .servers import describe, target_key
+from .servers import describe, failwait_ms, target_key
 
 
 def probe(reg, current):
@@ -65,3 +66,18 @@ def unregister(reg, target):
             stack.request(req, target, done)
 
     stack.request(req, target, done)
+
+
+def auth_failed(reg, target, resp):
+    """Our answer to the challenge was refused (or there is none we can give): another
+    server would say the same and asking again at once repeats it, so one line and a long
+    back-off — RFC 5626 §4.5's from 8 × its start: 4–8 min, then 8–16, to the 30 min cap."""
+    reg.failures += 1
+    wait = failwait_ms(reg.failures + 3)
+    why = reg.last_error = "%d %s" % (resp.status, resp.reason)
+    reg.server = None
+    reg._hold_flow(None)
+    reg._set_state("auth_failed")
+    reg.log.error("reg", "auth_failed", account=reg.account.label, server=describe(target),
+                  reason=why, retry_in_ms=wait, next="resolve")
+    reg._schedule(wait, reg._cycle, "retry")
