@@ -25,6 +25,7 @@ class Account:
     failback_timeout: int
     redundancy: str
     auto_answer: bool
+    instance: "str | None"  # ';+sip.instance="<urn:uuid:...>";reg-id=' (RFC 5626), or None
 
     def __init__(self, cfg, index=0):
         from .startup import account_fields

@@ -42,13 +42,45 @@ def _apply_log_config(log, cfg):
 
 def load_config(path):
     """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
-    port) is dropped again: the agent needs its result, not the validator."""
+    port) is dropped again: the agent needs its result, not the validator. The result also
+    carries the board's ``instance`` id (``instance_urn``), kept beside the config."""
     from . import config
 
     try:
-        return config.load(path)
+        cfg, err = config.load(path)
     finally:
         config.unload()
+    cfg["instance"] = instance_urn(path[:path.rfind("/") + 1] + "instance.id")
+    return cfg, err
+
+
+def instance_urn(path):
+    """The board's RFC 5626 instance id, ``urn:uuid:<random UUID>``, kept in ``path``; a new
+    one (written there) when it is missing or not ours. Sent on every REGISTER's Contact
+    (``+sip.instance`` with a ``reg-id`` per leg), it lets the registrar recognise the same
+    phone after a reboot or on a new address and replace its binding instead of adding a
+    second. Random (version 4) rather than derived from the chip: the unix port has no chip
+    id (``/etc/machine-id`` is the host's, shared by every virtual board on it), and a board
+    whose filesystem is wiped has lost its config too. ``sipfw flash`` and ``config push``
+    never touch the file."""
+    from .compat import urandom_u32
+
+    try:
+        with open(path, "rb") as f:  # bytes: no run-time strings for the check
+            u = f.read().strip()
+        if len(u) == 45 and u[:9] == b"urn:uuid:":
+            return u.decode()
+    except OSError:
+        pass
+    a, b, c, d = urandom_u32(), urandom_u32(), urandom_u32(), urandom_u32()
+    u = "urn:uuid:%08x-%04x-4%03x-%04x-%04x%08x" % (
+        a, b >> 16, b & 0xFFF, 0x8000 | (c >> 16) & 0x3FFF, c & 0xFFFF, d)
+    try:
+        with open(path, "w") as f:
+            f.write(u)
+    except OSError:
+        pass  # read-only: this boot's id, a new one next boot (as before there was one)
+    return u
 
 
 def start_agent(sched, cfg, log, ip, console):
@@ -118,10 +150,13 @@ def start_accounts(agent):
     from .sip.servers import ServerSet
 
     sched = agent.sched
+    urn = agent.cfg.get("instance")  # load_config's; none from tools and tests
     for i, acc_cfg in enumerate(agent.cfg.get("accounts") or ()):
         if acc_cfg.get("enabled", True) is False:
             continue
         account = Account(acc_cfg, i)
+        if urn:  # RFC 5626 §4.2, on every REGISTER's Contact (+ the leg's reg-id: reg.py)
+            account.instance = ';+sip.instance="<%s>";reg-id=' % urn
         servers = ServerSet(sched)
         primary = Registration(sched, agent.stack, agent.locator, account, agent.log, servers)
         agent.registrations.append(primary)
@@ -187,6 +222,7 @@ def account_fields(acc, cfg, index):
     acc.failback_mode = fb.get("mode") or "new-requests"
     acc.failback_timeout = fb.get("timeout") or 3600
     acc.auto_answer = bool(cfg.get("auto_answer"))
+    acc.instance = None  # start_accounts: the board's +sip.instance Contact parameters
 
 
 def serve(console, agent):

@@ -41,8 +41,8 @@ def healthy(lab):
 def boards(tmp_path):
     started = []
 
-    def boot(cfg, wait_ready=True):
-        b = AgentBoard(tmp_path / ("board%d" % len(started)), cfg, heap=HEAP)
+    def boot(cfg, wait_ready=True, root=None):
+        b = AgentBoard(root or tmp_path / ("board%d" % len(started)), cfg, heap=HEAP)
         started.append(b)
         b.start(wait_ready)
         return b
@@ -158,3 +158,39 @@ def test_wrong_password_is_auth_failed_after_two_registers_no_loop(healthy, boar
     acc = b.account()
     assert acc["state"] == "auth_failed" and acc["last_error"] == "401 Unauthorized", acc
     assert b.events("reg", "auth_failed")[1:] == [] and b.events("reg", "all_failed") == []
+
+
+def contacts(lab, name, ip):
+    return [c for c in lab.registered("6903").get(name, []) if ip in c["contact"]]
+
+
+def test_reboot_onto_a_new_address_replaces_the_binding(healthy, boards):
+    """The board goes down without un-REGISTERing (power cut) and comes back with another
+    address (DHCP): its instance id (kept in instance.id beside config.json) tells uc2 it
+    is the same phone, so the old binding is replaced, not left to expire beside the new."""
+    import copy
+
+    lab = healthy
+    cfg = config(lab)
+    old_ip = cfg["sip"]["local_ip"]
+    b = boards(cfg)
+    registered_on_uc2(b)
+    bind = contacts(lab, "uc2", old_ip)
+    assert len(bind) == 1, bind
+    urn = (b.root / "instance.id").read_text()
+    assert urn.startswith("urn:uuid:") and len(urn) == 45, urn
+    b.stop()  # the power goes: no un-REGISTER
+    assert len(contacts(lab, "uc2", old_ip)) == 1  # uc2 still holds it
+    cfg2 = copy.deepcopy(cfg)
+    new_ip = cfg2["sip"]["local_ip"] = next_addr()[0]
+    b2 = boards(cfg2, root=b.root)
+    registered_on_uc2(b2)
+    assert (b.root / "instance.id").read_text() == urn  # the same phone
+    assert len(contacts(lab, "uc2", new_ip)) == 1
+    assert contacts(lab, "uc2", old_ip) == []  # replaced, not two
+    # uc2's own view: one binding carrying this instance, reg-id 1
+    sock = "unix:%s" % (lab.run_dir / "uc2" / "kamailio_ctl")
+    out = labctl.run(["kamcmd", "-s", sock, "ul.lookup", "location", "s:6903"]).stdout
+    assert out.count(urn) == 1, out
+    block = out[out.rfind("Address:", 0, out.index(urn)):]
+    assert new_ip in block.split("\n")[0] and "Reg-Id: 1" in block, block

@@ -215,7 +215,11 @@ class Registration:
                                       from_display=acc.display_name or None)
         self.call_id = req.call_id
         self.from_tag = req.from_tag
-        req.contact = self.stack.contact(acc.user, target.transport)
+        c = self.stack.contact(acc.user, target.transport)
+        if acc.instance:  # RFC 5626 §4.2: a reboot or a new address replaces the binding
+            req.set("Supported", "outbound")
+            c = "%s%s%d" % (c, acc.instance, self.leg + 1)
+        req.contact = c
         req.set("Expires", str(self.expires))
         self._send(target, req)
 

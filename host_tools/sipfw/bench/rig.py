@@ -160,7 +160,9 @@ class VBoard:
     def clone(self, flashed: VBoard, cfg: dict) -> None:
         """Take a flashed board's files and a config of our own (before start())."""
         shutil.rmtree(self.root, ignore_errors=True)
-        shutil.copytree(flashed.root, self.root, ignore=shutil.ignore_patterns("config.json"))
+        # instance.id is the board's own RFC 5626 identity: a clone makes its own at boot
+        shutil.copytree(flashed.root, self.root,
+                        ignore=shutil.ignore_patterns("config.json", "instance.id"))
         with open(os.path.join(self.root, "config.json"), "w") as f:
             json.dump(cfg, f)
 
