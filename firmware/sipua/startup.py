@@ -42,45 +42,42 @@ def _apply_log_config(log, cfg):
 
 def load_config(path):
     """config.load, then the config module (schema and checks: ~15 KB of heap on the unix
-    port) is dropped again: the agent needs its result, not the validator. The result also
-    carries the board's ``instance`` id (``instance_urn``), kept beside the config."""
-    from . import config
+    port) is dropped again: the agent needs its result, not the validator.
 
-    try:
-        cfg, err = config.load(path)
-    finally:
-        config.unload()
-    cfg["instance"] = instance_urn(path[:path.rfind("/") + 1] + "instance.id")
-    return cfg, err
-
-
-def instance_urn(path):
-    """The board's RFC 5626 instance id, ``urn:uuid:<random UUID>``, kept in ``path``; a new
-    one (written there) when it is missing or not ours. Sent on every REGISTER's Contact
+    The result also carries the board's RFC 5626 instance id (``cfg["instance"]``),
+    ``urn:uuid:<random UUID>`` kept in ``instance.id`` beside the config, made (and written
+    there) when it is missing or not ours. Sent on every REGISTER's Contact
     (``+sip.instance`` with a ``reg-id`` per leg), it lets the registrar recognise the same
     phone after a reboot or on a new address and replace its binding instead of adding a
     second. Random (version 4) rather than derived from the chip: the unix port has no chip
     id (``/etc/machine-id`` is the host's, shared by every virtual board on it), and a board
     whose filesystem is wiped has lost its config too. ``sipfw flash`` and ``config push``
-    never touch the file."""
+    never touch the file; a board that cannot write it has a new id every boot."""
+    from . import config
     from .compat import urandom_u32
 
+    try:
+        cfg, err = config.load(path)
+    finally:
+        config.unload()
+    path = path[:path.rfind("/") + 1] + "instance.id"
     try:
         with open(path, "rb") as f:  # bytes: no run-time strings for the check
             u = f.read().strip()
         if len(u) == 45 and u[:9] == b"urn:uuid:":
-            return u.decode()
+            cfg["instance"] = u.decode()
+            return cfg, err
     except OSError:
         pass
     a, b, c, d = urandom_u32(), urandom_u32(), urandom_u32(), urandom_u32()
-    u = "urn:uuid:%08x-%04x-4%03x-%04x-%04x%08x" % (
+    u = cfg["instance"] = "urn:uuid:%08x-%04x-4%03x-%04x-%04x%08x" % (
         a, b >> 16, b & 0xFFF, 0x8000 | (c >> 16) & 0x3FFF, c & 0xFFFF, d)
     try:
         with open(path, "w") as f:
             f.write(u)
     except OSError:
-        pass  # read-only: this boot's id, a new one next boot (as before there was one)
-    return u
+        pass
+    return cfg, err
 
 
 def start_agent(sched, cfg, log, ip, console):
@@ -128,7 +125,7 @@ def agent_start(agent, delay):
     accept = sip.pop("accept_from", "servers")  # the agent's too: whom the stack listens to
     st = agent.stack = SipStack(agent.sched, log=agent.log, **sip)
     if accept == "servers":
-        st.trusted = agent.registrations  # their servers' addresses (SipStack.stranger)
+        st.registrations = agent.registrations  # their servers alone (uas.stranger)
     st.start()
     agent.locator = Dns(agent.sched, cfg.get("dns") or {}, st.local_ip, agent.log)
     st.on_request = agent._on_request

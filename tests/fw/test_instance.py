@@ -1,8 +1,8 @@
 """RFC 5626 instance id: one ``urn:uuid`` per board, made once and kept in ``instance.id``
-beside the config (start-up's ``load_config``), sent on every REGISTER's Contact as
-``+sip.instance`` with a ``reg-id`` per registration leg (and ``Supported: outbound``), so a
-registrar replaces the binding of a rebooted phone, or one with a new address, instead of
-keeping two."""
+beside the config (start-up's ``load_config``, at boot and every reload), sent on every
+REGISTER's Contact as ``+sip.instance`` with a ``reg-id`` per registration leg (and
+``Supported: outbound``), so a registrar replaces the binding of a rebooted phone, or one
+with a new address, instead of keeping two."""
 
 import json
 
@@ -11,7 +11,7 @@ from sipua.agent import Agent
 from sipua.config import validate
 from sipua.sip.hdr import lookup
 from sipua.sip.reg import REGISTERED, Registration
-from sipua.startup import instance_urn, load_config
+from sipua.startup import load_config
 from test_reg import UC1, UC2, Rig
 
 H_CONTACT = lookup(b"contact")
@@ -26,37 +26,31 @@ def is_v4_urn(u):
             and parts[3][0] in "89ab")
 
 
-def test_made_once_kept_in_its_file_and_remade_when_broken():
-    d = make_tmpdir("inst")
-    path = d + "/instance.id"
-    try:
-        u = instance_urn(path)
-        assert is_v4_urn(u), u
-        with open(path) as f:
-            assert f.read() == u
-        assert instance_urn(path) == u  # the next boot reads it back
-        with open(path, "w") as f:
-            f.write("garbage")
-        v = instance_urn(path)
-        assert is_v4_urn(v) and v != u
-        assert instance_urn(path) == v
-        # a board that cannot write it (read-only): this boot's id, another one next boot
-        w = instance_urn(d + "/no/such/dir/instance.id")
-        assert is_v4_urn(w) and w != instance_urn(d + "/no/such/dir/instance.id")
-    finally:
-        remove_tmpdir(d)
+def boot_id(d):
+    """The id start-up's load_config hands the agent for a config in folder ``d``."""
+    return load_config(d + "/config.json")[0]["instance"]
 
 
-def test_start_up_reads_it_beside_the_config_every_time_it_loads_one():
+def test_made_once_kept_beside_the_config_and_remade_when_broken():
     d = make_tmpdir("inst")
     try:
         with open(d + "/config.json", "w") as f:
             json.dump({"sip": {"local_port": 0}}, f)
         cfg, err = load_config(d + "/config.json")
-        assert err is None and is_v4_urn(cfg["instance"])
+        u = cfg["instance"]
+        assert err is None and is_v4_urn(u), u
         with open(d + "/instance.id") as f:
-            assert f.read() == cfg["instance"]
-        assert load_config(d + "/config.json")[0]["instance"] == cfg["instance"]  # a reload
+            assert f.read() == u
+        assert boot_id(d) == u  # the next boot (or a reload) reads it back
+        with open(d + "/instance.id", "w") as f:
+            f.write("garbage")
+        v = boot_id(d)
+        assert is_v4_urn(v) and v != u
+        assert boot_id(d) == v
+        # a board that cannot write it (read-only; here: no such folder, so no config
+        # either): this boot's id, another one next boot
+        w = boot_id(d + "/no/such/dir")
+        assert is_v4_urn(w) and w != boot_id(d + "/no/such/dir")
     finally:
         remove_tmpdir(d)
 

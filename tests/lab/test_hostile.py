@@ -4,6 +4,10 @@
   not a registrar) sends OPTIONS and INVITE straight to the board: no answer, no ring, the
   drops counted in ``status`` and logged; the registrar's own INVITE still rings.
   ``accept_from: any`` answers the stranger again.
+- TLS: uc2's certificate made wrong three ways (unknown CA, wrong name, expired): refused,
+  ``tls_refused`` with the reason, registered on uc1 over TLS; no plain TCP.
+- A power cut, then a reboot on another address: the RFC 5626 instance id replaces the
+  binding (one in uc2's location table, not two).
 - A wrong password: two REGISTERs (401, our answer, 401 again), ``state: "auth_failed"``,
   one ERROR line, a back-off of minutes; no loop.
 """
@@ -194,3 +198,87 @@ def test_reboot_onto_a_new_address_replaces_the_binding(healthy, boards):
     assert out.count(urn) == 1, out
     block = out[out.rfind("Address:", 0, out.index(urn)):]
     assert new_ip in block.split("\n")[0] and "Reg-Id: 1" in block, block
+
+
+CA_CNF = """[ca]
+default_ca = lab
+[lab]
+dir = .
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+[any]
+commonName = supplied
+"""
+
+
+def wrong_certificate(lab, flaw, d):
+    """(cert, key) for uc2 with ``flaw``: signed by a CA the board does not know, for another
+    name, or expired (2020-01-01 .. 2020-01-02); made with openssl in ``d``."""
+    def ossl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ca_crt, ca_key = lab.ca_file, lab.tls_dir / "ca.key"
+    name = "uc2.airties.lab"
+    if flaw == "unknown_ca":
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "x.key", "-out",
+             "x.pem", "-days", "30", "-subj", "/CN=not the lab CA")
+        ca_crt, ca_key = d / "x.pem", d / "x.key"
+    elif flaw == "wrong_name":
+        name = "other.airties.lab"
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+         "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name)
+    if flaw == "expired":
+        (d / "ca.cnf").write_text(CA_CNF)
+        (d / "index.txt").write_text("")
+        (d / "serial").write_text("2000\n")
+        ossl("ca", "-batch", "-config", "ca.cnf", "-cert", str(ca_crt), "-keyfile", str(ca_key),
+             "-in", "srv.csr", "-out", "srv.pem", "-startdate", "20200101000000Z",
+             "-enddate", "20200102000000Z", "-notext")
+    else:
+        ossl("x509", "-req", "-in", "srv.csr", "-CA", str(ca_crt), "-CAkey", str(ca_key),
+             "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-copy_extensions", "copy")
+    return (d / "srv.pem").read_bytes(), (d / "srv.key").read_bytes()
+
+
+@pytest.mark.parametrize("flaw", ["unknown_ca", "wrong_name", "expired"])
+def test_uc2_with_a_wrong_certificate_is_refused_and_uc1_registers_over_tls(
+        healthy, boards, tmp_path, flaw):
+    lab = healthy
+    crt, key = lab.tls_dir / "uc2.crt", lab.tls_dir / "uc2.key"
+    saved = crt.read_bytes(), key.read_bytes()
+    bad = wrong_certificate(lab, flaw, tmp_path)
+    try:
+        crt.write_bytes(bad[0])
+        key.write_bytes(bad[1])
+        lab.stop("uc2")
+        lab.start("uc2")
+        ip, port = next_addr()
+        cfg = board_config(lab, ip, port, transport="tls")
+        root = tmp_path / "board"  # the lab CA goes on the board, as a person would put it
+        root.mkdir()
+        (root / "ca.crt").write_bytes(lab.ca_file.read_bytes())
+        cfg["sip"]["ca_file"] = "/ca.crt"
+        b = boards(cfg, root=root)
+        reg = b.wait("reg", "registered", 15)
+        assert reg["server"] == "tls:uc1.airties.lab/%s:5061" % labctl.SERVERS["uc1"].ip, reg
+        refused = b.events("sip", "tls_refused")
+        assert len(refused) == 1 and refused[0]["level"] == "WARN", refused
+        assert refused[0]["reason"] == flaw and refused[0]["host"] == "uc2.airties.lab"
+        assert refused[0]["server"] == "%s:5061" % UC2
+        fo, = b.events("reg", "failover")
+        assert fo["reason"] == "transport_error" and "uc1" in fo["next"], fo
+        # every REGISTER over TLS: the refused server is not asked again over plain TCP
+        regs = b.events("reg", "register")
+        assert all(e["server"].startswith("tls:") for e in regs), regs
+        assert [e for e in b.events("sip", "tx") if e["proto"] != "tls"] == []
+        bind = [c for c in lab.registered("6903").get("uc1", []) if ip in c["contact"]]
+        assert len(bind) == 1 and "transport=tls" in bind[0]["contact"], bind
+    finally:
+        crt.write_bytes(saved[0])
+        key.write_bytes(saved[1])
+        lab.stop("uc2")
+        lab.start("uc2")

@@ -218,7 +218,7 @@ class Registration:
         c = self.stack.contact(acc.user, target.transport)
         if acc.instance:  # RFC 5626 §4.2: a reboot or a new address replaces the binding
             req.set("Supported", "outbound")
-            c = "%s%s%d" % (c, acc.instance, self.leg + 1)
+            c = c + acc.instance + str(self.leg + 1)  # reg-id: 1 primary, 2 backup
         req.contact = c
         req.set("Expires", str(self.expires))
         self._send(target, req)

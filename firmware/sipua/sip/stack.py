@@ -72,7 +72,7 @@ class SipStack:
         self.max_stx = 8
         # sip.accept_from "servers": the agent's registrations, whose servers alone may send
         # requests (uas.stranger); None: anyone may
-        self.trusted = None
+        self.registrations = None
 
     @property
     def local_ip(self):
@@ -149,12 +149,12 @@ class SipStack:
                     pass
 
     def _receive(self, data, flow, src, udp):
-        if self.trusted is not None and not data.startswith(b"SIP/"):
-            from .uas import stranger  # the server side, loaded with the first request
-
-            if stranger(self, src, data):
-                return
         try:
+            if self.registrations is not None and not data.startswith(b"SIP/"):
+                from . import uas  # the server side, loaded with the first request
+
+                if uas.stranger(self, src, data):
+                    return
             try:
                 m = parse(data, udp, self.limits)
             except SipError as e:

@@ -2,7 +2,10 @@
 context cost heap a UDP-only phone should keep).
 
 The server certificate and host name are verified by default (CERT_REQUIRED, the CA file
-named by ``sip.ca_file``; SNI and the name check use the target's host name). The
+named by ``sip.ca_file``; SNI and the name check use the target's host name: the SRV target,
+as RFC 5922 says). A refusal closes the flow (the transaction reports TRANSPORT_ERROR, the
+registration tries the next server; nothing falls back to plain TCP or to an unverified
+connection) and ``refused`` logs why: unknown_ca, wrong_name, expired, not_yet_valid. The
 handshake runs non-blocking: CPython drives it with ``do_handshake()``; MicroPython does it
 inside the first read/write, which raise EAGAIN (or return None) until it is done.
 """
@@ -45,6 +48,24 @@ def _load_ca(ctx, path):
             ctx.load_verify_locations(cadata=binascii.a2b_base64(b64))
         return
     ctx.load_verify_locations(cafile=path)
+
+
+# What a refusal says (CPython's OpenSSL, MicroPython's mbedTLS), lower-cased = the reason:
+# one string, split only when a certificate was refused
+_WHY = "expired=expired future=not_yet_valid yet=not_yet_valid name=wrong_name " \
+       "issuer=unknown_ca trusted=unknown_ca self=unknown_ca"
+
+
+def refused(tp, f, err):
+    """A TLS flow closed on ``err``: when it was the certificate, one WARN line saying why
+    (``not_yet_valid`` on a board whose clock was never set, too)."""
+    text = str(err).lower()
+    for w in _WHY.split():
+        i = w.find("=")
+        if w[:i] in text:
+            tp._log("warn", "tls_refused", server="%s:%d" % f.peer, host=f.host,
+                    reason=w[i + 1:])
+            return
 
 
 def start(tp, f):

@@ -267,6 +267,10 @@ class Transports:
         f.rbuf = bytearray()
         if err is not None:
             self._log("info", "flow_error", flow=f, err=err)
+            if f.kind == "tls":
+                from . import tls
+
+                tls.refused(self, f, err)
         self.stack.flow_closed(f, err)
 
     # -- I/O ---------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def accept(tp, sock):
     except OSError:
         return
     ip, port = peer_of(addr)
-    if tp.stack.trusted is not None and stranger(tp.stack, (ip, port)):
+    if tp.stack.registrations is not None and stranger(tp.stack, (ip, port), b"connect"):
         s.close()
         return
     if len(tp.flows) >= tp.max_flows:
@@ -73,19 +73,18 @@ def accept(tp, sock):
     tp._arm_sweeper()
 
 
-def stranger(stack, src, data=None):
+def stranger(stack, src, data):
     """``sip.accept_from: servers``: True (and dropped: guard.py) unless ``src`` is one of
-    the addresses the locator gave for the registrations' servers (``stack.trusted``);
-    ``data``: the request, None for a connection."""
+    the addresses the locator gave for the registrations' servers (``stack.registrations``);
+    ``data``: the request, ``b"connect"`` for a TCP connection."""
     ip = src[0]
-    for r in stack.trusted:
+    for r in stack.registrations:
         for t in r.servers.targets:
             if t.ip == ip:
                 return False
     from .guard import dropped
 
-    dropped(stack, src, data)
-    return True
+    return dropped(stack, src, data)
 
 
 def server_key(m, method=None):

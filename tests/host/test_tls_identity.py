@@ -1,0 +1,214 @@
+"""TLS identity (issue 13): a registrar whose certificate is wrong — issued by an unknown CA,
+for another name, or expired — is refused, the reason logged, and the next server (whose
+certificate is right) is tried; never plain TCP, never an unverified connection.
+
+Certificates are made with the openssl CLI at test time. Two TLS registrars on loopback,
+the wrong one first in the locator's order (its SRV target name ``sip.test``, the name
+RFC 5922 says to check); the real SipStack + Registration run on CPython and on the
+MicroPython unix port.
+"""
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from sip_proc import FIRMWARE, ROOT, free_port, micropython  # noqa: E402
+
+SERVER = "127.0.2.62"
+PHONE = "127.0.2.63"
+NAME = "sip.test"  # the SRV target name both registrars stand for
+
+CA_CNF = """[ca]
+default_ca = lab
+[lab]
+dir = .
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+[any]
+commonName = supplied
+"""
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """ca.pem (the phone trusts it), other-ca.pem (it does not), and server certificates:
+    good (sip.test by ca), unknown_ca (sip.test by other-ca), wrong_name (other.test by ca),
+    expired (sip.test by ca, valid 2020-01-01 .. 2020-01-02)."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def ossl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    for ca in ("ca", "other-ca"):
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out",
+             ca + ".pem", "-days", "30", "-subj", "/CN=sipfw test %s" % ca)
+    (d / "ca.cnf").write_text(CA_CNF)
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("1000\n")
+    for name, cn, ca, dates in (("good", NAME, "ca", None), ("unknown_ca", NAME, "other-ca", None),
+                                ("wrong_name", "other.test", "ca", None),
+                                ("expired", NAME, "ca", ("20200101000000Z", "20200102000000Z"))):
+        (d / (name + ".ext")).write_text("subjectAltName=DNS:%s\n" % cn)
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+             name + ".csr", "-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:" + cn)
+        if dates:
+            ossl("ca", "-batch", "-config", "ca.cnf", "-cert", ca + ".pem", "-keyfile",
+                 ca + ".key", "-in", name + ".csr", "-out", name + ".pem", "-startdate",
+                 dates[0], "-enddate", dates[1], "-notext")
+        else:
+            ossl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
+                 ca + ".key", "-CAcreateserial", "-out", name + ".pem", "-days", "2",
+                 "-extfile", name + ".ext")
+    return d
+
+
+class TlsRegistrar(threading.Thread):
+    """Answers every request 200 over TLS with certificate ``name``; records what it got."""
+
+    def __init__(self, pki, name):
+        super().__init__(daemon=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(pki / (name + ".pem")), str(pki / (name + ".key")))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.port = free_port(SERVER)
+        self.sock.bind((SERVER, self.port))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.got = []  # parsed requests
+        self.name = name
+
+    def run(self):
+        sys.path.insert(0, FIRMWARE)
+        from sipua.sip.msg import NEED_MORE, frame, parse
+        from sipua.sip.strans import response
+
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(5)
+                s = self.ctx.wrap_socket(c, server_side=True)
+                buf = bytearray()
+                while True:
+                    data = s.recv(4096)
+                    if not data:
+                        break
+                    buf.extend(data)
+                    while True:
+                        n = frame(buf, len(buf))
+                        if n == NEED_MORE:
+                            break
+                        m = parse(bytes(buf[:n]), False)
+                        del buf[:n]
+                        if not m.method:
+                            continue
+                        m.src = (PHONE, 0)
+                        self.got.append(m)
+                        s.sendall(response(m, 200, "OK", "tls1"))
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                c.close()
+
+
+@pytest.fixture()
+def servers(pki, request):
+    bad = TlsRegistrar(pki, request.param)
+    good = TlsRegistrar(pki, "good")
+    for s in (bad, good):
+        s.start()
+    yield bad, good
+    for s in (bad, good):
+        s.stop = True
+        s.join(2)
+        s.sock.close()
+
+
+PHONE_SCRIPT = """
+from sipua.account import Account
+from sipua.dns import Target, Targets
+from sipua.log import Logger
+from sipua.sched import Scheduler
+from sipua.sip.reg import Registration
+from sipua.sip.stack import SipStack
+
+lines = []
+sched = Scheduler()
+log = Logger(write=lines.append, clock=sched.now)
+st = SipStack(sched, "%(phone)s", %(lport)d, ca_file="%(ca)s", log=log)
+st.start()
+
+
+class Locator:
+    def locate(self, host, on_done, transport=None, port=None, secure=None):
+        ts = Targets([Target("tls", "%(name)s", "%(server)s", %(bad)d, source="srv"),
+                      Target("tls", "%(name)s", "%(server)s", %(good)d, source="srv")])
+        ts.ttl = 60
+        sched.call_soon(on_done, ts, None)
+
+
+reg = Registration(sched, st, Locator(), Account({"user": "6903", "password": "6903",
+                   "server": "%(name)s", "transport": "tls", "expires": 600}), log)
+reg.start()
+sched.run_until(lambda: reg.state == "registered", 15000)
+for line in lines:
+    print("LOG", line)
+print("RESULT", reg.state, reg.server.port if reg.server else 0)
+reg.stop(False)
+st.stop()
+"""
+
+
+def run_phone(interpreter, pki, bad, good):
+    code = PHONE_SCRIPT % {"phone": PHONE, "lport": free_port(PHONE), "ca": pki / "ca.pem",
+                           "name": NAME, "server": SERVER, "bad": bad.port, "good": good.port}
+    if interpreter == "micropython":
+        cmd = [micropython(), "-X", "heapsize=1M", "-c", code]
+        env = dict(os.environ, MICROPYPATH=FIRMWARE + ":.frozen")
+    else:
+        cmd = [sys.executable, "-c", code]
+        env = dict(os.environ, PYTHONPATH=FIRMWARE)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    out = p.stdout
+    result = [x for x in out.splitlines() if x.startswith("RESULT ")]
+    assert result, out + p.stderr
+    logs = [x[4:] for x in out.splitlines() if x.startswith("LOG ")]
+    return result[0].split()[1:], logs, out + p.stderr
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+@pytest.mark.parametrize("servers", ["unknown_ca", "wrong_name", "expired"], indirect=True)
+def test_a_wrong_certificate_is_refused_logged_and_the_next_server_registers(
+        pki, servers, interpreter):
+    bad, good = servers
+    (state, port), logs, out = run_phone(interpreter, pki, bad, good)
+    assert state == "registered" and int(port) == good.port, out
+    assert bad.got == [], out  # not one SIP byte reached the server it could not verify
+    assert good.got and all(m.via.transport == "TLS" for m in good.got), out
+    why = bad.name  # the certificate's flaw, as the phone names it
+    refused = [x for x in logs if " tls_refused " in x]
+    assert len(refused) == 1 and refused[0].split()[1] == "WARN", logs
+    assert ("reason=%s" % why) in refused[0] and ("host=%s" % NAME) in refused[0], refused
+    assert ("server=%s:%d" % (SERVER, bad.port)) in refused[0], refused
+    fo = [x for x in logs if " reg failover " in x]
+    assert len(fo) == 1 and "reason=transport_error" in fo[0], logs
+    assert "next=tls:%s/%s:%d" % (NAME, SERVER, good.port) in fo[0], fo
+    # every REGISTER went to a TLS target: no plain TCP, no second try on the refused one
+    regs = [x for x in logs if " reg register " in x]
+    assert [("tls:" in x, ":%d" % bad.port in x) for x in regs] == [(True, True), (True, False)]
