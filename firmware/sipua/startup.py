@@ -62,10 +62,10 @@ def load_config(path):
         config.unload()
     path = path[:path.rfind("/") + 1] + "instance.id"
     try:
-        with open(path, "rb") as f:  # bytes: no run-time strings for the check
-            u = f.read().strip()
-        if len(u) == 45 and u[:9] == b"urn:uuid:":
-            cfg["instance"] = u.decode()
+        with open(path) as f:
+            u = f.read()
+        if len(u) == 45:  # ours (a broken or foreign file is replaced)
+            cfg["instance"] = u
             return cfg, err
     except OSError:
         pass

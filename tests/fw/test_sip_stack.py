@@ -151,6 +151,27 @@ def test_server_transactions_are_bounded():
     assert finals(sent) == [200]  # OPTIONS needs no slot at all
 
 
+def test_a_request_that_breaks_its_reader_is_answered_and_frees_its_slot():
+    # Found by the live fuzz (sipfw bench --scenario fuzz): an INVITE whose From was not
+    # UTF-8 raised in the call agent after the 100 Trying; the transaction then held its
+    # slot for ever, and max_stx of them refuse every later request with 503.
+    from sipua.sip import SipError
+
+    st, s, sent = new_stack()
+    st.max_stx = 2
+
+    def on_request(m, t):
+        raise SipError(400, "Bad UTF-8")
+
+    st.on_request = on_request
+    inv = rfc4475("esc01")
+    for i in range(3):
+        st.receive(inv.replace(b"z9hG4bKkdjuw", b"z9hG4bKu%d" % i), None, SRC, True)
+    assert finals(sent) == [500, 500, 500]  # each answered: none refused with 503
+    s.run(until_ms=s.now() + 40000)  # Timer H: no ACK came
+    assert not st.stx
+
+
 def test_options_and_refusals_are_answered_without_a_transaction():
     # RFC 3261 §8.2.7: the answer depends only on the request, so nothing is kept for
     # Timer J; a retransmission gets the same answer again, To tag included.

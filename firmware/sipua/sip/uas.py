@@ -135,9 +135,13 @@ def _handle(stack, m):
     stack.stx[key] = t
     try:
         _dispatch(stack, m, t)
-    except MemoryError:
-        # Half-made: forget it, so the stack's retry after shedding starts afresh instead
-        # of taking the same request for a retransmission of it.
+    except Exception as e:
+        # Unanswered, the transaction would keep its slot for ever (an INVITE has had only
+        # its 100 Trying): a request that broke what read it (a header that is not UTF-8)
+        # gets a 500; a MemoryError leaves it half-made: forgotten, so the stack's retry
+        # after shedding starts afresh instead of taking it for a retransmission.
+        if not t.final and not isinstance(e, MemoryError):
+            t.respond(500, "Server Internal Error")
         if not t.final:
             t._terminate()
         raise
