@@ -16,14 +16,17 @@ printed with a comparison measured in the same run:
 * the smallest --heap that still registers and fails over (binary search, 16 KB steps) vs
   the 384 KB default and the ESP32's 100 KB budget;
 * robustness: sipp OPTIONS and INVITE floods (200/s, --flood-s, default 60 s): registration
-  and heap before vs after; a storm of --boards (default 100) boards failing over together:
-  REGISTERs per second at the backup vs a single board's failover; 10 % loss on a healthy
-  primary: false failovers and REGISTERs sent in 100 registrations vs lossless, and a
-  silent primary's failover.
+  and heap before vs after; live fuzzing (--fuzz-count, default 100 000 mutated messages,
+  1000/s, over UDP and TCP from a stranger and from the registrar's address): alive,
+  registered, the stranger unanswered, heap before vs after; a storm of --boards (default
+  100) boards failing over together: REGISTERs per second at the backup vs a single
+  board's failover; 10 % loss on a healthy primary: false failovers and REGISTERs sent in
+  100 registrations vs lossless, and a silent primary's failover.
 
 HTML reports (ladder + timeline) and pcaps go to build/bench-report/.
 
     .venv/bin/python bench/bench_scenarios.py [--json PATH] [--quick] [--flood-s S] [--boards N]
+        [--fuzz-count N]
 """
 
 import argparse
@@ -182,6 +185,18 @@ def run_all(args) -> dict:
             b.row("%s flood: free heap, collected" % kind,
                   "after %s" % (fig["heap_after"]["collected_free"] or ["?"])[-1],
                   "before %s" % (fig["heap_before"]["collected_free"] or ["?"])[-1])
+        z = b.scenario("fuzz", fuzz_count=args.fuzz_count, report_sub="fuzz", capture=False)
+        out["fuzz"] = z
+        zf = z["figures"]
+        held = [e["ok"] for e in z["expectations"] if e["what"].startswith(
+            ("the board answered", "registered during", "the stranger got"))]
+        b.row("fuzz: %s mutated messages (UDP, TCP; stranger, registrar)" % zf.get("messages"),
+              "alive, registered, stranger unanswered" if held and all(held) else "FAILED",
+              "%s/s; answers %s" % (zf.get("rate_per_s"), {k: v["answers"] for k, v in
+                                                          (zf.get("routes") or {}).items()}))
+        b.row("fuzz: free heap, collected",
+              "after %s" % ((zf.get("heap_after") or {}).get("collected_free") or ["?"])[-1],
+              "before %s" % ((zf.get("heap_before") or {}).get("collected_free") or ["?"])[-1])
         s = b.scenario("storm", boards=args.boards, report_sub="storm", capture=False)
         out["storm"] = s
         sf = s["figures"]
@@ -261,11 +276,14 @@ def main(argv):
     ap.add_argument("--flood-s", type=float, default=60)
     ap.add_argument("--boards", type=int, default=100)
     ap.add_argument("--count", type=int, default=100, help="registrations under loss")
+    ap.add_argument("--fuzz-count", type=int, default=100000,
+                    help="mutated SIP messages sent to the running board (live fuzz)")
     ap.add_argument("--hold", type=float, default=30, help="seconds registered / in a call")
     ap.add_argument("--quiet", action="store_true", help="scenario steps to stderr")
     args = ap.parse_args(argv)
     if args.quick:
         args.flood_s, args.boards, args.count, args.hold = 10, 10, 20, 5
+        args.fuzz_count = 5000
     if os.environ.get(NETNS_ENV) != "1":
         if os.geteuid() != 0:
             print("bench_scenarios: needs root (the lab, iptables, a network namespace)")

@@ -153,6 +153,25 @@ def test_register_scenario_on_a_vboard_against_the_lab():
         assert os.path.exists(os.path.join(report, "register.log"))
 
 
+@pytest.mark.lab
+def test_fuzz_scenario_a_few_hundred_mutated_messages_on_the_wire():
+    """`sipfw bench --scenario fuzz` (100 000 in `make bench`), a few hundred here: the board
+    answers its console, stays registered, the stranger gets nothing, the heap comes back."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    sipfw = os.path.join(os.path.dirname(sys.executable), "sipfw")
+    proc = subprocess.run([sipfw, "bench", "--scenario", "fuzz", "--fuzz-count", "400",
+                           "--json", "--netns"], capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["ok"], r["expectations"]
+    routes = r["figures"]["routes"]
+    assert set(routes) == {"stranger_udp", "stranger_tcp", "registrar_udp", "registrar_tcp"}
+    assert sum(v["sent"] for v in routes.values()) >= 300
+    assert routes["stranger_udp"]["answers"] == 0 and routes["stranger_tcp"]["answers"] == 0
+    assert routes["registrar_udp"]["answers"] > 0
+
+
 @pytest.mark.parametrize("script", sorted(f for f in os.listdir(os.path.join(ROOT, "bench"))
                                           if f.startswith("bench_") and f.endswith(".py")))
 def test_every_bench_takes_the_json_flag_make_bench_passes(script):

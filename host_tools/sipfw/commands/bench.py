@@ -43,6 +43,10 @@ def add_parser(sub):
     p.add_argument("--rate", type=int, default=200, help="flood: messages per second")
     p.add_argument("--loss", type=float, default=0.1, help="loss: drop probability to uc2")
     p.add_argument("--count", type=int, default=100, help="loss: registrations")
+    p.add_argument("--fuzz-count", type=int, default=100000,
+                   help="fuzz: mutated messages sent (default 100000)")
+    p.add_argument("--fuzz-rate", type=float, default=1000,
+                   help="fuzz: messages per second (default 1000)")
     p.add_argument("--no-capture", action="store_true", help="no pcap even with --report")
     p.add_argument("--netns", action="store_true",
                    help="run in a private network namespace with a lab of its own (root)")
@@ -95,6 +99,7 @@ def run(args) -> int:
             "duration": args.duration, "hold": args.hold, "flood": args.flood,
             "collect_every": args.collect_every,
             "rate": args.rate, "loss": args.loss, "count": args.count, "failback_s": args.failback,
+            "fuzz_count": args.fuzz_count, "fuzz_rate": args.fuzz_rate,
             "report": args.report, "capture": not args.no_capture,
             "echo": r" (reg|call) " if args.verbose else None}
     out = sys.stderr if args.json else sys.stdout
