@@ -228,3 +228,16 @@ def test_an_outgoing_request_does_not_load_the_server_side():
             sys.modules["sipua.sip.strans"] = saved
             if had:
                 pkg.strans = saved
+
+
+def test_the_debug_ladder_writes_its_line_when_an_echoed_cseq_is_not_utf8():
+    # Found by the live fuzz: the tx trace of a 400 that echoed such a CSeq raised inside
+    # send_response (log at debug), and the answer was never sent.
+    from fwtest import ListLog
+    from sipua.sip.ladder import trace_tx
+
+    log = ListLog()
+    trace_tx(log.logger, b"SIP/2.0 400 Bad CSeq\r\nCSeq: 1 \xee\xff\r\n\r\n", "udp",
+             "127.0.2.9", 5060)
+    line, = log.events("tx")
+    assert line["status"] == "400" and line["cseq"] == "?", line

@@ -35,4 +35,7 @@ def _cseq_of(data):
     if i < 0:
         return ""
     e = data.find(b"\r\n", i + 7)
-    return bytes(data[i + 7:e]).strip().decode()
+    try:
+        return bytes(data[i + 7:e]).strip().decode()
+    except ValueError:  # not UTF-8 (echoed from a request): the line is still written
+        return "?"
