@@ -576,7 +576,19 @@ def fuzz(run: Run) -> None:
     t0 = time.time()
     run.mark(t0, "fuzz: %d mutated messages, UDP and TCP, stranger and registrar" % count,
              "action")
-    states, deaths = [], 0
+    states, missed = [], [0, 0]  # console samples; unanswered in a row, in all
+
+    def check() -> bool:
+        """The board's state from its console; False after three unanswered in a row."""
+        try:
+            states.append(run.status()["accounts"][0]["state"])
+        except StepTimeout:
+            missed[0] += 1  # no console answer: dead or stuck
+            missed[1] += 1
+            return missed[0] < 3
+        missed[0] = 0
+        return True
+
     batch = max(1, int(rate // 20))  # every 50 ms: a batch, then the board's log is read
     next_check = time.monotonic() + 2
     for i in range(count):
@@ -585,16 +597,12 @@ def fuzz(run: Run) -> None:
             continue
         run.watch.read_for(max(0.0, t0 + (i + 1) / rate - time.time()))
         if time.monotonic() >= next_check:
-            try:
-                states.append(run.status()["accounts"][0]["state"])
-            except StepTimeout:
-                deaths += 1  # no console answer: dead or stuck; three in a row end the run
-                if deaths >= 3:
-                    break
-            else:
-                deaths = 0
+            if not check():
+                break
             next_check = time.monotonic() + 2
     t1 = time.time()
+    check()  # and once right after the last message (a short run has no other sample)
+    deaths = missed[1]
     run.time("fuzz", t0, t1)
     for r in routes:
         r.drain()
