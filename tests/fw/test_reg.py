@@ -62,7 +62,7 @@ class Registrar:
         return Target(self.kind, name, self.ip, self.port, source="srv")
 
     def _answer(self, m):
-        if m.method == "ACK":
+        if m.method == "ACK" or m.status:  # a response (the phone's to a ping) is not answered
             return None
         code = self._decide(m)
         self.log.append((self.sched.now(), m.method, m.int(H_EXPIRES),

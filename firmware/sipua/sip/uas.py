@@ -84,6 +84,7 @@ def stranger(stack, src, data):
                 return False
     from .guard import dropped
 
+    server_idle(stack)  # loaded for the check: unloaded again once requests stop coming
     return dropped(stack, src, data)
 
 
