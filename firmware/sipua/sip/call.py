@@ -32,9 +32,10 @@ _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptim
 # loaded for each offer or answer and forgotten after it (a Media it made, kept, keeps it)
 _SDP = "sipua.sip.sdp"
 _CALLIN = "sipua.sip.callin"  # an incoming call's INVITE and answer, loaded for each
+_INVITE = "sipua.sip.invite"  # the dialog made by the INVITE, its ACK and CANCEL
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
-_MEDIA = ("sipua.sip.callout", "sipua.media.rtp", "sipua.media.rtcp", "sipua.media.dtmf",
-          "sipua.media.ctl",
+_MEDIA = ("sipua.sip.callout", "sipua.sip.invite", "sipua.media.rtp", "sipua.media.rtcp",
+          "sipua.media.dtmf", "sipua.media.ctl",
           "sipua.media.g711", "sipua.media.g711p", "sipua.media.jbuf", "sipua.hal.audio",
           "sipua.hal.plain", "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
 
@@ -297,7 +298,7 @@ class Calls:
             try:
                 incoming(self, m, stx)
             finally:
-                forget(_CALLIN)
+                forget(_CALLIN, _INVITE)
         elif stx is not None:
             stx.respond(481 if method == "BYE" else 405,
                         "Call/Transaction Does Not Exist" if method == "BYE" else

@@ -5,7 +5,7 @@ and for ``answer``, forgotten after each: a running call keeps nothing of it."""
 from ..compat import const
 from ..dns import Target
 from .call import ACTIVE, ENDED, Call
-from .dialog import Dialog
+from .invite import uas_dialog
 from .scan import text
 
 _H_FROM = const(2)  # hdr.py's id (tests/host/test_sip_msg_ids.py checks it)
@@ -45,7 +45,7 @@ def incoming(calls, m, stx):
         c.server = Target("udp", m.src[0], m.src[0], m.src[1])
     transport = c.server.transport if c.server else "udp"
     contact = calls.stack.contact(line.account.user, transport)
-    c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
+    c.dialog = uas_dialog(m, stx.to_tag, contact)
     calls.calls.append(c)
     stx.respond(180, "Ringing", [("Contact", contact)])
     calls.log.info("call", "incoming", call=c.id, remote=remote)

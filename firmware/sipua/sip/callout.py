@@ -7,7 +7,7 @@ from ..compat import const, forget
 from .auth import Auth
 from .call import ACTIVE, CALLING, ENDED, RINGING, _send_stateless
 from .ctrans import RESPONSE, TIMEOUT, ClientTxn
-from .dialog import Dialog, cancel
+from .invite import cancel, uac_dialog
 from .msg import Request
 from .reg import _REASONS
 from .servers import describe, hold_for, target_key, untried
@@ -122,10 +122,10 @@ def _result(calls, c, outcome, resp):
 
 def _answered(calls, c, resp):
     c.txn.on_provisional = None  # the transaction absorbs 2xx retransmissions: call.py's
-    c.dialog = Dialog.as_uac(c.invite, resp)
+    c.dialog = uac_dialog(c.invite, resp)
     c.ack = c.dialog.request(calls.stack, "ACK", cseq=c.invite.cseq)
     _send_stateless(calls.stack, c.ack, c.server)
-    forget("sipua.sip.callout")  # set up: what is left of the call is call.py's
+    forget("sipua.sip.callout", "sipua.sip.invite")  # what is left of the call is call.py's
     if c.cancel_pending or c.state == ENDED:
         calls._bye(c)  # answered as we hung up: end it properly
         return
