@@ -31,6 +31,7 @@ _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptim
           "rtp_ports": (40000, 40100), "jitter_ms": 40}
 # loaded for each offer or answer and forgotten after it (a Media it made, kept, keeps it)
 _SDP = "sipua.sip.sdp"
+_OFFER = "sipua.sip.offer"
 _CALLIN = "sipua.sip.callin"  # an incoming call's INVITE and answer, loaded for each
 _INVITE = "sipua.sip.invite"  # the dialog made by the INVITE, its ACK and CANCEL
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
@@ -138,52 +139,16 @@ class Calls:
         """The INVITE transaction's on_2xx: a retransmitted 2xx means our ACK was lost."""
         return lambda r: c.ack is None or _send_stateless(self.stack, c.ack, c.server)
 
-    # -- media -------------------------------------------------------------------------------
-    def _media(self, c):
-        """The call's media session, its RTP/RTCP ports bound (OSError: none free)."""
-        if c.media is None:
-            from ..media.rtp import Session
+    # -- offers, answers, media ---------------------------------------------------------------
+    def sdp(self, name, *args):
+        """offer.py's ``name`` (offer, answer, answer_in, go, acked, reinvite) on this call
+        agent: loaded with sdp.py for it and forgotten after it."""
+        from . import offer
 
-            c.media = Session(self.sched, self.audio, self.stack.local_ip, self.log, c.id)
-        return c.media
-
-    def _offer(self, c):
-        """Our SDP offer (bytes): a new o= version; sendonly while we hold the call."""
-        from . import sdp
-
-        c.ver += 1
         try:
-            return sdp.build(self.stack.local_ip, self._media(c).port, self.ours,
-                             "sendonly" if c.held else "sendrecv", version=c.ver,
-                             session_id=c.sid, ptime=self.audio["ptime"]).encode()
+            return getattr(offer, name)(self, *args)
         finally:
-            forget(_SDP)
-
-    def _answer_in(self, c, body):
-        """The far end's answer to our offer: the codec, and the media (re)started on it."""
-        from . import sdp
-
-        try:
-            pt, remote = sdp.negotiated(body, self.ours)
-            direction = sdp.flip(remote.direction) if remote.port else "inactive"
-        except sdp.SdpError as e:
-            self.log.warn("media", "no_answer", call=c.id, err=str(e))
-            return None
-        finally:
-            forget(_SDP)
-        self._go(c, pt, remote, direction)
-        return pt
-
-    def _go(self, c, pt, remote, direction):
-        """Start the call's media, or apply a new offer/answer to it."""
-        m = c.media
-        if m is None or c.state != ACTIVE:
-            return
-        m.held = c.held
-        try:
-            m.update(pt, remote, direction)
-        except Exception as e:  # noqa: BLE001 - the call goes on without audio, and says so
-            self.log.exc("media", "error", e, call=c.id)
+            forget(_OFFER, _SDP)
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
@@ -325,30 +290,7 @@ class Calls:
             self.answer(c.id)
 
     def _on_ack(self, stx, c):
-        stx.on_ack = lambda m: self._acked(c, m)
-
-    def _answer(self, c, body):
-        """Our answer (c.answer_sdp) to the offer ``body``: the codec; SdpError means 488."""
-        from . import sdp
-
-        a = self.audio
-        try:
-            answer, pt, offer = sdp.answer(bytes(body), self.stack.local_ip,
-                                           self._media(c).port, self.ours, a["ptime"],
-                                           c.ver + 1, c.sid, c.held)
-            c.sdir = sdp.parse(answer).direction
-        finally:
-            forget(_SDP)
-        c.ver += 1
-        c.answer_sdp = answer.encode()
-        c.offer = offer
-        return pt
-
-    def _acked(self, c, m):
-        """The ACK of our 200: it carries the answer when our 200 carried the offer."""
-        self.log.info("call", "confirmed", call=c.id)
-        if c.sdir is None and len(m.body) and c.state == ACTIVE:
-            c.codec = self._answer_in(c, m.body)
+        stx.on_ack = lambda m: self.sdp("acked", c, m)
 
     def _in_dialog(self, m, stx):
         c = None
@@ -368,22 +310,7 @@ class Calls:
             self.log.info("call", "remote_bye", call=c.id)
             self._end(c, "remote hangup")
         elif m.method == "INVITE":  # re-INVITE: a new offer (address, port, hold)
-            c.offer = c.sdir = None
-            try:
-                if len(m.body):
-                    pt = self._answer(c, m.body)
-                    body = c.answer_sdp
-                else:  # it asks for our offer: the answer comes in its ACK
-                    body = self._offer(c)
-            except (ValueError, OSError) as e:  # sdp.SdpError: the call goes on as it was
-                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
-                return
-            self._on_ack(stx, c)
-            stx.respond(200, "OK", [("Contact", c.dialog.contact)], body, "application/sdp")
-            if c.offer is not None:
-                c.codec = pt
-                self._go(c, pt, c.offer, c.sdir)
-                c.offer = None
+            self.sdp("reinvite", c, m, stx)
         else:
             stx.respond(200, "OK")
 

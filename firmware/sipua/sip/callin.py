@@ -25,7 +25,7 @@ def incoming(calls, m, stx):
     codec = None
     if len(m.body):
         try:
-            codec = calls._answer(c, m.body)
+            codec = calls.sdp("answer", c, m.body)
         except ValueError as e:  # sdp.SdpError
             calls._stop(c, "488")
             stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
@@ -57,7 +57,7 @@ def answer(calls, c):
     body = c.answer_sdp
     if body is None:  # no offer in the INVITE: ours goes in the 200, the answer in the ACK
         try:
-            body = calls._offer(c)
+            body = calls.sdp("offer", c)
         except OSError as e:
             c.txn.respond(503, "Service Unavailable", [("Warning", '399 sipfw "%s"' % e)])
             calls._end(c, str(e))
@@ -70,6 +70,6 @@ def answer(calls, c):
     # Media starts with our 200 (the offer told us where to send): the caller may send
     # before its ACK arrives, and the first words after "answer" are not clipped.
     if c.offer is not None:
-        calls._go(c, c.codec, c.offer, c.sdir)
+        calls.sdp("go", c, c.codec, c.offer, c.sdir)
         c.offer = None  # an sdp.Media: it would keep sip/sdp.py loaded
     return c

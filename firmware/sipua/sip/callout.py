@@ -28,7 +28,7 @@ def dial(calls, dest, line_index):
         calls._end(c, "no server")
         return c
     try:
-        body = calls._offer(c)
+        body = calls.sdp("offer", c)
     except OSError as e:  # no RTP port pair free
         calls._end(c, str(e))
         return c
@@ -131,7 +131,7 @@ def _answered(calls, c, resp):
         return
     c.state = ACTIVE
     c.started = calls.sched.now()
-    c.codec = calls._answer_in(c, resp.body)
+    c.codec = calls.sdp("answer_in", c, resp.body)
     calls.log.info("call", "answered", call=c.id, server=describe(c.server), codec=c.codec)
 
 
