@@ -15,10 +15,7 @@ the hop was an address, without the route set, so the new proxy routes by the re
 
 from .. import log as logmod
 from ..compat import forget, urandom_u32
-from .auth import Auth
-from .ctrans import RESPONSE
-from .reg import _REASONS
-from .servers import describe, target_key, untried
+from .servers import describe, target_key
 from .stack import _target, new_branch
 
 CALLING = "calling"
@@ -35,8 +32,8 @@ _OFFER = "sipua.sip.offer"
 _CALLIN = "sipua.sip.callin"  # an incoming call's INVITE and answer, loaded for each
 _INVITE = "sipua.sip.invite"  # the dialog made by the INVITE, its ACK and CANCEL
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
-_MEDIA = ("sipua.sip.callout", "sipua.sip.invite", "sipua.media.rtp", "sipua.media.rtcp",
-          "sipua.media.dtmf", "sipua.media.ctl",
+_MEDIA = ("sipua.sip.callout", "sipua.sip.invite", "sipua.sip.bye", "sipua.media.rtp",
+          "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
           "sipua.media.g711", "sipua.media.g711p", "sipua.media.jbuf", "sipua.hal.audio",
           "sipua.hal.plain", "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
 
@@ -177,54 +174,9 @@ class Calls:
         return None
 
     def _bye(self, c):
-        c.state = ENDED  # whatever the far end says, this phone is done with the call
-        self._stop(c, "hangup")
-        req = c.dialog.request(self.stack, "BYE")
-        hop = c.dialog.next_hop()
-        self.log.info("call", "bye", call=c.id, hop=hop.host)
-        # Targets for the dialog's next hop, the call's server first when it is the same.
-        line = c.line
-        if hop.host == line.account.domain or (c.server and hop.host in (c.server.host,
-                                                                            c.server.ip)):
-            self._send_bye(c, req, line.targets(first=c.server), [])
-            return
+        from .bye import bye  # forgotten when the last call has ended
 
-        def located(targets, err):
-            extra = [t for t in line.targets(first=c.server)
-                     if targets is None or all(target_key(t) != target_key(x) for x in targets)]
-            self._send_bye(c, req, list(targets or []) + extra, [])
-
-        self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
-
-    def _send_bye(self, c, req, targets, tried):
-        nxt = untried(targets, tried)
-        if nxt is None:
-            self.log.warn("call", "bye_failed", call=c.id)
-            self._end(c, "bye failed")
-            return
-        tried.append(target_key(nxt))
-
-        def done(outcome, resp):
-            if outcome == RESPONSE and resp.status in (401, 407):
-                if c.auth_bye is None:
-                    acc = c.line.account
-                    c.auth_bye = Auth(acc.auth_user, acc.password, acc.ha1)
-                if c.auth_bye.answer(req, resp):
-                    req.cseq += 1
-                    self.stack.request(req, nxt, done)
-                    return
-            if outcome == RESPONSE:
-                self._end(c, "hangup")
-                return
-            c.line.registration.servers.hold(nxt, _REASONS.get(outcome, "error"))
-            following = untried(targets, tried)
-            self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
-                          reason=_REASONS.get(outcome, "error"),
-                          next=describe(following) if following else "none")
-            req.cseq += 1
-            self._send_bye(c, req, targets, tried)
-
-        self.stack.request(req, nxt, done)
+        bye(self, c)
 
     def _new(self, line, direction, remote):
         c = Call(self.next_id, line, direction, remote)
