@@ -50,8 +50,9 @@ class Call:
         self.codec = None
         self.started = 0
         self.reason = None
-        self.invite = None  # our INVITE (msg.Request) / their INVITE (parsed Msg)
-        self.txn = None  # the INVITE client transaction, or the server transaction
+        self.invite = None  # our INVITE (msg.Request) until it is answered
+        self.txn = None  # the INVITE client transaction (until the 2xx), or the server one
+        # (until the ACK)
         self.provisional = False
         self.cancel_pending = False
         self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions

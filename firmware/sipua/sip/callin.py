@@ -36,7 +36,6 @@ def incoming(calls, m, stx):
             return
     calls.next_id += 1
     c.txn = stx
-    c.invite = m
     c.codec = codec
     flow = m.flow  # the proxy it came from, in the shape of a locator target
     if flow is not None and getattr(flow, "kind", None):

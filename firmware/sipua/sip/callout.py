@@ -121,9 +121,13 @@ def _result(calls, c, outcome, resp):
 
 
 def _answered(calls, c, resp):
-    c.txn.on_provisional = None  # the transaction absorbs 2xx retransmissions: call.py's
     c.dialog = uac_dialog(c.invite, resp)
     c.ack = c.dialog.request(calls.stack, "ACK", cseq=c.invite.cseq)
+    # Accepted, the transaction only absorbs 2xx retransmissions (call.py's on_2xx): it
+    # needs neither its request nor this module any more, and the call neither of them
+    t = c.txn
+    t.on_provisional = t.req = None
+    c.txn = c.invite = None
     _send_stateless(calls.stack, c.ack, c.server)
     forget("sipua.sip.callout", "sipua.sip.invite")  # what is left of the call is call.py's
     if c.cancel_pending or c.state == ENDED:
