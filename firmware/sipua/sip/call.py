@@ -236,7 +236,7 @@ class Calls:
         try:
             return answer(self, c)
         finally:
-            forget(_CALLIN)
+            forget(_CALLIN, _INVITE)
 
     def auto_answer(self, c):
         if c.state == RINGING:
