@@ -1,19 +1,45 @@
-"""Hanging up an established call: the BYE to the dialog's next hop, with digest and "BYE
-failover" (when that hop fails, the account's other servers). Loaded with the BYE; the
-call agent forgets it when the last call has ended."""
+"""Hanging up: ``hangup`` (486, CANCEL or BYE), and the BYE of an established call to the
+dialog's next hop, with digest and "BYE failover" (when that hop fails, the account's
+other servers). Loaded to hang up; the call agent forgets it when the last call has
+ended."""
 
+from ..dns import Target
 from .auth import Auth
-from .call import ENDED
+from .call import ACTIVE, CALLING, ENDED, RINGING
 from .ctrans import RESPONSE
 from .reg import _REASONS
+from .scan import parse_name_addr, text
 from .servers import describe, target_key, untried
+from .uri import parse_uri
+
+
+def hangup(calls, call_id):
+    """The console's hangup: 486 to a ringing incoming call, CANCEL a ringing outgoing one
+    (after a 1xx, RFC 3261 §9.1), BYE an established one."""
+    c = calls.find(call_id) if call_id is not None else calls._current()
+    if c is None:
+        return None
+    if c.direction == "in" and c.state == RINGING:
+        c.txn.respond(486, "Busy Here")
+        calls._end(c, "rejected")
+    elif c.state == ACTIVE:
+        bye(calls, c)
+    elif c.state in (CALLING, RINGING):
+        if c.provisional:
+            from .callout import cancel_invite
+
+            cancel_invite(calls.stack, c.txn)
+        else:
+            c.cancel_pending = True  # RFC 3261 §9.1: CANCEL only after a 1xx
+        calls.log.info("call", "cancel", call=c.id)
+    return c
 
 
 def bye(calls, c):
     c.state = ENDED  # whatever the far end says, this phone is done with the call
     calls._stop(c, "hangup")
     req = c.dialog.request(calls.stack, "BYE")
-    hop = c.dialog.next_hop()
+    hop = next_hop(c.dialog)
     calls.log.info("call", "bye", call=c.id, hop=hop.host)
     # Targets for the dialog's next hop, the call's server first when it is the same.
     line = c.line
@@ -59,3 +85,21 @@ def _send(calls, c, req, targets, tried):
         _send(calls, c, req, targets, tried)
 
     calls.stack.request(req, nxt, done)
+
+
+def next_hop(d):
+    """The first Route URI (loose routing) or the remote target: where an in-dialog
+    request goes, as a dns.Target whose host is to be located (``ip`` None)."""
+    uri = d.route_set[0] if d.route_set else d.remote_target
+    if uri.startswith("<") or '"' in uri or " " in uri:
+        na = parse_name_addr(uri.encode())
+        uri = text(na.uri)
+    u = parse_uri(uri.encode())
+    transport = u.params.get("transport")
+    if isinstance(transport, (bytes, bytearray)):
+        transport = text(transport)
+    if transport:
+        transport = transport.lower()
+    elif u.scheme == "sips":
+        transport = "tls"
+    return Target(transport, u.host, None, u.port)

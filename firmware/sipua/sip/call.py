@@ -150,23 +150,9 @@ class Calls:
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
-        c = self.find(call_id) if call_id is not None else self._current()
-        if c is None:
-            return None
-        if c.direction == "in" and c.state == RINGING:
-            c.txn.respond(486, "Busy Here")
-            self._end(c, "rejected")
-        elif c.state == ACTIVE:
-            self._bye(c)
-        elif c.state in (CALLING, RINGING):
-            if c.provisional:
-                from .callout import cancel_invite
+        from .bye import hangup  # forgotten when the last call has ended
 
-                cancel_invite(self.stack, c.txn)
-            else:
-                c.cancel_pending = True  # RFC 3261 §9.1: CANCEL only after a 1xx
-            self.log.info("call", "cancel", call=c.id)
-        return c
+        return hangup(self, call_id)
 
     def _current(self):
         for c in self.calls:

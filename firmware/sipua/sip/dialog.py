@@ -1,14 +1,11 @@
 """A dialog (RFC 3261 §12): its identifiers, CSeq, route set and remote target.
 
 Made by ``invite.py`` with a call's set-up; it builds in-dialog requests (BYE, re-INVITE,
-the ACK of a 2xx) and says where they go: the first Route hop (loose routing), or the
-remote target when there is no route set. The lab proxy, like most PBXes, Record-Routes
-its *domain*, so the next hop of a BYE is located the same way as the registrar and "BYE
-failover" falls out of the same server list.
+the ACK of a 2xx); where they go (the first Route hop, loose routing, or the remote target
+when there is no route set) is ``bye.py``'s ``next_hop``. The lab proxy, like most PBXes,
+Record-Routes its *domain*, so the next hop of a BYE is located the same way as the
+registrar and "BYE failover" falls out of the same server list.
 """
-
-from ..dns import Target
-from .scan import parse_name_addr, text
 
 
 class Dialog:
@@ -36,22 +33,3 @@ class Dialog:
         for r in self.route_set:
             req.headers.append(("Route", r))
         return req
-
-    def next_hop(self):
-        """The first Route URI (loose routing) or the remote target: where an in-dialog
-        request goes, as a dns.Target whose host is to be located (``ip`` None)."""
-        uri = self.route_set[0] if self.route_set else self.remote_target
-        if uri.startswith("<") or '"' in uri or " " in uri:
-            na = parse_name_addr(uri.encode())
-            uri = text(na.uri)
-        from .uri import parse_uri  # with the BYE (the agent forgets it after the call)
-
-        u = parse_uri(uri.encode())
-        transport = u.params.get("transport")
-        if isinstance(transport, (bytes, bytearray)):
-            transport = text(transport)
-        if transport:
-            transport = transport.lower()
-        elif u.scheme == "sips":
-            transport = "tls"
-        return Target(transport, u.host, None, u.port)
