@@ -27,7 +27,8 @@ from .compat import forget
 DNS_IDLE_MS = 0
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
 _DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
-_CALL_MODULES = ("call", "dialog", "sdp", "uri")
+_CALL_MODULES = ("call", "callout", "callin", "invite", "offer", "bye", "dialog", "sdp",
+                 "uri")
 
 
 class Dns:

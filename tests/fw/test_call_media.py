@@ -130,6 +130,12 @@ def test_an_outgoing_call_sends_and_receives_the_tone():
     try:
         c = p.calls.call("6904")
         assert p.run(2000, lambda: c.state == ACTIVE)
+        # answered: the set-up code, the dialog's making and the offer/answer glue are gone,
+        # and the call let go of its INVITE (the transaction runs out on its own)
+        assert c.invite is None and c.txn is None and c.dialog is not None
+        if sys.implementation.name == "micropython":
+            for name in ("callout", "invite", "offer", "sdp", "bye"):
+                assert "sipua.sip." + name not in sys.modules, name
         offer = sdp.parse(p.offers[0])
         assert offer.payloads == [8, 0, 101] and offer.port == c.media.port
         assert offer.ip == PHONE and offer.ptime == 20
@@ -205,7 +211,8 @@ def test_an_incoming_call_reinvites_move_and_hold_the_stream():
         # g711.py (the session holds the loops and the table), hal/audio.py and rtcp.py
         assert c.offer is None and c.media.table is not None
         if sys.implementation.name == "micropython":
-            for name in ("sip.sdp", "media.g711", "hal.audio", "media.rtcp", "media.ctl"):
+            for name in ("sip.sdp", "media.g711", "hal.audio", "media.rtcp", "media.ctl",
+                         "sip.callin", "sip.offer", "sip.invite"):
                 assert "sipua." + name not in sys.modules, name
         tag = ok.to_tag
         # re-INVITE: the far end moved to another address and port

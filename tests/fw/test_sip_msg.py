@@ -1,7 +1,7 @@
 """SIP message parsing, framing and building (sipua.sip.msg / scan / hdr)."""
 
 from fwtest import raises
-from sipua.sip import SipError, dialog
+from sipua.sip import SipError, invite
 from sipua.sip.hdr import H_CALL_ID, H_CSEQ, H_VIA, lookup, lookup_exact
 from sipua.sip.hdr import name as hdr_name
 from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse
@@ -251,10 +251,10 @@ def test_request_builder_encodes_parseable_messages():
     m = parse(req.encode(via))
     assert m.method == "INVITE" and m.cseq == 7 and m.from_tag == "ft" and m.body == b"v=0\r\n"
     assert m.name_addr(2).display == 'Al "X"'
-    ack = parse(dialog.ack(req, via, b"<sip:bob@example.com>;tag=tt"))
+    ack = parse(invite.ack(req, via, b"<sip:bob@example.com>;tag=tt"))
     assert ack.method == "ACK" and ack.cseq == 7 and ack.to_tag == "tt"
     assert ack.via.branch == "z9hG4bKabc" and ack.header("Route") == "<sip:p;lr>"
-    cancel = parse(dialog.cancel(req, via))
+    cancel = parse(invite.cancel(req, via))
     assert cancel.method == "CANCEL" and cancel.cseq_method == "CANCEL" and cancel.to_tag is None
     req.set("Expires", "10")
     req.set("expires", "20")

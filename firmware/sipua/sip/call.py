@@ -14,20 +14,9 @@ the hop was an address, without the route set, so the new proxy routes by the re
 """
 
 from .. import log as logmod
-from ..compat import const, forget, urandom_u32
-from ..dns import Target
-from .auth import Auth
-from .ctrans import RESPONSE, TIMEOUT, ClientTxn
-from .dialog import Dialog, cancel
-from .msg import Request
-from .reg import _REASONS
-from .scan import text
-from .servers import describe, hold_for, target_key, untried
+from ..compat import forget, urandom_u32
+from .servers import describe, target_key
 from .stack import _target, new_branch
-
-# hdr.py's ids (private: no dict entry; tests/host/test_sip_msg_ids.py checks them)
-_H_FROM = const(2)
-_H_RETRY_AFTER = const(16)
 
 CALLING = "calling"
 RINGING = "ringing"
@@ -39,8 +28,12 @@ _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptim
           "rtp_ports": (40000, 40100), "jitter_ms": 40}
 # loaded for each offer or answer and forgotten after it (a Media it made, kept, keeps it)
 _SDP = "sipua.sip.sdp"
+_OFFER = "sipua.sip.offer"
+_CALLIN = "sipua.sip.callin"  # an incoming call's INVITE and answer, loaded for each
+_INVITE = "sipua.sip.invite"  # the dialog made by the INVITE, its ACK and CANCEL
 # forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
-_MEDIA = ("sipua.media.rtp", "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
+_MEDIA = ("sipua.sip.callout", "sipua.sip.invite", "sipua.sip.bye", "sipua.media.rtp",
+          "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
           "sipua.media.g711", "sipua.media.g711p", "sipua.media.jbuf", "sipua.hal.audio",
           "sipua.hal.plain", "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
 
@@ -57,8 +50,9 @@ class Call:
         self.codec = None
         self.started = 0
         self.reason = None
-        self.invite = None  # our INVITE (msg.Request) / their INVITE (parsed Msg)
-        self.txn = None  # the INVITE client transaction, or the server transaction
+        self.invite = None  # our INVITE (msg.Request) until it is answered
+        self.txn = None  # the INVITE client transaction (until the 2xx), or the server one
+        # (until the ACK)
         self.provisional = False
         self.cancel_pending = False
         self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions
@@ -135,182 +129,30 @@ class Calls:
     # -- outgoing ----------------------------------------------------------------------------
     def call(self, dest, line_index=0):
         """Start a call to ``dest`` (a SIP URI, or a user part of the account's domain)."""
-        if not self.lines:
-            raise ValueError("no account")
-        line = self.lines[line_index]
-        acc = line.account
-        uri = dest if ":" in dest else "sip:%s@%s" % (dest, acc.domain)
-        c = self._new(line, "out", uri)
-        self.calls.append(c)
-        targets = line.targets()
-        if not targets:
-            self._end(c, "no server")
-            return c
+        from .callout import dial  # forgotten once the call is answered or ends
+
+        return dial(self, dest, line_index)
+
+    def _reack(self, c):
+        """The INVITE transaction's on_2xx: a retransmitted 2xx means our ACK was lost."""
+        return lambda r: c.ack is None or _send_stateless(self.stack, c.ack, c.server)
+
+    # -- offers, answers, media ---------------------------------------------------------------
+    def sdp(self, name, *args):
+        """offer.py's ``name`` (offer, answer, answer_in, go, acked, reinvite) on this call
+        agent: loaded with sdp.py for it and forgotten after it."""
+        from . import offer
+
         try:
-            body = self._offer(c)
-        except OSError as e:  # no RTP port pair free
-            self._end(c, str(e))
-            return c
-        req = self.stack.make_request("INVITE", uri, acc.aor, uri,
-                                      from_display=acc.display_name or None,
-                                      body=body, content_type="application/sdp")
-        c.invite = req
-        c.auth = Auth(acc.auth_user, acc.password, acc.ha1)
-        self.log.info("call", "dial", call=c.id, to=uri)
-        self._invite(c, targets[0])
-        return c
-
-    def _invite(self, c, target):
-        c.server = target
-        c.provisional = False
-        if target_key(target) not in c.tried:
-            c.tried.append(target_key(target))
-        req = c.invite
-        req.contact = self.stack.contact(c.line.account.user, target.transport)
-        self.log.info("call", "invite", call=c.id, server=describe(target), cseq=req.cseq)
-        t = c.txn = self.stack.request(req, target, lambda o, r: self._invite_result(c, o, r),
-                                       on_provisional=lambda r: self._provisional(c, r),
-                                       # a retransmitted 2xx: our ACK was lost, send it again
-                                       on_2xx=lambda r: c.ack is None or _send_stateless(
-                                           self.stack, c.ack, c.server))
-        self.sched.call_later(self.stack.t1 * 3 // 2, self._hedge, c, t)
-
-    def _hedge(self, c, t):
-        """Not even a 100 Trying (a live server sends one at once, RFC 3261 §17.2.1) after
-        two sends and 1.5·T1: the INVITE goes on to the next server now, not after the
-        retry budget. Should this server answer after all, its 1xx gets a CANCEL."""
-        if c.txn is t and not t.state and untried(c.line.targets(first=None), c.tried):
-            q = c.invite  # its own copy: the next INVITE's CSeq is not this one's CANCEL's
-            t.req = Request("INVITE", q.uri, q.from_uri, q.to_uri, q.call_id, q.cseq,
-                            q.from_tag, headers=list(q.headers), from_display=q.from_display)
-            t.on_result = t.on_2xx = None  # what it brings now is not this call's
-
-            def late(r):  # once: a second 1xx sends no second CANCEL
-                t.on_provisional = None
-                _cancel(self.stack, t)
-
-            t.on_provisional = late
-            self._invite_result(c, TIMEOUT, None)
-
-    def _provisional(self, c, resp):
-        c.provisional = True
-        if c.cancel_pending:
-            c.cancel_pending = False
-            _cancel(self.stack, c.txn)
-        if resp.status in (180, 183) and c.state == CALLING:
-            c.state = RINGING
-            self.log.info("call", "ringing", call=c.id, status=resp.status)
-
-    def _invite_result(self, c, outcome, resp):
-        if c.state == ENDED:
-            return
-        if outcome != RESPONSE:
-            reason = _REASONS.get(outcome, "error")
-            if c.provisional or c.cancel_pending:
-                self._end(c, reason)
-                return
-            # INVITE failover: hold this server, try the next one of the line
-            line = c.line
-            hold = hold_for(reason)
-            if resp is not None and reason == "503":
-                ra = resp.int(_H_RETRY_AFTER)
-                if ra:
-                    hold = ra * 1000
-            line.registration.servers.hold(c.server, reason, hold)
-            nxt = untried(line.targets(first=None), c.tried)
-            self.log.warn("call", "invite_failover", call=c.id, server=describe(c.server),
-                          reason=reason, next=describe(nxt) if nxt else "none")
-            if nxt is None:
-                self._end(c, reason)
-                return
-            c.invite.cseq += 1
-            self._invite(c, nxt)
-            return
-        code = resp.status
-        if 200 <= code < 300:
-            self._answered(c, resp)
-        elif code in (401, 407) and c.auth.answer(c.invite, resp):
-            c.invite.cseq += 1
-            self._invite(c, c.server)
-        else:
-            self._end(c, "%d %s" % (code, resp.reason))
-
-    def _answered(self, c, resp):
-        c.dialog = Dialog.as_uac(c.invite, resp)
-        c.ack = c.dialog.request(self.stack, "ACK", cseq=c.invite.cseq)
-        _send_stateless(self.stack, c.ack, c.server)
-        if c.cancel_pending or c.state == ENDED:
-            self._bye(c)  # answered as we hung up: end it properly
-            return
-        c.state = ACTIVE
-        c.started = self.sched.now()
-        c.codec = self._answer_in(c, resp.body)
-        self.log.info("call", "answered", call=c.id, server=describe(c.server), codec=c.codec)
-
-    # -- media -------------------------------------------------------------------------------
-    def _media(self, c):
-        """The call's media session, its RTP/RTCP ports bound (OSError: none free)."""
-        if c.media is None:
-            from ..media.rtp import Session
-
-            c.media = Session(self.sched, self.audio, self.stack.local_ip, self.log, c.id)
-        return c.media
-
-    def _offer(self, c):
-        """Our SDP offer (bytes): a new o= version; sendonly while we hold the call."""
-        from . import sdp
-
-        c.ver += 1
-        try:
-            return sdp.build(self.stack.local_ip, self._media(c).port, self.ours,
-                             "sendonly" if c.held else "sendrecv", version=c.ver,
-                             session_id=c.sid, ptime=self.audio["ptime"]).encode()
+            return getattr(offer, name)(self, *args)
         finally:
-            forget(_SDP)
-
-    def _answer_in(self, c, body):
-        """The far end's answer to our offer: the codec, and the media (re)started on it."""
-        from . import sdp
-
-        try:
-            pt, remote = sdp.negotiated(body, self.ours)
-            direction = sdp.flip(remote.direction) if remote.port else "inactive"
-        except sdp.SdpError as e:
-            self.log.warn("media", "no_answer", call=c.id, err=str(e))
-            return None
-        finally:
-            forget(_SDP)
-        self._go(c, pt, remote, direction)
-        return pt
-
-    def _go(self, c, pt, remote, direction):
-        """Start the call's media, or apply a new offer/answer to it."""
-        m = c.media
-        if m is None or c.state != ACTIVE:
-            return
-        m.held = c.held
-        try:
-            m.update(pt, remote, direction)
-        except Exception as e:  # noqa: BLE001 - the call goes on without audio, and says so
-            self.log.exc("media", "error", e, call=c.id)
+            forget(_OFFER, _SDP)
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
-        c = self.find(call_id) if call_id is not None else self._current()
-        if c is None:
-            return None
-        if c.direction == "in" and c.state == RINGING:
-            c.txn.respond(486, "Busy Here")
-            self._end(c, "rejected")
-        elif c.state == ACTIVE:
-            self._bye(c)
-        elif c.state in (CALLING, RINGING):
-            if c.provisional:
-                _cancel(self.stack, c.txn)
-            else:
-                c.cancel_pending = True  # RFC 3261 §9.1: CANCEL only after a 1xx
-            self.log.info("call", "cancel", call=c.id)
-        return c
+        from .bye import hangup  # forgotten when the last call has ended
+
+        return hangup(self, call_id)
 
     def _current(self):
         for c in self.calls:
@@ -319,54 +161,9 @@ class Calls:
         return None
 
     def _bye(self, c):
-        c.state = ENDED  # whatever the far end says, this phone is done with the call
-        self._stop(c, "hangup")
-        req = c.dialog.request(self.stack, "BYE")
-        hop = c.dialog.next_hop()
-        self.log.info("call", "bye", call=c.id, hop=hop.host)
-        # Targets for the dialog's next hop, the call's server first when it is the same.
-        line = c.line
-        if hop.host == line.account.domain or (c.server and hop.host in (c.server.host,
-                                                                            c.server.ip)):
-            self._send_bye(c, req, line.targets(first=c.server), [])
-            return
+        from .bye import bye  # forgotten when the last call has ended
 
-        def located(targets, err):
-            extra = [t for t in line.targets(first=c.server)
-                     if targets is None or all(target_key(t) != target_key(x) for x in targets)]
-            self._send_bye(c, req, list(targets or []) + extra, [])
-
-        self.locator.locate(hop.host, located, transport=hop.transport, port=hop.port)
-
-    def _send_bye(self, c, req, targets, tried):
-        nxt = untried(targets, tried)
-        if nxt is None:
-            self.log.warn("call", "bye_failed", call=c.id)
-            self._end(c, "bye failed")
-            return
-        tried.append(target_key(nxt))
-
-        def done(outcome, resp):
-            if outcome == RESPONSE and resp.status in (401, 407):
-                if c.auth_bye is None:
-                    acc = c.line.account
-                    c.auth_bye = Auth(acc.auth_user, acc.password, acc.ha1)
-                if c.auth_bye.answer(req, resp):
-                    req.cseq += 1
-                    self.stack.request(req, nxt, done)
-                    return
-            if outcome == RESPONSE:
-                self._end(c, "hangup")
-                return
-            c.line.registration.servers.hold(nxt, _REASONS.get(outcome, "error"))
-            following = untried(targets, tried)
-            self.log.warn("call", "bye_failover", call=c.id, server=describe(nxt),
-                          reason=_REASONS.get(outcome, "error"),
-                          next=describe(following) if following else "none")
-            req.cseq += 1
-            self._send_bye(c, req, targets, tried)
-
-        self.stack.request(req, nxt, done)
+        bye(self, c)
 
     def _new(self, line, direction, remote):
         c = Call(self.next_id, line, direction, remote)
@@ -400,52 +197,16 @@ class Calls:
         if m.to_tag:
             self._in_dialog(m, stx)
         elif method == "INVITE":
-            self._incoming(m, stx)
+            from .callin import incoming
+
+            try:
+                incoming(self, m, stx)
+            finally:
+                forget(_CALLIN, _INVITE)
         elif stx is not None:
             stx.respond(481 if method == "BYE" else 405,
                         "Call/Transaction Does Not Exist" if method == "BYE" else
                         "Method Not Allowed")
-
-    def _incoming(self, m, stx):
-        line = self.lines[0] if self.lines else None
-        if line is None:
-            stx.respond(480, "Temporarily Unavailable")
-            return
-        if len([c for c in self.calls if c.state != ENDED]) >= self.max_calls:
-            stx.respond(486, "Busy Here")
-            return
-        from_na = m.name_addr(_H_FROM)
-        remote = text(from_na.uri) if from_na else "?"
-        c = Call(self.next_id, line, "in", remote)
-        codec = None
-        if len(m.body):
-            try:
-                codec = self._answer(c, m.body)
-            except ValueError as e:  # sdp.SdpError
-                self._stop(c, "488")
-                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
-                return
-            except OSError as e:  # no RTP port pair free
-                self._stop(c, "503")
-                stx.respond(503, "Service Unavailable", [("Warning", '399 sipfw "%s"' % e)])
-                return
-        self.next_id += 1
-        c.txn = stx
-        c.invite = m
-        c.codec = codec
-        flow = m.flow  # the proxy it came from, in the shape of a locator target
-        if flow is not None and getattr(flow, "kind", None):
-            c.server = Target(flow.kind, flow.peer[0], flow.peer[0], flow.peer[1])
-        elif m.src:
-            c.server = Target("udp", m.src[0], m.src[0], m.src[1])
-        transport = c.server.transport if c.server else "udp"
-        contact = self.stack.contact(line.account.user, transport)
-        c.dialog = Dialog.as_uas(m, stx.to_tag, contact)
-        self.calls.append(c)
-        stx.respond(180, "Ringing", [("Contact", contact)])
-        self.log.info("call", "incoming", call=c.id, remote=remote)
-        if line.account.auto_answer:
-            self.sched.call_later(500, lambda: c.state == RINGING and self.answer(c.id))
 
     def answer(self, call_id=None):
         c = None
@@ -456,48 +217,19 @@ class Calls:
                 break
         if c is None:
             return None
-        body = c.answer_sdp
-        if body is None:  # no offer in the INVITE: ours goes in the 200, the answer in the ACK
-            try:
-                body = self._offer(c)
-            except OSError as e:
-                c.txn.respond(503, "Service Unavailable", [("Warning", '399 sipfw "%s"' % e)])
-                self._end(c, str(e))
-                return c
-        c.txn.on_ack = lambda m: self._acked(c, m)
-        c.txn.respond(200, "OK", [("Contact", c.dialog.contact)], body, "application/sdp")
-        c.state = ACTIVE
-        c.started = self.sched.now()
-        self.log.info("call", "answered", call=c.id, codec=c.codec)
-        # Media starts with our 200 (the offer told us where to send): the caller may send
-        # before its ACK arrives, and the first words after "answer" are not clipped.
-        if c.offer is not None:
-            self._go(c, c.codec, c.offer, c.sdir)
-            c.offer = None  # an sdp.Media: it would keep sip/sdp.py loaded
-        return c
+        from .callin import answer
 
-    def _answer(self, c, body):
-        """Our answer (c.answer_sdp) to the offer ``body``: the codec; SdpError means 488."""
-        from . import sdp
-
-        a = self.audio
         try:
-            answer, pt, offer = sdp.answer(bytes(body), self.stack.local_ip,
-                                           self._media(c).port, self.ours, a["ptime"],
-                                           c.ver + 1, c.sid, c.held)
-            c.sdir = sdp.parse(answer).direction
+            return answer(self, c)
         finally:
-            forget(_SDP)
-        c.ver += 1
-        c.answer_sdp = answer.encode()
-        c.offer = offer
-        return pt
+            forget(_CALLIN, _INVITE)
 
-    def _acked(self, c, m):
-        """The ACK of our 200: it carries the answer when our 200 carried the offer."""
-        self.log.info("call", "confirmed", call=c.id)
-        if c.sdir is None and len(m.body) and c.state == ACTIVE:
-            c.codec = self._answer_in(c, m.body)
+    def auto_answer(self, c):
+        if c.state == RINGING:
+            self.answer(c.id)
+
+    def _on_ack(self, stx, c):
+        stx.on_ack = lambda m: self.sdp("acked", c, m)
 
     def _in_dialog(self, m, stx):
         c = None
@@ -517,22 +249,7 @@ class Calls:
             self.log.info("call", "remote_bye", call=c.id)
             self._end(c, "remote hangup")
         elif m.method == "INVITE":  # re-INVITE: a new offer (address, port, hold)
-            c.offer = c.sdir = None
-            try:
-                if len(m.body):
-                    pt = self._answer(c, m.body)
-                    body = c.answer_sdp
-                else:  # it asks for our offer: the answer comes in its ACK
-                    body = self._offer(c)
-            except (ValueError, OSError) as e:  # sdp.SdpError: the call goes on as it was
-                stx.respond(488, "Not Acceptable Here", [("Warning", '304 sipfw "%s"' % e)])
-                return
-            stx.on_ack = lambda a: self._acked(c, a)
-            stx.respond(200, "OK", [("Contact", c.dialog.contact)], body, "application/sdp")
-            if c.offer is not None:
-                c.codec = pt
-                self._go(c, pt, c.offer, c.sdir)
-                c.offer = None
+            self.sdp("reinvite", c, m, stx)
         else:
             stx.respond(200, "OK")
 
@@ -545,18 +262,6 @@ class Calls:
 
 
 # -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---
-def _cancel(stack, txn):
-    """CANCEL a pending INVITE client transaction (same branch, RFC 3261 §9.1). Send it only
-    after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
-    req = txn.req
-    t = ClientTxn(stack, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
-                                 req.cseq, req.from_tag), txn.flow, txn.branch,
-                  txn.via, None)
-    t.data = cancel(req, txn.via)
-    stack.ctx[t.key] = t
-    t.start()
-
-
 def _send_stateless(stack, req, target):
     """Send a request outside any transaction with a new branch: the ACK of a 2xx
     (RFC 3261 §13.2.2.4), which the dialog — not a transaction — owns and repeats for each

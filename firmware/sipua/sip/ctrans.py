@@ -135,7 +135,7 @@ class ClientTxn:
         else:
             self.state = _COMPLETED
             if self.invite:
-                from .dialog import ack  # loaded with the call that sent the INVITE
+                from .invite import ack  # loaded with the call that sent the INVITE
 
                 self.ack = ack(self.req, self.via, m.first(3))  # 3 = H_TO
                 self._send(self.ack)

@@ -15,7 +15,7 @@ def hold(calls, call_id=None, on=True):
     c.held = on
     if on and c.media is not None:
         c.media.held = True
-    req = c.dialog.request(stack, "INVITE", calls._offer(c), "application/sdp")
+    req = c.dialog.request(stack, "INVITE", calls.sdp("offer", c), "application/sdp")
     target = c.server or c.line.targets()[0]
     acks = []
 
@@ -24,7 +24,7 @@ def hold(calls, call_id=None, on=True):
             acks.append(c.dialog.request(stack, "ACK", cseq=req.cseq))
             _send_stateless(stack, acks[0], target)
             if c.state == ACTIVE:
-                calls._answer_in(c, resp.body)
+                calls.sdp("answer_in", c, resp.body)
             return
         if outcome == RESPONSE and resp.status in (401, 407) and c.auth is not None \
                 and c.auth.answer(req, resp):
