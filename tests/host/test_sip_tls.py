@@ -6,11 +6,8 @@ sip_client-like code, on the MicroPython unix port.
 """
 
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -18,6 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from sip_proc import FIRMWARE, ROOT, free_port, micropython  # noqa: E402
+from tls_server import TlsServer  # noqa: E402
 
 SERVER = "127.0.2.60"
 PHONE = "127.0.2.61"
@@ -40,68 +38,12 @@ def pki(tmp_path_factory):
     return d
 
 
-class TlsServer(threading.Thread):
-    def __init__(self, pki):
-        super().__init__(daemon=True)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(pki / "srv.pem"), str(pki / "srv.key"))
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.port = free_port(SERVER)
-        self.sock.bind((SERVER, self.port))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.stop = False
-        self.got = []
-        self.extra = None  # headers added to every answer (a long one: several reads)
-        self.sni = []
-
-        def sni_cb(s, name, ctx):
-            self.sni.append(name)
-
-        self.ctx.sni_callback = sni_cb
-
-    def run(self):
-        sys.path.insert(0, FIRMWARE)
-        from sipua.sip.msg import NEED_MORE, frame, parse
-        from sipua.sip.strans import response
-
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            try:
-                c.settimeout(5)
-                s = self.ctx.wrap_socket(c, server_side=True)
-                buf = bytearray()
-                while True:
-                    data = s.recv(4096)
-                    if not data:
-                        break
-                    buf.extend(data)
-                    n = frame(buf, len(buf))
-                    if n == NEED_MORE:
-                        continue
-                    m = parse(bytes(buf[:n]), False)
-                    del buf[:n]
-                    m.src = (PHONE, 0)
-                    self.got.append(m)
-                    s.sendall(response(m, 200, "OK", "tls1", self.extra))
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                c.close()
-
-
 @pytest.fixture()
 def server(pki):
-    srv = TlsServer(pki)
+    srv = TlsServer(pki / "srv.pem", pki / "srv.key", SERVER, PHONE)
     srv.start()
     yield srv
-    srv.stop = True
-    srv.join(2)
-    srv.sock.close()
+    srv.close()
 
 
 def cpython_request(ca_file, host, port):

@@ -9,11 +9,8 @@ MicroPython unix port.
 """
 
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -21,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from sip_proc import FIRMWARE, ROOT, free_port, micropython  # noqa: E402
+from tls_server import TlsServer  # noqa: E402
 
 SERVER = "127.0.2.62"
 PHONE = "127.0.2.63"
@@ -74,70 +72,22 @@ def pki(tmp_path_factory):
     return d
 
 
-class TlsRegistrar(threading.Thread):
+def registrar(pki, name):
     """Answers every request 200 over TLS with certificate ``name``; records what it got."""
-
-    def __init__(self, pki, name):
-        super().__init__(daemon=True)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(pki / (name + ".pem")), str(pki / (name + ".key")))
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.port = free_port(SERVER)
-        self.sock.bind((SERVER, self.port))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.stop = False
-        self.got = []  # parsed requests
-        self.name = name
-
-    def run(self):
-        sys.path.insert(0, FIRMWARE)
-        from sipua.sip.msg import NEED_MORE, frame, parse
-        from sipua.sip.strans import response
-
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            try:
-                c.settimeout(5)
-                s = self.ctx.wrap_socket(c, server_side=True)
-                buf = bytearray()
-                while True:
-                    data = s.recv(4096)
-                    if not data:
-                        break
-                    buf.extend(data)
-                    while True:
-                        n = frame(buf, len(buf))
-                        if n == NEED_MORE:
-                            break
-                        m = parse(bytes(buf[:n]), False)
-                        del buf[:n]
-                        if not m.method:
-                            continue
-                        m.src = (PHONE, 0)
-                        self.got.append(m)
-                        s.sendall(response(m, 200, "OK", "tls1"))
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                c.close()
+    srv = TlsServer(pki / (name + ".pem"), pki / (name + ".key"), SERVER, PHONE)
+    srv.name = name
+    return srv
 
 
 @pytest.fixture()
 def servers(pki, request):
-    bad = TlsRegistrar(pki, request.param)
-    good = TlsRegistrar(pki, "good")
+    bad = registrar(pki, request.param)
+    good = registrar(pki, "good")
     for s in (bad, good):
         s.start()
     yield bad, good
     for s in (bad, good):
-        s.stop = True
-        s.join(2)
-        s.sock.close()
+        s.close()
 
 
 PHONE_SCRIPT = """
