@@ -17,6 +17,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from pki import issue, make_ca  # noqa: E402
 from sip_proc import FIRMWARE, ROOT, free_port, micropython  # noqa: E402
 from tls_server import TlsServer  # noqa: E402
 
@@ -24,51 +25,19 @@ SERVER = "127.0.2.62"
 PHONE = "127.0.2.63"
 NAME = "sip.test"  # the SRV target name both registrars stand for
 
-CA_CNF = """[ca]
-default_ca = lab
-[lab]
-dir = .
-database = index.txt
-new_certs_dir = .
-serial = serial
-default_md = sha256
-policy = any
-copy_extensions = copy
-[any]
-commonName = supplied
-"""
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """ca.pem (the phone trusts it), other-ca.pem (it does not), and server certificates:
     good (sip.test by ca), unknown_ca (sip.test by other-ca), wrong_name (other.test by ca),
     expired (sip.test by ca, valid 2020-01-01 .. 2020-01-02)."""
     d = tmp_path_factory.mktemp("pki")
-
-    def ossl(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
     for ca in ("ca", "other-ca"):
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out",
-             ca + ".pem", "-days", "30", "-subj", "/CN=sipfw test %s" % ca)
-    (d / "ca.cnf").write_text(CA_CNF)
-    (d / "index.txt").write_text("")
-    (d / "serial").write_text("1000\n")
-    for name, cn, ca, dates in (("good", NAME, "ca", None), ("unknown_ca", NAME, "other-ca", None),
-                                ("wrong_name", "other.test", "ca", None),
-                                ("expired", NAME, "ca", ("20200101000000Z", "20200102000000Z"))):
-        (d / (name + ".ext")).write_text("subjectAltName=DNS:%s\n" % cn)
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
-             name + ".csr", "-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:" + cn)
-        if dates:
-            ossl("ca", "-batch", "-config", "ca.cnf", "-cert", ca + ".pem", "-keyfile",
-                 ca + ".key", "-in", name + ".csr", "-out", name + ".pem", "-startdate",
-                 dates[0], "-enddate", dates[1], "-notext")
-        else:
-            ossl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey",
-                 ca + ".key", "-CAcreateserial", "-out", name + ".pem", "-days", "2",
-                 "-extfile", name + ".ext")
+        make_ca(d, ca, "sipfw test %s" % ca)
+    for stem, name, ca, expired in (("good", NAME, "ca", False),
+                                    ("unknown_ca", NAME, "other-ca", False),
+                                    ("wrong_name", "other.test", "ca", False),
+                                    ("expired", NAME, "ca", True)):
+        issue(d, stem, name, d / (ca + ".pem"), d / (ca + ".key"), expired)
     return d
 
 

@@ -1,4 +1,5 @@
-"""Session fixtures for the lab suites: the lab PBX + DNS, and a sipp far end."""
+"""Session fixtures for the lab suites: the lab PBX + DNS, a sipp far end, and `healthy`
+(both registrars up and answering before and after a test)."""
 
 import os
 import sys
@@ -46,3 +47,17 @@ def far_end(lab, far_end_process):
     """6904, (re-)registered on uc1 for this test: a test may have restarted a server."""
     lab.farend(far_end_process, servers=("uc1",))
     return far_end_process
+
+
+@pytest.fixture
+def healthy(lab):
+    """Both registrars up and answering before and after the test (a fault never leaks)."""
+
+    def restore():
+        for name in labctl.SERVERS:
+            lab.unsilence(name)
+            lab.start(name)
+
+    restore()
+    yield lab
+    restore()

@@ -28,20 +28,6 @@ def next_addr():
 
 
 @pytest.fixture
-def healthy(lab):
-    """Both registrars up and answering before and after the test (a fault never leaks)."""
-
-    def restore():
-        for name in labctl.SERVERS:
-            lab.unsilence(name)
-            lab.start(name)
-
-    restore()
-    yield lab
-    restore()
-
-
-@pytest.fixture
 def far_end_both(healthy, far_end_process):
     """6904 registered on both servers for this test, so a call through uc2 goes straight
     from uc2 to it.

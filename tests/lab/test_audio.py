@@ -24,7 +24,6 @@ import shutil
 import time
 
 import baresipctl
-import labctl
 import pytest
 from agentboard import AgentBoard
 from audiocalls import audio_config, board_calls_phone, phone_calls_board, wav_seconds
@@ -53,14 +52,6 @@ def next_addr():
 def speech(tmp_path_factory):
     d = tmp_path_factory.mktemp("speech")
     return ac.speech_wav(d / "speech.wav", SPEECH, pad_s=PAD_S)
-
-
-@pytest.fixture
-def healthy(lab):
-    for name in labctl.SERVERS:
-        lab.unsilence(name)
-        lab.start(name)
-    return lab
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import time
 import labctl
 import pytest
 from agentboard import AgentBoard, board_config
+from pki import issue, make_ca
 
 pytestmark = pytest.mark.lab
 
@@ -31,14 +32,6 @@ _next_ip = [0]
 def next_addr():
     _next_ip[0] += 1
     return "127.0.7.%d" % (10 + _next_ip[0]), 5070
-
-
-@pytest.fixture
-def healthy(lab):
-    for name in labctl.SERVERS:
-        lab.unsilence(name)
-        lab.start(name)
-    return lab
 
 
 @pytest.fixture
@@ -200,47 +193,15 @@ def test_reboot_onto_a_new_address_replaces_the_binding(healthy, boards):
     assert new_ip in block.split("\n")[0] and "Reg-Id: 1" in block, block
 
 
-CA_CNF = """[ca]
-default_ca = lab
-[lab]
-dir = .
-database = index.txt
-new_certs_dir = .
-serial = serial
-default_md = sha256
-policy = any
-copy_extensions = copy
-[any]
-commonName = supplied
-"""
-
-
 def wrong_certificate(lab, flaw, d):
     """(cert, key) for uc2 with ``flaw``: signed by a CA the board does not know, for another
     name, or expired (2020-01-01 .. 2020-01-02); made with openssl in ``d``."""
-    def ossl(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
     ca_crt, ca_key = lab.ca_file, lab.tls_dir / "ca.key"
-    name = "uc2.airties.lab"
     if flaw == "unknown_ca":
-        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "x.key", "-out",
-             "x.pem", "-days", "30", "-subj", "/CN=not the lab CA")
+        make_ca(d, "x", "not the lab CA")
         ca_crt, ca_key = d / "x.pem", d / "x.key"
-    elif flaw == "wrong_name":
-        name = "other.airties.lab"
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
-         "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name)
-    if flaw == "expired":
-        (d / "ca.cnf").write_text(CA_CNF)
-        (d / "index.txt").write_text("")
-        (d / "serial").write_text("2000\n")
-        ossl("ca", "-batch", "-config", "ca.cnf", "-cert", str(ca_crt), "-keyfile", str(ca_key),
-             "-in", "srv.csr", "-out", "srv.pem", "-startdate", "20200101000000Z",
-             "-enddate", "20200102000000Z", "-notext")
-    else:
-        ossl("x509", "-req", "-in", "srv.csr", "-CA", str(ca_crt), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-copy_extensions", "copy")
+    name = "other.airties.lab" if flaw == "wrong_name" else "uc2.airties.lab"
+    issue(d, "srv", name, ca_crt, ca_key, expired=flaw == "expired")
     return (d / "srv.pem").read_bytes(), (d / "srv.key").read_bytes()
 
 
