@@ -106,6 +106,17 @@ class AgentBoard:
         self.serial = None
         return device
 
+    def retire(self) -> None:
+        """At a test's end: un-REGISTER if it still runs (no binding left behind in the lab
+        for the next test), then stop."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.cmd("unreg", timeout=2, ok=False)
+                time.sleep(0.2)
+        except AssertionError:
+            pass
+        self.stop()
+
     def stop(self) -> None:
         self._stop.set()
         if self._reader is not None:

@@ -64,13 +64,7 @@ def boards(tmp_path):
 
     yield boot
     for b in started:
-        try:
-            if b.proc is not None and b.proc.poll() is None:
-                b.cmd("unreg", timeout=2, ok=False)  # leave no binding behind in the lab
-                time.sleep(0.2)
-        except AssertionError:
-            pass
-        b.stop()
+        b.retire()
 
 
 def config(lab, **kw):

@@ -46,13 +46,7 @@ def boards(tmp_path):
 
     yield boot
     for b in started:
-        try:
-            if b.proc is not None and b.proc.poll() is None:
-                b.cmd("unreg", timeout=2, ok=False)
-                time.sleep(0.2)
-        except AssertionError:
-            pass
-        b.stop()
+        b.retire()
 
 
 def config(lab, **sip):
