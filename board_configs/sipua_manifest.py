@@ -16,7 +16,7 @@ package(
         "hal/unix.py", "hal/wav.py", "hal/wifi.py", "log.py", "media/__init__.py",
         "media/ctl.py", "media/dtmf.py", "media/g711.py", "media/g711p.py", "media/g711v.py",
         "media/jbuf.py",
-        "media/rtcp.py", "media/rtp.py", "netio.py", "sched.py", "schedslow.py",
+        "media/rtcp.py", "media/rtp.py", "netio.py", "netwatch.py", "sched.py", "schedslow.py",
         "sip/__init__.py", "sip/auth.py", "sip/bye.py", "sip/call.py", "sip/callin.py",
         "sip/callout.py", "sip/ctrans.py", "sip/dialog.py",
         "sip/digest.py", "sip/guard.py", "sip/hdr.py", "sip/hedge.py", "sip/hold.py",

@@ -16,8 +16,11 @@ resolution runs (once per TTL), the call, dialog and SDP code while a call exist
 imported on demand and unloaded again when idle (``compat.forget``).
 """
 
+from . import hal
 from . import log as logmod
-from .compat import forget
+from .compat import const, forget
+
+_LINK_MS = const(1000)  # the link watch: a lost link is noticed within 2 s
 
 # Unload DNS this long after the last resolution: on the next turn of the loop, so the
 # REGISTER exchange that follows a resolution (digest, messages, flows) does not stack on
@@ -112,6 +115,7 @@ class Agent:
         self._calls_idle = None
         self._keepalive = None  # the keep-alive timer; before it, the accounts' deferred start
         self._ka_ms = 0  # sip.keepalive_s in ms, set at start (0: no keep-alives)
+        self.net = None  # the link's state and its watch's timer (netwatch.py), set at start
         self.started_at = sched.now()
 
     # -- life cycle --------------------------------------------------------------------------
@@ -184,6 +188,18 @@ class Agent:
         every = self._ka_ms
         return every - wait if every >= 2 * wait else every
 
+    # -- the link and the local address (netwatch.py when something changed) ---------------
+    def _watch(self):
+        net = self.net
+        net[7] = self.sched.call_later(_LINK_MS, self._watch)
+        ip = hal.link(self.stack.tp.local_ip)  # the address in use now; None: the link is down
+        if ip != net[0] or not net[1]:  # down, back, or another address
+            from .netwatch import step
+
+            step(self, ip)
+            if ip is not None:
+                forget("sipua.netwatch")
+
     def _flow_lost(self, flow):
         for r in self.registrations:
             r.flow_lost(flow)
@@ -191,6 +207,8 @@ class Agent:
     def stop(self, unregister=True):
         if self._keepalive is not None:
             self._keepalive.cancel()
+        if self.net is not None:
+            self.net[7].cancel()
         for r in self.registrations:
             r.stop(unregister)
         if self.stack is not None:
@@ -214,8 +232,11 @@ class Agent:
             if r.leg:
                 s["leg"] = "backup"
             accounts.append(s)
+        net = self.net
         return {"accounts": accounts, "calls": self.calls.status() if self.calls else [],
                 "strangers": getattr(self.stack, "dropped", 0),  # sip.accept_from (guard.py)
+                "link": net and ("up" if net[1] else "down"), "link_lost": net and net[2],
+                "outage_ms": net and net[4],
                 "heap_free": self.heap_free() if self.heap_free else None,
                 "uptime_ms": self.sched.now() - self.started_at}
 

@@ -131,6 +131,8 @@ def agent_start(agent, delay):
     st.on_request = agent._on_request
     st.on_cancel = agent._on_cancel
     st.on_flow_lost = agent._flow_lost
+    # [address, up, lost, down at, last outage ms, tries, next try at, timer]: netwatch.py
+    agent.net = [st.local_ip, 1, 0, 0, 0, 0, 0, agent.sched.call_later(1000, agent._watch)]
     agent.log.info("agent", "listening", ip=st.local_ip, port=st.local_port,
                    accounts=len(cfg.get("accounts") or ()))
     if delay:

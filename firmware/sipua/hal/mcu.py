@@ -9,6 +9,7 @@ _RP2_WDT_MAX_MS = const(8388)  # the RP2040 watchdog cannot count longer
 
 _led = None
 _wdt = None
+_net = [None]  # type: list  # the config's "network" section, for reconnect()
 
 
 def led(on):
@@ -62,4 +63,28 @@ def network_up(cfg, log):
     """Join the configured Wi-Fi network; the station's IP address, or None."""
     from .wifi import connect
 
-    return connect(cfg.get("network") or {}, log)
+    nc = _net[0] = cfg.get("network") or {}
+    return connect(nc, log)
+
+
+def link(ip):
+    """The link watch's probe (every second): the station's address while it is connected
+    (another than ``ip`` after a DHCP change), None while it is not."""
+    import network
+
+    w = network.WLAN(network.STA_IF)
+    return w.ifconfig()[0] if w.isconnected() else None
+
+
+def reconnect():
+    """One non-blocking connect attempt (netwatch.py spaces them out)."""
+    nc = _net[0]
+    if nc and nc.get("ssid"):
+        import network
+
+        w = network.WLAN(network.STA_IF)
+        try:
+            w.active(True)
+            w.connect(nc["ssid"], nc.get("psk") or "")
+        except OSError:
+            pass  # still busy with the last attempt: the next one comes later

@@ -84,6 +84,29 @@ def _env(name):
     return getenv(name) if getenv is not None else None
 
 
+def link(ip):
+    """The link watch's probe (``Agent._watch``, every second): ``ip`` while the host still
+    has that address (a socket can be bound to it), None once it is gone (EADDRNOTAVAIL:
+    the interface is down or the address was removed). The address is the configured
+    ``sip.local_ip`` (or the boot's): the unix port never picks another by itself."""
+    import socket
+
+    if ip == "0.0.0.0":
+        return ip
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(socket.getaddrinfo(ip, 0)[0][-1])
+        return ip
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def reconnect():
+    """The OS brings its links back itself."""
+
+
 def network_up(cfg, log):
     ip = (cfg.get("sip") or {}).get("local_ip") or "127.0.0.1"
     log.info("net", "up", ip=ip, kind="os")
