@@ -1,5 +1,5 @@
-"""Link loss on the wire (issue 13): the agent on a virtual board against the lab, its
-address really taken away and given back.
+"""Link loss and a new address on the wire (issue 13): the agent on a virtual board against
+the lab, its address really taken away and given back, or replaced by another.
 
 Inside the test's private network namespace the loopback's 127.0.0.0/8 local route is
 replaced by the lab's own 127.0.0.0/24 and one /32 for the board, so removing the board's
@@ -7,9 +7,11 @@ address is a link loss for it (``hal.unix.link``: its address can no longer be b
 the lab keeps running. Restored at the end. Refuses to run in the host's namespace.
 """
 
+import json
 import subprocess
 import time
 
+import labctl
 import pytest
 from agentboard import AgentBoard, board_config
 from test_hostile import UC2, contacts, registered_on_uc2
@@ -17,6 +19,7 @@ from test_hostile import UC2, contacts, registered_on_uc2
 pytestmark = pytest.mark.lab
 
 BOARD_IP = "127.0.7.50"
+NEW_IP = "127.0.7.51"
 PORT = 5070
 
 
@@ -34,6 +37,7 @@ def own_loopback():
     ip("addr", "add", BOARD_IP + "/32", "dev", "lo")
     yield
     ip("addr", "del", BOARD_IP + "/32", "dev", "lo", check=False)
+    ip("addr", "del", NEW_IP + "/32", "dev", "lo", check=False)
     ip("route", "add", "local", "127.0.0.0/8", "dev", "lo", "table", "local", check=False)
     ip("route", "del", "local", "127.0.0.0/24", "dev", "lo", "table", "local", check=False)
 
@@ -68,6 +72,45 @@ def test_link_down_20_s_then_up_registers_again_within_2_s(healthy, own_loopback
         assert st["accounts"][0]["state"] == "registered"
         assert len(contacts(lab, "uc2", BOARD_IP)) == 1
         assert UC2 in st["accounts"][0]["server"]["ip"]
+        assert not b.events("sched", "callback_error") and not b.events("app", "agent_failed")
+    finally:
+        b.retire()
+
+
+def test_a_new_address_replaces_the_binding_within_2_s(healthy, own_loopback, tmp_path):
+    """The unix port keeps its configured ``sip.local_ip`` (it cannot tell which of a
+    host's addresses is meant): the old one going is a link loss, and the new one comes
+    with the config that names it (``config reload``). Registered from the new address at
+    once, and the instance id makes uc2 replace the binding: only the new one is left."""
+    lab = healthy
+    cfg = board_config(lab, BOARD_IP, PORT)
+    b = AgentBoard(tmp_path / "board", cfg, heap="512k")
+    b.start()
+    try:
+        registered_on_uc2(b)
+        assert len(contacts(lab, "uc2", BOARD_IP)) == 1
+        since = b.mark()
+        ip("addr", "add", NEW_IP + "/32", "dev", "lo")
+        ip("addr", "del", BOARD_IP + "/32", "dev", "lo")
+        b.wait("net", "link_down", 4, since=since, ip=BOARD_IP)
+        cfg["sip"]["local_ip"] = NEW_IP
+        (b.root / "config.json").write_text(json.dumps(cfg))
+        t0 = time.monotonic()
+        assert b.cmd("config reload")["accounts"] == 1
+        reg = registered_on_uc2(b, since=since, timeout=6)
+        took = reg["host_t"] - t0
+        time.sleep(0.5)  # the old agent's un-REGISTER (from the vanished address) is over
+        new, old = contacts(lab, "uc2", NEW_IP), contacts(lab, "uc2", BOARD_IP)
+        urn = (b.root / "instance.id").read_text()
+        sock = "unix:%s" % (lab.run_dir / "uc2" / "kamailio_ctl")
+        out = labctl.run(["kamcmd", "-s", sock, "ul.lookup", "location", "s:6903"]).stdout
+        print("\nnew address: registered with the new Contact %d ms after the config named "
+              "it; uc2 bindings: new %d, old %d" % (took * 1000, len(new), len(old)))
+        assert took <= 2.0, took
+        assert len(new) == 1 and old == [], (new, old)
+        assert out.count(urn) == 1 and out.count("Contact:") == 1, out
+        st = b.status()
+        assert st["link"] == "up" and st["accounts"][0]["state"] == "registered", st
         assert not b.events("sched", "callback_error") and not b.events("app", "agent_failed")
     finally:
         b.retire()
