@@ -131,3 +131,38 @@ def test_unix_probe_says_whether_the_address_is_still_there():
     assert unix.link("127.0.0.1") == "127.0.0.1"
     assert unix.link("0.0.0.0") == "0.0.0.0"
     assert unix.link("192.0.2.1") is None  # TEST-NET-1: no host of ours has it
+
+
+class _Agent:
+    """What netwatch.step uses of an agent, around test_call's phone with a call up."""
+
+    def __init__(self, phone):
+        self.sched = phone.s
+        self.stack = phone.stack
+        self.calls = phone.calls
+        self.log = phone.log
+        self.registrations = []
+        self.locator = _Agent  # anything with a local_ip
+        self.net = [phone.stack.local_ip, 1, 0, 0, 0, 0, 0, None]
+
+
+def test_a_new_address_ends_the_call_with_a_bye_from_it():
+    from sipua.netwatch import step
+    from sipua.sip.call import ACTIVE, ENDED
+    from test_call import Phone
+
+    p = Phone()
+    try:
+        c = p.calls.call("6904")
+        assert p.run_until(lambda: c.state == ACTIVE, 2000)
+        a = _Agent(p)
+        step(a, "127.0.4.2")
+        assert c.state == ENDED
+        assert p.run_until(lambda: p.events("ended"), 2000)
+        assert p.run_until(lambda: p.uc2.methods()[-1:] == ["BYE"], 500), p.uc2.methods()
+        bye = p.uc2.peer.got[-1][1]
+        assert "127.0.4.2" in bye.header("Via"), bye.header("Via")
+        assert p.stack.local_ip == "127.0.4.2" and _Agent.local_ip == "127.0.4.2"
+        assert p.events("address_changed") and p.events("address_changed", "net")
+    finally:
+        p.close()
