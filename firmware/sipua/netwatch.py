@@ -9,7 +9,8 @@ timer]:
   cannot be bound any more): ``net link_down``, counted; the Wi-Fi is asked to reconnect
   (``hal.reconnect``, a no-op where the OS owns the network) with exponential back-off
   (1 s doubling to 32 s) and a random jitter of up to half the wait, never a blocking wait.
-- up: ``net link_up`` with the outage, and every registration REGISTERs at once.
+- up: ``net link_up`` with the outage, and every registration REGISTERs at once (the
+  servers it held and the failures it counted while the link was down are forgotten).
 - a new address (the WLAN's DHCP gave another one): ``net address_changed old= new=``; the
   SIP sockets are bound to it again, calls in progress end (BYE attempted from the new
   address), and the REGISTERs carry the new Contact; the +sip.instance / reg-id of every
@@ -52,6 +53,8 @@ def step(agent, ip):
         if t is not None:  # sent while the link was down: its answer will not come
             r._txn = None
             t.abandon()
+        r.servers._held.clear()  # servers that failed while the link was down: not their fault
+        r.failures = 0
         r.register_now()
 
 

@@ -99,6 +99,29 @@ def test_link_down_20_s_then_up_registers_again_within_2_s():
         rig.close()
 
 
+def test_a_refresh_that_failed_during_the_outage_does_not_delay_the_return():
+    """The refresh falls in the outage and fails (the registrar unreachable: ICMP): the
+    registration fails over, holds the server and backs off; with the link back it
+    registers at once, not after the back-off."""
+    rig = Rig()
+    try:
+        assert rig.until(rig.registered, 10000)
+        rig.run_for(200000)  # the refresh comes at 80-90 % of 300 s
+        rig.addr = None
+        rig.uc.stop()
+        rig.run_for(90000)
+        assert rig.reg.failures and rig.reg.servers._held
+        up_at = rig.s.now()
+        rig.uc.start()
+        rig.addr = PHONE
+        assert rig.until(lambda: rig.registers(up_at) and rig.registered()
+                         and rig.reg._txn is None, 3000)
+        assert rig.registers(up_at)[0][0] - up_at <= 2000
+        assert rig.reg.failures == 0
+    finally:
+        rig.close()
+
+
 def test_new_address_registers_the_new_contact_within_2_s():
     rig = Rig()
     try:
