@@ -4,12 +4,18 @@ the lab, its address really taken away and given back, or replaced by another.
 Inside the test's private network namespace the loopback's 127.0.0.0/8 local route is
 replaced by the lab's own 127.0.0.0/24 and one /32 for the board, so removing the board's
 address is a link loss for it (``hal.unix.link``: its address can no longer be bound) while
-the lab keeps running. Restored at the end. Refuses to run in the host's namespace.
+the lab keeps running. Restored at the end. Those tests (marked ``own_netns``) never run
+in the host's namespace: ``test_own_netns_tests`` runs them in a new one (``unshare --net``)
+with a lab of its own, and passes only if they all pass there.
 """
 
 import json
+import os
 import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import labctl
 import pytest
@@ -17,6 +23,7 @@ from agentboard import AgentBoard, board_config
 from test_hostile import UC2, contacts, registered_on_uc2
 
 pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[2]
 
 BOARD_IP = "127.0.7.50"
 NEW_IP = "127.0.7.51"
@@ -29,9 +36,8 @@ def ip(*args, check=True):
 
 @pytest.fixture
 def own_loopback():
-    if ip("-o", "link").stdout.count("\n") != 1:  # a new namespace (unshare --net): lo alone
-        pytest.skip("rewires the loopback: only inside a private network namespace "
-                    "(unshare --net)")
+    # a new namespace (unshare --net) has lo alone: never rewire the host's loopback
+    assert ip("-o", "link").stdout.count("\n") == 1, "only in a private network namespace"
     ip("route", "add", "local", "127.0.0.0/24", "dev", "lo", "table", "local")
     ip("route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local")
     ip("addr", "add", BOARD_IP + "/32", "dev", "lo")
@@ -42,6 +48,25 @@ def own_loopback():
     ip("route", "del", "local", "127.0.0.0/24", "dev", "lo", "table", "local", check=False)
 
 
+def test_own_netns_tests(lab):
+    """Runs this file's own_netns tests in a new network namespace with a lab of its own
+    (its own run dir: the host's lab stays as it is) and passes only if they all pass."""
+    from conftest import OWN_NETNS_ENV
+    from sipfw.bench.pbx import stop_lab_dir
+
+    run_dir = tempfile.mkdtemp(prefix="sipfw-own-netns-lab-")
+    env = dict(os.environ, **{OWN_NETNS_ENV: "1", "SIPFW_LAB_RUN_DIR": run_dir})
+    cmd = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+           sys.executable, "-m", "pytest", "-q", "-s", "-m", "own_netns", __file__]
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        stop_lab_dir(run_dir)
+    print(p.stdout[-3000:], p.stderr[-2000:])
+    assert p.returncode == 0 and "2 passed" in p.stdout, p.stdout[-3000:]  # the two below
+
+
+@pytest.mark.own_netns
 def test_link_down_20_s_then_up_registers_again_within_2_s(healthy, own_loopback, tmp_path):
     lab = healthy
     b = AgentBoard(tmp_path / "board", board_config(lab, BOARD_IP, PORT), heap="512k")
@@ -77,6 +102,7 @@ def test_link_down_20_s_then_up_registers_again_within_2_s(healthy, own_loopback
         b.retire()
 
 
+@pytest.mark.own_netns
 def test_a_new_address_replaces_the_binding_within_2_s(healthy, own_loopback, tmp_path):
     """The unix port keeps its configured ``sip.local_ip`` (it cannot tell which of a
     host's addresses is meant): the old one going is a link loss, and the new one comes
