@@ -168,6 +168,7 @@ class Bench:
         """A call of ``call_s`` seconds, baresip's speech echoed by the board, while sipp
         sends the board ``rate`` OPTIONS a second (0: none) and its registration is
         refreshed half-way."""
+        import labctl
         import numpy as np
         from audiocalls import board_calls_phone
         from sipfw import audiocheck as ac
@@ -210,7 +211,9 @@ class Bench:
                 media.update((st.get("calls") or [{}])[0].get("media") or {})
 
             with RtpSniffer() as sniff:
-                flood = sipp_flood(ip, 5070, "6903", "options", rate, call_s) if rate else None
+                # from a registrar's address: the board answers only its servers
+                flood = sipp_flood(ip, 5070, "6903", "options", rate, call_s,
+                                   labctl.SERVERS["uc1"].ip) if rate else None
                 sipp_text = ""
                 try:
                     board_calls_phone(b, p, call_s, "PCMU", between=during)

@@ -387,22 +387,25 @@ SIPP_DIR = os.path.join(ROOT, "bench", "sipp")
 
 
 def _sipp_flood(run: Run, kind: str, rate: int, seconds: float) -> subprocess.Popen:
-    """sipp sending OPTIONS or INVITE at ``rate``/s for ``seconds`` to the board's SIP port."""
+    """sipp sending OPTIONS or INVITE at ``rate``/s for ``seconds`` to the board's SIP port.
+    In the lab it sends from the backup registrar's address: the board answers only its
+    servers (``sip.accept_from``), and the flood is there to load what it answers with."""
     ip = run.opts.get("board_ip", BOARD_IP)
     port = run.opts.get("sip_port", BOARD_PORT)
-    return sipp_flood(ip, port, run.pbx.accounts[0][0], kind, rate, seconds)
+    src = run.pbx.ip(run.pbx.backup) if run.pbx.lab is not None else "127.0.0.1"
+    return sipp_flood(ip, port, run.pbx.accounts[0][0], kind, rate, seconds, src)
 
 
 def sipp_flood(ip: str, port: int, user: str, kind: str, rate: int,
-               seconds: float) -> subprocess.Popen:
+               seconds: float, src_ip: str = "127.0.0.1") -> subprocess.Popen:
     """sipp sending OPTIONS or INVITE (bench/sipp/<kind>-flood.xml) at ``rate``/s for
-    ``seconds`` to ip:port over UDP; its output (statistics) on stdout."""
+    ``seconds`` to ip:port over UDP from ``src_ip``; its output (statistics) on stdout."""
     total = int(rate * seconds)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a port sipp can name in Via
-        s.bind(("127.0.0.1", 0))
+        s.bind((src_ip, 0))
         lport = s.getsockname()[1]
     cmd = ["sipp", "%s:%d" % (ip, port), "-sf", os.path.join(SIPP_DIR, "%s-flood.xml" % kind),
-           "-i", "127.0.0.1", "-mi", "127.0.0.1", "-ci", "127.0.0.1", "-p", str(lport),
+           "-i", src_ip, "-mi", src_ip, "-ci", src_ip, "-p", str(lport),
            "-t", "u1", "-s", user, "-r", str(rate), "-rp", "1000", "-m", str(total),
            "-nostdin", "-timeout", "%ds" % int(seconds + 30), "-timeout_error"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
