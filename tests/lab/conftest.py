@@ -64,6 +64,26 @@ def healthy(lab):
     restore()
 
 
+@pytest.fixture
+def boards(tmp_path):
+    """boot(cfg, wait_ready=True, root=None): an agent board (512k heap: .mpy on the 64-bit
+    unix port; 256k runs but fragments under a call), retired (un-REGISTERed, stopped) at
+    the test's end."""
+    from agentboard import AgentBoard
+
+    started = []
+
+    def boot(cfg, wait_ready=True, root=None):
+        b = AgentBoard(root or tmp_path / ("board%d" % len(started)), cfg, heap="512k")
+        started.append(b)
+        b.start(wait_ready)
+        return b
+
+    yield boot
+    for b in started:
+        b.retire()
+
+
 # Tests marked own_netns rewire the network itself (take the board's address away): they run
 # only inside a private network namespace with a lab of its own, which
 # tests/lab/test_linkwatch.py::test_own_netns_tests starts for them from the host's run.

@@ -12,13 +12,12 @@ import time
 
 import labctl
 import pytest
-from agentboard import AgentBoard, board_config
+from agentboard import board_config
 
 pytestmark = pytest.mark.lab
 
 UC1, UC2 = labctl.SERVERS["uc1"].ip, labctl.SERVERS["uc2"].ip
 HEDGE_MS = 750  # 1.5·T1: an unanswered REGISTER or INVITE also goes to the next server
-HEAP = "512k"  # .mpy on the 64-bit unix port; 256k runs but fragments under a call
 _next_ip = [0]
 
 
@@ -50,21 +49,6 @@ def far_end_uc1_only(healthy, far_end):
     healthy.sipp_register("uc2", far_end, expires=0, contact=healthy.farend_contact(far_end))
     assert not healthy.registered(far_end).get("uc2")
     return far_end
-
-
-@pytest.fixture
-def boards(tmp_path):
-    started = []
-
-    def boot(cfg, wait_ready=True):
-        b = AgentBoard(tmp_path / ("board%d" % len(started)), cfg, heap=HEAP)
-        started.append(b)
-        b.start(wait_ready)
-        return b
-
-    yield boot
-    for b in started:
-        b.retire()
 
 
 def config(lab, **kw):

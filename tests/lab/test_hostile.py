@@ -19,34 +19,18 @@ import time
 
 import labctl
 import pytest
-from agentboard import AgentBoard, board_config
+from agentboard import board_config
 from pki import issue, make_ca
 
 pytestmark = pytest.mark.lab
 
 UC2 = labctl.SERVERS["uc2"].ip
-HEAP = "512k"
 _next_ip = [0]
 
 
 def next_addr():
     _next_ip[0] += 1
     return "127.0.7.%d" % (10 + _next_ip[0]), 5070
-
-
-@pytest.fixture
-def boards(tmp_path):
-    started = []
-
-    def boot(cfg, wait_ready=True, root=None):
-        b = AgentBoard(root or tmp_path / ("board%d" % len(started)), cfg, heap=HEAP)
-        started.append(b)
-        b.start(wait_ready)
-        return b
-
-    yield boot
-    for b in started:
-        b.retire()
 
 
 def config(lab, **sip):
