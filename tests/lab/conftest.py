@@ -86,7 +86,7 @@ def boards(tmp_path):
 
 # Tests marked own_netns rewire the network itself (take the board's address away): they run
 # only inside a private network namespace with a lab of its own, which
-# tests/lab/test_linkwatch.py::test_own_netns_tests starts for them from the host's run.
+# tests/lab/test_linkwatch_lab.py::test_own_netns_tests starts for them from the host's run.
 OWN_NETNS_ENV = "SIPFW_OWN_NETNS"
 
 
