@@ -12,7 +12,7 @@ package(
         "cmds.py", "compat.py", "config.py", "console.py", "dns/__init__.py",
         "dns/cache.py", "dns/locator.py", "dns/resolver.py", "dns/static.py", "dns/tcp.py",
         "dns/wire.py", "hal/__init__.py", "hal/audio.py", "hal/i2s.py", "hal/mcu.py",
-        "hal/plain.py", "hal/tone.py",
+        "hal/plain.py", "hal/srcaddr.py", "hal/tone.py",
         "hal/unix.py", "hal/wav.py", "hal/wifi.py", "log.py", "media/__init__.py",
         "media/ctl.py", "media/dtmf.py", "media/g711.py", "media/g711p.py", "media/g711v.py",
         "media/jbuf.py",

@@ -192,7 +192,7 @@ class Agent:
     def _watch(self):
         net = self.net
         net[7] = self.sched.call_later(_LINK_MS, self._watch)
-        ip = hal.link(self.stack.tp.local_ip)  # the address in use now; None: the link is down
+        ip = hal.link(self.stack.tp.local_ip, net[8])  # the address now; None: link down
         if ip != net[0] or not net[1]:  # down, back, or another address
             from .netwatch import step
 

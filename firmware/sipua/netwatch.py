@@ -3,7 +3,7 @@ link went down, came back, or came back with another address. Loaded for that mo
 forgotten once the link is up again (a board whose Wi-Fi is down keeps it loaded).
 
 ``agent.net`` = [address, up, lost, down at, last outage ms, tries, next try at, the watch's
-timer]:
+timer, follow the OS's address (``sip.local_ip`` unset: ``hal.unix.link``)]:
 
 - down (``hal.link`` gives None: the WLAN is not connected; on the unix port the address
   cannot be bound any more): ``net link_down``, counted; the Wi-Fi is asked to reconnect
@@ -11,10 +11,12 @@ timer]:
   (1 s doubling to 32 s) and a random jitter of up to half the wait, never a blocking wait.
 - up: ``net link_up`` with the outage, and every registration REGISTERs at once (the
   servers it held and the failures it counted while the link was down are forgotten).
-- a new address (the WLAN's DHCP gave another one): ``net address_changed old= new=``; the
-  SIP sockets are bound to it again, calls in progress end (BYE attempted from the new
-  address), and the REGISTERs carry the new Contact; the +sip.instance / reg-id of every
-  Contact makes the registrar replace the old binding.
+- a new address (the WLAN's DHCP gave another one; on the unix port without
+  ``sip.local_ip``, the OS's source address toward the DNS server changed):
+  ``net address_changed old= new=``; the SIP sockets are bound to it again, calls in
+  progress end (BYE attempted from the new address), and the REGISTERs carry the new
+  Contact; the +sip.instance / reg-id of every Contact makes the registrar replace the
+  old binding.
 """
 
 from . import hal

@@ -117,7 +117,8 @@ def agent_start(agent, delay):
 
     cfg = agent.cfg
     sip = dict(cfg.get("sip") or ())  # the schema's keys are SipStack's parameters
-    sip["local_ip"] = sip.get("local_ip") or agent.ip or "0.0.0.0"  # "": the network's
+    follow = not sip.get("local_ip")  # "": the network's, followed as it changes
+    sip["local_ip"] = sip.get("local_ip") or agent.ip or "0.0.0.0"
     sip["ca_file"] = sip.get("ca_file") or None
     sip["user_agent"] = sip.get("user_agent") or "sipfw/" + VERSION
     agent._ka_ms = sip.pop("keepalive_s", 25) * 1000  # the agent's, not the stack's
@@ -131,8 +132,10 @@ def agent_start(agent, delay):
     st.on_request = agent._on_request
     st.on_cancel = agent._on_cancel
     st.on_flow_lost = agent._flow_lost
-    # [address, up, lost, down at, last outage ms, tries, next try at, timer]: netwatch.py
-    agent.net = [st.local_ip, 1, 0, 0, 0, 0, 0, agent.sched.call_later(1000, agent._watch)]
+    # [address, up, lost, down at, last outage ms, tries, next try at, timer, follow the
+    # OS's address]: netwatch.py
+    agent.net = [st.local_ip, 1, 0, 0, 0, 0, 0, agent.sched.call_later(1000, agent._watch),
+                 follow]
     agent.log.info("agent", "listening", ip=st.local_ip, port=st.local_port,
                    accounts=len(cfg.get("accounts") or ()))
     if delay:

@@ -35,7 +35,7 @@ class Rig:
         self.addr = PHONE  # what the fake link says: None while it is down
         self.tries = []
         self._hal = hal.link, hal.reconnect
-        hal.link = lambda ip: self.addr
+        hal.link = lambda ip, follow=False: self.addr
         hal.reconnect = lambda: self.tries.append(self.s.now())
         self.agent = Agent(self.s, cfg, self.log.logger)
         self.agent.start()
@@ -156,6 +156,23 @@ def test_unix_probe_says_whether_the_address_is_still_there():
     assert unix.link("192.0.2.1") is None  # TEST-NET-1: no host of ours has it
 
 
+def test_unix_follows_the_source_address_the_os_picks():
+    """Without ``sip.local_ip`` the address is the kernel's source toward the DNS server,
+    read back from /proc/net/udp (the loopback's route names 127.0.0.1 as its source)."""
+    from sipua import log as logmod
+    from sipua.hal import srcaddr, unix
+
+    assert srcaddr.source("127.0.0.53", None) == "127.0.0.1"
+    assert srcaddr.source("127.0.0.1", "kept") == "kept"  # toward an address of its own
+    log = logmod.Logger(write=lambda line: None)
+    assert unix.network_up({"dns": {"servers": ["127.0.0.53:5353"]}}, log) == "127.0.0.1"
+    assert unix.link("127.0.9.9", True) == "127.0.0.1"  # followed: the address moved
+    assert unix.link("127.0.9.9") == "127.0.9.9"  # pinned: still bindable, kept
+    assert unix.network_up({"dns": {"servers": ["[::1]:53"]}}, log) == "127.0.0.1"
+    assert unix.link("127.0.9.9", True) == "127.0.9.9"  # an IPv6 server: nothing to follow
+    assert unix.network_up({"sip": {"local_ip": "127.0.9.9"}}, log) == "127.0.9.9"
+
+
 class _Agent:
     """What netwatch.step uses of an agent, around test_call's phone with a call up."""
 
@@ -166,7 +183,7 @@ class _Agent:
         self.log = phone.log
         self.registrations = []
         self.locator = _Agent  # anything with a local_ip
-        self.net = [phone.stack.local_ip, 1, 0, 0, 0, 0, 0, None]
+        self.net = [phone.stack.local_ip, 1, 0, 0, 0, 0, 0, None, False]
 
 
 def test_a_new_address_ends_the_call_with_a_bye_from_it():

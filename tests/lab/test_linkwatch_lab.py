@@ -63,7 +63,7 @@ def test_own_netns_tests(lab):
     finally:
         stop_lab_dir(run_dir)
     print(p.stdout[-3000:], p.stderr[-2000:])
-    assert p.returncode == 0 and "2 passed" in p.stdout, p.stdout[-3000:]  # the two below
+    assert p.returncode == 0 and "3 passed" in p.stdout, p.stdout[-3000:]  # the three below
 
 
 @pytest.mark.own_netns
@@ -140,3 +140,44 @@ def test_a_new_address_replaces_the_binding_within_2_s(healthy, own_loopback, tm
         assert not b.events("sched", "callback_error") and not b.events("app", "agent_failed")
     finally:
         b.retire()
+
+
+@pytest.mark.own_netns
+def test_the_address_the_os_gives_is_followed_within_2_s(healthy, own_loopback, tmp_path):
+    """Without ``sip.local_ip`` the unix port takes the source address the OS picks toward
+    the DNS server (here a route naming BOARD_IP as its source, as a DHCP client's route
+    names the leased address) and follows it. Renumbered as DHCP does (the new address
+    added, the route moved to it, the old address removed), the phone notices by itself,
+    re-registers from the new address within 2 s, and uc2 keeps one binding, the new one."""
+    lab = healthy
+    cfg = board_config(lab, BOARD_IP, PORT)
+    del cfg["sip"]["local_ip"]
+    dns = labctl.DNS_IP + "/32"
+    ip("route", "add", "local", dns, "dev", "lo", "table", "local", "src", BOARD_IP)
+    b = AgentBoard(tmp_path / "board", cfg, heap="512k")
+    try:
+        b.start()
+        assert b.events("net", "up")[-1]["ip"] == BOARD_IP  # learnt, not configured
+        registered_on_uc2(b)
+        assert len(contacts(lab, "uc2", BOARD_IP)) == 1
+        since = b.mark()
+        t0 = time.monotonic()
+        ip("addr", "add", NEW_IP + "/32", "dev", "lo")
+        ip("route", "replace", "local", dns, "dev", "lo", "table", "local", "src", NEW_IP)
+        ip("addr", "del", BOARD_IP + "/32", "dev", "lo")
+        moved = b.wait("net", "address_changed", 4, since=since, new=NEW_IP)
+        reg = registered_on_uc2(b, since=since, timeout=6)
+        noticed, took = moved["host_t"] - t0, reg["host_t"] - t0
+        time.sleep(0.5)
+        new, old = contacts(lab, "uc2", NEW_IP), contacts(lab, "uc2", BOARD_IP)
+        print("\nOS renumbered the board: noticed after %d ms, registered with the new Contact "
+              "%d ms after the change; uc2 bindings: new %d, old %d"
+              % (noticed * 1000, took * 1000, len(new), len(old)))
+        assert moved["old"] == BOARD_IP and took <= 2.0, (moved, took)
+        assert len(new) == 1 and old == [], (new, old)
+        st = b.status()
+        assert st["link"] == "up" and st["accounts"][0]["state"] == "registered", st
+        assert not b.events("sched", "callback_error") and not b.events("app", "agent_failed")
+    finally:
+        b.retire()
+        ip("route", "del", "local", dns, "dev", "lo", "table", "local", check=False)

@@ -1,7 +1,7 @@
 """What differs per board, behind one small API chosen by ``sys.platform``.
 
 ``network_up(cfg, log) -> ip or None``, ``led(on)``, ``watchdog_start(ms)``, ``feed()``,
-``heap_free()``, ``machine_id()``, ``link(ip)`` (the address in use, None while the link is
+``heap_free()``, ``machine_id()``, ``link(ip, follow)`` (the address in use, None while the link is
 down: the link watch's probe) and ``reconnect()``. esp32 and rp2 (Pico W) share ``mcu``
 (``machine`` + Wi-Fi via ``network.WLAN``); everything else (``linux``: the virtual board,
 a Raspberry Pi running the unix port, and CPython in tests) uses ``unix``, where the OS

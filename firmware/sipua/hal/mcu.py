@@ -67,9 +67,10 @@ def network_up(cfg, log):
     return connect(nc, log)
 
 
-def link(ip):
+def link(ip, follow=False):
     """The link watch's probe (every second): the station's address while it is connected
-    (another than ``ip`` after a DHCP change), None while it is not."""
+    (another than ``ip`` after a DHCP change), None while it is not. (``follow``: the unix
+    port's; the station always takes the address DHCP gives it.)"""
     import network
 
     w = network.WLAN(network.STA_IF)

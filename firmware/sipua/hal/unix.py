@@ -1,7 +1,9 @@
 """Linux (virtual board, Raspberry Pi running the unix port; CPython in tests).
 
-The OS owns the network and there is no LED to drive; the address the agent uses is
-``sip.local_ip`` or the loopback address.
+The OS owns the network and there is no LED to drive. The address the agent uses is
+``sip.local_ip`` when the config names one (pinned), else the one the OS picks to reach the
+first DNS server, followed as it changes (``link``); with no DNS server configured, or one
+on this host, it is the loopback address.
 
 No hardware watchdog either, and a thread or a signal timer inside the interpreter could
 not reset it honestly (a stuck interpreter cannot restart itself). So the watchdog is a
@@ -17,6 +19,7 @@ from ..compat import ticks_diff, ticks_ms
 WATCHDOG_ENV = "SIPFW_WATCHDOG"
 
 _led_state = [False]
+_toward = [None]  # the first DNS server's address: whose route names our address
 _wdt = [None, 0, 0]  # type: list  # heartbeat path, period ms, ticks of the last write
 
 
@@ -84,13 +87,18 @@ def _env(name):
     return getenv(name) if getenv is not None else None
 
 
-def link(ip):
-    """The link watch's probe (``Agent._watch``, every second): ``ip`` while the host still
-    has that address (a socket can be bound to it), None once it is gone (EADDRNOTAVAIL:
-    the interface is down or the address was removed). The address is the configured
-    ``sip.local_ip`` (or the boot's): the unix port never picks another by itself."""
+def link(ip, follow=False):
+    """The link watch's probe (``Agent._watch``, every second). Pinned (``sip.local_ip``
+    set, ``follow`` false): ``ip`` while the host still has it (a socket can be bound to
+    it), None once it is gone (EADDRNOTAVAIL: the interface is down or the address was
+    removed). Following the OS: the source address it picks now (another after a DHCP
+    renumbering), None when there is no route any more."""
     import socket
 
+    if follow and _toward[0]:
+        from .srcaddr import source  # loaded only where the address is followed
+
+        return source(_toward[0], ip)
     if ip == "0.0.0.0":
         return ip
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -108,6 +116,10 @@ def reconnect():
 
 
 def network_up(cfg, log):
-    ip = (cfg.get("sip") or {}).get("local_ip") or "127.0.0.1"
+    ip = (cfg.get("sip") or {}).get("local_ip")
+    dns = ((cfg.get("dns") or {}).get("servers") or [""])[0]
+    _toward[0] = dns.split(":")[0] if dns[:1] not in ("", "[") else None  # IPv4 only
+    if not ip:
+        ip = (link(None, True) if _toward[0] else None) or "127.0.0.1"
     log.info("net", "up", ip=ip, kind="os")
     return ip
