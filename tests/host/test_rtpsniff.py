@@ -4,12 +4,13 @@ import socket
 import struct
 
 import pytest
-from sipfw.bench.rtpsniff import Packet, parse_frame, percentile, send_stats
+from sipfw.bench.rtpsniff import Packet, parse_frame, percentile, send_stats, sip_datagram
 
 
 def frame(pt=0, seq=1, ts=160, ssrc=7, marker=False, src=("127.0.6.1", 40000),
-          dst=("127.0.0.1", 20000), payload=b"\xff" * 160):
-    rtp = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), seq, ts, ssrc) + payload
+          dst=("127.0.0.1", 20000), payload=b"\xff" * 160, rtp=None):
+    if rtp is None:
+        rtp = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), seq, ts, ssrc) + payload
     udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(rtp), 0) + rtp
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
                      socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
@@ -25,6 +26,21 @@ def test_parse_keeps_g711_rtp_only():
     rtcp[14 + 20 + 8 + 1] = 200  # a sender report
     assert parse_frame(bytes(rtcp), 0) is None
     assert parse_frame(frame()[:40], 0) is None
+
+
+def test_sip_datagrams_are_kept_whole_and_nothing_else():
+    req = b"OPTIONS sip:6903@127.0.6.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP x\r\n\r\n"
+    p = sip_datagram(frame(rtp=req), 3)
+    assert (p.data, p.src, p.t_ns) == (req, ("127.0.6.1", 40000), 3)
+    resp = b"SIP/2.0 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+    assert sip_datagram(frame(rtp=resp), 0).data == resp
+    assert sip_datagram(frame(), 0) is None  # RTP
+    assert sip_datagram(frame(rtp=b"\r\n\r\n"), 0) is None  # a keep-alive
+    assert sip_datagram(frame(rtp=b"HTTP/1.1 200 OK\r\n\r\n"), 0) is None
+    tcp = bytearray(frame(rtp=b"\0" * 12 + resp))  # 8 B of UDP header + 12: a 20 B TCP one
+    tcp[14 + 9] = 6
+    tcp[14 + 20 + 12] = 5 << 4
+    assert sip_datagram(bytes(tcp), 0).data == resp
 
 
 def stream(times_ms, seqs=None):
