@@ -46,6 +46,12 @@ def table(fig, budgets):
     print("  (phase figures: the simulation's %s KB taken out; see tools/heap32/harness.py)"
           % kb(fig["sim"]["tcp"]))
     print()
+    print("  %-16s %8s %8s %8s  (modules: what importing each loaded one alone keeps; state:"
+          " the rest)" % ("phase", "KB", "modules", "state"))
+    for name, sp in fig["phase_split"].items():
+        print("  %-16s %8s %8s %8s" % (name, kb(fig["phases"][name]), kb(sp["modules"]),
+                                       kb(sp["state"])))
+    print()
     print("  %-24s %8s %8s %8s" % ("module (import order)", "heap", "qstr", ".mpy"))
     for m in fig["modules"]:
         note = "  (%s)" % m["error"] if m["error"] else ""

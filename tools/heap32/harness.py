@@ -300,6 +300,16 @@ def seen(step, ip):
     return {}, 0
 
 
+def split(step, modules):
+    """What a phase holds, roughly: the modules loaded then, each at what importing it alone
+    kept (its code, objects and new qstrs: ``measure_imports``), and the rest: what the
+    running phone made (sockets, buffers, transactions, registrations, calls, config)."""
+    cost = {m["module"]: m["heap"] for m in modules}
+    loaded = step["facts"]["modules"][-1].split()
+    code = sum(cost.get(m, 0) for m in loaded)
+    return {"modules": code, "state": step["phone"] - code, "loaded": sorted(loaded)}
+
+
 def measure(refreshes=1000, firmware=FIRMWARE):
     """Every figure: {"phases", "phase_facts", "modules", "mpy_image", "sim", ...}."""
     workdir = tempfile.mkdtemp(prefix="heap32-")
@@ -375,6 +385,7 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "phase_detail": {p: {"alloc": s["alloc"], "qstr": s["qstr"],
                              "modules": len(s["facts"]["modules"][-1].split())}
                          for p, s in steps.items()},
+        "phase_split": {p: split(s, imports["modules"]) for p, s in steps.items()},
         "phase_facts": {p: {k: v if k == "seen" else v[-1] for k, v in s["facts"].items()
                             if k != "modules"} for p, s in steps.items()},
         "refresh_curve": [s["phone"] for s in curve],
