@@ -11,7 +11,8 @@ from sipua.dns import Target, Targets
 from sipua.log import Logger, parse_line
 from sipua.sip.digest import digest, h, parse_challenge
 from sipua.sip.hdr import lookup
-from sipua.sip.reg import FAILED, FLOW_LOST_JITTER_MS, REGISTERED, Registration
+from sipua.sip.reg import FAILED, REGISTERED, Registration
+from sipua.sip.regextra import FLOW_LOST_JITTER_MS
 from sipua.sip.servers import ServerSet
 from sipua.sip.strans import response
 
