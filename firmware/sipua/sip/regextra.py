@@ -11,13 +11,48 @@ from ..compat import const, urandom_u32
 from .auth import Auth
 from .ctrans import RESPONSE, UNAVAILABLE
 from .reg import _REASONS, FAILED, REGISTERED
-from .servers import describe, failwait_ms, hold_for, target_key
+from .servers import _unit_random, describe, hold_for, target_key
 
 # hdr.py's ids (private: no dict entry here; a host test checks they match)
 _H_RETRY_AFTER = const(16)
 _H_MIN_EXPIRES = const(17)
 
 FLOW_LOST_JITTER_MS = 1000  # spread of re-REGISTERs after the registrar's connection died
+
+# RFC 5626 §4.5 back-off when every server failed: base 30 s (all failed) / 90 s, cap 1800 s.
+_BASE_ALL_FAILED_S = const(30)
+_BASE_SOME_OK_S = const(90)
+_MAX_WAIT_S = const(1800)
+
+
+def failwait_ms(failures, all_failed=True, rand=_unit_random):
+    """RFC 5626 §4.5: min(max, base·2^failures), then a random 50–100 % of that."""
+    base = _BASE_ALL_FAILED_S if all_failed else _BASE_SOME_OK_S
+    n = failures if failures < 10 else 10  # 2**10·30 s is already far past the cap
+    wait = base * (1 << n)
+    if wait > _MAX_WAIT_S:
+        wait = _MAX_WAIT_S
+    return int(wait * 1000 * (0.5 + rand() / 2))
+
+
+def why(fb):
+    """The reason a failback check of ``servers.Failback`` ``fb`` runs, for its log line."""
+    if fb.mode == "duration":
+        return "duration %ds" % (fb.timeout_ms // 1000)
+    return fb.mode
+
+
+def due(fb, now, failed_over_at, dns_stale, refreshing):
+    """True when, by ``servers.Failback`` ``fb``, the next request should try the preferred
+    server first."""
+    mode = fb.mode
+    if mode == "new-requests":
+        return True
+    if mode == "dns-ttl":
+        return dns_stale
+    if mode == "registration":
+        return refreshing
+    return now - failed_over_at >= fb.timeout_ms
 
 
 def failed(reg, target, outcome, resp):
@@ -105,7 +140,7 @@ def failback(reg, current):
     """A refresh while the binding is off the preferred server: stay, go back, or probe."""
     now = reg.sched.now()
     since = reg.failed_over_at if reg.failed_over_at is not None else now
-    if not reg.failback.due(now, since, reg.servers.dns_stale(), True):
+    if not due(reg.failback, now, since, reg.servers.dns_stale(), True):
         reg._begin(current)
     elif reg.failback.mode == "new-requests":
         first = reg._first_choice()
@@ -149,7 +184,7 @@ def probe(reg, current):
     acc = reg.account
     log = reg.log
     log.info("reg", "failback_probe", account=acc.label, server=describe(preferred),
-             reason=reg.failback.why(), next="OPTIONS")
+             reason=why(reg.failback), next="OPTIONS")
     req = reg.stack.make_request("OPTIONS", "sip:%s" % preferred.host, acc.aor)
 
     def probed(outcome, resp):
