@@ -158,7 +158,9 @@ class SipStack:
             try:
                 m = parse(data, udp, self.limits)
             except SipError as e:
-                self.answer_error(e, flow, src)
+                from .strans import answer_error  # the server side answers it
+
+                answer_error(self, e, flow, src)
                 return
             m.src = src
             m.flow = flow
@@ -177,23 +179,6 @@ class SipStack:
             raise
         except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
             self.log.exc("sip", "receive_error", e, src=src)
-
-    def answer_error(self, err, flow, src):
-        """A stateless answer to a request that failed to parse; responses are dropped."""
-        m = err.msg
-        # A response can fail before its start line is read (a header line too long): its
-        # first bytes still say so, and a phone never answers a response.
-        if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
-                or m.first(1) is None):  # 1 = H_VIA
-            self.log.debug("sip", "dropped", code=err.code, reason=err.reason, src=src)
-            return
-        m.src = src
-        m.flow = flow
-        self.log.debug("sip", "malformed", code=err.code, reason=err.reason, src=src)
-        from .strans import response, server_idle
-
-        self.tp.send_response(response(m, err.code, err.reason), m)
-        server_idle(self)
 
     def shed(self):
         """Out of heap: end the server transactions that have answered (they only absorb

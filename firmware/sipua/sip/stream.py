@@ -128,7 +128,9 @@ def _read(tp, f):
             except SipError as e2:
                 if e2.msg is not None:
                     answer = e2
-            tp.stack.answer_error(answer, f, f.peer)
+            from .strans import answer_error  # the server side answers it
+
+            answer_error(tp.stack, answer, f, f.peer)
             tp._close(f, None)
             return
         if n == NEED_MORE:
