@@ -24,9 +24,8 @@ RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via por
 import errno
 import socket
 
-from ..compat import const, drop
+from ..compat import const, drop, forget
 from ..netio import recv
-from ..sched import POLLIN
 
 _CONNECTING = const(0)
 _OPEN = const(1)
@@ -116,38 +115,24 @@ class Transports:
         self._tls_ctx = None
         self._rx = None  # every stream flow's receive buffer: see Flow
 
-    # -- listening ---------------------------------------------------------------------------
+    # -- start, stop, a full flow table: tpextra.py ------------------------------------------
+    def _x(self, name, *args):
+        """A rare step (``listen``, ``close``, ``unlisten``, ``make_room``): its code is in
+        tpextra.py, loaded for the step and forgotten after it."""
+        from . import tpextra
+
+        forget("sipua.sip.tpextra")
+        return getattr(tpextra, name)(self, *args)
+
     def listen(self, tcp=True):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(sockaddr(self.local_ip, self.local_port))
-        s.setblocking(False)
-        self.udp = s
-        self.sched.watch(s, POLLIN, self._on_udp)
-        if tcp:
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            t.bind(sockaddr(self.local_ip, self.local_port))
-            t.listen(4)
-            t.setblocking(False)
-            self.tcp = t
-            self.sched.watch(t, POLLIN, self._on_accept)
+        self._x("listen", tcp)
 
     def close(self):
-        for f in list(self.flows.values()):
-            self._close(f, None)
-        self.unlisten()
-        if self._sweeper:
-            self._sweeper.cancel()
-            self._sweeper = None
+        self._x("close")
 
     def unlisten(self):
         """Close the listening sockets (the port is free again); the flows stay."""
-        for s in (self.udp, self.tcp):
-            if s is not None:
-                self.sched.unwatch(s)
-                s.close()
-        self.udp = self.tcp = None
+        self._x("unlisten")
 
     def via_host(self, flow):
         if self.local_ip != "0.0.0.0":
@@ -164,7 +149,8 @@ class Transports:
         f = self.flows.get(key)
         if f is not None and f.state != _CLOSED:
             return f
-        self._make_room()
+        if len(self.flows) >= self.max_flows:
+            self._x("make_room")
         f = Flow(self, kind, ip, port, host)
         if kind == "udp":
             from .dgram import open_udp
@@ -181,15 +167,6 @@ class Transports:
         self._by_sock[f.sock] = f
         self._arm_sweeper()
         return f
-
-    def _make_room(self):
-        if len(self.flows) < self.max_flows:
-            return
-        idle = [f for f in self.flows.values() if not f.pinned and not self.stack.flow_busy(f)]
-        if not idle:
-            raise OSError(errno.ENOBUFS)
-        idle.sort(key=lambda f: f.last)
-        self._close(idle[0], None)
 
     def _arm_sweeper(self):
         if self._sweeper is None and self.flows:
