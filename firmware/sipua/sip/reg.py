@@ -312,18 +312,6 @@ class Registration:
             if self.on_change is not None:
                 self.on_change(self)
 
-    def status(self):
-        s = self.server
-        return {
-            "label": self.account.label,
-            "state": self.state,
-            "server": None if s is None else {"host": s.host, "ip": s.ip, "port": s.port,
-                                              "transport": s.transport},
-            "expires_in": self.expires_in(),
-            "preferred": bool(s is not None and self.servers.is_preferred(s)),
-            "last_error": self.last_error,
-        }
-
 
 def _granted_expires(resp, contact, expires):
     """The interval the registrar granted our binding (RFC 3261 §10.2.4).
