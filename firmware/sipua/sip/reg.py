@@ -79,14 +79,7 @@ class Registration:
 
     def stop(self, unregister=True):
         """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
-        self._stopped = True
-        self._race = None  # a hedged REGISTER's late answer is no longer news
-        self._cancel_timer()
-        if unregister and self.server is not None and self.state == REGISTERED:
-            self._x("unregister", self.server)
-        self._hold_flow(None)
-        self.server = None
-        self._set_state(IDLE)
+        self._x("stop", unregister)
 
     def register_now(self):
         """Console ``reg``: refresh at once (to the same server, failover as usual)."""

@@ -1,13 +1,13 @@
 """A registration's resolution (``Registration._resolve``): every name of the account's
-plan (``Account.locate_plan``) through the locator, the answers merged, then the first
-server tried. Loaded with the DNS code for a resolution and forgotten after it."""
+plan (``locate_plan``) through the locator, the answers merged, then the first server
+tried. Loaded with the DNS code for a resolution and forgotten after it."""
 
 from .servers import describe
 
 
 def resolve(reg, why):
-    """Resolve the account's plan (``Account.locate_plan``), then try the servers in order."""
-    plan = reg.account.locate_plan()
+    """Resolve the account's plan (``locate_plan``), then try the servers in order."""
+    plan = locate_plan(reg.account)
     found = []
 
     def step(i, targets=None, err=None):
@@ -40,3 +40,20 @@ def resolve(reg, why):
         reg._begin(reg._first_choice())
 
     step(0)
+
+
+def locate_plan(acc):
+    """What to hand the locator for ``account.Account`` ``acc``, in order:
+    [(host, port, transport), ...].
+
+    With an outbound proxy, requests go to the proxy (and its backup after it) instead of
+    the domain's own servers (RFC 3263 §4: the proxy is the next hop).
+    """
+    if acc.outbound_proxy:
+        from ..addr import hostport  # unloaded with the DNS code
+
+        plan = [hostport(acc.outbound_proxy) + (acc.transport,)]
+        if acc.backup_outbound_proxy:
+            plan.append(hostport(acc.backup_outbound_proxy) + (acc.transport,))
+        return plan
+    return [(acc.domain, acc.port, acc.transport)]

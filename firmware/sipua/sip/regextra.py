@@ -1,16 +1,16 @@
-"""The registration agent's occasional steps (``Registration._x``): loaded for the step and
-forgotten once nothing of it runs. A failed REGISTER (failover, 423, a refusal, back-off), the stop
-after refused credentials (``auth_failed``), the failback decision off the preferred server
-and its OPTIONS probe, the REGISTER with Expires: 0 that removes a binding (console
-``unreg``, or the old server after a move in ``successive`` redundancy) and the
-re-REGISTER after the registrar's connection died. A phone that stays on its preferred
-server refreshing its binding keeps none of it.
+"""The registration agent's occasional steps (``Registration._x``), loaded for the step and
+forgotten once nothing of it runs: stopping; a failed REGISTER (failover, 423, a refusal,
+back-off, the RFC 5626 wait); the stop after refused credentials (``auth_failed``); the
+failback decision off the preferred server and its OPTIONS probe; the REGISTER with
+Expires: 0 that removes a binding (console ``unreg``, or the old server after a move in
+``successive`` redundancy); the re-REGISTER after the registrar's connection died. A phone
+that stays on its preferred server refreshing its binding keeps none of it.
 """
 
 from ..compat import const, urandom_u32
 from .auth import Auth
 from .ctrans import RESPONSE, UNAVAILABLE
-from .reg import _REASONS, FAILED, REGISTERED
+from .reg import _REASONS, FAILED, IDLE, REGISTERED
 from .servers import _unit_random, describe, hold_for, target_key
 
 # hdr.py's ids (private: no dict entry here; a host test checks they match)
@@ -53,6 +53,18 @@ def due(fb, now, failed_over_at, dns_stale, refreshing):
     if mode == "registration":
         return refreshing
     return now - failed_over_at >= fb.timeout_ms
+
+
+def stop(reg, unreg=True):
+    """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
+    reg._stopped = True
+    reg._race = None  # a hedged REGISTER's late answer is no longer news
+    reg._cancel_timer()
+    if unreg and reg.server is not None and reg.state == REGISTERED:
+        unregister(reg, reg.server)
+    reg._hold_flow(None)
+    reg.server = None
+    reg._set_state(IDLE)
 
 
 def failed(reg, target, outcome, resp):

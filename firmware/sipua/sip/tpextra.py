@@ -1,6 +1,7 @@
 """The transport's occasional steps (``Transports._x``): opening and closing the listening
-sockets (start, stop, a config reload, a new address) and closing the least recently used
-idle flow when the flow table is full. Loaded for the step and forgotten after it."""
+sockets (start, stop, a config reload, a new address), closing the least recently used
+idle flow when the flow table is full, and the stand-in for a flow that could not be opened.
+Loaded for the step and forgotten after it."""
 
 import errno
 import socket
@@ -50,3 +51,17 @@ def make_room(tp):
         raise OSError(errno.ENOBUFS)
     idle.sort(key=lambda f: f.last)
     tp._close(idle[0], None)
+
+
+class DeadFlow:
+    """Stands in for a flow that could not be opened: the send fails, the transaction
+    reports TRANSPORT_ERROR on the next turn like any other transport failure."""
+
+    reliable = True
+    local_port = 0
+
+    def __init__(self, err):
+        self.err = err
+
+    def send(self, data):
+        raise self.err
