@@ -40,19 +40,3 @@ class Account:
     @property
     def registrar_uri(self):
         return "sip%s:%s" % ("s" if self.transport == "tls" else "", self.domain)
-
-    def locate_plan(self):
-        """What to hand the locator, in order: [(host, port, transport), ...].
-
-        With an outbound proxy, requests go to the proxy (and its backup after it) instead of
-        the domain's own servers (RFC 3263 §4: the proxy is the next hop).
-        """
-        if self.outbound_proxy:
-            from .addr import hostport  # unloaded with the DNS code
-
-            plan = [hostport(self.outbound_proxy) + (self.transport,)]
-            if self.backup_outbound_proxy:
-                plan.append(hostport(self.backup_outbound_proxy) + (self.transport,))
-            return plan
-        return [(self.domain, self.port, self.transport)]
-

@@ -7,8 +7,8 @@
 One ``Agent`` owns one SIP stack (one listening port), one locator (``Dns``) shared by every
 account, a registration per account (two in ``concurrent`` redundancy) and the call agent.
 ``console_commands()`` gives the console its ``status``, ``call``, ``answer``,
-``hangup``, ``dtmf``, ``hold``, ``resume``, ``reg``, ``unreg`` and ``dns`` commands (all
-but ``status`` in ``cmds.py``, loaded when one runs).
+``hangup``, ``dtmf``, ``hold``, ``resume``, ``reg``, ``unreg`` and ``dns`` commands (their
+bodies in ``cmds.py``, loaded when one runs; ``status()`` runs its body there too).
 
 Load only what runs: a board's .mpy modules live in RAM once imported, and a stock ESP32
 has ~100 KB for everything. The DNS codec, resolver and locator are needed while a
@@ -219,26 +219,11 @@ class Agent:
 
     # -- console -----------------------------------------------------------------------------
     def status(self, args=None):
-        """``status [gc]``: with ``gc`` the heap is collected first, so heap_free is the live
-        heap's complement rather than that minus whatever garbage has piled up since the
-        last collection (the bench's baseline for "heap back where it was")."""
-        if args and args[0] == "gc":
-            import gc
+        """``status [gc]``: accounts, calls, link, heap (the body is cmds.py's, loaded for it
+        and forgotten after, as for every console command)."""
+        from .console import _run
 
-            gc.collect()
-        accounts = []
-        for r in self.registrations:
-            s = r.status()
-            if r.leg:
-                s["leg"] = "backup"
-            accounts.append(s)
-        net = self.net
-        return {"accounts": accounts, "calls": self.calls.status() if self.calls else [],
-                "strangers": getattr(self.stack, "dropped", 0),  # sip.accept_from (guard.py)
-                "link": net and ("up" if net[1] else "down"), "link_lost": net and net[2],
-                "outage_ms": net and net[4],
-                "heap_free": self.heap_free() if self.heap_free else None,
-                "uptime_ms": self.sched.now() - self.started_at}
+        return _run("status", self, args, None)
 
     def console_commands(self):
         """The console's agent commands: ``status`` here, the others in ``cmds.py``."""

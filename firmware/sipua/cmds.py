@@ -2,7 +2,7 @@
 2 s (``_IDLE_MS``) after the last one (``compat.forget``): a registered phone that nobody
 types at keeps none of it. The console's built-ins (``help``, ``log``, ``config``, ``reboot``,
 ``reset``) and the agent's commands (``call``, ``answer``, ``hangup``, ``dtmf``, ``hold``,
-``resume``, ``reg``, ``unreg``, ``dns``; ``status`` stays on the agent) are functions
+``resume``, ``reg``, ``unreg``, ``dns``, ``status``: ``Agent.status`` runs it too) are functions
 ``name(owner, args)`` here, reached through ``run``; their help texts are here too, read by
 ``help`` only.
 """
@@ -206,7 +206,40 @@ def reload(ctx, args):
 
 # -- the agent's ----------------------------------------------------------------------------
 def status(agent, args):
-    return agent.status(args)
+    """``status [gc]``: with ``gc`` the heap is collected first, so heap_free is the live
+    heap's complement rather than that minus whatever garbage has piled up since the
+    last collection (the bench's baseline for "heap back where it was")."""
+    if args and args[0] == "gc":
+        import gc
+
+        gc.collect()
+    accounts = []
+    for r in agent.registrations:
+        s = registration(r)
+        if r.leg:
+            s["leg"] = "backup"
+        accounts.append(s)
+    net = agent.net
+    return {"accounts": accounts, "calls": agent.calls.status() if agent.calls else [],
+            "strangers": getattr(agent.stack, "dropped", 0),  # sip.accept_from (guard.py)
+            "link": net and ("up" if net[1] else "down"), "link_lost": net and net[2],
+            "outage_ms": net and net[4],
+            "heap_free": agent.heap_free() if agent.heap_free else None,
+            "uptime_ms": agent.sched.now() - agent.started_at}
+
+
+def registration(r):
+    """One registration leg's part of ``status`` (``sip.reg.Registration`` ``r``)."""
+    s = r.server
+    return {
+        "label": r.account.label,
+        "state": r.state,
+        "server": None if s is None else {"host": s.host, "ip": s.ip, "port": s.port,
+                                          "transport": s.transport},
+        "expires_in": r.expires_in(),
+        "preferred": bool(s is not None and r.servers.is_preferred(s)),
+        "last_error": r.last_error,
+    }
 
 
 def call(agent, args):

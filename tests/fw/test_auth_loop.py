@@ -6,6 +6,7 @@ Registration, virtual time."""
 
 from fwtest import new_sched, start_stack
 from sipua.account import Account
+from sipua.cmds import registration
 from sipua.log import Logger, parse_line
 from sipua.sip.hdr import lookup
 from sipua.sip.reg import REGISTERED, Registration
@@ -76,7 +77,7 @@ def test_wrong_password_is_auth_failed_after_two_registers_then_a_long_backoff()
         # makes one per challenge, the case that looped for ever) → stop.
         assert [(x[3], x[4]) for x in rig.uc2.registers()] == [(False, 401), (True, 401)]
         assert rig.uc1.log == []  # another server would say the same
-        st = rig.reg.status()
+        st = registration(rig.reg)
         assert st["state"] == "auth_failed" and st["server"] is None
         assert st["last_error"] == "401 Unauthorized"
         line, = rig.events("auth_failed")

@@ -2,6 +2,7 @@
 and a lossy but healthy one is never left. The registration agent against two fake
 registrars (uc2 preferred), real loopback sockets, virtual time (test_reg's rig)."""
 
+from sipua.cmds import registration
 from test_reg import HEDGED_BUDGET, UC1, UC2, Rig
 
 T1 = 500
@@ -110,7 +111,7 @@ def test_primary_answering_late_within_its_budget_wins_and_the_backup_binding_is
         assert rig.events("failover") == []
         fb, = rig.events("failback")
         assert fb["reason"] == "hedge" and UC2 in fb["next"]
-        assert len(rig.uc2.bindings) == 1 and rig.reg.status()["preferred"]
+        assert len(rig.uc2.bindings) == 1 and registration(rig.reg)["preferred"]
     finally:
         rig.close()
 

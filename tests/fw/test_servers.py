@@ -2,6 +2,7 @@
 
 from fwtest import new_sched, raises
 from sipua.sip import servers
+from sipua.sip.regextra import due, failwait_ms, why
 from sipua.sip.servers import Failback, ServerSet
 
 
@@ -85,12 +86,12 @@ def test_dns_staleness_follows_ttl():
 def test_failwait_follows_rfc5626():
     lo = lambda: 0.0  # noqa: E731
     hi = lambda: 0.9999999  # noqa: E731
-    assert servers.failwait_ms(0, rand=hi) == 29999
-    assert servers.failwait_ms(1, rand=lo) == 30000  # 50 % of 60 s
-    assert servers.failwait_ms(2, all_failed=False, rand=lo) == 180000
-    assert servers.failwait_ms(50, rand=lo) == 900000  # capped at 1800 s, halved
+    assert failwait_ms(0, rand=hi) == 29999
+    assert failwait_ms(1, rand=lo) == 30000  # 50 % of 60 s
+    assert failwait_ms(2, all_failed=False, rand=lo) == 180000
+    assert failwait_ms(50, rand=lo) == 900000  # capped at 1800 s, halved
     for n in range(8):
-        w = servers.failwait_ms(n)
+        w = failwait_ms(n)
         assert w <= 1800000
 
 
@@ -103,13 +104,14 @@ def test_refresh_delay_is_80_to_90_percent_and_bounded():
 
 def test_failback_modes():
     nr = Failback("new-requests")
-    assert nr.due(5, 0, False, False)
+    assert due(nr, 5, 0, False, False)
     ttl = Failback("dns-ttl")
-    assert not ttl.due(10**6, 0, False, True) and ttl.due(0, 0, True, False)
+    assert not due(ttl, 10**6, 0, False, True) and due(ttl, 0, 0, True, False)
     reg = Failback("registration")
-    assert reg.due(1, 0, False, True) and not reg.due(10**6, 0, True, False)
+    assert due(reg, 1, 0, False, True) and not due(reg, 10**6, 0, True, False)
     dur = Failback("duration", timeout_s=120)
-    assert not dur.due(119999, 0, True, True) and dur.due(120000, 0, False, False)
+    assert not due(dur, 119999, 0, True, True) and due(dur, 120000, 0, False, False)
+    assert why(dur) == "duration 120s" and why(ttl) == "dns-ttl"
     raises(ValueError, Failback, "sometimes")
 
 

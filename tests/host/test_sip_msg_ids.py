@@ -38,7 +38,7 @@ def test_private_header_ids_match_hdr():
 
 
 def test_reason_numbers_name_their_text():
-    """``_R_BAD_VIA_HOST = const(8)``: reason 8 of sip/__init__.py's table reads "Bad Via host"."""
+    """``_R_BAD_VIA_HOST = const(8)``: reason 8 of sip/reasons.py's table reads "Bad Via host"."""
     import re
     import sys
 

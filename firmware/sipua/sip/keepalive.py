@@ -60,4 +60,4 @@ def _lost(reg, srv):
     """A missed keep-alive: fail over, unless the registration moved on meanwhile."""
     if reg.server is srv and reg._txn is None and not reg._stopped:
         reg._tried = []
-        reg._failover(srv, "keepalive", None)
+        reg._x("failover", srv, "keepalive", None)

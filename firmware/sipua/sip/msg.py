@@ -29,7 +29,7 @@ _H_CONTENT_LENGTH = const(8)
 _H_CONTENT_TYPE = const(9)
 _H_EXPIRES = const(18)
 
-# Reasons, numbers in sip/__init__.py's _REASONS (tests/host/test_sip_msg_ids.py checks)
+# Reasons, numbers in reasons.py's _REASONS (tests/host/test_sip_msg_ids.py checks)
 _R_MESSAGE_TOO_LARGE = const(10)
 _R_BAD_CONTENT_LENGTH = const(11)
 _R_BAD_START_LINE = const(12)

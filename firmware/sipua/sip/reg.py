@@ -21,26 +21,14 @@ a server the phone no longer watches.
 """
 
 from .. import log as logmod
-from ..compat import const, urandom_u32
+from ..compat import const, forget
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
-from .servers import (
-    Failback,
-    describe,
-    failwait_ms,
-    hold_for,
-    refresh_delay_ms,
-    target_key,
-    untried,
-)
+from .servers import Failback, describe, refresh_delay_ms, target_key, untried
 
 # hdr.py's ids (private: no dict entry here; a host test checks they match)
 _H_CONTACT = const(7)
-_H_RETRY_AFTER = const(16)
-_H_MIN_EXPIRES = const(17)
 _H_EXPIRES = const(18)
-
-FLOW_LOST_JITTER_MS = 1000  # spread of re-REGISTERs after the registrar's connection died
 
 IDLE = "idle"
 REGISTERING = "registering"
@@ -91,16 +79,7 @@ class Registration:
 
     def stop(self, unregister=True):
         """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
-        self._stopped = True
-        self._race = None  # a hedged REGISTER's late answer is no longer news
-        self._cancel_timer()
-        if unregister and self.server is not None and self.state == REGISTERED:
-            from .regextra import unregister
-
-            unregister(self, self.server)
-        self._hold_flow(None)
-        self.server = None
-        self._set_state(IDLE)
+        self._x("stop", unregister)
 
     def register_now(self):
         """Console ``reg``: refresh at once (to the same server, failover as usual)."""
@@ -114,16 +93,8 @@ class Registration:
         """The connection our binding lives on was closed by the other end (a server that
         stopped or restarted: its bindings are gone with it). Re-register at once rather
         than at the next refresh, minutes later — the failover path does the rest."""
-        if flow is not self._flow or self._stopped:
-            return
-        self._flow = None
-        # Every phone on a dead server learns of it in the same millisecond: a random wait of
-        # up to a second spreads the herd over the backup instead of hitting it at once.
-        delay = urandom_u32() % FLOW_LOST_JITTER_MS
-        self.log.warn("reg", "flow_lost", account=self.account.label,
-                      server=describe(self.server) if self.server else "", reason="closed",
-                      next="register", in_ms=delay)
-        self._schedule(delay, self.register_now)
+        if flow is self._flow and not self._stopped:
+            self._x("flow_lost")
 
     def expires_in(self):
         if self.state != REGISTERED:
@@ -143,39 +114,13 @@ class Registration:
         self._resolve(why)
 
     def _resolve(self, why):
-        plan = self.account.locate_plan()
-        found = []
+        """Resolve the account's plan, then try the servers in order (regdns.py, loaded
+        with the DNS code for a resolution: at start, when the answer's TTL ran out, after
+        every server failed)."""
+        from .regdns import resolve
 
-        def step(i, targets=None, err=None):
-            """Name ``i`` of the plan next; first the answer for name ``i - 1``."""
-            if targets:
-                found.append(targets)
-            elif err:
-                self.log.warn("reg", "resolve_failed", account=self.account.label,
-                              name=plan[i - 1][0], reason=err)
-            if i < len(plan):
-                host, port, transport = plan[i]
-                self.locator.locate(host, lambda ts, e: step(i + 1, ts, e),
-                                    transport=transport, port=port)
-                return
-            if self._stopped:  # every name answered
-                return
-            merged, ttl = [], None
-            for ts in found:
-                merged.extend(ts)
-                t = getattr(ts, "ttl", None)
-                if t is not None and (ttl is None or t < ttl):
-                    ttl = t
-            if not merged:
-                self.last_error = "dns"
-                self._all_failed()
-                return
-            self.servers.update(merged, ttl)
-            self.log.info("reg", "resolved", account=self.account.label, why=why,
-                          targets=" ".join(describe(t) for t in merged), ttl=ttl)
-            self._begin(self._first_choice())
-
-        step(0)
+        forget("sipua.sip.regdns")
+        resolve(self, why)
 
     # -- choosing a server -------------------------------------------------------------------
     def _first_choice(self, tried=()):
@@ -190,7 +135,7 @@ class Registration:
     def _begin(self, target):
         self._tried = []
         if target is None:
-            self._all_failed()
+            self._x("all_failed")
             return
         self._attempt(target)
 
@@ -252,14 +197,8 @@ class Registration:
             return
         if outcome == RESPONSE:
             self._on_response(target, req, resp)
-            return
-        reason = _REASONS.get(outcome, "error")
-        hold = hold_for(reason)
-        if outcome == UNAVAILABLE:
-            ra = resp.int(_H_RETRY_AFTER) if resp is not None else None
-            if ra:
-                hold = ra * 1000
-        self._failover(target, reason, hold)
+        else:
+            self._x("failed", target, outcome, resp)
 
     def _on_response(self, target, req, resp):
         code = resp.status
@@ -271,29 +210,14 @@ class Registration:
             if self.auth.answer(req, resp):
                 self._send(target, req)
             else:
-                from .regextra import auth_failed
-
-                auth_failed(self, target, resp)
-        elif code == 423:
-            min_exp = resp.int(_H_MIN_EXPIRES)
-            if not min_exp or min_exp <= self.expires:
-                self._give_up(target, "423 without a usable Min-Expires")
-                return
-            self.log.info("reg", "interval_too_brief", account=self.account.label,
-                          expires=self.expires, min_expires=min_exp)
-            self.expires = min_exp
-            self.auth._req = None  # the resent request may meet a new nonce: answer it
-            req.set("Expires", str(min_exp))
-            self._send(target, req)
-        elif code >= 500:
-            self._failover(target, "%d" % code, hold_for(""))
-        else:  # 3xx, 403, 404 ...: the next server would say the same
-            self._give_up(target, "%d %s" % (code, resp.reason))
+                self._x("auth_failed", target, resp)
+        else:  # 423, 5xx, 3xx, 403 ...
+            self._x("refused", target, req, resp)
 
     def _registered(self, target, req, resp):
         granted = _granted_expires(resp, req.contact, self.expires)
         if granted <= 0:
-            self._give_up(target, "200 without a binding")
+            self._x("give_up", target, "200 without a binding")
             return
         old = self.server
         self.server = target
@@ -303,6 +227,10 @@ class Registration:
         self.last_error = None
         self.servers.release(target)
         self._hold_flow(resp.flow)
+        # The digest state keeps the request that carried its last answer, to tell a refused
+        # answer from a new challenge; a request that got its 200 is never challenged again,
+        # and the refresh is a new one: let this one go (~0.7 KB with its headers).
+        self.auth._req = None
         preferred = self.servers.is_preferred(target)
         if preferred:
             if self.failed_over_at is not None:
@@ -316,46 +244,10 @@ class Registration:
                       expires=granted, preferred=1 if preferred else 0)
         if (old is not None and target_key(old) != target_key(target)
                 and self.account.redundancy == "successive"):
-            from .regextra import unregister
-
-            unregister(self, old)
+            self._x("unregister", old)
         self._schedule(refresh_delay_ms(granted), self._refresh)
         if not preferred:
-            self._arm_failback()
-
-    # -- failover ----------------------------------------------------------------------------
-    def _failover(self, target, reason, hold_ms):
-        self.servers.hold(target, reason, hold_ms)
-        self.last_error = reason
-        nxt = self._first_choice(self._tried)
-        self.log.warn("reg", "failover", account=self.account.label, server=describe(target),
-                      reason=reason, next=describe(nxt) if nxt else "none")
-        if nxt is None:
-            self._all_failed()
-        else:
-            self._attempt(nxt)
-
-    def _give_up(self, target, reason):
-        """A failure another server would repeat (bad credentials, 403): back off."""
-        self.last_error = reason
-        self.log.error("reg", "register_failed", account=self.account.label,
-                       server=describe(target), reason=reason)
-        self._all_failed()
-
-    def _all_failed(self):
-        self.failures += 1
-        wait = failwait_ms(self.failures)
-        if self.server is not None and self.expires_in() > 0:
-            # The old binding is still valid: keep it, just retry (sooner than it expires).
-            left_ms = self.expires_in() * 1000
-            wait = min(wait, left_ms // 2 if left_ms > 2000 else 1000)
-            self._set_state(REGISTERED)
-        else:
-            self.server = None
-            self._set_state(FAILED)
-        self.log.warn("reg", "all_failed", account=self.account.label, failures=self.failures,
-                      retry_in_ms=wait, reason=self.last_error or "", next="resolve")
-        self._schedule(wait, self._cycle, "retry")
+            self._x("arm_failback")
 
     # -- refresh and failback ----------------------------------------------------------------
     def _refresh(self):
@@ -372,35 +264,7 @@ class Registration:
         if servers.is_preferred(current):
             self._begin(current)
             return
-        now = self.sched.now()
-        since = self.failed_over_at if self.failed_over_at is not None else now
-        if not self.failback.due(now, since, servers.dns_stale(), True):
-            self._begin(current)
-        elif self.failback.mode == "new-requests":
-            first = self._first_choice()
-            if first is not None and target_key(first) != target_key(current):
-                self.log.info("reg", "failback", account=self.account.label,
-                              server=describe(current), reason="new-requests",
-                              next=describe(first))
-            self._begin(first if first is not None else current)
-        else:
-            from .regextra import probe  # loaded with the first probe
-
-            probe(self, current)
-
-    def _arm_failback(self):
-        """Timed failback checks (modes that do not wait for the next refresh)."""
-        mode = self.failback.mode
-        if mode == "duration":
-            delay_ms = self.failback.timeout_ms
-        elif mode == "dns-ttl" and self.servers.dns_expires_at is not None:
-            delay_ms = self.servers.dns_expires_at - self.sched.now()
-        else:
-            return
-        # Shares the refresh timer slot: whichever comes first re-decides, then re-arms.
-        if self._timer is not None and self._timer.due - self.sched.now() <= delay_ms:
-            return
-        self._schedule(delay_ms, self._refresh)
+        self._x("failback", current)
 
     def _hold_flow(self, flow):
         """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):
@@ -418,6 +282,14 @@ class Registration:
         self._flow = flow
 
     # -- helpers -----------------------------------------------------------------------------
+    def _x(self, name, *args):
+        """A rare step (failures, back-off, failback, resolving, un-REGISTER): its code is in
+        regextra.py, loaded for the step and forgotten once nothing of it runs."""
+        from . import regextra
+
+        forget("sipua.sip.regextra")
+        return getattr(regextra, name)(self, *args)
+
     def _schedule(self, delay_ms, fn, *args):
         self._cancel_timer()
         self._timer = self.sched.call_later(delay_ms, fn, *args)
@@ -432,18 +304,6 @@ class Registration:
             self.state = state
             if self.on_change is not None:
                 self.on_change(self)
-
-    def status(self):
-        s = self.server
-        return {
-            "label": self.account.label,
-            "state": self.state,
-            "server": None if s is None else {"host": s.host, "ip": s.ip, "port": s.port,
-                                              "transport": s.transport},
-            "expires_in": self.expires_in(),
-            "preferred": bool(s is not None and self.servers.is_preferred(s)),
-            "last_error": self.last_error,
-        }
 
 
 def _granted_expires(resp, contact, expires):

@@ -19,7 +19,7 @@ _CT = (
     b"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x00\x00"
     b"\x01\x00"
 )
-# Reasons, numbers in sip/__init__.py's _REASONS (tests/host/test_sip_msg_ids.py checks)
+# Reasons, numbers in reasons.py's _REASONS (tests/host/test_sip_msg_ids.py checks)
 _R_UNTERMINATED_QUOTED_STRING = const(0)
 _R_EMPTY_PARAMETER = const(1)
 _R_EMPTY_PARAMETER_VALUE = const(2)

@@ -7,7 +7,7 @@ another retry budget on a dead box, and it comes back first in line once the hol
 The policies (back-off, refresh, failback) are small pure functions so they can be tested alone.
 """
 
-from ..compat import const, urandom_u32
+from ..compat import urandom_u32
 
 HOLD_MS = 60000  # how long a failed server is skipped (a 503's Retry-After may set another)
 # A server that *refused* (ICMP unreachable, RST) costs ~1 RTT to try again, one that is
@@ -21,24 +21,8 @@ def hold_for(reason):
     """How long to skip a server that failed for ``reason`` (the failover log's reason)."""
     return HOLD_REFUSED_MS if reason == "transport_error" else HOLD_MS
 
-# RFC 5626 §4.5 back-off when every server failed: base 30 s (all failed) / 90 s, cap 1800 s.
-_BASE_ALL_FAILED_S = const(30)
-_BASE_SOME_OK_S = const(90)
-_MAX_WAIT_S = const(1800)
-
-
 def _unit_random():
     return urandom_u32() / 4294967296.0
-
-
-def failwait_ms(failures, all_failed=True, rand=_unit_random):
-    """RFC 5626 §4.5: min(max, base·2^failures), then a random 50–100 % of that."""
-    base = _BASE_ALL_FAILED_S if all_failed else _BASE_SOME_OK_S
-    n = failures if failures < 10 else 10  # 2**10·30 s is already far past the cap
-    wait = base * (1 << n)
-    if wait > _MAX_WAIT_S:
-        wait = _MAX_WAIT_S
-    return int(wait * 1000 * (0.5 + rand() / 2))
 
 
 def refresh_delay_ms(expires_s, rand=_unit_random):
@@ -138,7 +122,8 @@ class Failback:
     - ``registration``: stay until the registration is refreshed.
     - ``duration``: stay ``timeout_s`` seconds, then try the preferred server again.
     In every mode but new-requests the agent probes before it moves, so a working
-    registration is never dropped for a server that is still dead.
+    registration is never dropped for a server that is still dead. The decision
+    (``regextra.due``) is taken off the preferred server only, so its code lives there.
     """
 
     def __init__(self, mode="new-requests", timeout_s=3600):
@@ -146,20 +131,3 @@ class Failback:
             raise ValueError("failback mode %r" % (mode,))
         self.mode = mode
         self.timeout_ms = timeout_s * 1000
-
-    def why(self):
-        """The reason a failback check runs, for its log line."""
-        if self.mode == "duration":
-            return "duration %ds" % (self.timeout_ms // 1000)
-        return self.mode
-
-    def due(self, now, failed_over_at, dns_stale, refreshing):
-        """True when the next request should try the preferred server first."""
-        mode = self.mode
-        if mode == "new-requests":
-            return True
-        if mode == "dns-ttl":
-            return dns_stale
-        if mode == "registration":
-            return refreshing
-        return now - failed_over_at >= self.timeout_ms

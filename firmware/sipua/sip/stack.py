@@ -16,7 +16,7 @@ see docs/architecture.md "SIP core" for the contract.
 """
 
 from .. import log as logmod
-from ..compat import drop, urandom_u32
+from ..compat import drop, forget, urandom_u32
 from . import SipError
 from .ctrans import ClientTxn
 from .msg import LIMITS, Request, parse
@@ -33,20 +33,6 @@ def new_tag():
 
 def new_call_id(host="sipfw"):
     return "%08x%08x@%s" % (urandom_u32(), urandom_u32(), host)
-
-
-class _DeadFlow:
-    """Stands in for a flow that could not be opened: the send fails, the transaction
-    reports TRANSPORT_ERROR on the next turn like any other transport failure."""
-
-    reliable = True
-    local_port = 0
-
-    def __init__(self, err):
-        self.err = err
-
-    def send(self, data):
-        raise self.err
 
 
 class SipStack:
@@ -115,12 +101,16 @@ class SipStack:
         kind, ip, port, host = _target(target)
         try:
             flow = self.tp.flow(kind, ip, port, host)
+            via_host = self.tp.via_host(flow)
         except OSError as e:
-            flow = _DeadFlow(e)
+            from .tpextra import DeadFlow
+
+            forget("sipua.sip.tpextra")
+            flow = DeadFlow(e)
+            via_host = self.local_ip
         branch = new_branch()
         via = "SIP/2.0/%s %s:%d;rport;branch=%s" % (
-            kind.upper(), self.tp.via_host(flow) if not isinstance(flow, _DeadFlow) else
-            self.local_ip, flow.local_port, branch)
+            kind.upper(), via_host, flow.local_port, branch)
         t = ClientTxn(self, req, flow, branch, via, on_result, on_provisional, on_2xx)
         self.ctx[t.key] = t
         t.start()
@@ -158,7 +148,9 @@ class SipStack:
             try:
                 m = parse(data, udp, self.limits)
             except SipError as e:
-                self.answer_error(e, flow, src)
+                from .strans import answer_error  # the server side answers it
+
+                answer_error(self, e, flow, src)
                 return
             m.src = src
             m.flow = flow
@@ -177,23 +169,6 @@ class SipStack:
             raise
         except Exception as e:  # noqa: BLE001 - whatever arrives, the phone keeps answering
             self.log.exc("sip", "receive_error", e, src=src)
-
-    def answer_error(self, err, flow, src):
-        """A stateless answer to a request that failed to parse; responses are dropped."""
-        m = err.msg
-        # A response can fail before its start line is read (a header line too long): its
-        # first bytes still say so, and a phone never answers a response.
-        if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
-                or m.first(1) is None):  # 1 = H_VIA
-            self.log.debug("sip", "dropped", code=err.code, reason=err.reason, src=src)
-            return
-        m.src = src
-        m.flow = flow
-        self.log.debug("sip", "malformed", code=err.code, reason=err.reason, src=src)
-        from .strans import response, server_idle
-
-        self.tp.send_response(response(m, err.code, err.reason), m)
-        server_idle(self)
 
     def shed(self):
         """Out of heap: end the server transactions that have answered (they only absorb

@@ -203,6 +203,23 @@ class ServerTxn:
             server_idle(st)
 
 
+def answer_error(stack, err, flow, src):
+    """A stateless answer to a request that failed to parse (``SipStack.receive``, the
+    stream reader); responses are dropped."""
+    m = err.msg
+    # A response can fail before its start line is read (a header line too long): its
+    # first bytes still say so, and a phone never answers a response.
+    if (m is None or m.status or bytes(m.buf[:4]) == b"SIP/" or m.method == "ACK"
+            or m.first(1) is None):  # 1 = H_VIA
+        stack.log.debug("sip", "dropped", code=err.code, reason=err.reason, src=src)
+    else:
+        m.src = src
+        m.flow = flow
+        stack.log.debug("sip", "malformed", code=err.code, reason=err.reason, src=src)
+        stack.tp.send_response(response(m, err.code, err.reason), m)
+    server_idle(stack)  # this module goes again once idle
+
+
 def server_idle(stack):
     """A request was handled, or the last server transaction ended: unload the server side
     ``SERVER_IDLE_MS`` after the last request. One timer at a time: a request meanwhile only

@@ -97,7 +97,9 @@ def step(tp, f):
         return False
     if done:
         f.state = _OPEN
-        tp._flush(f)
+        from .stream import flush
+
+        flush(tp, f)
     return done
 
 

@@ -14,6 +14,8 @@ A **flow** is what a client transaction sends on: one per target (transport, ip,
   closed after ``idle_ms`` without traffic unless pinned (a TCP registration lives as long as
   its connection, so the registration agent pins it).
 - TLS: TCP plus the ``ssl`` module, imported only when a TLS target is used (``tls.py``).
+- The stream half (connect, write out, read and frame) is ``stream.py``, loaded with the
+  first TCP/TLS flow: a UDP-only phone never loads it.
 
 Responses to incoming requests go back on the connection they came on (stream) or by the
 RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via port.
@@ -22,18 +24,13 @@ RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via por
 import errno
 import socket
 
-from ..compat import const, drop, urandom_u32
+from ..compat import const, drop, forget
 from ..netio import recv
-from ..sched import POLLERR, POLLHUP, POLLIN, POLLOUT
-from . import SipError
-from .msg import NEED_MORE, frame, parse
 
 _CONNECTING = const(0)
 _OPEN = const(1)
-_CLOSED = const(2)
-_HANDSHAKE = const(3)  # TLS: connected, handshake under way (tls.py)
+_CLOSED = const(2)  # 3: TLS handshake under way (stream.py, tls.py)
 _RECV = const(1024)  # bytes per TCP read
-_PORT_TRIES = const(20)
 _DEBUG = const(10)  # log.DEBUG
 
 
@@ -93,7 +90,9 @@ class Flow:
             return
         self.out.append(data)
         if self.state == _OPEN:
-            self.tp._flush(self)
+            from .stream import flush
+
+            flush(self.tp, self)
 
 
 class Transports:
@@ -116,38 +115,24 @@ class Transports:
         self._tls_ctx = None
         self._rx = None  # every stream flow's receive buffer: see Flow
 
-    # -- listening ---------------------------------------------------------------------------
+    # -- start, stop, a full flow table: tpextra.py ------------------------------------------
+    def _x(self, name, *args):
+        """A rare step (``listen``, ``close``, ``unlisten``, ``make_room``): its code is in
+        tpextra.py, loaded for the step and forgotten after it."""
+        from . import tpextra
+
+        forget("sipua.sip.tpextra")
+        return getattr(tpextra, name)(self, *args)
+
     def listen(self, tcp=True):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(sockaddr(self.local_ip, self.local_port))
-        s.setblocking(False)
-        self.udp = s
-        self.sched.watch(s, POLLIN, self._on_udp)
-        if tcp:
-            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            t.bind(sockaddr(self.local_ip, self.local_port))
-            t.listen(4)
-            t.setblocking(False)
-            self.tcp = t
-            self.sched.watch(t, POLLIN, self._on_accept)
+        self._x("listen", tcp)
 
     def close(self):
-        for f in list(self.flows.values()):
-            self._close(f, None)
-        self.unlisten()
-        if self._sweeper:
-            self._sweeper.cancel()
-            self._sweeper = None
+        self._x("close")
 
     def unlisten(self):
         """Close the listening sockets (the port is free again); the flows stay."""
-        for s in (self.udp, self.tcp):
-            if s is not None:
-                self.sched.unwatch(s)
-                s.close()
-        self.udp = self.tcp = None
+        self._x("unlisten")
 
     def via_host(self, flow):
         if self.local_ip != "0.0.0.0":
@@ -164,12 +149,17 @@ class Transports:
         f = self.flows.get(key)
         if f is not None and f.state != _CLOSED:
             return f
-        self._make_room()
+        if len(self.flows) >= self.max_flows:
+            self._x("make_room")
         f = Flow(self, kind, ip, port, host)
         if kind == "udp":
-            self._open_udp(f)
+            from .dgram import open_udp
+
+            open_udp(self, f)
         elif kind == "tcp" or kind == "tls":
-            self._open_tcp(f)
+            from .stream import open_tcp
+
+            open_tcp(self, f)
         else:
             raise OSError(errno.EINVAL)
         f.last = self.sched.now()
@@ -177,61 +167,6 @@ class Transports:
         self._by_sock[f.sock] = f
         self._arm_sweeper()
         return f
-
-    def _open_udp(self, f):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(sockaddr(self.local_ip, self.local_port))
-        except OSError:
-            s.close()
-            s = None
-            for _ in range(_PORT_TRIES):  # the SIP port cannot be shared: one of our own
-                port = 20000 + urandom_u32() % 40000
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    s.bind(sockaddr(self.local_ip, port))
-                    f.local_port = port
-                    break
-                except OSError:
-                    s.close()
-                    s = None
-            if s is None:
-                raise OSError(errno.EADDRINUSE) from None
-        s.setblocking(False)
-        try:
-            s.connect(sockaddr(f.peer[0], f.peer[1]))
-        except OSError:
-            s.close()
-            raise
-        f.sock = s
-        f.state = _OPEN
-        self.sched.watch(s, POLLIN, self._on_flow)
-
-    def _open_tcp(self, f):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        try:
-            if self.local_ip != "0.0.0.0":
-                # Leave from the address Via and Contact name (a host with several, or a
-                # lab of boards on 127/8): the registrar's received= then matches.
-                s.bind(sockaddr(self.local_ip, 0))
-            s.connect(sockaddr(f.peer[0], f.peer[1]))
-        except OSError as e:
-            if e.args[0] not in (errno.EINPROGRESS, errno.EAGAIN):
-                s.close()
-                raise
-        f.sock = s
-        self.sched.watch(s, POLLOUT | POLLIN, self._on_flow)
-
-    def _make_room(self):
-        if len(self.flows) < self.max_flows:
-            return
-        idle = [f for f in self.flows.values() if not f.pinned and not self.stack.flow_busy(f)]
-        if not idle:
-            raise OSError(errno.ENOBUFS)
-        idle.sort(key=lambda f: f.last)
-        self._close(idle[0], None)
 
     def _arm_sweeper(self):
         if self._sweeper is None and self.flows:
@@ -298,115 +233,13 @@ class Transports:
         if f is None:
             return
         if f.kind == "udp":
-            for _ in range(8):
-                try:
-                    data = recv(sock, self.limits.max_msg + 1)  # no heap: dropped, not left
-                except OSError as e:
-                    if e.args[0] == errno.EAGAIN:
-                        return
-                    # ICMP port/host unreachable of this target: fail its transactions now.
-                    self._close(f, e)
-                    return
-                f.last = self.sched.now()
-                self.stack.receive(data, f, f.peer, True)
-            return
-        if f.state == _CONNECTING:
-            if ev & (POLLERR | POLLHUP):
-                self._close(f, OSError(errno.ECONNREFUSED))
-                return
-            if ev & POLLOUT:
-                f.state = _OPEN
-                if f.kind == "tls":
-                    from . import tls  # loaded with the first TLS connection
+            from .dgram import read
 
-                    if not tls.start(self, f):
-                        return
-        if f.state == _HANDSHAKE:
-            from . import tls
+            read(self, f)
+            return
+        from .stream import event  # TCP/TLS: loaded with the first stream flow
 
-            if not tls.step(self, f):
-                return
-        if ev & POLLIN or (ev & (POLLERR | POLLHUP)):
-            self._stream_read(f)
-        if f.state == _OPEN and f.out:
-            self._flush(f)
-
-    def _flush(self, f):
-        try:
-            while f.out:
-                data = f.out[0]
-                n = f.sock.send(data)
-                if n is None:  # a TLS socket that would block (MicroPython)
-                    n = 0
-                if n < len(data):
-                    f.out[0] = data[n:]
-                    self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
-                    return
-                f.out.pop(0)
-        # MicroPython's TLS reports a bad certificate as ValueError
-        except Exception as e:  # noqa: BLE001
-            err = _broken(e)
-            if err is None:
-                self.sched.watch(f.sock, POLLIN | POLLOUT, self._on_flow)
-                return
-            self._close(f, err)
-            return
-        self.sched.watch(f.sock, POLLIN, self._on_flow)
-
-    def _stream_read(self, f):
-        rx = self._rx
-        sock = f.sock
-        into = getattr(sock, "readinto", None) or sock.recv_into
-        try:
-            n = into(rx)
-        except MemoryError:  # TLS decrypting with no heap left: shed, read next turn
-            self.stack.shed()
-            return
-        except Exception as e:  # noqa: BLE001 - see _flush
-            err = _broken(e)
-            if err is not None:
-                self._close(f, err)
-            return
-        if n is None:  # MicroPython: nothing yet (or TLS handshake data only)
-            return
-        if not n:
-            # The peer closed. Only an error for transactions still waiting on it.
-            self._close(f, OSError(errno.ECONNRESET) if self.stack.flow_busy(f) else None)
-            return
-        f.last = self.sched.now()
-        f.heard = True
-        buf = f.rbuf
-        buf.extend(memoryview(rx)[:n])
-        while f.state != _CLOSED and buf:
-            # CRLF keep-alives (RFC 5626 §4.4.1): a double CRLF ping gets a CRLF pong.
-            if buf[0] == 13:
-                if len(buf) >= 4 and buf[:4] == b"\r\n\r\n":
-                    buf[:4] = b""
-                    f.send(b"\r\n")
-                    continue
-                if len(buf) >= 2 and buf[:2] == b"\r\n":
-                    buf[:2] = b""
-                    continue
-                if len(buf) < 2:
-                    return
-            try:
-                n = frame(buf, len(buf), self.limits)
-            except SipError as e:
-                # Unframeable: answer what can be answered, then close (RFC 4475 3.1.2.3).
-                answer = e
-                try:
-                    parse(bytes(buf), True, self.limits)
-                except SipError as e2:
-                    if e2.msg is not None:
-                        answer = e2
-                self.stack.answer_error(answer, f, f.peer)
-                self._close(f, None)
-                return
-            if n == NEED_MORE:
-                return
-            msg = bytes(buf[:n])
-            buf[:n] = b""
-            self.stack.receive(msg, f, f.peer, False)
+        event(self, f, ev)
 
     # -- responses ---------------------------------------------------------------------------
     def send_response(self, data, req):
@@ -443,17 +276,6 @@ class Transports:
 
     def _log(self, level, event, **kv):
         getattr(self.log, level)("sip", event, **kv)
-
-
-def _broken(e):
-    """None when ``e`` only says "try later" (EAGAIN, CPython's SSLWantRead/WriteError, an
-    OSError whose errno is SSL's); else the OSError to close the connection with
-    (MicroPython's TLS reports a bad certificate as ValueError)."""
-    if isinstance(e, OSError):
-        if (e.args and e.args[0] == errno.EAGAIN) or type(e).__name__.startswith("SSLWant"):
-            return None
-        return e
-    return OSError(errno.ECONNABORTED, str(e))
 
 
 def response_addr(req):

@@ -55,7 +55,7 @@ def accept(tp, sock):
         return
     if len(tp.flows) >= tp.max_flows:
         try:
-            tp._make_room()
+            tp._x("make_room")
         except OSError:
             s.close()
             return
