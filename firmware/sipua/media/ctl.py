@@ -74,8 +74,9 @@ def start(s, pt, remote, direction):
     s.ts_hi, s.ts_lo = r >> 16, r & 0xFFFF
     s.seq = urandom_u32() & 0xFFFF
     s.mark = 1
-    # counters: packets/octets sent, packets accepted, dropped (bad_ssrc, other)
-    s.sent = s.octets = s.received = s.bad_ssrc = s.dropped = 0
+    # counters: packets/octets sent, packets accepted, dropped (bad_ssrc, other, stray:
+    # from another source)
+    s.sent = s.octets = s.received = s.bad_ssrc = s.dropped = s.stray = 0
     s.rssrc = None  # the far end's SSRC, as (high 16 bits, low 16 bits)
     s.rts = None  # the far end's first timestamp, as halves
     s.max_seq = s.base_seq = -1  # extended highest sequence number received
@@ -125,6 +126,25 @@ def _apply(s, pt, remote, direction):
         except OSError as e:
             s.log.warn("media", "connect_failed", call=s.call, err=str(e))
             s.sending = False
+            return
+        if s.sx is None:
+            _stray(s, socket)
+
+
+def _stray(s, socket):
+    """Once the RTP socket is connected: a second one on its port, not connected, for the
+    datagrams of any other source (rtp.py's docstring); none where SO_REUSEADDR is not."""
+    x = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for y in (s.rtp, x):  # the RTP socket's bind is done: a probe still finds it taken
+            y.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        x.bind(socket.getaddrinfo(s.ip, s.port)[0][-1])
+    except (OSError, AttributeError):  # no SO_REUSEADDR on this port: not counted
+        x.close()
+        return
+    x.setblocking(False)
+    s.sx = x
+    s.sched.watch(x, POLLIN, s._stray)
 
 
 def update(s, pt, remote, direction):
@@ -164,10 +184,11 @@ def stop(s, reason="hangup"):
         st = s.stats()
         s.log.info("media", "stop", call=s.call, reason=reason, sent=st["sent"],
                    received=st["received"], lost=st["lost"], late=st["late"],
-                   jitter_ms=st["jitter_ms"])
-    for x in (s.rtp, s.rtcp):
-        s.sched.unwatch(x)
-        x.close()
+                   jitter_ms=st["jitter_ms"], stray=st["stray"])
+    for x in (s.rtp, s.rtcp, s.sx):
+        if x is not None:
+            s.sched.unwatch(x)
+            x.close()
 
 
 def _where(s):

@@ -12,10 +12,13 @@ module's ``_Clock``) when the earliest session is due; packet N leaves at start 
 drift). Each tick also plays one frame out of the jitter buffer into the sink.
 
 Symmetric RTP (RFC 4961): we send from the port we receive on, to the address and port of
-the far end's SDP, and the sockets are ``connect``ed to it: the kernel drops datagrams from
-any other source (never seen here, so not counted) and ``readinto`` needs no heap. There is
-no latching onto another source address (a far end behind a NAT it does not tell us about
-is not heard): an unauthenticated packet must not redirect a call's audio. The far end's
+the far end's SDP, and the sockets are ``connect``ed to it, so ``readinto`` needs no heap and
+sees the far end alone. Datagrams from any other source go to a second, unconnected socket
+on the RTP port (SO_REUSEADDR; Linux and lwIP give a connected socket its peer's datagrams,
+the other one the rest): drained unread and counted (``stray``); on a port without
+SO_REUSEADDR they are dropped uncounted. There is no latching onto another source address
+(a far end behind a NAT it does not tell us about is not heard): an unauthenticated packet
+must not redirect a call's audio. The far end's
 SSRC is taken from its first packet; packets with another SSRC are dropped and counted
 (``bad_ssrc``) unless the stream has been silent for ``_SSRC_IDLE_MS`` (a restarted source).
 
@@ -29,6 +32,7 @@ RTP headers (an audio packet is header + one frame, an event packet header + 4 b
 
 from .. import log as logmod
 from ..compat import const, forget, readinto, urandom_u32
+from ..netio import drain
 
 _CATCH_UP = const(5)  # packets sent at once by a late loop; older ones are skipped
 _SSRC_IDLE_MS = const(1000)
@@ -100,6 +104,7 @@ class Session:
     octets: int
     received: int
     bad_ssrc: int
+    stray: int
     dropped: int
     max_seq: int
     base_seq: int
@@ -119,7 +124,7 @@ class Session:
         self.held = False  # we hold the call: nothing is sent
         self.due = 0x3FFFFFFF
         self.jb = None  # the jitter buffer, and the rest of the stream's state: start()
-        self.rtp = self.rtcp = self.source = self.sink = self.enc = self.dec = None
+        self.rtp = self.rtcp = self.sx = self.source = self.sink = self.enc = self.dec = None
         self.table = None
         self.rdtmf = self.rssrc = self.rts = self.ev = self.far = self.sr = self.rep = None
         self._ctl("bind")
@@ -153,7 +158,7 @@ class Session:
                     "remote": "%s:%d" % self.addr, "dir": self.dir, "sent": self.sent,
                     "received": self.received, "lost": lost if lost > 0 else 0,
                     "late": jb.late, "jitter_ms": jb.jitter_ms(), "bad_ssrc": self.bad_ssrc,
-                    "dropped": self.dropped, "dtmf": self.digits,
+                    "dropped": self.dropped, "stray": self.stray, "dtmf": self.digits,
                     "rtcp": {"sent": self.rtcp_out, "received": self.rtcp_in,
                              "far": self.far}})
         return out
@@ -210,6 +215,9 @@ class Session:
         send(self, digits)
 
     # -- receiving --------------------------------------------------------------------------
+    def _stray(self, sock, ev):
+        self.stray += drain(sock)  # from another source: counted, never heard
+
     def _rx(self, sock, ev):
         while True:
             try:
