@@ -16,7 +16,11 @@ from .uri import parse_uri
 def hangup(calls, call_id):
     """The console's hangup: 486 to a ringing incoming call, CANCEL a ringing outgoing one
     (after a 1xx, RFC 3261 §9.1), BYE an established one."""
-    c = calls.find(call_id) if call_id is not None else calls._current()
+    c = None
+    for x in calls.calls:  # that call, or the first one not ended
+        if x.id == call_id if call_id is not None else x.state != ENDED:
+            c = x
+            break
     if c is None:
         return None
     if c.direction == "in" and c.state == RINGING:
