@@ -4,7 +4,11 @@ the RTP/RTCP port pair, start, a re-INVITE's update, stop. What runs every packe
 
 from ..compat import forget, urandom_u32
 from ..sched import POLLIN
-from .rtp import _NAMES, _clock, _sessions
+from .rtp import _clock, _sessions
+
+
+def _name(pt):
+    return "PCMA" if pt else "PCMU"  # 8 or 0: G.711 was negotiated
 
 
 def _sock(ip, port):
@@ -20,9 +24,13 @@ def _sock(ip, port):
     return s
 
 
-def bind(s):
-    """The RTP (even) and RTCP port pair, from audio.rtp_ports (OSError: none free)."""
-    cfg, ip, call = s.cfg, s.ip, s.call
+def bind(s, sched, cfg, ip, log, call):
+    """A new session (``Session()``): the RTP (even) and RTCP port pair, from
+    audio.rtp_ports (OSError: none free); the rest of its state is made by ``start``."""
+    s.sched, s.cfg, s.ip, s.log, s.call = sched, cfg, ip, log, call
+    s.running = s.held = False  # held: we hold the call, nothing is sent
+    s.due = 0x3FFFFFFF
+    s.jb = s.sx = s.source = s.sink = s.rdtmf = None
     lo, hi = cfg["rtp_ports"]
     lo += lo & 1
     pairs = (hi - lo + 1) // 2
@@ -94,12 +102,12 @@ def start(s, pt, remote, direction):
     s.due = s.t0
     s.running = True
     s.sched.watch(s.rtp, POLLIN, s._rx)
-    s.sched.watch(s.rtcp, POLLIN, s._rtcp_rx)
+    s.sched.watch(s.rtcp, POLLIN, s._rtcp)
     _sessions.append(s)
     _clock.due = s.t0 if not _clock.due or s.t0 < _clock.due else _clock.due
     s.sched.media = _clock
-    s._rtcp_timer = s.sched.call_later(2500, s._report)  # RFC 3550 §6.2: half an interval
-    s.log.info("media", "start", call=s.call, codec=_NAMES.get(pt), ptime=p,
+    s._rtcp_timer = s.sched.call_later(2500, s._rtcp)  # RFC 3550 §6.2: half an interval
+    s.log.info("media", "start", call=s.call, codec=_name(pt), ptime=p,
                local="%s:%d" % (s.ip, s.port), remote=_where(s), dir=direction)
 
 
@@ -157,7 +165,7 @@ def update(s, pt, remote, direction):
         s.max_seq = s.base_seq = -1
         s.jb.reset()
     s.mark = 1
-    s.log.info("media", "update", call=s.call, codec=_NAMES.get(pt), remote=_where(s),
+    s.log.info("media", "update", call=s.call, codec=_name(pt), remote=_where(s),
                dir=direction)
 
 

@@ -31,14 +31,11 @@ RTP headers (an audio packet is header + one frame, an event packet header + 4 b
 """
 
 from .. import log as logmod
-from ..compat import const, forget, readinto, urandom_u32
+from ..compat import const, forget, readinto
 from ..netio import drain
 
 _CATCH_UP = const(5)  # packets sent at once by a late loop; older ones are skipped
 _SSRC_IDLE_MS = const(1000)
-_RTCP_MS = const(5000)  # RTCP report interval (ctl.py: the first after half of it)
-DIGITS = "0123456789*#ABCD"  # RFC 4733 events 0-15
-_NAMES = {0: "PCMU", 8: "PCMA"}  # for the log and status (ctl.py)
 
 _sessions = []
 
@@ -115,19 +112,7 @@ class Session:
     rtcp_out: int
 
     def __init__(self, sched, cfg, ip, log=None, call=0):
-        self.sched = sched
-        self.cfg = cfg
-        self.log = log or logmod.log
-        self.call = call
-        self.ip = ip
-        self.running = False
-        self.held = False  # we hold the call: nothing is sent
-        self.due = 0x3FFFFFFF
-        self.jb = None  # the jitter buffer, and the rest of the stream's state: start()
-        self.rtp = self.rtcp = self.sx = self.source = self.sink = self.enc = self.dec = None
-        self.table = None
-        self.rdtmf = self.rssrc = self.rts = self.ev = self.far = self.sr = self.rep = None
-        self._ctl("bind")
+        self._ctl("bind", sched, cfg, ip, log or logmod.log, call)
 
     def _ctl(self, name, *args):
         from . import ctl
@@ -147,21 +132,8 @@ class Session:
         self._ctl("stop", reason)
 
     def stats(self):
-        """For ``status`` (polled by host tools: kept here, not in ctl.py)."""
-        jb = self.jb
-        out = {"local": "%s:%d" % (self.ip, self.port)}  # type: dict
-        if jb is None:
-            return out
-        expected = self.max_seq - self.base_seq + 1 if self.base_seq >= 0 else 0
-        lost = expected - self.received
-        out.update({"codec": _NAMES.get(self.pt), "ptime": self.ptime,
-                    "remote": "%s:%d" % self.addr, "dir": self.dir, "sent": self.sent,
-                    "received": self.received, "lost": lost if lost > 0 else 0,
-                    "late": jb.late, "jitter_ms": jb.jitter_ms(), "bad_ssrc": self.bad_ssrc,
-                    "dropped": self.dropped, "stray": self.stray, "dtmf": self.digits,
-                    "rtcp": {"sent": self.rtcp_out, "received": self.rtcp_in,
-                             "far": self.far}})
-        return out
+        """For ``status`` and the stop line (rtcp.py's: its numbers are the reports')."""
+        return self._rtcp(None, 0)
 
     # -- sending: one packet per ptime ----------------------------------------------------
     def tick(self, now):
@@ -278,21 +250,18 @@ class Session:
             if d < 0x8000:
                 self.max_seq = m + d
         if pt == self.rdtmf:
-            self._event_in(rx[off + hl], rx[off + hl + 1], ts)
+            if ts != self.rev:  # a new event (its other packets repeat the timestamp)
+                self.rev = ts
+                from .dtmf import heard
+
+                heard(self, rx[off + hl])
+                forget("sipua.media.dtmf")
         elif pt != self.pt or size - hl != self.n:
             self.dropped += 1
         else:
             self.received += 1
             self.jb.put(seq, ts, self.rxmv[off + hl:off + size] if off or hl != 12 else
                         self.rxpay, now)
-
-    def _event_in(self, event, flags, ts):
-        if ts == self.rev or event > 15:
-            return  # a packet of the event already logged (or one we do not know)
-        self.rev = ts
-        d = DIGITS[event]
-        self.digits = (self.digits + d)[-32:]
-        self.log.info("media", "dtmf", call=self.call, digit=d)
 
     def _playout(self):
         play = self.play
@@ -304,32 +273,13 @@ class Session:
         self.sink.write(self.pcm)
 
     # -- RTCP --------------------------------------------------------------------------------
-    def _report(self):
-        from . import rtcp  # loaded for each report and forgotten: it runs every ~5 s
-
-        try:
-            self.rtcp.send(rtcp.report(self))
-            self.rtcp_out += 1
-        except OSError:
-            pass
-        finally:
-            forget("sipua.media.rtcp")
-        # RFC 3550 §6.3.1: the interval randomised over [0.5, 1.5] of its value
-        self._rtcp_timer = self.sched.call_later(
-            _RTCP_MS // 2 + urandom_u32() % _RTCP_MS, self._report)
-
-    def _rtcp_rx(self, sock, ev):
+    def _rtcp(self, sock=None, ev=1):
+        """rtcp.py, loaded for each use and forgotten (it runs every ~5 s): what came on the
+        RTCP socket (called by the poller), our report (by its timer: no argument), the
+        stats (ev 0)."""
         from . import rtcp
 
         try:
-            while True:
-                try:
-                    n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
-                except OSError:
-                    return
-                if not n:
-                    return
-                self.rtcp_in += 1
-                rtcp.parse(self, n)
+            return rtcp.run(self, sock, ev)
         finally:
             forget("sipua.media.rtcp")
