@@ -51,7 +51,6 @@ def bind(s, sched, cfg, ip, log, call):
 
 
 def start(s, pt, remote, direction):
-    from ..hal.audio import open_sink, open_source
     from .jbuf import JitterBuffer
 
     cfg = s.cfg
@@ -70,9 +69,15 @@ def start(s, pt, remote, direction):
     s.rxpay = s.rxmv[12:12 + n]
     s.pcm = bytearray(2 * n)
     s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
-    s.sink = open_sink(cfg["sink"], n)
-    s.source = open_source(cfg["source"], n, sink=s.sink)
-    forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's or i2s's
+    # "silence" and "null" need no object: the payload is the law's silence code, made
+    # once (_apply), and nothing is decoded for nobody (rtp.py: source / sink None)
+    src, snk = cfg["source"], cfg["sink"]
+    if src != "silence" or snk != "null":
+        from ..hal.audio import open_sink, open_source
+
+        s.sink = None if snk == "null" else open_sink(snk, n)
+        s.source = None if src == "silence" else open_source(src, n, sink=s.sink)
+        forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's, i2s's
     s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"])
     tx = s.tx
     tx[0] = 0x80
@@ -118,7 +123,10 @@ def _apply(s, pt, remote, direction):
 
     s.pt = pt
     s.tx[1] = pt
-    s.jb.fill = g711.SILENCE[pt]
+    s.jb.fill = f = g711.SILENCE[pt]
+    if s.source is None:
+        for i in range(12, len(s.tx)):
+            s.tx[i] = f
     s.table = g711.table(pt)  # the decode table of the law
     forget("sipua.media.g711")  # (where the loops are its own, they keep it)
     s.rdtmf = remote.dtmf_pt
@@ -186,7 +194,8 @@ def stop(s, reason="hangup"):
             _clock.due = 0
         for x in (s.source, s.sink):
             try:
-                x.close()
+                if x is not None:
+                    x.close()
             except Exception:  # noqa: BLE001 - a sink that cannot close loses its tail
                 pass
         st = s.stats()

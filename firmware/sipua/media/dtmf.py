@@ -65,4 +65,6 @@ def step(s, ev):
         if ev[5] >= 3:  # the end packet three times, then a pause
             ev[1] = -1
             ev[4] = _GAP_MS
+            if s.source is None:  # silence: its code back where the event's bytes went
+                tx[12] = tx[13] = tx[14] = tx[15] = s.jb.fill
     return True

@@ -160,8 +160,10 @@ class Session:
         ev = self.ev
         if ev is not None and ev[6](self, ev):  # a DTMF event's packet instead of audio
             return
-        self.source.read(self.pcm)
-        self.enc(self.pcm, self.txpay, self.n, self.pt)  # g711's loop (A-law: pt 8)
+        src = self.source
+        if src is not None:  # None: silence, its code in the payload since _apply
+            src.read(self.pcm)
+            self.enc(self.pcm, self.txpay, self.n, self.pt)  # g711's loop (A-law: pt 8)
         self._send(12 + self.n, self.pt, self.ts_hi, self.ts_lo)
 
     def _send(self, length, pt, hi, lo):
@@ -266,11 +268,14 @@ class Session:
     def _playout(self):
         play = self.play
         if self.jb.pop(play) == 2:
+            if self.sink is None:
+                return  # the null sink: nothing to decode
             fill = self.jb.fill  # the law's silence
             for i in range(self.n):
                 play[i] = fill
-        self.dec(play, self.pcm, self.n, self.table)
-        self.sink.write(self.pcm)
+        if self.sink is not None:
+            self.dec(play, self.pcm, self.n, self.table)
+            self.sink.write(self.pcm)
 
     # -- RTCP --------------------------------------------------------------------------------
     def _rtcp(self, sock=None, ev=1):
