@@ -115,6 +115,16 @@ class Recorder:
         pass
 
 
+def listen(ses):
+    """A Recorder as the running session's sink (ctl.listen: with what decoding needs, which
+    the null sink of _cfg did not)."""
+    from sipua.media import ctl
+
+    rec = Recorder()
+    ctl.listen(ses, rec)
+    return rec
+
+
 class SendLog:
     """Stands in for the session's RTP socket on the send side: (ms, bytes) of each send."""
 
@@ -220,7 +230,7 @@ def test_receive_path_decodes_into_the_sink_and_counts_loss():
     from sipua.media import g711
 
     s, _clock, _log, far, ses = _setup()
-    rec = ses.sink = Recorder()
+    rec = listen(ses)
     try:
         tone = bytearray(320)
         for i in range(160):
@@ -278,7 +288,7 @@ def test_strangers_are_counted_and_never_heard():
     from sipua.media import g711
 
     s, _clock, log, far, ses = _setup()
-    rec = ses.sink = Recorder()
+    rec = listen(ses)
     other_host = Far(s, "127.0.5.3")
     other_port = Far(s, FAR)  # the far end's address, another port
     try:

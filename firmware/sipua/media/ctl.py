@@ -56,21 +56,17 @@ def start(s, pt, remote, direction):
     cfg = s.cfg
     s.ptime = p = remote.ptime if 10 <= remote.ptime <= 60 else cfg["ptime"]
     s.n = n = 8 * p  # samples (and G.711 bytes) per packet
-    from . import g711
-
-    # the loops themselves (compiled ones belong to sipua.media, not to g711: the module
-    # can go; the buffers are the session's, aligned and of the right size)
-    s.enc, s.dec = g711._codec()
     s.tx = bytearray(12 + n)
     s.txmv = memoryview(s.tx)
     s.txpay = s.txmv[12:]
     s.rx = bytearray(24 + 2 * n)  # two packets exactly: see _walk
     s.rxmv = memoryview(s.rx)
     s.rxpay = s.rxmv[12:12 + n]
-    s.pcm = bytearray(2 * n)
     s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
-    # "silence" and "null" need no object: the payload is the law's silence code, made
-    # once (_apply), and nothing is decoded for nobody (rtp.py: source / sink None)
+    # "silence" and "null" need no object, and with both no codec, PCM frame or decode
+    # table: the payload is the law's silence code, made once (_apply), and nothing is
+    # decoded for nobody (rtp.py: source / sink None)
+    s.pcm = s.table = None
     src, snk = cfg["source"], cfg["sink"]
     if src != "silence" or snk != "null":
         from ..hal.audio import open_sink, open_source
@@ -78,6 +74,7 @@ def start(s, pt, remote, direction):
         s.sink = None if snk == "null" else open_sink(snk, n)
         s.source = None if src == "silence" else open_source(src, n, sink=s.sink)
         forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's, i2s's
+        _pcm(s)
     s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"])
     tx = s.tx
     tx[0] = 0x80
@@ -116,6 +113,25 @@ def start(s, pt, remote, direction):
                local="%s:%d" % (s.ip, s.port), remote=_where(s), dir=direction)
 
 
+def _pcm(s):
+    from . import g711
+
+    # the loops themselves (compiled ones belong to sipua.media, not to g711: the module
+    # can go; the buffer is the session's, aligned and of the right size)
+    s.enc, s.dec = g711._codec()
+    s.pcm = bytearray(2 * s.n)
+
+
+def listen(s, sink):
+    """``sink`` in place of the session's (tests: a recorder), with what decoding needs."""
+    from . import g711
+
+    s.sink = sink
+    if s.pcm is None:
+        _pcm(s)
+    s.table = g711.table(s.pt)
+
+
 def _apply(s, pt, remote, direction):
     import socket
 
@@ -127,7 +143,8 @@ def _apply(s, pt, remote, direction):
     if s.source is None:
         for i in range(12, len(s.tx)):
             s.tx[i] = f
-    s.table = g711.table(pt)  # the decode table of the law
+    if s.sink is not None:
+        s.table = g711.table(pt)  # the decode table of the law
     forget("sipua.media.g711")  # (where the loops are its own, they keep it)
     s.rdtmf = remote.dtmf_pt
     s.addr = (remote.ip, remote.port)
