@@ -4,7 +4,6 @@ other servers). Loaded to hang up; the call agent forgets it when the last call 
 ended."""
 
 from ..dns import Target
-from .auth import Auth
 from .call import ACTIVE, CALLING, ENDED, RINGING
 from .ctrans import RESPONSE
 from .reg import _REASONS
@@ -69,14 +68,10 @@ def _send(calls, c, req, targets, tried):
     tried.append(target_key(nxt))
 
     def done(outcome, resp):
-        if outcome == RESPONSE and resp.status in (401, 407):
-            if c.auth_bye is None:
-                acc = c.line.account
-                c.auth_bye = Auth(acc.auth_user, acc.password, acc.ha1)
-            if c.auth_bye.answer(req, resp):
-                req.cseq += 1
-                calls.stack.request(req, nxt, done)
-                return
+        if outcome == RESPONSE and resp.status in (401, 407) and c.digest().answer(req, resp):
+            req.cseq += 1
+            calls.stack.request(req, nxt, done)
+            return
         if outcome == RESPONSE:
             calls._end(c, "hangup")
             return

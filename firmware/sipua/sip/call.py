@@ -55,9 +55,9 @@ class Call:
         self.provisional = False
         self.cancel_pending = False
         self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions
-        self.tried = []
-        self.auth = None  # digest state of the INVITE, and of the BYE
-        self.auth_bye = None
+        self.tried = []  # the INVITE's servers (None once answered)
+        self.auth = None  # digest state of the INVITE (dropped once answered: it holds the
+        # request), then of a re-INVITE or BYE: made for their first challenge (auth())
         self.answer_sdp = None  # our SDP answer to an incoming offer
         self.media = None  # media.rtp.Session: its ports are in our SDP
         self.offer = None  # the far end's SDP (sdp.Media) of an incoming INVITE, until used
@@ -65,6 +65,15 @@ class Call:
         self.sid = urandom_u32() & 0x7FFFFFFF  # o= session id, and its version:
         self.ver = 0  # + 1 for each offer or answer of ours
         self.held = False  # we hold the far end (console hold)
+
+    def digest(self):
+        """The call's digest state (sip.auth.Auth), made when first asked for."""
+        if self.auth is None:
+            from .auth import Auth
+
+            acc = self.line.account
+            self.auth = Auth(acc.auth_user, acc.password, acc.ha1)
+        return self.auth
 
     def status(self, now):
         return {"id": self.id, "account": self.line.account.label, "direction": self.direction,

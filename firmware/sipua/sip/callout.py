@@ -127,7 +127,7 @@ def _answered(calls, c, resp):
     # needs neither its request nor this module any more, and the call neither of them
     t = c.txn
     t.on_provisional = t.req = None
-    c.txn = c.invite = None
+    c.txn = c.invite = c.tried = c.auth = None  # (the digest state holds the INVITE too)
     _send_stateless(calls.stack, c.ack, c.server)
     forget("sipua.sip.callout", "sipua.sip.invite")  # what is left of the call is call.py's
     if c.cancel_pending or c.state == ENDED:
