@@ -406,6 +406,8 @@ class Transports:
                 return
             msg = bytes(buf[:n])
             buf[:n] = b""
+            if not buf:  # a bytearray keeps its largest size: a big message's would stay
+                f.rbuf = buf = bytearray()
             self.stack.receive(msg, f, f.peer, False)
 
     # -- responses ---------------------------------------------------------------------------
