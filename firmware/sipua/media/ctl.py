@@ -120,6 +120,7 @@ def _pcm(s):
     # can go; the buffer is the session's, aligned and of the right size)
     s.enc, s.dec = g711._codec()
     s.pcm = bytearray(2 * s.n)
+    forget("sipua.media.g711")
 
 
 def listen(s, sink):
@@ -135,17 +136,17 @@ def listen(s, sink):
 def _apply(s, pt, remote, direction):
     import socket
 
-    from . import g711
-
     s.pt = pt
     s.tx[1] = pt
-    s.jb.fill = f = g711.SILENCE[pt]
+    s.jb.fill = f = 0xD5 if pt else 0xFF  # the law's silence (g711.SILENCE)
     if s.source is None:
         for i in range(12, len(s.tx)):
             s.tx[i] = f
     if s.sink is not None:
+        from . import g711
+
         s.table = g711.table(pt)  # the decode table of the law
-    forget("sipua.media.g711")  # (where the loops are its own, they keep it)
+        forget("sipua.media.g711")  # (where the loops are its own, they keep it)
     s.rdtmf = remote.dtmf_pt
     s.addr = (remote.ip, remote.port)
     s.dir = direction

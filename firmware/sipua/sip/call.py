@@ -57,7 +57,7 @@ class Call:
         self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions
         self.tried = []  # the INVITE's servers (None once answered)
         self.auth = None  # digest state of the INVITE (dropped once answered: it holds the
-        # request), then of a re-INVITE or BYE: made for their first challenge (auth())
+        # request), then of a re-INVITE or BYE: made for their first challenge (digest())
         self.answer_sdp = None  # our SDP answer to an incoming offer
         self.media = None  # media.rtp.Session: its ports are in our SDP
         self.offer = None  # the far end's SDP (sdp.Media) of an incoming INVITE, until used
@@ -161,16 +161,6 @@ class Calls:
         from .bye import hangup  # forgotten when the last call has ended
 
         return hangup(self, call_id)
-
-    def _bye(self, c):
-        from .bye import bye  # forgotten when the last call has ended
-
-        bye(self, c)
-
-    def _new(self, line, direction, remote):
-        c = Call(self.next_id, line, direction, remote)
-        self.next_id += 1
-        return c
 
     def _stop(self, c, reason):
         m = c.media

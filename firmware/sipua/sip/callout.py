@@ -5,7 +5,7 @@ answered or ends: nothing of it is left to a running call (its transaction's cal
 
 from ..compat import const, forget
 from .auth import Auth
-from .call import ACTIVE, CALLING, ENDED, RINGING, _send_stateless
+from .call import ACTIVE, CALLING, ENDED, RINGING, Call, _send_stateless
 from .ctrans import RESPONSE, TIMEOUT, ClientTxn
 from .invite import cancel, uac_dialog
 from .msg import Request
@@ -21,7 +21,8 @@ def dial(calls, dest, line_index):
     line = calls.lines[line_index]
     acc = line.account
     uri = dest if ":" in dest else "sip:%s@%s" % (dest, acc.domain)
-    c = calls._new(line, "out", uri)
+    c = Call(calls.next_id, line, "out", uri)
+    calls.next_id += 1
     calls.calls.append(c)
     targets = line.targets()
     if not targets:
@@ -131,7 +132,9 @@ def _answered(calls, c, resp):
     _send_stateless(calls.stack, c.ack, c.server)
     forget("sipua.sip.callout", "sipua.sip.invite")  # what is left of the call is call.py's
     if c.cancel_pending or c.state == ENDED:
-        calls._bye(c)  # answered as we hung up: end it properly
+        from .bye import bye  # (forgotten when the last call has ended)
+
+        bye(calls, c)  # answered as we hung up: end it properly
         return
     c.state = ACTIVE
     c.started = calls.sched.now()
