@@ -13,6 +13,7 @@ from .reg import _REASONS
 from .servers import describe, hold_for, target_key, untried
 
 _H_RETRY_AFTER = const(16)  # hdr.py's id (tests/host/test_sip_msg_ids.py checks it)
+_hedges = []  # the hedge timers (their arguments keep this module and the call alive)
 
 
 def dial(calls, dest, line_index):
@@ -55,7 +56,7 @@ def _invite(calls, c, target):
     t = c.txn = stack.request(req, target, lambda o, r: _result(calls, c, o, r),
                               on_provisional=lambda r: _provisional(calls, c, r),
                               on_2xx=calls._reack(c))
-    calls.sched.call_later(stack.t1 * 3 // 2, _hedge, calls, c, t)
+    _hedges.append(calls.sched.call_later(stack.t1 * 3 // 2, _hedge, calls, c, t))
 
 
 def _hedge(calls, c, t):
@@ -128,6 +129,9 @@ def _answered(calls, c, resp):
     # needs neither its request nor this module any more, and the call neither of them
     t = c.txn
     t.on_provisional = t.req = None
+    for h in _hedges:  # the INVITE was answered: nothing is left to hedge
+        if h.args and h.args[1] is c:
+            h.cancel()
     c.txn = c.invite = c.tried = c.auth = None  # (the digest state holds the INVITE too)
     _send_stateless(calls.stack, c.ack, c.server)
     forget("sipua.sip.callout", "sipua.sip.invite")  # what is left of the call is call.py's
