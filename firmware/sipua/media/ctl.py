@@ -24,13 +24,12 @@ def _sock(ip, port):
     return s
 
 
-def bind(s, sched, cfg, ip, log, call):
+def bind(s, cfg, ip, log, call):
     """A new session (``Session()``): the RTP (even) and RTCP port pair, from
     audio.rtp_ports (OSError: none free); the rest of its state is made by ``start``."""
-    s.sched, s.cfg, s.ip, s.log, s.call = sched, cfg, ip, log, call
+    s.cfg, s.ip, s.log, s.call = cfg, ip, log, call
     s.running = s.held = False  # held: we hold the call, nothing is sent
     s.due = 0x3FFFFFFF
-    s.jb = s.sx = s.source = s.sink = s.rdtmf = None
     lo, hi = cfg["rtp_ports"]
     lo += lo & 1
     pairs = (hi - lo + 1) // 2

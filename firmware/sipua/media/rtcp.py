@@ -41,7 +41,7 @@ def run(s, sock, ev):
 def stats(s):
     """For ``status``: the stream's numbers (polled by host tools)."""
     jb = s.jb
-    out = {"local": "%s:%d" % (s.ip, s.port)}
+    out = {"local": "%s:%d" % (s.ip, s.port)}  # type: dict
     if jb is None:
         return out
     expected = s.max_seq - s.base_seq + 1 if s.base_seq >= 0 else 0

@@ -112,7 +112,11 @@ class Session:
     rtcp_out: int
 
     def __init__(self, sched, cfg, ip, log=None, call=0):
-        self._ctl("bind", sched, cfg, ip, log or logmod.log, call)
+        self.sched = sched
+        # the stream's objects, made by start() (None here: the type checker's cue)
+        self.jb = self.rtp = self.sx = self.source = self.sink = self.enc = self.dec = \
+            self.ev = self.rdtmf = self.rssrc = self.rts = None
+        self._ctl("bind", cfg, ip, log or logmod.log, call)
 
     def _ctl(self, name, *args):
         from . import ctl
