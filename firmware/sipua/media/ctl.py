@@ -56,12 +56,11 @@ def start(s, pt, remote, direction):
     s.ptime = p = remote.ptime if 10 <= remote.ptime <= 60 else cfg["ptime"]
     s.n = n = 8 * p  # samples (and G.711 bytes) per packet
     s.tx = bytearray(12 + n)
-    s.txmv = memoryview(s.tx)
-    s.txpay = s.txmv[12:]
+    s.txpay = memoryview(s.tx)[12:]
     s.rx = bytearray(24 + 2 * n)  # two packets exactly: see _walk
-    s.rxmv = memoryview(s.rx)
-    s.rxpay = s.rxmv[12:12 + n]
-    s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
+    mv = memoryview(s.rx)
+    s.rxpay = mv[12:12 + n]
+    s.play = mv[:n]  # rx is free between reads: the frame played out
     # "silence" and "null" need no object, and with both no codec, PCM frame or decode
     # table: the payload is the law's silence code, made once (_apply), and nothing is
     # decoded for nobody (rtp.py: source / sink None)

@@ -80,10 +80,8 @@ class Session:
     n: int
     pt: int
     tx: bytearray
-    txmv: memoryview
     txpay: memoryview
     rx: bytearray
-    rxmv: memoryview
     rxpay: memoryview
     pcm: bytearray
     play: memoryview
@@ -180,7 +178,7 @@ class Session:
         tx[6], tx[7] = lo >> 8, lo & 255
         self.seq = (seq + 1) & 0xFFFF
         try:
-            self.rtp.send(self.txmv[:length] if length != len(tx) else tx)
+            self.rtp.send(memoryview(tx)[:length] if length != len(tx) else tx)
         except OSError:  # ICMP unreachable from a far end not yet listening: go on
             pass
         self.sent += 1
@@ -266,7 +264,7 @@ class Session:
             self.dropped += 1
         else:
             self.received += 1
-            self.jb.put(seq, ts, self.rxmv[off + hl:off + size] if off or hl != 12 else
+            self.jb.put(seq, ts, memoryview(rx)[off + hl:off + size] if off or hl != 12 else
                         self.rxpay, now)
 
     def _playout(self):
