@@ -115,6 +115,16 @@ class Recorder:
         pass
 
 
+def listen(ses):
+    """A Recorder as the running session's sink (ctl.listen: with what decoding needs, which
+    the null sink of _cfg did not)."""
+    from sipua.media import ctl
+
+    rec = Recorder()
+    ctl.listen(ses, rec)
+    return rec
+
+
 class SendLog:
     """Stands in for the session's RTP socket on the send side: (ms, bytes) of each send."""
 
@@ -220,7 +230,7 @@ def test_receive_path_decodes_into_the_sink_and_counts_loss():
     from sipua.media import g711
 
     s, _clock, _log, far, ses = _setup()
-    rec = ses.sink = Recorder()
+    rec = listen(ses)
     try:
         tone = bytearray(320)
         for i in range(160):
@@ -268,6 +278,41 @@ def test_packets_from_another_source_or_ssrc_are_dropped():
         assert ses.stats()["dropped"] == 1
     finally:
         stranger.close()
+        _close(far, ses)
+
+
+def test_strangers_are_counted_and_never_heard():
+    """Datagrams to our RTP port from any address or port but the far end's SDP one land on
+    the unconnected second socket: counted as stray, never decoded, never latched onto,
+    not even once the far end has gone quiet; the count is in status and the stop line."""
+    from sipua.media import g711
+
+    s, _clock, log, far, ses = _setup()
+    rec = listen(ses)
+    other_host = Far(s, "127.0.5.3")
+    other_port = Far(s, FAR)  # the far end's address, another port
+    try:
+        ours, theirs = b"\x7f" * 160, b"\x00" * 160  # near silence; a loud one
+        for k in range(6):
+            far.send(rtp(0, k, 160 * k, 1111, ours), PHONE, ses.port)
+            other_host.send(rtp(0, k, 160 * k, 1111, theirs), PHONE, ses.port)
+            other_port.send(rtp(0, 50 + k, 160 * k, 2222, theirs), PHONE, ses.port)
+            s.run_until(lambda: False, 20)
+        s.run_until(lambda: False, 1500)  # the far end is quiet now: still no latching
+        for k in range(3):
+            other_host.send(rtp(0, 9 + k, 160 * (9 + k), 3333, theirs), PHONE, ses.port)
+            s.run_until(lambda: False, 20)
+        st = ses.stats()
+        assert st["stray"] == 15 and st["received"] == 6 and st["bad_ssrc"] == 0, st
+        assert ses.rssrc == (0, 1111)
+        loud = bytearray(320)
+        g711.decode(0, theirs, loud, 160)
+        assert rec.frames and bytes(loud) not in rec.frames
+        ses.stop()
+        assert log.events("stop")[0]["stray"] == "15"
+    finally:
+        other_host.close()
+        other_port.close()
         _close(far, ses)
 
 

@@ -133,6 +133,9 @@ def config(transport):
                       "failback": {"mode": "new-requests", "timeout": 3600}}],
         "dns": {"servers": [DNS_IP + ":53"]},
         "sip": {"local_ip": PHONE_IP, "local_port": PHONE_PORT},
+        # a handset's full-duplex path: every packet decoded and encoded (the defaults off a
+        # board, silence/null, make no PCM at all and read ~2.5 KB less in a call)
+        "audio": {"source": "echo", "sink": "echo"},
         "log": {"level": "info"},
     }
 

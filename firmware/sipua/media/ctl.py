@@ -4,7 +4,11 @@ the RTP/RTCP port pair, start, a re-INVITE's update, stop. What runs every packe
 
 from ..compat import forget, urandom_u32
 from ..sched import POLLIN
-from .rtp import _NAMES, _clock, _sessions
+from .rtp import _clock, _sessions
+
+
+def _name(pt):
+    return "PCMA" if pt else "PCMU"  # 8 or 0: G.711 was negotiated
 
 
 def _sock(ip, port):
@@ -20,9 +24,12 @@ def _sock(ip, port):
     return s
 
 
-def bind(s):
-    """The RTP (even) and RTCP port pair, from audio.rtp_ports (OSError: none free)."""
-    cfg, ip, call = s.cfg, s.ip, s.call
+def bind(s, cfg, ip, log, call):
+    """A new session (``Session()``): the RTP (even) and RTCP port pair, from
+    audio.rtp_ports (OSError: none free); the rest of its state is made by ``start``."""
+    s.cfg, s.ip, s.log, s.call = cfg, ip, log, call
+    s.running = s.held = False  # held: we hold the call, nothing is sent
+    s.due = 0x3FFFFFFF
     lo, hi = cfg["rtp_ports"]
     lo += lo & 1
     pairs = (hi - lo + 1) // 2
@@ -43,28 +50,29 @@ def bind(s):
 
 
 def start(s, pt, remote, direction):
-    from ..hal.audio import open_sink, open_source
     from .jbuf import JitterBuffer
 
     cfg = s.cfg
     s.ptime = p = remote.ptime if 10 <= remote.ptime <= 60 else cfg["ptime"]
     s.n = n = 8 * p  # samples (and G.711 bytes) per packet
-    from . import g711
-
-    # the loops themselves (compiled ones belong to sipua.media, not to g711: the module
-    # can go; the buffers are the session's, aligned and of the right size)
-    s.enc, s.dec = g711._codec()
     s.tx = bytearray(12 + n)
-    s.txmv = memoryview(s.tx)
-    s.txpay = s.txmv[12:]
+    s.txpay = memoryview(s.tx)[12:]
     s.rx = bytearray(24 + 2 * n)  # two packets exactly: see _walk
-    s.rxmv = memoryview(s.rx)
-    s.rxpay = s.rxmv[12:12 + n]
-    s.pcm = bytearray(2 * n)
-    s.play = s.rxmv[:n]  # rx is free between reads: the frame played out
-    s.sink = open_sink(cfg["sink"], n)
-    s.source = open_source(cfg["source"], n, sink=s.sink)
-    forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's or i2s's
+    mv = memoryview(s.rx)
+    s.rxpay = mv[12:12 + n]
+    s.play = mv[:n]  # rx is free between reads: the frame played out
+    # "silence" and "null" need no object, and with both no codec, PCM frame or decode
+    # table: the payload is the law's silence code, made once (_apply), and nothing is
+    # decoded for nobody (rtp.py: source / sink None)
+    s.pcm = s.table = None
+    src, snk = cfg["source"], cfg["sink"]
+    if src != "silence" or snk != "null":
+        from ..hal.audio import open_sink, open_source
+
+        s.sink = None if snk == "null" else open_sink(snk, n)
+        s.source = None if src == "silence" else open_source(src, n, sink=s.sink)
+        forget("sipua.hal.audio")  # the openers; the objects are plain's, tone's, wav's, i2s's
+        _pcm(s)
     s.jb = JitterBuffer(n, p, start_ms=cfg["jitter_ms"])
     tx = s.tx
     tx[0] = 0x80
@@ -74,8 +82,9 @@ def start(s, pt, remote, direction):
     s.ts_hi, s.ts_lo = r >> 16, r & 0xFFFF
     s.seq = urandom_u32() & 0xFFFF
     s.mark = 1
-    # counters: packets/octets sent, packets accepted, dropped (bad_ssrc, other)
-    s.sent = s.octets = s.received = s.bad_ssrc = s.dropped = 0
+    # counters: packets/octets sent, packets accepted, dropped (bad_ssrc, other, stray:
+    # from another source)
+    s.sent = s.octets = s.received = s.bad_ssrc = s.dropped = s.stray = 0
     s.rssrc = None  # the far end's SSRC, as (high 16 bits, low 16 bits)
     s.rts = None  # the far end's first timestamp, as halves
     s.max_seq = s.base_seq = -1  # extended highest sequence number received
@@ -93,25 +102,49 @@ def start(s, pt, remote, direction):
     s.due = s.t0
     s.running = True
     s.sched.watch(s.rtp, POLLIN, s._rx)
-    s.sched.watch(s.rtcp, POLLIN, s._rtcp_rx)
+    s.sched.watch(s.rtcp, POLLIN, s._rtcp)
     _sessions.append(s)
     _clock.due = s.t0 if not _clock.due or s.t0 < _clock.due else _clock.due
     s.sched.media = _clock
-    s._rtcp_timer = s.sched.call_later(2500, s._report)  # RFC 3550 §6.2: half an interval
-    s.log.info("media", "start", call=s.call, codec=_NAMES.get(pt), ptime=p,
+    s._rtcp_timer = s.sched.call_later(2500, s._rtcp)  # RFC 3550 §6.2: half an interval
+    s.log.info("media", "start", call=s.call, codec=_name(pt), ptime=p,
                local="%s:%d" % (s.ip, s.port), remote=_where(s), dir=direction)
+
+
+def _pcm(s):
+    from . import g711
+
+    # the loops themselves (compiled ones belong to sipua.media, not to g711: the module
+    # can go; the buffer is the session's, aligned and of the right size)
+    s.enc, s.dec = g711._codec()
+    s.pcm = bytearray(2 * s.n)
+    forget("sipua.media.g711")
+
+
+def listen(s, sink):
+    """``sink`` in place of the session's (tests: a recorder), with what decoding needs."""
+    from . import g711
+
+    s.sink = sink
+    if s.pcm is None:
+        _pcm(s)
+    s.table = g711.table(s.pt)
 
 
 def _apply(s, pt, remote, direction):
     import socket
 
-    from . import g711
-
     s.pt = pt
     s.tx[1] = pt
-    s.jb.fill = g711.SILENCE[pt]
-    s.table = g711.table(pt)  # the decode table of the law
-    forget("sipua.media.g711")  # (where the loops are its own, they keep it)
+    s.jb.fill = f = 0xD5 if pt else 0xFF  # the law's silence (g711.SILENCE)
+    if s.source is None:
+        for i in range(12, len(s.tx)):
+            s.tx[i] = f
+    if s.sink is not None:
+        from . import g711
+
+        s.table = g711.table(pt)  # the decode table of the law
+        forget("sipua.media.g711")  # (where the loops are its own, they keep it)
     s.rdtmf = remote.dtmf_pt
     s.addr = (remote.ip, remote.port)
     s.dir = direction
@@ -125,6 +158,25 @@ def _apply(s, pt, remote, direction):
         except OSError as e:
             s.log.warn("media", "connect_failed", call=s.call, err=str(e))
             s.sending = False
+            return
+        if s.sx is None:
+            _stray(s, socket)
+
+
+def _stray(s, socket):
+    """Once the RTP socket is connected: a second one on its port, not connected, for the
+    datagrams of any other source (rtp.py's docstring); none where SO_REUSEADDR is not."""
+    x = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for y in (s.rtp, x):  # the RTP socket's bind is done: a probe still finds it taken
+            y.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        x.bind(socket.getaddrinfo(s.ip, s.port)[0][-1])
+    except (OSError, AttributeError):  # no SO_REUSEADDR on this port: not counted
+        x.close()
+        return
+    x.setblocking(False)
+    s.sx = x
+    s.sched.watch(x, POLLIN, s._stray)
 
 
 def update(s, pt, remote, direction):
@@ -137,7 +189,7 @@ def update(s, pt, remote, direction):
         s.max_seq = s.base_seq = -1
         s.jb.reset()
     s.mark = 1
-    s.log.info("media", "update", call=s.call, codec=_NAMES.get(pt), remote=_where(s),
+    s.log.info("media", "update", call=s.call, codec=_name(pt), remote=_where(s),
                dir=direction)
 
 
@@ -158,16 +210,18 @@ def stop(s, reason="hangup"):
             _clock.due = 0
         for x in (s.source, s.sink):
             try:
-                x.close()
+                if x is not None:
+                    x.close()
             except Exception:  # noqa: BLE001 - a sink that cannot close loses its tail
                 pass
         st = s.stats()
         s.log.info("media", "stop", call=s.call, reason=reason, sent=st["sent"],
                    received=st["received"], lost=st["lost"], late=st["late"],
-                   jitter_ms=st["jitter_ms"])
-    for x in (s.rtp, s.rtcp):
-        s.sched.unwatch(x)
-        x.close()
+                   jitter_ms=st["jitter_ms"], stray=st["stray"])
+    for x in (s.rtp, s.rtcp, s.sx):
+        if x is not None:
+            s.sched.unwatch(x)
+            x.close()
 
 
 def _where(s):

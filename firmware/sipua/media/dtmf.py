@@ -1,17 +1,26 @@
-"""RFC 4733 telephone-events out (console ``dtmf 123#``), loaded while digits are sent.
+"""RFC 4733 telephone-events out (console ``dtmf 123#``), loaded while digits are sent; and
+an event coming in (``heard``: ``rtp.py`` loads this for the first packet of each).
 
 Each digit is one event: its packets replace the audio packets, one per ptime, all with the
 timestamp of the event's start and the marker on the first; the duration field grows by a
 ptime each time up to ``_EV_MS``, then the end packet (E bit) goes out three times
 (§2.5.1.4), each with a sequence number of its own. ``_GAP_MS`` of audio separate two
-digits. Events coming in are read by ``rtp.py`` (``media dtmf digit=5``).
+digits. An event coming in is logged once (``media dtmf digit=5``) and kept for ``status``.
 """
 
 from ..compat import const, forget
-from .rtp import DIGITS
+
+DIGITS = "0123456789*#ABCD"  # RFC 4733 events 0-15
 
 _EV_MS = const(100)  # the tone's length
 _GAP_MS = const(60)  # audio between two digits
+
+
+def heard(s, event):
+    if event < 16:
+        d = DIGITS[event]
+        s.digits = (s.digits + d)[-32:]
+        s.log.info("media", "dtmf", call=s.call, digit=d)
 
 
 def send(s, digits):
@@ -56,4 +65,6 @@ def step(s, ev):
         if ev[5] >= 3:  # the end packet three times, then a pause
             ev[1] = -1
             ev[4] = _GAP_MS
+            if s.source is None:  # silence: its code back where the event's bytes went
+                tx[12] = tx[13] = tx[14] = tx[15] = s.jb.fill
     return True

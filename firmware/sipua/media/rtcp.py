@@ -1,5 +1,6 @@
 """RTCP (RFC 3550 §6) for a media ``Session``: our report every ~5 s, BYE at the end, the
-far end's reports read back.
+far end's reports read back; and the session's ``stats`` (the same numbers). Loaded for
+each through ``Session._rtcp`` (``run``) and forgotten after it.
 
 Ours is a compound packet: SR while we send (RR when we do not) with one report block about
 the far end's stream once it has sent, then SDES with our CNAME. The NTP time in our SR is
@@ -9,6 +10,49 @@ allocate.
 """
 
 from struct import pack, unpack_from
+
+from ..compat import readinto, urandom_u32
+
+_MS = 5000  # the report interval (the first after half of it: ctl.py)
+
+
+def run(s, sock, ev):
+    if sock is not None:  # the poller: what came on the RTCP socket
+        while True:
+            try:
+                n = readinto(sock, s.rx)  # in the RTP buffer: free now
+            except OSError:
+                return
+            if not n:
+                return
+            s.rtcp_in += 1
+            parse(s, n)
+    if not ev:
+        return stats(s)
+    try:
+        s.rtcp.send(report(s))
+        s.rtcp_out += 1
+    except OSError:
+        pass
+    # RFC 3550 §6.3.1: the interval randomised over [0.5, 1.5] of its value
+    s._rtcp_timer = s.sched.call_later(_MS // 2 + urandom_u32() % _MS, s._rtcp)
+
+
+def stats(s):
+    """For ``status``: the stream's numbers (polled by host tools)."""
+    jb = s.jb
+    out = {"local": "%s:%d" % (s.ip, s.port)}  # type: dict
+    if jb is None:
+        return out
+    expected = s.max_seq - s.base_seq + 1 if s.base_seq >= 0 else 0
+    lost = expected - s.received
+    out.update({"codec": "PCMA" if s.pt else "PCMU", "ptime": s.ptime,
+                "remote": "%s:%d" % s.addr, "dir": s.dir, "sent": s.sent,
+                "received": s.received, "lost": lost if lost > 0 else 0,
+                "late": jb.late, "jitter_ms": jb.jitter_ms(), "bad_ssrc": s.bad_ssrc,
+                "dropped": s.dropped, "stray": s.stray, "dtmf": s.digits,
+                "rtcp": {"sent": s.rtcp_out, "received": s.rtcp_in, "far": s.far}})
+    return out
 
 
 def _ntp(ms):

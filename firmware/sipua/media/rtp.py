@@ -12,10 +12,13 @@ module's ``_Clock``) when the earliest session is due; packet N leaves at start 
 drift). Each tick also plays one frame out of the jitter buffer into the sink.
 
 Symmetric RTP (RFC 4961): we send from the port we receive on, to the address and port of
-the far end's SDP, and the sockets are ``connect``ed to it: the kernel drops datagrams from
-any other source (never seen here, so not counted) and ``readinto`` needs no heap. There is
-no latching onto another source address (a far end behind a NAT it does not tell us about
-is not heard): an unauthenticated packet must not redirect a call's audio. The far end's
+the far end's SDP, and the sockets are ``connect``ed to it, so ``readinto`` needs no heap and
+sees the far end alone. Datagrams from any other source go to a second, unconnected socket
+on the RTP port (SO_REUSEADDR; Linux and lwIP give a connected socket its peer's datagrams,
+the other one the rest): drained unread and counted (``stray``); on a port without
+SO_REUSEADDR they are dropped uncounted. There is no latching onto another source address
+(a far end behind a NAT it does not tell us about is not heard): an unauthenticated packet
+must not redirect a call's audio. The far end's
 SSRC is taken from its first packet; packets with another SSRC are dropped and counted
 (``bad_ssrc``) unless the stream has been silent for ``_SSRC_IDLE_MS`` (a restarted source).
 
@@ -28,13 +31,11 @@ RTP headers (an audio packet is header + one frame, an event packet header + 4 b
 """
 
 from .. import log as logmod
-from ..compat import const, forget, readinto, urandom_u32
+from ..compat import const, forget, readinto
+from ..netio import drain
 
 _CATCH_UP = const(5)  # packets sent at once by a late loop; older ones are skipped
 _SSRC_IDLE_MS = const(1000)
-_RTCP_MS = const(5000)  # RTCP report interval (ctl.py: the first after half of it)
-DIGITS = "0123456789*#ABCD"  # RFC 4733 events 0-15
-_NAMES = {0: "PCMU", 8: "PCMA"}  # for the log and status (ctl.py)
 
 _sessions = []
 
@@ -79,10 +80,8 @@ class Session:
     n: int
     pt: int
     tx: bytearray
-    txmv: memoryview
     txpay: memoryview
     rx: bytearray
-    rxmv: memoryview
     rxpay: memoryview
     pcm: bytearray
     play: memoryview
@@ -100,6 +99,7 @@ class Session:
     octets: int
     received: int
     bad_ssrc: int
+    stray: int
     dropped: int
     max_seq: int
     base_seq: int
@@ -111,18 +111,10 @@ class Session:
 
     def __init__(self, sched, cfg, ip, log=None, call=0):
         self.sched = sched
-        self.cfg = cfg
-        self.log = log or logmod.log
-        self.call = call
-        self.ip = ip
-        self.running = False
-        self.held = False  # we hold the call: nothing is sent
-        self.due = 0x3FFFFFFF
-        self.jb = None  # the jitter buffer, and the rest of the stream's state: start()
-        self.rtp = self.rtcp = self.source = self.sink = self.enc = self.dec = None
-        self.table = None
-        self.rdtmf = self.rssrc = self.rts = self.ev = self.far = self.sr = self.rep = None
-        self._ctl("bind")
+        # the stream's objects, made by start() (None here: the type checker's cue)
+        self.jb = self.rtp = self.sx = self.source = self.sink = self.enc = self.dec = \
+            self.ev = self.rdtmf = self.rssrc = self.rts = None
+        self._ctl("bind", cfg, ip, log or logmod.log, call)
 
     def _ctl(self, name, *args):
         from . import ctl
@@ -142,21 +134,8 @@ class Session:
         self._ctl("stop", reason)
 
     def stats(self):
-        """For ``status`` (polled by host tools: kept here, not in ctl.py)."""
-        jb = self.jb
-        out = {"local": "%s:%d" % (self.ip, self.port)}  # type: dict
-        if jb is None:
-            return out
-        expected = self.max_seq - self.base_seq + 1 if self.base_seq >= 0 else 0
-        lost = expected - self.received
-        out.update({"codec": _NAMES.get(self.pt), "ptime": self.ptime,
-                    "remote": "%s:%d" % self.addr, "dir": self.dir, "sent": self.sent,
-                    "received": self.received, "lost": lost if lost > 0 else 0,
-                    "late": jb.late, "jitter_ms": jb.jitter_ms(), "bad_ssrc": self.bad_ssrc,
-                    "dropped": self.dropped, "dtmf": self.digits,
-                    "rtcp": {"sent": self.rtcp_out, "received": self.rtcp_in,
-                             "far": self.far}})
-        return out
+        """For ``status`` and the stop line (rtcp.py's: its numbers are the reports')."""
+        return self._rtcp(None, 0)
 
     # -- sending: one packet per ptime ----------------------------------------------------
     def tick(self, now):
@@ -183,8 +162,10 @@ class Session:
         ev = self.ev
         if ev is not None and ev[6](self, ev):  # a DTMF event's packet instead of audio
             return
-        self.source.read(self.pcm)
-        self.enc(self.pcm, self.txpay, self.n, self.pt)  # g711's loop (A-law: pt 8)
+        src = self.source
+        if src is not None:  # None: silence, its code in the payload since _apply
+            src.read(self.pcm)
+            self.enc(self.pcm, self.txpay, self.n, self.pt)  # g711's loop (A-law: pt 8)
         self._send(12 + self.n, self.pt, self.ts_hi, self.ts_lo)
 
     def _send(self, length, pt, hi, lo):
@@ -197,7 +178,7 @@ class Session:
         tx[6], tx[7] = lo >> 8, lo & 255
         self.seq = (seq + 1) & 0xFFFF
         try:
-            self.rtp.send(self.txmv[:length] if length != len(tx) else tx)
+            self.rtp.send(memoryview(tx)[:length] if length != len(tx) else tx)
         except OSError:  # ICMP unreachable from a far end not yet listening: go on
             pass
         self.sent += 1
@@ -210,6 +191,9 @@ class Session:
         send(self, digits)
 
     # -- receiving --------------------------------------------------------------------------
+    def _stray(self, sock, ev):
+        self.stray += drain(sock)  # from another source: counted, never heard
+
     def _rx(self, sock, ev):
         while True:
             try:
@@ -270,58 +254,39 @@ class Session:
             if d < 0x8000:
                 self.max_seq = m + d
         if pt == self.rdtmf:
-            self._event_in(rx[off + hl], rx[off + hl + 1], ts)
+            if ts != self.rev:  # a new event (its other packets repeat the timestamp)
+                self.rev = ts
+                from .dtmf import heard
+
+                heard(self, rx[off + hl])
+                forget("sipua.media.dtmf")
         elif pt != self.pt or size - hl != self.n:
             self.dropped += 1
         else:
             self.received += 1
-            self.jb.put(seq, ts, self.rxmv[off + hl:off + size] if off or hl != 12 else
+            self.jb.put(seq, ts, memoryview(rx)[off + hl:off + size] if off or hl != 12 else
                         self.rxpay, now)
-
-    def _event_in(self, event, flags, ts):
-        if ts == self.rev or event > 15:
-            return  # a packet of the event already logged (or one we do not know)
-        self.rev = ts
-        d = DIGITS[event]
-        self.digits = (self.digits + d)[-32:]
-        self.log.info("media", "dtmf", call=self.call, digit=d)
 
     def _playout(self):
         play = self.play
         if self.jb.pop(play) == 2:
+            if self.sink is None:
+                return  # the null sink: nothing to decode
             fill = self.jb.fill  # the law's silence
             for i in range(self.n):
                 play[i] = fill
-        self.dec(play, self.pcm, self.n, self.table)
-        self.sink.write(self.pcm)
+        if self.sink is not None:
+            self.dec(play, self.pcm, self.n, self.table)
+            self.sink.write(self.pcm)
 
     # -- RTCP --------------------------------------------------------------------------------
-    def _report(self):
-        from . import rtcp  # loaded for each report and forgotten: it runs every ~5 s
-
-        try:
-            self.rtcp.send(rtcp.report(self))
-            self.rtcp_out += 1
-        except OSError:
-            pass
-        finally:
-            forget("sipua.media.rtcp")
-        # RFC 3550 §6.3.1: the interval randomised over [0.5, 1.5] of its value
-        self._rtcp_timer = self.sched.call_later(
-            _RTCP_MS // 2 + urandom_u32() % _RTCP_MS, self._report)
-
-    def _rtcp_rx(self, sock, ev):
+    def _rtcp(self, sock=None, ev=1):
+        """rtcp.py, loaded for each use and forgotten (it runs every ~5 s): what came on the
+        RTCP socket (called by the poller), our report (by its timer: no argument), the
+        stats (ev 0)."""
         from . import rtcp
 
         try:
-            while True:
-                try:
-                    n = readinto(sock, self.rx)  # RTCP, in the RTP buffer: free now
-                except OSError:
-                    return
-                if not n:
-                    return
-                self.rtcp_in += 1
-                rtcp.parse(self, n)
+            return rtcp.run(self, sock, ev)
         finally:
             forget("sipua.media.rtcp")

@@ -4,7 +4,6 @@ other servers). Loaded to hang up; the call agent forgets it when the last call 
 ended."""
 
 from ..dns import Target
-from .auth import Auth
 from .call import ACTIVE, CALLING, ENDED, RINGING
 from .ctrans import RESPONSE
 from .reg import _REASONS
@@ -16,7 +15,11 @@ from .uri import parse_uri
 def hangup(calls, call_id):
     """The console's hangup: 486 to a ringing incoming call, CANCEL a ringing outgoing one
     (after a 1xx, RFC 3261 §9.1), BYE an established one."""
-    c = calls.find(call_id) if call_id is not None else calls._current()
+    c = None
+    for x in calls.calls:  # that call, or the first one not ended
+        if x.id == call_id if call_id is not None else x.state != ENDED:
+            c = x
+            break
     if c is None:
         return None
     if c.direction == "in" and c.state == RINGING:
@@ -65,14 +68,10 @@ def _send(calls, c, req, targets, tried):
     tried.append(target_key(nxt))
 
     def done(outcome, resp):
-        if outcome == RESPONSE and resp.status in (401, 407):
-            if c.auth_bye is None:
-                acc = c.line.account
-                c.auth_bye = Auth(acc.auth_user, acc.password, acc.ha1)
-            if c.auth_bye.answer(req, resp):
-                req.cseq += 1
-                calls.stack.request(req, nxt, done)
-                return
+        if outcome == RESPONSE and resp.status in (401, 407) and c.digest().answer(req, resp):
+            req.cseq += 1
+            calls.stack.request(req, nxt, done)
+            return
         if outcome == RESPONSE:
             calls._end(c, "hangup")
             return

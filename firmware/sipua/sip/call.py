@@ -26,16 +26,15 @@ ENDED = "ended"
 # audio.* when no config gave them (tests that build Calls alone): config.py's defaults
 _AUDIO = {"source": "silence", "sink": "null", "codecs": ("PCMU", "PCMA"), "ptime": 20,
           "rtp_ports": (40000, 40100), "jitter_ms": 40}
-# loaded for each offer or answer and forgotten after it (a Media it made, kept, keeps it)
-_SDP = "sipua.sip.sdp"
-_OFFER = "sipua.sip.offer"
-_CALLIN = "sipua.sip.callin"  # an incoming call's INVITE and answer, loaded for each
-_INVITE = "sipua.sip.invite"  # the dialog made by the INVITE, its ACK and CANCEL
-# forgotten when the last call ends (the package stays: it keeps g711's compiled loops)
-_MEDIA = ("sipua.sip.callout", "sipua.sip.invite", "sipua.sip.bye", "sipua.media.rtp",
-          "sipua.media.rtcp", "sipua.media.dtmf", "sipua.media.ctl",
-          "sipua.media.g711", "sipua.media.g711p", "sipua.media.jbuf", "sipua.hal.audio",
-          "sipua.hal.plain", "sipua.hal.tone", "sipua.hal.wav", "sipua.hal.i2s")
+# forgotten when the last call ends (the package stays: it keeps g711's compiled loops); one
+# string, not fifteen (a long string constant is an object on the heap while we are loaded)
+_MEDIA = "callout invite bye media.rtp media.rtcp media.dtmf media.ctl media.g711 " \
+    "media.g711p media.jbuf hal.audio hal.plain hal.tone hal.wav hal.i2s"
+
+
+def _gone(names):
+    """Forget the modules named short: "offer sdp" (sip.*), "media.rtp" (sipua.*)."""
+    forget(*[("sipua." if "." in n else "sipua.sip.") + n for n in names.split()])
 
 
 class Call:
@@ -56,9 +55,9 @@ class Call:
         self.provisional = False
         self.cancel_pending = False
         self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions
-        self.tried = []
-        self.auth = None  # digest state of the INVITE, and of the BYE
-        self.auth_bye = None
+        self.tried = []  # the INVITE's servers (None once answered)
+        self.auth = None  # digest state of the INVITE (dropped once answered: it holds the
+        # request), then of a re-INVITE or BYE: made for their first challenge (digest())
         self.answer_sdp = None  # our SDP answer to an incoming offer
         self.media = None  # media.rtp.Session: its ports are in our SDP
         self.offer = None  # the far end's SDP (sdp.Media) of an incoming INVITE, until used
@@ -66,6 +65,15 @@ class Call:
         self.sid = urandom_u32() & 0x7FFFFFFF  # o= session id, and its version:
         self.ver = 0  # + 1 for each offer or answer of ours
         self.held = False  # we hold the far end (console hold)
+
+    def digest(self):
+        """The call's digest state (sip.auth.Auth), made when first asked for."""
+        if self.auth is None:
+            from .auth import Auth
+
+            acc = self.line.account
+            self.auth = Auth(acc.auth_user, acc.password, acc.ha1)
+        return self.auth
 
     def status(self, now):
         return {"id": self.id, "account": self.line.account.label, "direction": self.direction,
@@ -100,7 +108,7 @@ class Calls:
         from . import sdp  # loaded for each offer or answer and forgotten after it
 
         self.ours = sdp.payloads(audio["codecs"])  # payload types in our order
-        forget(_SDP)
+        _gone("sdp")
         self.stack = stack
         self.locator = locator
         self.log = log or logmod.log
@@ -146,29 +154,13 @@ class Calls:
         try:
             return getattr(offer, name)(self, *args)
         finally:
-            forget(_OFFER, _SDP)
+            _gone("offer sdp")
 
     # -- hanging up --------------------------------------------------------------------------
     def hangup(self, call_id=None):
         from .bye import hangup  # forgotten when the last call has ended
 
         return hangup(self, call_id)
-
-    def _current(self):
-        for c in self.calls:
-            if c.state != ENDED:
-                return c
-        return None
-
-    def _bye(self, c):
-        from .bye import bye  # forgotten when the last call has ended
-
-        bye(self, c)
-
-    def _new(self, line, direction, remote):
-        c = Call(self.next_id, line, direction, remote)
-        self.next_id += 1
-        return c
 
     def _stop(self, c, reason):
         m = c.media
@@ -186,79 +178,31 @@ class Calls:
         if c in self.calls:
             self.calls.remove(c)
         if not self.calls:
-            forget(*_MEDIA)  # the media code is loaded with the next call's SDP
+            _gone(_MEDIA)  # the media code is loaded with the next call's SDP
             if self.on_idle is not None:
                 self.on_idle()
 
-    # -- incoming ----------------------------------------------------------------------------
-    def on_request(self, m, stx):
-        """The stack hands us INVITE, BYE and ACK (OPTIONS and errors it answers itself)."""
-        method = m.method
-        if m.to_tag:
-            self._in_dialog(m, stx)
-        elif method == "INVITE":
-            from .callin import incoming
-
-            try:
-                incoming(self, m, stx)
-            finally:
-                forget(_CALLIN, _INVITE)
-        elif stx is not None:
-            stx.respond(481 if method == "BYE" else 405,
-                        "Call/Transaction Does Not Exist" if method == "BYE" else
-                        "Method Not Allowed")
-
-    def answer(self, call_id=None):
-        c = None
-        for x in self.calls:
-            if x.direction == "in" and x.state == RINGING and (call_id is None
-                                                               or x.id == call_id):
-                c = x
-                break
-        if c is None:
-            return None
-        from .callin import answer
+    # -- incoming: callin.py, loaded for each and forgotten after it ------------------------
+    def _in(self, name, *args):
+        from . import callin
 
         try:
-            return answer(self, c)
+            return getattr(callin, name)(self, *args)
         finally:
-            forget(_CALLIN, _INVITE)
+            _gone("callin invite")
 
-    def auto_answer(self, c):
-        if c.state == RINGING:
-            self.answer(c.id)
+    def on_request(self, m, stx):
+        """The stack hands us INVITE, BYE and ACK (OPTIONS and errors it answers itself)."""
+        self._in("request", m, stx)
+
+    def answer(self, call_id=None):
+        return self._in("answer", call_id)
+
+    def on_cancel(self, stx):
+        self._in("cancelled", stx)
 
     def _on_ack(self, stx, c):
         stx.on_ack = lambda m: self.sdp("acked", c, m)
-
-    def _in_dialog(self, m, stx):
-        c = None
-        for x in self.calls:
-            d = x.dialog
-            if d is not None and d.call_id == m.call_id and d.local_tag == m.to_tag:
-                c = x
-                break
-        if m.method == "ACK":
-            return  # the ACK of a 2xx reached the transaction's on_ack; nothing else to do
-        if c is None:
-            if stx is not None:
-                stx.respond(481, "Call/Transaction Does Not Exist")
-            return
-        if m.method == "BYE":
-            stx.respond(200, "OK")
-            self.log.info("call", "remote_bye", call=c.id)
-            self._end(c, "remote hangup")
-        elif m.method == "INVITE":  # re-INVITE: a new offer (address, port, hold)
-            self.sdp("reinvite", c, m, stx)
-        else:
-            stx.respond(200, "OK")
-
-    def on_cancel(self, stx):
-        for c in self.calls:
-            if c.txn is stx:
-                self.log.info("call", "remote_cancel", call=c.id)
-                self._end(c, "cancelled")
-                return
 
 
 # -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---

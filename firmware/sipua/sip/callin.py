@@ -1,14 +1,58 @@
-"""An incoming call until it is answered: the INVITE (180 with a To-tag, 486 busy, 488 no
-common codec, 503 no RTP ports) and ``answer`` (200 with the SDP). Loaded for the INVITE
-and for ``answer``, forgotten after each: a running call keeps nothing of it."""
+"""The far end's requests (``Calls.on_request``, ``on_cancel``) and an incoming call until it
+is answered: the INVITE (180 with a To-tag, 486 busy, 488 no common codec, 503 no RTP
+ports), ``answer`` (200 with the SDP), BYE, re-INVITE, CANCEL. Loaded for each through
+``Calls._in`` and forgotten after it: a running call keeps nothing of it."""
 
 from ..compat import const
 from ..dns import Target
-from .call import ACTIVE, ENDED, Call
+from .call import ACTIVE, ENDED, RINGING, Call
 from .invite import uas_dialog
 from .scan import text
 
 _H_FROM = const(2)  # hdr.py's id (tests/host/test_sip_msg_ids.py checks it)
+
+
+def request(calls, m, stx):
+    method = m.method
+    if m.to_tag:
+        _in_dialog(calls, m, stx)
+    elif method == "INVITE":
+        incoming(calls, m, stx)
+    elif stx is not None:
+        stx.respond(481 if method == "BYE" else 405,
+                    "Call/Transaction Does Not Exist" if method == "BYE" else
+                    "Method Not Allowed")
+
+
+def _in_dialog(calls, m, stx):
+    c = None
+    for x in calls.calls:
+        d = x.dialog
+        if d is not None and d.call_id == m.call_id and d.local_tag == m.to_tag:
+            c = x
+            break
+    if m.method == "ACK":
+        return  # the ACK of a 2xx reached the transaction's on_ack; nothing else to do
+    if c is None:
+        if stx is not None:
+            stx.respond(481, "Call/Transaction Does Not Exist")
+        return
+    if m.method == "BYE":
+        stx.respond(200, "OK")
+        calls.log.info("call", "remote_bye", call=c.id)
+        calls._end(c, "remote hangup")
+    elif m.method == "INVITE":  # re-INVITE: a new offer (address, port, hold)
+        calls.sdp("reinvite", c, m, stx)
+    else:
+        stx.respond(200, "OK")
+
+
+def cancelled(calls, stx):
+    for c in calls.calls:
+        if c.txn is stx:
+            calls.log.info("call", "remote_cancel", call=c.id)
+            calls._end(c, "cancelled")
+            return
 
 
 def incoming(calls, m, stx):
@@ -49,10 +93,17 @@ def incoming(calls, m, stx):
     stx.respond(180, "Ringing", [("Contact", contact)])
     calls.log.info("call", "incoming", call=c.id, remote=remote)
     if line.account.auto_answer:
-        calls.sched.call_later(500, calls.auto_answer, c)
+        calls.sched.call_later(500, calls.answer, c.id)  # still ringing then: answered
 
 
-def answer(calls, c):
+def answer(calls, call_id):
+    c = None
+    for x in calls.calls:
+        if x.direction == "in" and x.state == RINGING and (call_id is None or x.id == call_id):
+            c = x
+            break
+    if c is None:
+        return None
     body = c.answer_sdp
     if body is None:  # no offer in the INVITE: ours goes in the 200, the answer in the ACK
         try:

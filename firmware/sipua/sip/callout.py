@@ -5,7 +5,7 @@ answered or ends: nothing of it is left to a running call (its transaction's cal
 
 from ..compat import const, forget
 from .auth import Auth
-from .call import ACTIVE, CALLING, ENDED, RINGING, _send_stateless
+from .call import ACTIVE, CALLING, ENDED, RINGING, Call, _send_stateless
 from .ctrans import RESPONSE, TIMEOUT, ClientTxn
 from .invite import cancel, uac_dialog
 from .msg import Request
@@ -13,6 +13,7 @@ from .reg import _REASONS
 from .servers import describe, hold_for, target_key, untried
 
 _H_RETRY_AFTER = const(16)  # hdr.py's id (tests/host/test_sip_msg_ids.py checks it)
+_hedges = []  # the hedge timers (their arguments keep this module and the call alive)
 
 
 def dial(calls, dest, line_index):
@@ -21,7 +22,8 @@ def dial(calls, dest, line_index):
     line = calls.lines[line_index]
     acc = line.account
     uri = dest if ":" in dest else "sip:%s@%s" % (dest, acc.domain)
-    c = calls._new(line, "out", uri)
+    c = Call(calls.next_id, line, "out", uri)
+    calls.next_id += 1
     calls.calls.append(c)
     targets = line.targets()
     if not targets:
@@ -54,7 +56,7 @@ def _invite(calls, c, target):
     t = c.txn = stack.request(req, target, lambda o, r: _result(calls, c, o, r),
                               on_provisional=lambda r: _provisional(calls, c, r),
                               on_2xx=calls._reack(c))
-    calls.sched.call_later(stack.t1 * 3 // 2, _hedge, calls, c, t)
+    _hedges.append(calls.sched.call_later(stack.t1 * 3 // 2, _hedge, calls, c, t))
 
 
 def _hedge(calls, c, t):
@@ -127,11 +129,16 @@ def _answered(calls, c, resp):
     # needs neither its request nor this module any more, and the call neither of them
     t = c.txn
     t.on_provisional = t.req = None
-    c.txn = c.invite = None
+    for h in _hedges:  # the INVITE was answered: nothing is left to hedge
+        if h.args and h.args[1] is c:
+            h.cancel()
+    c.txn = c.invite = c.tried = c.auth = None  # (the digest state holds the INVITE too)
     _send_stateless(calls.stack, c.ack, c.server)
     forget("sipua.sip.callout", "sipua.sip.invite")  # what is left of the call is call.py's
     if c.cancel_pending or c.state == ENDED:
-        calls._bye(c)  # answered as we hung up: end it properly
+        from .bye import bye  # (forgotten when the last call has ended)
+
+        bye(calls, c)  # answered as we hung up: end it properly
         return
     c.state = ACTIVE
     c.started = calls.sched.now()

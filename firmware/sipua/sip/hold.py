@@ -26,8 +26,7 @@ def hold(calls, call_id=None, on=True):
             if c.state == ACTIVE:
                 calls.sdp("answer_in", c, resp.body)
             return
-        if outcome == RESPONSE and resp.status in (401, 407) and c.auth is not None \
-                and c.auth.answer(req, resp):
+        if outcome == RESPONSE and resp.status in (401, 407) and c.digest().answer(req, resp):
             req.cseq = c.dialog.local_cseq = req.cseq + 1
             stack.request(req, target, done)
             return

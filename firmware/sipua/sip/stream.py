@@ -137,6 +137,8 @@ def _read(tp, f):
             return
         msg = bytes(buf[:n])
         buf[:n] = b""
+        if not buf:  # a bytearray keeps its largest size: a big message's would stay
+            f.rbuf = buf = bytearray()
         tp.stack.receive(msg, f, f.peer, False)
 
 
