@@ -45,6 +45,10 @@ def table(fig, budgets):
         print("  %-16s %8s %8s %8s  %s" % r)
     print("  (phase figures: the simulation's %s KB taken out; see tools/heap32/harness.py)"
           % kb(fig["sim"]["tcp"]))
+    pl = fig["placements"]
+    print("  (each the least of %d heap placements, pystack %s words: %s)" % (
+        len(pl["pystack_words"]), "/".join(str(w) for w in pl["pystack_words"]),
+        ", ".join("%s %s" % (p, "/".join(kb(x) for x in v)) for p, v in pl["phases"].items())))
     print()
     print("  %-16s %8s %8s %8s  (modules: what importing each loaded one alone keeps; state:"
           " the rest)" % ("phase", "KB", "modules", "state"))

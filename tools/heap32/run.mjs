@@ -3,7 +3,8 @@
 //
 //   node run.mjs PLAN.json
 //
-// PLAN: {"root": host folder copied to the interpreter's "/", "steps": [{"name", "code"}]}.
+// PLAN: {"root": host folder copied to the interpreter's "/", "steps": [{"name", "code"}],
+// "pystack": words (default 2048)}.
 // Each step is its own runPython() call: that port collects garbage only when the outermost
 // call from JavaScript returns, so after each step gc.collect() is called from here and the
 // live heap (gc.mem_alloc()) and qstr pools (micropython.qstr_info()) are read without
@@ -16,6 +17,7 @@ const plan = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 let lines = [];
 const mp = await loadMicroPython({
   heapsize: 1024 * 1024, // grows on demand: a cap proves nothing here, the live heap does
+  pystack: plan.pystack || 2048, // words; its size moves the heap's place in memory
   stdout: (s) => lines.push(s),
   stderr: (s) => lines.push(s),
 });
