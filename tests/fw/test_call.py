@@ -229,6 +229,40 @@ def test_a_server_answering_a_hedged_invite_late_is_cancelled():
         p.close()
 
 
+def test_a_hedged_invite_answered_late_with_a_2xx_is_acked_and_ended():
+    """uc2 loses the first two INVITEs and answers the third with a bare 200 (no 1xx, so
+    nothing to CANCEL): the call goes on through uc1, and uc2's late 2xx is ACKed and then
+    ended with a BYE, so the callee it reached is not left holding a call nobody is on."""
+    p = Phone()
+    seen = []
+
+    def drop():
+        seen.append(1)
+        return len(seen) <= 2
+
+    body = sdp.build("127.0.4.50", 30000, (8,)).encode()
+    hdrs = [("Contact", FAREND), ("Record-Route", "<sip:%s;lr>" % DOMAIN)]
+    p.uc2.peer.drop = drop
+    p.uc2.peer.answer = lambda m: (
+        [response(m, 200, "OK", "late", hdrs, body, "application/sdp")]
+        if m.method == "INVITE" else [response(m, 200, "OK", "late")]
+        if m.method == "BYE" else None)
+    try:
+        c = p.calls.call("6904")
+        assert p.run_until(lambda: c.state == ACTIVE, 3000)
+        assert UC1 in p.events("answered")[0]["server"]
+        assert p.run_until(lambda: "BYE" in p.uc2.methods(), 3000)
+        assert p.uc2.methods() == ["INVITE", "ACK", "BYE"], p.uc2.methods()
+        inv, ack, bye = (m for _, m in p.uc2.peer.got)
+        assert ack.cseq == inv.cseq and ack.to_tag == bye.to_tag == "late"
+        assert bye.ruri == b"sip:6904@127.0.4.50:5090"  # the dialog it made, along its route
+        assert bye.header("Route") == "<sip:%s;lr>" % DOMAIN
+        assert UC2 in p.events("late_answer")[0]["server"]
+        assert c.state == ACTIVE and len(p.calls.calls) == 1  # the real call, through uc1
+    finally:
+        p.close()
+
+
 def test_a_single_server_is_not_left_before_its_budget():
     """No other server to go to: the INVITE keeps its whole retry budget."""
     p = Phone(uc2="silent")

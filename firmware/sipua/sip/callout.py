@@ -62,12 +62,15 @@ def _invite(calls, c, target):
 def _hedge(calls, c, t):
     """Not even a 100 Trying (a live server sends one at once, RFC 3261 §17.2.1) after
     two sends and 1.5·T1: the INVITE goes on to the next server now, not after the
-    retry budget. Should this server answer after all, its 1xx gets a CANCEL."""
+    retry budget. Should this server answer after all, its 1xx gets a CANCEL, and a 2xx
+    (one that crossed the CANCEL, or came without a 1xx) is ACKed and ended with a BYE
+    (RFC 3261 §13.2.2.4): the callee reached through it must not hold a call nobody is on."""
     if c.txn is t and not t.state and untried(c.line.targets(first=None), c.tried):
         q = c.invite  # its own copy: the next INVITE's CSeq is not this one's CANCEL's
         t.req = Request("INVITE", q.uri, q.from_uri, q.to_uri, q.call_id, q.cseq,
                         q.from_tag, headers=list(q.headers), from_display=q.from_display)
-        t.on_result = t.on_2xx = None  # what it brings now is not this call's
+        t.on_2xx = None  # what it brings now is not this call's
+        t.on_result = _late_final(calls, c.id, c.server, t)
 
         def late(r):  # once: a second 1xx sends no second CANCEL
             t.on_provisional = None
@@ -75,6 +78,28 @@ def _hedge(calls, c, t):
 
         t.on_provisional = late
         _result(calls, c, TIMEOUT, None)
+
+
+def _late_final(calls, call_id, server, t):
+    """The hedged-away INVITE's outcome: a 2xx is ACKed (again for each retransmission) and
+    ended with a BYE."""
+
+    def answered(outcome, r):
+        if outcome != RESPONSE or r.status >= 300:
+            return
+        st = calls.stack
+        d = uac_dialog(t.req, r)
+        ack = d.request(st, "ACK", cseq=t.req.cseq)
+        _send_stateless(st, ack, server)
+        t.on_2xx = lambda r: _send_stateless(st, ack, server)
+        calls.log.info("call", "late_answer", call=call_id, server=describe(server))
+        st.request(d.request(st, "BYE"), server, _ignore)
+
+    return answered
+
+
+def _ignore(outcome, resp):
+    pass
 
 
 def _provisional(calls, c, resp):
