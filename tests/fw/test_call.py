@@ -200,17 +200,22 @@ def test_a_server_that_sent_a_1xx_owns_the_call():
         p.close()
 
 
-def test_a_server_answering_a_hedged_invite_late_is_cancelled():
-    """uc2 loses the first two INVITEs: at 1.5·T1 the call goes to uc1; uc2's late answer
-    to the third (180, then 200 would follow) gets a CANCEL, so the callee rings once."""
-    p = Phone()
+def _loses_two_invites(proxy):
+    """The proxy's first two datagrams are lost: its INVITE is hedged to the next server."""
     seen = []
 
     def drop():
         seen.append(1)
         return len(seen) <= 2
 
-    p.uc2.peer.drop = drop
+    proxy.peer.drop = drop
+
+
+def test_a_server_answering_a_hedged_invite_late_is_cancelled():
+    """uc2 loses the first two INVITEs: at 1.5·T1 the call goes to uc1; uc2's late answer
+    to the third (180, then 200 would follow) gets a CANCEL, so the callee rings once."""
+    p = Phone()
+    _loses_two_invites(p.uc2)
     p.uc2.peer.answer = lambda m: None if m.method in ("ACK", "CANCEL") else (
         [response(m, 100, "Trying"), response(m, 180, "Ringing", "p1")]
         if m.method == "INVITE" else None)
@@ -234,15 +239,9 @@ def test_a_hedged_invite_answered_late_with_a_2xx_is_acked_and_ended():
     nothing to CANCEL): the call goes on through uc1, and uc2's late 2xx is ACKed and then
     ended with a BYE, so the callee it reached is not left holding a call nobody is on."""
     p = Phone()
-    seen = []
-
-    def drop():
-        seen.append(1)
-        return len(seen) <= 2
-
+    _loses_two_invites(p.uc2)
     body = sdp.build("127.0.4.50", 30000, (8,)).encode()
     hdrs = [("Contact", FAREND), ("Record-Route", "<sip:%s;lr>" % DOMAIN)]
-    p.uc2.peer.drop = drop
     p.uc2.peer.answer = lambda m: (
         [response(m, 200, "OK", "late", hdrs, body, "application/sdp")]
         if m.method == "INVITE" else [response(m, 200, "OK", "late")]
