@@ -211,6 +211,15 @@ def _loses_two_invites(proxy):
     proxy.peer.drop = drop
 
 
+def _hedged_to_uc1(p, then):
+    """A call answered through uc1, then ``then`` seen at uc2 (its late answer dealt with)."""
+    c = p.calls.call("6904")
+    assert p.run_until(lambda: c.state == ACTIVE, 3000)
+    assert UC1 in p.events("answered")[0]["server"]
+    assert p.run_until(lambda: then in p.uc2.methods(), 3000)
+    return c
+
+
 def test_a_server_answering_a_hedged_invite_late_is_cancelled():
     """uc2 loses the first two INVITEs: at 1.5·T1 the call goes to uc1; uc2's late answer
     to the third (180, then 200 would follow) gets a CANCEL, so the callee rings once."""
@@ -220,10 +229,7 @@ def test_a_server_answering_a_hedged_invite_late_is_cancelled():
         [response(m, 100, "Trying"), response(m, 180, "Ringing", "p1")]
         if m.method == "INVITE" else None)
     try:
-        c = p.calls.call("6904")
-        assert p.run_until(lambda: c.state == ACTIVE, 3000)
-        assert UC1 in p.events("answered")[0]["server"]
-        assert p.run_until(lambda: "CANCEL" in p.uc2.methods(), 3000)
+        c = _hedged_to_uc1(p, "CANCEL")
         p.run_until(lambda: False, 100)
         # the 3rd send (the two before lost), and one CANCEL for its 100 and 180
         assert p.uc2.methods() == ["INVITE", "CANCEL"], p.uc2.methods()
@@ -247,10 +253,7 @@ def test_a_hedged_invite_answered_late_with_a_2xx_is_acked_and_ended():
         if m.method == "INVITE" else [response(m, 200, "OK", "late")]
         if m.method == "BYE" else None)
     try:
-        c = p.calls.call("6904")
-        assert p.run_until(lambda: c.state == ACTIVE, 3000)
-        assert UC1 in p.events("answered")[0]["server"]
-        assert p.run_until(lambda: "BYE" in p.uc2.methods(), 3000)
+        c = _hedged_to_uc1(p, "BYE")
         assert p.uc2.methods() == ["INVITE", "ACK", "BYE"], p.uc2.methods()
         inv, ack, bye = (m for _, m in p.uc2.peer.got)
         assert ack.cseq == inv.cseq and ack.to_tag == bye.to_tag == "late"
