@@ -12,16 +12,17 @@ from .compat import forget
 CONFIG_PATH = "/config.json"
 
 
-def boot(config_path=CONFIG_PATH, sched=None, start=True):
-    """Everything before the loop: config, network, scheduler, console, then (with
-    ``start``) the agent. ``sched``: a scheduler to use (the 32-bit heap harness passes one
-    on virtual time and a simulated network). Returns (sched, start_now, console), where
-    ``start_now()`` starts the agent and returns it (None in safe idle mode): the harness
-    measures the booted phone before it."""
+def boot(config_path=CONFIG_PATH, sched=None, start=True, claim=None):
+    """Everything before the loop: the firmware's names, config, network, scheduler,
+    console, then (with ``start``) the agent. ``sched``: a scheduler to use (the 32-bit heap
+    harness passes one on virtual time and a simulated network). ``claim``: intern every
+    name at boot (True), not (False), or where the heap affords it (None: ``names.py``).
+    Returns (sched, start_now, console), where ``start_now()`` starts the agent and returns
+    it (None in safe idle mode): the harness measures the booted phone before it."""
     from . import startup
 
     try:
-        sched, ctx, console = startup.boot(config_path, sched, start)
+        sched, ctx, console = startup.boot(config_path, sched, start, claim)
     finally:
         forget("sipua.startup")
     return sched, lambda: _start(ctx), console

@@ -17,6 +17,11 @@ from . import log as logmod
 from .compat import const
 
 _WATCHDOG_MS = const(8000)  # the rp2 hardware watchdog's longest period is 8.3 s
+# Every name claimed at boot (names.py) where the free heap is at least this (32-bit; 1.4x
+# on a 64-bit board): claimed, a phone keeps ~80 KB registered and peaks at ~97 KB setting
+# up a call (tools/heap32), so this leaves room for a call's garbage. A 100 KB ESP32 is
+# below: its names come as their code first runs (and a frozen build has them in ROM).
+_CLAIM_FREE = const(131072)
 
 
 # Log level names (config "log", console ``log``): the board's log only writes numbers.
@@ -263,10 +268,11 @@ def swap(old, cfg, console, log, heap_free=None, ip=None):
     return new
 
 
-def boot(config_path, sched=None, start=True):
-    """Everything before the loop: config, network, scheduler, console, then (with
-    ``start``) the agent. ``sched``: a scheduler to use (the 32-bit heap harness passes one
-    on virtual time and a simulated network). Returns (sched, start_now, console), where
+def boot(config_path, sched=None, start=True, claim=None):
+    """Everything before the loop: the firmware's names (``names.claim``: ``claim`` None
+    decides by the free heap), config, network, scheduler, console, then (with ``start``)
+    the agent. ``sched``: a scheduler to use (the 32-bit heap harness passes one on virtual
+    time and a simulated network). Returns (sched, start_now, console), where
     ``start_now()`` starts the agent and returns it (None in safe idle mode): the harness
     measures the booted phone before it."""
     from . import hal
@@ -274,7 +280,17 @@ def boot(config_path, sched=None, start=True):
     from .sched import Scheduler
 
     log = logmod.log
-    log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=hal.heap_free())
+    free = hal.heap_free()
+    log.info("app", "start", version=VERSION, platform=sys.platform, heap_free=free)
+    if claim is None:  # where the heap affords it; a 64-bit board's names take 1.4x
+        wide = sys.maxsize > 0x7FFFFFFF
+        claim = free is not None and free >= _CLAIM_FREE * (7 if wide else 5) // 5
+    if claim:
+        from .compat import forget
+        from .names import claim as claim_names
+
+        claim_names(log)
+        forget("sipua.names")
     cfg, err = load_config(config_path)
     _apply_log_config(log, cfg)
     if err:

@@ -1,0 +1,92 @@
+"""The qstr pool cliff (sipua/names.py): where the heap affords it, start-up interns every
+name of the firmware at boot, so no code path run later has to open a new qstr pool, which
+needs one large block. Run on MicroPython's unix port against the board's .mpy files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from hostfix import BIN
+from sipfw import build
+from sipfw.paths import FIRMWARE_DIR
+
+_NAMES = """\
+import gc, micropython, sys
+sys.path[:] = [sys.argv[1]]
+from sipua.log import log
+def names():
+    micropython.qstr_info()
+gc.collect()
+base = gc.mem_alloc()
+names()
+if sys.argv[2] == 'claim':
+    from sipua import names as claimer
+    print('claimed', claimer.claim(log))
+    del sys.modules['sipua.names']
+    print('left', ' '.join(sorted(m for m in sys.modules if m.startswith('sipua'))))
+gc.collect()
+print('kept', gc.mem_alloc() - base)
+names()
+for m in open(sys.argv[3]).read().split(','):
+    try:
+        __import__(m)
+    except ImportError:
+        pass
+names()
+"""
+
+
+def _run(tmp_path, how: str) -> tuple[str, list[int]]:
+    items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
+    mods = [it.remote[:-4].replace("/__init__", "").replace("/", ".") for it in items
+            if it.remote.startswith("sipua/") and it.remote.endswith(".mpy")]
+    script = tmp_path / "names.py"
+    script.write_text(_NAMES)
+    # a file: this port dies at start on an argument of 256 bytes or more
+    (tmp_path / "mods.txt").write_text(",".join(mods))
+    r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=4M", str(script),
+                        str(tmp_path / "tree"), how, str(tmp_path / "mods.txt")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    counts = [int(n) for n in re.findall(r"n_qstr=(\d+)", r.stdout)]
+    assert len(counts) == 3, r.stdout
+    return r.stdout, counts
+
+
+def test_claim_interns_every_name_and_keeps_no_code(tmp_path):
+    out, (before, claimed, after_all) = _run(tmp_path, "claim")
+    n = int(re.search(r"claimed (\d+)", out).group(1))
+    assert n > 60  # every module of the package but the few loaded already
+    assert "INFO app names_claimed modules=%d ms=" % n in out
+    # the modules were forgotten: only what was loaded before (and the claimer) is left
+    left = re.search(r"left (.*)", out).group(1).split()
+    assert left == ["sipua", "sipua.compat", "sipua.log"], left
+    assert claimed - before > 1000  # the firmware's names are in
+    # importing every module afterwards finds each name there already: no new pool later
+    assert after_all == claimed, (before, claimed, after_all)
+    kept = int(re.search(r"kept (\d+)", out).group(1))
+    _, (_, _, lazily) = _run(tmp_path / "lazy", "lazy")
+    assert lazily - before > 1000  # without the claim, the same imports add the names
+    # the claim keeps the names (and their pools), not the bytecode: well under what
+    # importing every module keeps (~200 KB on this 64-bit port)
+    assert kept < 80_000, kept
+
+
+def _boot(tmp_path, heap: str) -> str:
+    items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
+    assert items
+    code = ("import sys\nsys.path[:] = [%r]\nfrom sipua import app\n"
+            "app.boot('/nonexistent/config.json', start=False)\n" % str(tmp_path / "tree"))
+    r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=" + heap, "-c", code],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "INFO app start " in r.stdout
+    return r.stdout
+
+
+def test_startup_claims_where_the_heap_affords_it(tmp_path):
+    # 64-bit port: the threshold is 1.4 x 128 KB free at boot
+    assert "INFO app names_claimed" in _boot(tmp_path / "big", "512k")
+    small = _boot(tmp_path / "small", "160k")
+    assert "names_claimed" not in small and "config_error" in small
