@@ -7,8 +7,9 @@ as ESP32 and RP2), driven through ``app.boot`` and the real agent over a simulat
 in virtual time (``tools/heap32``; installed by ``make setup``). Live heap after a
 collection: booted (before the agent starts), registered over UDP after a silent first
 server, registered over TCP, in a call, after it, after N registration refreshes (1000: a
-leak shows here), 40 s after the registrar pinged the phone with OPTIONS. Budgets and
-today's guards: ``board_configs/budgets/heap32.json``.
+leak shows here), 40 s after the registrar pinged the phone with OPTIONS, then in a call
+from the far end (answered, audio both ways) and 70 s after the far end hung up. Budgets
+and today's guards: ``board_configs/budgets/heap32.json``.
 """
 
 import argparse

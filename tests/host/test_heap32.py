@@ -58,9 +58,32 @@ def test_the_phases_really_happened(figures):
     # the registrar's OPTIONS ping reached the phone over its connection and was answered
     assert facts["after_ping"]["state"] == "registered"
     assert "answered_200=1" in facts["after_ping"]["seen"][0]
+    # a call from the far end: the phone rang (180), answered (200, ACKed), carried audio
+    # both ways, took the far end's BYE and dropped the call
+    assert facts["in_call_in"]["calls"] == "active"
+    call_in = facts["in_call_in"]["seen"][0]
+    assert "answered_180_INVITE=1" in call_in and "answered_200_INVITE=1" in call_in
+    got, sent, _, received = (int(x) for x in facts["in_call_in"]["rtp"].split())
+    assert got - 200 >= int(facts["after_ping"]["rtp"].split()[0])  # 5 s of 20 ms packets
+    assert received >= 200 and sent == got
+    assert facts["after_call_in"]["calls"] == ""
+    assert "answered_200_BYE=1" in facts["after_call_in"]["seen"][0]
+    # the server side an incoming call loads is forgotten once it is over
+    split = figures["phase_split"]
+    assert {"sipua.sip.strans", "sipua.sip.uas"} <= set(split["in_call_in"]["loaded"])
+    assert "sipua.sip.strans" not in split["after_call_in"]["loaded"]
     # the live heap is measured, not assumed: the firmware is most of it
     assert figures["phases"]["tcp_registered"] > figures["phases"]["booted"] > 8192
     assert len(figures["refresh_curve"]) == 1
+
+
+def test_a_call_without_audio_both_ways_fails_the_run():
+    setup = {"step": "call_in_setup", "facts": {"rtp": ["10 10 0 10"]}}
+    call = {"step": "in_call_in", "facts": {"rtp": ["260 260 1 10"]}}  # the phone got none
+    with pytest.raises(harness.HarnessError, match="in_call_in: RTP did not flow both ways"):
+        harness.check_rtp(call, setup)
+    call["facts"]["rtp"] = ["260 260 1 260"]
+    harness.check_rtp(call, setup)
 
 
 def test_a_phase_that_did_not_happen_fails_the_run():

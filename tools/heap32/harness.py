@@ -9,8 +9,9 @@ Fresh interpreters: ``imports`` (every firmware module imported in dependency
 order, one step each, no simulation loaded: what each module costs and the qstr pools),
 ``udp`` (boot, then registered over UDP after the first server stayed silent) and ``tcp``
 (boot, registered over TCP, in a call, after it, 40 s after the registrar pinged the
-phone with an OPTIONS down its connection, after N refreshes), those two once per heap
-placement.
+phone with an OPTIONS down its connection, after N refreshes, then in a call from the far
+end and after the far end hung up), those two once per heap placement. The incoming call
+comes last, so the phases before it are measured as without it.
 
 A phase's figure is the least, over three heap placements (``PLACEMENTS``), of the
 interpreter's live heap after a collection less what the
@@ -41,13 +42,13 @@ BUDGETS = os.path.join(ROOT, "board_configs", "budgets", "heap32.json")
 RUNNER = os.path.join(HERE, "run.mjs")
 NODE_MODULES = os.path.join(HERE, "node_modules")
 PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes",
-          "after_ping")
+          "after_ping", "in_call_in", "after_call_in")
 # Measured too, without a budget: the moments a board must have room for (the phases above
 # are the phone settled): mid-resolution, the DNS code loaded and its last query out
 # (tcp_resolving); the moment registration completes (udp_/tcp_registering; the DNS code is
 # unloaded by then unless a resolution ended less than agent.DNS_IDLE_MS before); a call
-# just set up (call_setup).
-PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup")
+# just set up (call_setup); a call from the far end just answered (call_in_setup).
+PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup", "call_in_setup")
 DNS_QUERIES = 3  # what resolving the zone below asks: NAPTR, SRV, A (uc1 is in the SRV's)
 SETTLE = "simdrive.idle(5000)"
 
@@ -314,6 +315,15 @@ def check(step, state=None, server=None, calls=None):
         raise HarnessError("%s: calls %s, not %s" % (step["step"], f.get("calls"), calls))
 
 
+def check_rtp(call, setup):
+    """The settled call carried audio both ways: 5 s of 20 ms packets (250), less slack."""
+    rtp = [int(x) for x in call["facts"]["rtp"][-1].split()]
+    before = [int(x) for x in setup["facts"]["rtp"][-1].split()]
+    if rtp[0] - before[0] < 200 or rtp[3] - before[3] < 200:
+        raise HarnessError("%s: RTP did not flow both ways (far end got %d, phone received "
+                           "%d)" % (call["step"], rtp[0] - before[0], rtp[3] - before[3]))
+
+
 def seen(step, ip):
     """(methods the registrar at ``ip`` saw, its REGISTERs answered 200)."""
     for line in step["facts"].get("seen", ()):
@@ -358,7 +368,11 @@ def measure(refreshes=1000, firmware=FIRMWARE):
                                         ("in_call", SETTLE),
                                         ("after_call", "simdrive.hangup()"),
                                         ("after_ping", "simdrive.options_ping(%r, %d)"
-                                         % (PHONE_IP, PHONE_PORT)), *chunks])
+                                         % (PHONE_IP, PHONE_PORT)), *chunks,
+                                        ("call_in_setup", "simdrive.call_in(%r, %d, %r, %r)"
+                                         % (PHONE_IP, PHONE_PORT, USER, FAR_USER)),
+                                        ("in_call_in", SETTLE),
+                                        ("after_call_in", "simdrive.far_hangup()")])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
@@ -375,14 +389,19 @@ def measure(refreshes=1000, firmware=FIRMWARE):
     if by["tcp_registered"]["facts"]["dns_queries"][-1] != str(DNS_QUERIES):
         raise HarnessError("tcp_registered: %s DNS queries, tcp_resolving waits for %d" % (
             by["tcp_registered"]["facts"]["dns_queries"][-1], DNS_QUERIES))
-    check(by["in_call"], "registered", calls="active")
-    rtp = [int(x) for x in by["in_call"]["facts"]["rtp"][-1].split()]
-    setup = [int(x) for x in by["call_setup"]["facts"]["rtp"][-1].split()]
-    # the settled call carried audio both ways: 5 s of 20 ms packets (250), less slack
-    if rtp[0] - setup[0] < 200 or rtp[3] - setup[3] < 200:
-        raise HarnessError("in_call: RTP did not flow both ways (far end got %d, phone "
-                           "received %d)" % (rtp[0] - setup[0], rtp[3] - setup[3]))
-    check(by["after_call"], "registered", calls="")  # an ended call is dropped
+    for call, setup, after in (("in_call", "call_setup", "after_call"),
+                               ("in_call_in", "call_in_setup", "after_call_in")):
+        check(by[call], "registered", calls="active")
+        check_rtp(by[call], by[setup])
+        check(by[after], "registered", calls="")  # an ended call is dropped
+    # the far end's call: the phone rang, answered (the only call then) and took its BYE
+    for p, keys in (("in_call_in", ("answered_180_INVITE", "answered_200_INVITE")),
+                    ("after_call_in", ("answered_200_BYE",))):
+        said = seen(by[p], UC2_IP)[0]
+        for key in keys:
+            if said.get(key) != "1":
+                raise HarnessError("%s: the far end saw %s %s times, not once" % (
+                    p, key, said.get(key, 0)))
     if refreshes:
         check(by["refreshes"], "registered", "tcp:uc2." + DOMAIN)
         first, last = seen(by["tcp_registered"], UC2_IP)[1], seen(by["refreshes"], UC2_IP)[1]
@@ -392,7 +411,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
     check(by["after_ping"], "registered", "tcp:uc2." + DOMAIN)
     if not seen(by["after_ping"], UC2_IP)[0].get("answered_200"):
         raise HarnessError("after_ping: the phone did not answer the registrar's OPTIONS")
-    for p in ("tcp_registered", "in_call", "after_call", "refreshes", "after_ping"):
+    for p in ("tcp_registered", "in_call", "after_call", "refreshes", "after_ping",
+              "in_call_in", "after_call_in"):
         if p in by and (p != "refreshes" or refreshes):
             steps[p] = by[p]
     curve = [s for s in tcp["steps"] if s["step"] == "refreshes"]
@@ -403,7 +423,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "peaks": {"tcp_resolving": by["tcp_resolving"]["phone"],
                   "udp_registering": udp["steps"][1]["phone"],
                   "tcp_registering": by["tcp_registering"]["phone"],
-                  "call_setup": by["call_setup"]["phone"]},
+                  "call_setup": by["call_setup"]["phone"],
+                  "call_in_setup": by["call_in_setup"]["phone"]},
         # phone = alloc - sim, qstr pools as a board has them (see board_qstr_cost)
         "phase_detail": {p: {"alloc": s["alloc"], "qstr": s["qstr"],
                              "modules": len(s["facts"]["modules"][-1].split())}

@@ -5,7 +5,8 @@ fills the gaps of that port the way a board has them: ``os.urandom`` and an ``ha
 with ``md5`` (the firmware's own ``sip/md5.py``, loaded here as ``simmd5``: on ESP32 and
 Pico W ``hashlib.md5`` is C, so its cost is the simulation's, not the phone's).
 Then the phases: ``boot`` (app.boot's path, the agent not started), ``register``,
-``call``, ``hangup``, ``refresh``. Each prints ``@@name value`` lines for the host; each
+``call``, ``hangup``, ``refresh``, ``options_ping``, ``call_in`` and ``far_hangup`` (a call
+from the far end). Each prints ``@@name value`` lines for the host; each
 checks what it claims and raises if it did not happen.
 """
 
@@ -171,6 +172,43 @@ def hangup(linger_ms=40000):
     sched = S["sched"]
     run_until(lambda: not _call_states(), 30000, "hung up")
     # the transactions' timers run out (Timer K, J: 32 s at most) before the measure
+    end = sched.now() + linger_ms
+    run_until(lambda: sched.now() >= end, linger_ms + 2000, "lingered")
+    report()
+
+
+def call_in(phone_ip, phone_port, user, far_user, ring_ms=3000, timeout_ms=30000):
+    """The far end ``far_user`` calls ``user``: its INVITE comes down the phone's registered
+    connection (``simpeers.Registrar.call_phone``); the phone rings for ``ring_ms`` and is
+    answered as a person at a desk answers it, with the console's ``answer`` (the account's
+    ``auto_answer`` is off, its default); run until the call is active and the far end has
+    ACKed the 200. The phone's address and users come from the host (see options_ping)."""
+    r = [x for x in S["servers"] if x.ok][-1]
+    r.call_phone(phone_ip, phone_port, user, far_user)
+    run_until(lambda: _call_states() == ["ringing"], timeout_ms, "ringing")
+    sched = S["sched"]
+    end = sched.now() + ring_ms
+    run_until(lambda: sched.now() >= end, ring_ms + 2000, "rung")
+    if _call_states() != ["ringing"]:
+        raise AssertionError("the call stopped ringing: %s" % S["agent"].status())
+    S["call"] = _command("answer")["call"]
+    run_until(lambda: _call_states() != ["ringing"] and r.call_in[1] is not None, timeout_ms,
+              "answered and ACKed")
+    if _call_states() != ["active"]:
+        raise AssertionError("the call did not become active: %s" % S["agent"].status())
+    report()
+
+
+def far_hangup(linger_ms=70000):
+    """The far end hangs up (its BYE down the call's connection); run until the phone has
+    answered it and dropped the call, then ``linger_ms`` before the measure: longer than
+    after the phone's own hang-up, as the server side (strans.py, uas.py) goes only
+    SERVER_IDLE_MS after the INVITE's server transaction ended (Timer L, 64·T1 after the
+    200): ~60 s after the BYE of a short call."""
+    r = [x for x in S["servers"] if x.call_in is not None][-1]
+    r.hangup_phone()
+    run_until(lambda: r.call_in is None and not _call_states(), 30000, "hung up by the far end")
+    sched = S["sched"]
     end = sched.now() + linger_ms
     run_until(lambda: sched.now() >= end, linger_ms + 2000, "lingered")
     report()

@@ -10,6 +10,11 @@ the far end of a call: INVITE is challenged (407), then answered 100, 180 and 20
 SDP (Record-Route: itself, so ACK and BYE come back the same way); BYE gets 200. With
 ``silent_udp`` it drops every datagram (a dead server: the phone must fail over).
 
+It also stands for a far end calling the phone (``call_phone``): the far end's INVITE as
+the proxy forwards it down the phone's registered connection (its Via on top, Record-Route,
+the far end's Contact, an SDP offer of PCMU on ``Rtp``); the phone's 200 is ACKed at once,
+and ``hangup_phone`` sends the far end's BYE. The phone's answers are counted in ``seen``.
+
 ``Rtp`` is the far end's media: every RTP packet of the phone's is sent back at once with
 the far end's own SSRC, sequence number and timestamp (an echo, so audio flows both ways at
 the phone's pace); RTCP on the next port is counted.
@@ -20,6 +25,7 @@ from socket import deliver, peers
 
 _COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
             "l": "content-length"}
+_CSEQ_IN = ("1 INVITE", "2 BYE")  # the far end's requests in a call to the phone
 _ECHO = (("via", "Via"), ("record-route", "Record-Route"), ("from", "From"),
          ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
@@ -90,6 +96,8 @@ class Registrar:
         self.ok = 0  # REGISTERs answered 200
         self.expires = 0  # granted in the last 200
         self.bufs = {}  # TCP connection (the phone's socket) -> unframed bytes
+        self.calls_in = 0  # calls to the phone (call_phone)
+        self.call_in = None  # the one in progress: [connection, To, Contact, far user]
         peers[("udp", ip, 5060)] = self
         peers[("tcp", ip, 5060)] = self
 
@@ -143,10 +151,8 @@ class Registrar:
     # -- SIP ---------------------------------------------------------------------------------
     def handle(self, data, proto):
         first, hdrs, _ = parse(data)
-        if first.startswith("SIP/2.0"):  # the phone's answer to our OPTIONS ping
-            key = "answered_" + first[8:11]
-            self.seen[key] = self.seen.get(key, 0) + 1
-            return ()
+        if first.startswith("SIP/2.0"):  # the phone's answer to our OPTIONS ping or call
+            return self._phone_said(first[8:11], hdrs)
         method = first.split(" ", 1)[0]
         self.seen[method] = self.seen.get(method, 0) + 1
         if method == "REGISTER":
@@ -159,6 +165,55 @@ class Registrar:
         if method == "ACK":
             return ()
         return (reply(hdrs, 200, "OK"),)
+
+    def _phone_said(self, code, hdrs):
+        """A response of the phone's: counted (``answered_200`` for a ping; with its method
+        for our call: ``answered_180_INVITE``); its 200 to our INVITE is ACKed, to our BYE
+        ends the call. (No name or short string here the firmware also uses: interned by
+        the simulation first, it would hide the firmware's qstr; see simdrive.options_ping.)"""
+        cseq = get(hdrs, "cseq")
+        mine = cseq in _CSEQ_IN
+        key = "answered_" + code + ("_" + cseq[2:] if mine else "")
+        self.seen[key] = self.seen.get(key, 0) + 1
+        c = self.call_in
+        if not mine or code != "200":
+            return ()
+        if cseq != _CSEQ_IN[0]:  # the BYE's
+            self.call_in = None
+            return ()
+        m = get(hdrs, "contact")
+        c[1], c[2] = get(hdrs, "to"), m[1:m.find(">")]  # the dialog's, as the phone says
+        return (self._far("ACK " + c[2], c[1], "1 ACK"),)
+
+    def _far(self, line, to, cseq, extra="", body=""):
+        """The far end's request as this proxy forwards it to the phone (RFC 3261 §16.6)."""
+        n = "%d%s" % (self.calls_in, line[:3])  # a branch per request: call, method
+        return ("%s SIP/2.0\r\nVia: SIP/2.0/TCP %s:5060;branch=z9hG4bKpx%s\r\n"
+                "Via: SIP/2.0/TCP %s:5060;branch=z9hG4bKfar%s\r\nMax-Forwards: 69\r\n"
+                "From: <sip:%s@%s>;tag=farin\r\nTo: %s\r\nCall-ID: in%d@%s\r\n"
+                "CSeq: %s\r\n%sContent-Length: %d\r\n\r\n%s"
+                % (line, self.ip, n, self.far_ip, n, self.call_in[3], self.realm, to,
+                   self.calls_in, self.far_ip, cseq, extra, len(body), body)).encode()
+
+    def call_phone(self, phone_ip, phone_port, user, far_user):
+        """The far end (``far_user``) calls ``user``: its INVITE down the phone's
+        registration's TCP connection, as a proxy forwards it; the call's dialog is kept
+        in ``call_in`` (connection, the phone's To and Contact, the far end's user) until
+        the phone answers the BYE."""
+        conn = list(self.bufs)[-1]  # the phone's socket: the connection it registered on
+        self.calls_in += 1
+        self.call_in = [conn, None, None, far_user]
+        conn.answer(self._far(
+            "INVITE sip:%s@%s:%d;transport=tcp" % (user, phone_ip, phone_port),
+            "<sip:%s@%s>" % (user, self.realm), _CSEQ_IN[0],
+            "Record-Route: <sip:%s:5060;transport=tcp;lr>\r\nContact: <sip:%s@%s:5060;"
+            "transport=tcp>\r\nContent-Type: application/sdp\r\n"
+            % (self.ip, far_user, self.far_ip), _sdp(self.far_ip)))
+
+    def hangup_phone(self):
+        """The far end hangs up: its BYE to the phone's Contact, down the same connection."""
+        c = self.call_in
+        c[0].answer(self._far("BYE " + c[2], c[1], _CSEQ_IN[1]))
 
     def _register(self, first, hdrs):
         if not self._authorized(get(hdrs, "authorization"), "REGISTER"):
@@ -204,17 +259,20 @@ class Registrar:
         tp = ";transport=tcp" if proto == "tcp" else ""
         rr = "Record-Route: <sip:%s:5060%s;lr>\r\n" % (self.ip, tp)
         contact = "Contact: <sip:far@%s:5060%s>\r\n" % (self.far_ip, tp)
-        sdp = ("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
-               "m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-               "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
-               % (self.far_ip, self.far_ip, RTP_PORT))
         return (reply(hdrs, 100, "Trying", tag=False),
                 reply(hdrs, 180, "Ringing", rr + contact),
                 reply(hdrs, 200, "OK", rr + contact + "Content-Type: application/sdp\r\n",
-                      sdp))
+                      _sdp(self.far_ip)))
 
 
 RTP_PORT = 4000
+
+
+def _sdp(ip):
+    """The far end's SDP: PCMU and telephone-event at ``Rtp``."""
+    return ("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
+            "m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+            "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n" % (ip, ip, RTP_PORT))
 
 
 class Rtp:
