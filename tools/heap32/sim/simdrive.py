@@ -75,13 +75,17 @@ def setup(path="/simnet.json"):
     S["poller"] = Poller(S["clock"])
 
 
-def boot(config_path="/config.json"):
+def boot(config_path="/config.json", claim=False):
+    """app.boot's path, the agent not started; ``claim``: the firmware's names interned at
+    boot (sipua/names.py), off unless asked: the budgets are for a board that lets them
+    come as the code paths first run."""
     from sipua import app
     from sipua.log import log
     from sipua.sched import Scheduler
 
     sched = Scheduler(clock=S["clock"], poller=S["poller"], log=log)
-    S["sched"], S["start"], S["console"] = app.boot(config_path, sched, start=False)
+    S["sched"], S["start"], S["console"] = app.boot(config_path, sched, start=False,
+                                                    claim=claim)
     modules()
 
 
