@@ -5,22 +5,23 @@ fixtures (``registry``, ``vboards``) are in conftest.py."""
 from __future__ import annotations
 
 import os
-import select
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+# shared with bench/bench_boards.py: sipfw.boardcheck
+from sipfw.boardcheck import (  # noqa: F401
+    BIN,
+    SIPFW,
+    START_LINE,
+    Tail,
+    agent_main,
+    firmware_tree,
+    sipfw,
+    spawn_vboard,
+)
 from sipfw.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SIPFW = str(BIN / "sipfw")
-CMD_TIMEOUT_S = 40
-
-START_LINE = "0 INFO app start version=%s"
-READY_LINE = "1 INFO app ready heap_free=1234 ip=127.0.0.1"  # what `sipfw flash` waits for
 
 
 class Vboard:
@@ -32,17 +33,8 @@ class Vboard:
         self.start()
 
     def start(self):
-        argv = [SIPFW, "vboard", "--root", str(self.root)]
-        if self.link:
-            argv += ["--link", str(self.link)]
-        if self.heap:
-            argv += ["--heap", self.heap]
         env = dict(os.environ, SIPFW_VBOARD_DIR=str(self.registry))
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-        assert ready, "vboard printed no device path"
-        self.device = self.proc.stdout.readline().strip()
-        assert self.device.startswith("/dev/"), self.device
+        self.proc, self.device = spawn_vboard(self.root, self.heap, self.link, env)
 
     @property
     def id(self) -> str:
@@ -82,138 +74,12 @@ class Vboard:
         raise AssertionError("%s never appeared on the board" % name)
 
 
-def sipfw(*args: str, env: dict | None = None, timeout: float = CMD_TIMEOUT_S,
-          stdin: str | None = None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([SIPFW, *args], capture_output=True, text=True, timeout=timeout,
-                          env=full_env, input=stdin)
-
-
-def firmware_tree(dest: Path, main: str | None = None, version: str = "test") -> Path:
-    """A copy of firmware/ (the real sipua package) with a small main.py that imports the
-    package the way the app will and prints the start and ready lines."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "firmware" / "sipua", dest / "sipua",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    if main is None:
-        main = ("from sipua import config, log, sched, console\n"
-                "cfg, err = config.load('/config.json')\n"
-                "print(%r)\nprint(%r)\n" % (START_LINE % version, READY_LINE))
-    (dest / "main.py").write_text(main)
-    return dest
-
-
 def board_files(root: Path) -> dict[str, bytes]:
     out = {}
     for path in sorted(root.rglob("*")):
         if path.is_file():
             out[str(path.relative_to(root))] = path.read_bytes()
     return out
-
-
-class Tail:
-    """`sipfw ARGS` running in the background; its stdout lines as they come."""
-
-    def __init__(self, *args: str):
-        import queue
-        import threading
-
-        self.proc = subprocess.Popen([SIPFW, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._q: queue.Queue = queue.Queue()
-        self._t = threading.Thread(target=self._pump, daemon=True)
-        self._t.start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self._q.put(line.rstrip("\n"))
-        self._q.put(None)
-
-    def wait_for(self, text: str, timeout: float = 10.0) -> str:
-        import queue
-
-        end = time.monotonic() + timeout
-        for line in self.lines:
-            if text in line:
-                return line
-        while time.monotonic() < end:
-            try:
-                line = self._q.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError("no %r in the output: %s" % (text, "\n".join(self.lines)))
-
-    def finish(self, timeout: float = 20.0) -> tuple[int, str]:
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._t.join(2)
-        while not self._q.empty():
-            line = self._q.get()
-            if line is not None:
-                self.lines.append(line)
-        err = self.proc.stderr.read()
-        self.proc.stderr.close()
-        self.proc.stdout.close()
-        return self.proc.returncode, err
-
-    def opened(self, device: str, timeout: float = 5.0) -> None:
-        """Wait until this process holds ``device`` open (pyserial flushes input on open:
-        what the board prints before that is not seen, on a real board as here)."""
-        real = os.path.realpath(device)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                for fd in os.listdir("/proc/%d/fd" % self.proc.pid):
-                    try:
-                        if os.readlink("/proc/%d/fd/%s" % (self.proc.pid, fd)) == real:
-                            time.sleep(0.1)
-                            return
-                    except OSError:
-                        pass
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise AssertionError("sipfw never opened %s" % device)
-
-
-# An agent as the app will run it: scheduler + console, config loaded at start, a boot
-# counter on the board (/boots.txt) so a test can tell a reload from a reset.
-AGENT_MAIN = """\
-from sipua.sched import Scheduler
-from sipua.console import Console
-from sipua.log import log
-from sipua import config
-with open('/boots.txt', 'a') as f:
-    f.write('x')
-s = Scheduler(log=log)
-c = Console(log=log)
-state = {"cfg": config.load("config.json")[0]}
-c.register("status", lambda args: {"accounts": len(state["cfg"]["accounts"])}, "status")
-def reload():
-    state["cfg"], err = config.load("config.json")
-    log.info("app", "config_reloaded", accounts=len(state["cfg"]["accounts"]))
-    return {"accounts": len(state["cfg"]["accounts"])}
-if RELOAD:
-    c.reload_hook = reload
-c.start(s)
-log.info("app", "start", version="t", accounts=len(state["cfg"]["accounts"]))
-log.info("app", "ready", ip="127.0.0.1")
-s.run()
-"""
-
-
-def agent_main(reload: bool = True) -> str:
-    return "RELOAD = %r\n" % reload + AGENT_MAIN
 
 
 def children(pid: int) -> list[int]:

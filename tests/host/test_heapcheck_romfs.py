@@ -293,55 +293,15 @@ def test_frozen_board_gets_main_only_and_a_smaller_need():
                   said.append)
 
 
-# Runs on the MicroPython unix port: import every firmware module from DIR (.mpy files) or
-# from a VfsRom image of the same files, and print the heap it keeps. The image is read into
-# a bytes object before the baseline (the unix port has no ROM segment to map it from), so it
-# is not counted: what is left is what a board with a ROMFS partition keeps.
-_IMPORT_ALL = """\
-import gc, sys, vfs
-mods = open(sys.argv[3]).read().split(',')
-if sys.argv[1] == 'rom':
-    img = open(sys.argv[2], 'rb').read()
-    vfs.mount(vfs.VfsRom(img), '/rom')
-    sys.path[:] = ['/rom']
-else:
-    sys.path[:] = [sys.argv[2]]
-gc.collect()
-base = gc.mem_alloc()
-for m in mods:
-    __import__(m)
-gc.collect()
-print(gc.mem_alloc() - base)
-"""
-
-
 def test_romfs_layout_factor_is_measured(tmp_path):
     """heapcheck's 0.6 for bytecode in ROMFS: every module imported from a VfsRom image keeps
-    at most that share of what the same .mpy files keep (64-bit unix port)."""
-    import subprocess
-
+    at most that share of what the same .mpy files keep (64-bit unix port;
+    bench/bench_boards.py prints the same figures)."""
     from hostfix import BIN
+    from sipfw.boardcheck import romfs_heap
 
-    items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
-    rom, _ = romfs.split_items(items)
-    (tmp_path / "img.romfs").write_bytes(romfs.build_image(rom))
-    mods = [it.remote[:-4].replace("/__init__", "").replace("/", ".") for it in rom
-            if not it.remote.endswith("/tls.mpy")]  # the unix port from PyPI has no ssl
-    script = tmp_path / "import_all.py"
-    script.write_text(_IMPORT_ALL)
-    # a file, not an argument: this unix port dies ("FATAL: uncaught NLR") at start when an
-    # argument after the script is 256 bytes or longer
-    mods_file = tmp_path / "mods.txt"
-    mods_file.write_text(",".join(mods))
-    kept = {}
-    for how, where in (("mpy", tmp_path / "tree"), ("rom", tmp_path / "img.romfs")):
-        r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=4M", str(script), how,
-                            str(where), str(mods_file)], capture_output=True, text=True,
-                           timeout=60)
-        assert r.returncode == 0, r.stdout + r.stderr
-        kept[how] = int(r.stdout.split()[-1])
-    ratio = kept["rom"] / kept["mpy"]
-    print("all modules imported: %d B as .mpy, %d B from ROMFS (%.2f)"
-          % (kept["mpy"], kept["rom"], ratio))
+    kept = romfs_heap(str(BIN / "micropython"), tmp_path)
+    print("all %d modules imported: %d B as .mpy, %d B from ROMFS (%.2f)"
+          % (kept["modules"], kept["mpy"], kept["rom"], kept["ratio"]))
     assert kept["mpy"] > 100_000  # it did import the firmware
-    assert ratio <= heapcheck.LAYOUT_FACTOR["romfs"]
+    assert kept["ratio"] <= heapcheck.LAYOUT_FACTOR["romfs"]

@@ -8,80 +8,26 @@ from source) and CPython (sipfw.cpyboard)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
-from hostfix import BIN, SIPFW, Tail, agent_main, firmware_tree, sipfw
+from hostfix import BIN, SIPFW, firmware_tree, sipfw
 from sipfw import serialrunner
-from sipfw.procs import stop_process
+from sipfw.boardcheck import PI_INTERPRETERS, PiLine, pi_round
 from sipfw.vboard import VboardError
 
 
-def wait_path(path: Path, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < end, "%s never appeared" % path
-        time.sleep(0.02)
-
-
-class Line:
-    """A socat pty pair (the wire) and the runner on its Pi end."""
-
-    def __init__(self, tmp: Path, interpreter: str):
-        socat = shutil.which("socat")
-        assert socat, "socat is missing: `make test-deps` installs it"
-        self.uart, self.pc, self.root = tmp / "uart", tmp / "pc", tmp / "pi-root"
-        self.socat = subprocess.Popen([socat, "pty,raw,echo=0,link=%s" % self.uart,
-                                       "pty,raw,echo=0,link=%s" % self.pc])
-        wait_path(self.uart)
-        wait_path(self.pc)
-        self.runner = subprocess.Popen(
-            [SIPFW, "vboard", "--root", str(self.root), "--serial", str(self.uart),
-             "--interpreter", interpreter, "--heap", "1M"],
-            stdout=subprocess.PIPE, text=True)
-        line = self.runner.stdout.readline()
-        assert line.startswith("%s: " % self.uart), line
-        self.device = str(self.pc)
-
-    def send(self, data: bytes) -> None:
-        fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-
-    def stop(self) -> None:
-        stop_process(self.runner, grace_s=5)
-        self.runner.stdout.close()
-        stop_process(self.socat, grace_s=2)
-
-
-INTERPRETERS = {
-    "pip": ("pip", "rpi"),
-    "micropython-executable": (str(BIN / "micropython"), "rpi"),
-    "cpython": ("cpython", "rpi_cpython"),
-}
-
-
-@pytest.fixture(params=sorted(INTERPRETERS))
+@pytest.fixture(params=sorted(PI_INTERPRETERS))
 def line(request, tmp_path, registry):
-    interpreter, board = INTERPRETERS[request.param]
-    wire = Line(tmp_path, interpreter)
-    wire.board = board
+    interpreter, board = PI_INTERPRETERS[request.param]
+    wire = PiLine(tmp_path, interpreter, board)
     yield wire
     wire.stop()
 
 
 def test_flash_console_config_logs_over_the_line(tmp_path, line):
-    src = firmware_tree(tmp_path / "fw", main=agent_main())
-    (line.root / "config.json").write_text('{"accounts": []}')
-    t0 = time.monotonic()
-    r = sipfw("flash", "--port", line.device, "--board", line.board, "--source", str(src))
-    flash_s = time.monotonic() - t0
+    got = pi_round(line, tmp_path)  # what bench/bench_boards.py reports, step by step
+    r = got["flash"]
     assert r.returncode == 0, r.stdout + r.stderr
     assert "agent ready in" in r.stdout, r.stdout
     manifest = json.loads((line.root / "sipfw.json").read_text())
@@ -92,33 +38,27 @@ def test_flash_console_config_logs_over_the_line(tmp_path, line):
     else:
         assert "sipua/log.mpy" in manifest["files"]
         assert "on a 64-bit board; this board has" in r.stdout
-    r = sipfw("flash", "--port", line.device, "--board", line.board, "--source", str(src))
+    r = got["reflash"]
     assert r.returncode == 0 and "0 file(s) to copy" in r.stdout, r.stdout + r.stderr
 
-    r = sipfw("console", "--port", line.device, "status")
+    r = got["status"]
     assert r.returncode == 0, r.stderr
     ans = json.loads(r.stdout)
     assert ans["cmd"] == "status" and ans["ok"] is True and ans["accounts"] == 0
 
-    new = tmp_path / "new.json"
-    new.write_text(json.dumps({"accounts": [{"user": "1001", "server": "127.0.0.1",
-                                             "password": "pw"}]}))
-    r = sipfw("config", "push", str(new), "--port", line.device, "--board", line.board)
+    r = got["push"]
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads((line.root / "config.json").read_text())["accounts"][0]["user"] == "1001"
-    r = sipfw("config", "pull", "--port", line.device, "--board", line.board)
+    r = got["pull"]
     assert r.returncode == 0 and '"1001"' in r.stdout, r.stdout + r.stderr
 
-    tail = Tail("logs", "--port", line.device, "--until", "app start", "--duration", "20")
-    tail.opened(line.device)
-    line.send(b"\x03")  # stop the agent, then a soft reboot at the friendly REPL
-    time.sleep(0.3)
-    line.send(b"\r\x02\x04")
-    rc, err = tail.finish()
-    assert rc == 0, err + "\n".join(tail.lines)
-    assert any("soft reboot" in x for x in tail.lines), tail.lines
-    assert any("INFO app start" in x for x in tail.lines), tail.lines
-    print("%s: flash %.1f s" % (line.board, flash_s))
+    rc, err, lines = got["logs"]
+    assert rc == 0, err + "\n".join(lines)
+    assert any("soft reboot" in x for x in lines), lines
+    assert any("INFO app start" in x for x in lines), lines
+    assert got["first_log_s"] is not None and 0 < got["first_log_s"] < 20
+    print("%s: flash %.1f s, first log line %.2f s after the soft reboot"
+          % (line.board, got["flash_s"], got["first_log_s"]))
 
 
 def test_mpremote_works_on_the_far_end(tmp_path, line):
@@ -137,7 +77,7 @@ def test_mpremote_works_on_the_far_end(tmp_path, line):
 
 
 def test_cpython_board_refuses_mpy(tmp_path, registry):
-    wire = Line(tmp_path, "cpython")
+    wire = PiLine(tmp_path, "cpython")
     try:
         src = firmware_tree(tmp_path / "fw")
         r = sipfw("flash", "--port", wire.device, "--board", "rpi", "--source", str(src))

@@ -343,6 +343,33 @@ def split(step, modules):
     return {"modules": code, "state": step["phone"] - code, "loaded": sorted(loaded)}
 
 
+def tcp_steps():
+    """The TCP scenario's steps up to the refreshes: (phase, code run on the port)."""
+    return [("booted", "simdrive.boot()"),
+            ("tcp_resolving", "simdrive.resolving(%d)" % DNS_QUERIES),
+            ("tcp_registering", "simdrive.register()"),
+            ("tcp_registered", SETTLE),
+            ("call_setup", "simdrive.call(%r)" % FAR_USER),
+            ("in_call", SETTLE),
+            ("after_call", "simdrive.hangup()"),
+            ("after_ping", "simdrive.options_ping(%r, %d)" % (PHONE_IP, PHONE_PORT))]
+
+
+def loaded_modules(phases=("tcp_registered", "in_call")):
+    """{phase: the firmware modules loaded then}, from one run of the TCP scenario at the
+    first heap placement (sys.modules as the phone left it: what it keeps)."""
+    workdir = tempfile.mkdtemp(prefix="heap32-")
+    try:
+        board_tree(os.path.join(workdir, "board"))
+        steps = placed(workdir, "tcp", tcp_steps(), PLACEMENTS[0])["steps"]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    by = {s["step"]: s for s in steps}
+    check(by["tcp_registered"], "registered")
+    check(by["in_call"], "registered", calls="active")
+    return {p: sorted(by[p]["facts"]["modules"][-1].split()) for p in phases}
+
+
 def measure(refreshes=1000, firmware=FIRMWARE):
     """Every figure: {"phases", "phase_facts", "modules", "mpy_image", "sim", ...}."""
     workdir = tempfile.mkdtemp(prefix="heap32-")
@@ -360,19 +387,11 @@ def measure(refreshes=1000, firmware=FIRMWARE):
             # settled after each chunk: the last refresh may have just re-resolved
             chunks.append(("refreshes", "simdrive.refresh(%d); %s" % (n, SETTLE)))
             left -= n
-        tcp = scenario(workdir, "tcp", [("booted", "simdrive.boot()"),
-                                        ("tcp_resolving", "simdrive.resolving(%d)" % DNS_QUERIES),
-                                        ("tcp_registering", "simdrive.register()"),
-                                        ("tcp_registered", SETTLE),
-                                        ("call_setup", "simdrive.call(%r)" % FAR_USER),
-                                        ("in_call", SETTLE),
-                                        ("after_call", "simdrive.hangup()"),
-                                        ("after_ping", "simdrive.options_ping(%r, %d)"
-                                         % (PHONE_IP, PHONE_PORT)), *chunks,
-                                        ("call_in_setup", "simdrive.call_in(%r, %d, %r, %r)"
-                                         % (PHONE_IP, PHONE_PORT, USER, FAR_USER)),
-                                        ("in_call_in", SETTLE),
-                                        ("after_call_in", "simdrive.far_hangup()")])
+        tcp = scenario(workdir, "tcp", tcp_steps() + chunks + [
+            ("call_in_setup", "simdrive.call_in(%r, %d, %r, %r)"
+             % (PHONE_IP, PHONE_PORT, USER, FAR_USER)),
+            ("in_call_in", SETTLE),
+            ("after_call_in", "simdrive.far_hangup()")])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
