@@ -69,6 +69,15 @@ def table(fig, budgets):
           % (q["pools"], q["qstrs"], q["data_bytes"], q["total_bytes"]))
     print("  sipua.sip.md5 is the simulation's here (a board's hashlib.md5 is C); its row is "
           "what it costs where hashlib has no md5.")
+    n = fig["names"]
+    print()
+    print("  names (qstrs) interned per phase; the %dth opens a pool of %d B in one block:"
+          % (n["cliff"] + 1, n["next_pool_bytes"]))
+    print("    " + ", ".join("%s %d" % (p, q) for p, q in n["qstrs"].items()))
+    print("  every name claimed at boot (sipua/names.py, where the free heap affords it):")
+    print("    " + ", ".join("%s %s KB (%d names)" % (p, kb(v), n["claimed_qstrs"][p])
+                            for p, v in n["claimed"].items())
+          + ", peak call_setup %s KB" % kb(n["claimed_peak_call_setup"]))
     curve = fig["refresh_curve"]
     if curve:
         print("  after refreshes (every %d): %s KB" % (harness.REFRESH_CHUNK,

@@ -77,6 +77,20 @@ def test_the_phases_really_happened(figures):
     assert len(figures["refresh_curve"]) == 1
 
 
+def test_names_claimed_at_boot_are_every_name_a_long_life_interns(figures):
+    """The qstr pool cliff (sipua/names.py): a phone that has run every code path holds the
+    names of every module; claimed at boot, they are all in before the first REGISTER and a
+    call interns nothing new but the few names made at run time."""
+    n = figures["names"]
+    assert figures["phase_facts"]["life"]["state"] == "registered"
+    assert n["qstrs"]["life"] > n["qstrs"]["after_ping"] + 100  # the paths not run before
+    assert n["claimed_qstrs"]["booted"] >= n["qstrs"]["life"] - 10
+    assert n["claimed_qstrs"]["in_call"] - n["claimed_qstrs"]["booted"] <= 10
+    # up front, the claim keeps no more than what a long life keeps anyway
+    assert n["claimed"]["after_call"] <= figures["phases"]["life"]
+    assert n["claimed"]["booted"] > figures["phases"]["booted"] + 10_000
+
+
 def test_a_call_without_audio_both_ways_fails_the_run():
     setup = {"step": "call_in_setup", "facts": {"rtp": ["10 10 0 10"]}}
     call = {"step": "in_call_in", "facts": {"rtp": ["260 260 1 10"]}}  # the phone got none

@@ -42,7 +42,14 @@ BUDGETS = os.path.join(ROOT, "board_configs", "budgets", "heap32.json")
 RUNNER = os.path.join(HERE, "run.mjs")
 NODE_MODULES = os.path.join(HERE, "node_modules")
 PHASES = ("booted", "udp_failover", "tcp_registered", "in_call", "after_call", "refreshes",
-          "after_ping", "in_call_in", "after_call_in")
+          "after_ping", "in_call_in", "after_call_in", "life")
+# The same phone with every name interned at boot (app.boot's claim: sipua/names.py, where
+# the free heap affords it), measured apart; no budget of its own (see docs/architecture.md,
+# "The qstr pool cliff").
+CLAIMED = ("booted", "tcp_registered", "in_call", "after_call")
+# py/qstr.c: pools of 20, 40 ... 640 entries hold 1260 run-time names; the next one opens
+# a pool of 1280 entries, one block (QSTR_ENTRY bytes each)
+QSTR_CLIFF, QSTR_CLIFF_POOL = 1260, 1280
 # Measured too, without a budget: the moments a board must have room for (the phases above
 # are the phone settled): mid-resolution, the DNS code loaded and its last query out
 # (tcp_resolving); the moment registration completes (udp_/tcp_registering; the DNS code is
@@ -269,10 +276,11 @@ def board_qstr_cost(q, sim_q):
     return q["data_bytes"] - sim_q["data_bytes"] + pool_bytes(n)
 
 
-def scenario(workdir, transport, steps):
+def scenario(workdir, transport, steps, name=None):
     """The phases at each heap placement (``PLACEMENTS``); each step's figure is the least
-    of them, its facts the first placement's."""
-    runs = [placed(workdir, transport, steps, p) for p in PLACEMENTS]
+    of them, its facts the first placement's. ``name``: its run's folder (default the
+    transport's)."""
+    runs = [placed(workdir, transport, steps, p, name) for p in PLACEMENTS]
     out = runs[0]
     for i, step in enumerate(out["steps"]):
         step["placements"] = [r["steps"][i]["phone"] for r in runs]
@@ -280,8 +288,8 @@ def scenario(workdir, transport, steps):
     return out
 
 
-def placed(workdir, transport, steps, pystack):
-    root = os.path.join(workdir, "%s-%d" % (transport, pystack))
+def placed(workdir, transport, steps, pystack, name=None):
+    root = os.path.join(workdir, "%s-%d" % (name or transport, pystack))
     shutil.copytree(os.path.join(workdir, "board"), root)
     sim_tree(root, transport)
     recs = run(root, [("setup", "import simdrive\nsimdrive.setup()"), *steps], pystack=pystack)
@@ -343,9 +351,10 @@ def split(step, modules):
     return {"modules": code, "state": step["phone"] - code, "loaded": sorted(loaded)}
 
 
-def tcp_steps():
-    """The TCP scenario's steps up to the refreshes: (phase, code run on the port)."""
-    return [("booted", "simdrive.boot()"),
+def tcp_steps(claim=False):
+    """The TCP scenario's steps up to the refreshes: (phase, code run on the port);
+    ``claim``: every name interned at boot (sipua/names.py)."""
+    return [("booted", "simdrive.boot(claim=%r)" % claim),
             ("tcp_resolving", "simdrive.resolving(%d)" % DNS_QUERIES),
             ("tcp_registering", "simdrive.register()"),
             ("tcp_registered", SETTLE),
@@ -391,7 +400,9 @@ def measure(refreshes=1000, firmware=FIRMWARE):
             ("call_in_setup", "simdrive.call_in(%r, %d, %r, %r)"
              % (PHONE_IP, PHONE_PORT, USER, FAR_USER)),
             ("in_call_in", SETTLE),
-            ("after_call_in", "simdrive.far_hangup()")])
+            ("after_call_in", "simdrive.far_hangup()"),
+            ("life", "simdrive.life()")])
+        claimed = scenario(workdir, "tcp", tcp_steps(claim=True)[:7], name="claimed")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
@@ -430,8 +441,12 @@ def measure(refreshes=1000, firmware=FIRMWARE):
     check(by["after_ping"], "registered", "tcp:uc2." + DOMAIN)
     if not seen(by["after_ping"], UC2_IP)[0].get("answered_200"):
         raise HarnessError("after_ping: the phone did not answer the registrar's OPTIONS")
+    check(by["life"], "registered", "tcp:uc2." + DOMAIN)
+    cl = {s["step"]: s for s in claimed["steps"]}
+    check(cl["in_call"], "registered", calls="active")
+    check(cl["after_call"], "registered", calls="")
     for p in ("tcp_registered", "in_call", "after_call", "refreshes", "after_ping",
-              "in_call_in", "after_call_in"):
+              "in_call_in", "after_call_in", "life"):
         if p in by and (p != "refreshes" or refreshes):
             steps[p] = by[p]
     curve = [s for s in tcp["steps"] if s["step"] == "refreshes"]
@@ -454,6 +469,14 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "phase_facts": {p: {k: v if k == "seen" else v[-1] for k, v in s["facts"].items()
                             if k != "modules"} for p, s in steps.items()},
         "refresh_curve": [s["phone"] for s in curve],
+        # the names: interned per phase (lazily), and the phone with all of them at boot
+        "names": {"cliff": QSTR_CLIFF,
+                  "next_pool_bytes": (QSTR_POOL_HEADER + QSTR_CLIFF_POOL * QSTR_ENTRY + 15)
+                  // 16 * 16,
+                  "qstrs": {p: s["qstr"]["qstrs"] for p, s in steps.items()},
+                  "claimed": {p: cl[p]["phone"] for p in CLAIMED},
+                  "claimed_qstrs": {p: cl[p]["qstr"]["qstrs"] for p in CLAIMED},
+                  "claimed_peak_call_setup": cl["call_setup"]["phone"]},
         "booted_udp_config": udp["steps"][0]["phone"],
         "mpy_image": image,
         "modules": imports["modules"],

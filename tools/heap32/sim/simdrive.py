@@ -233,6 +233,19 @@ def options_ping(phone_ip, phone_port, linger_ms=40000):
     report()
 
 
+def life():
+    """Every code path has run once: each firmware module not loaded is imported and
+    forgotten (the firmware's own names.claim, which start-up runs at boot where the heap
+    affords it), so every name a phone interns in its life is in; then settled."""
+    from sipua import names
+    from sipua.compat import forget
+    from sipua.log import log
+
+    names.claim(log)
+    forget("sipua.names")
+    idle(5000)
+
+
 def idle(ms):
     """Let ``ms`` of virtual time pass with nothing happening (code loaded for a resolution
     is unloaded on the next turn after it: agent.DNS_IDLE_MS)."""
