@@ -185,10 +185,7 @@ def run_all(args) -> dict:
             b.row("%s flood: free heap, collected" % kind,
                   "after %s" % (fig["heap_after"]["collected_free"] or ["?"])[-1],
                   "before %s" % (fig["heap_before"]["collected_free"] or ["?"])[-1])
-        # 512k: at 384k this 64-bit board meets the qstr pool cliff during the lab capture
-        # (docs/architecture.md, "The qstr pool cliff")
-        z = b.scenario("fuzz", fuzz_count=args.fuzz_count, report_sub="fuzz", capture=False,
-                       heap="512k")
+        z = b.scenario("fuzz", fuzz_count=args.fuzz_count, report_sub="fuzz", capture=False)
         out["fuzz"] = z
         zf = z["figures"]
         held = [e["ok"] for e in z["expectations"] if e["what"].startswith(

@@ -160,12 +160,12 @@ def test_fuzz_scenario_a_few_hundred_mutated_messages_on_the_wire():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
     sipfw = os.path.join(os.path.dirname(sys.executable), "sipfw")
-    # 512k, not the bench's 384k: a REGISTER and a call at debug level bring the 64-bit
-    # vboard to 1260 interned names, where MicroPython's next qstr pool (1280 entries, ~14 KB
-    # in one piece) finds no hole that large in a fragmented 384k heap and every first-time
-    # import fails (docs/architecture.md, "The qstr pool cliff").
+    # the bench's 384k: a REGISTER and a call at debug level once brought this 64-bit board
+    # to 1260 interned names, where the next qstr pool (~14 KB in one piece) found no hole in
+    # a fragmented heap and every first-time import failed; start-up now interns every name
+    # at boot (sipua/names.py, docs/architecture.md "The qstr pool cliff").
     proc = subprocess.run([sipfw, "bench", "--scenario", "fuzz", "--fuzz-count", "400",
-                           "--heap", "512k", "--json", "--netns"],
+                           "--json", "--netns"],
                           capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout)

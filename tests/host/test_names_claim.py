@@ -73,6 +73,64 @@ def test_claim_interns_every_name_and_keeps_no_code(tmp_path):
     assert kept < 80_000, kept
 
 
+_FRAGMENTED = """\
+import gc, sys
+sys.path[:] = [sys.argv[1]]
+from sipua.compat import forget
+from sipua.log import log
+if sys.argv[2] == 'claim':
+    from sipua import names
+    names.claim(log)
+    forget('sipua.names')
+# fill the heap with 4 KB blocks, then free every other one: half of it free, no hole larger
+# than 4 KB (a long-running phone's heap is worse: 237 KB free, largest hole 6.6 KB)
+blocks = []
+try:
+    while True:
+        blocks.append(bytearray(4000))
+except MemoryError:
+    pass
+for i in range(0, len(blocks), 2):
+    blocks[i] = None
+gc.collect()
+print('free', gc.mem_free())
+had = set(sys.modules)
+for m in open(sys.argv[3]).read().split(','):
+    try:
+        __import__(m)
+    except MemoryError as e:
+        print('failed', m, e)
+    except ImportError:
+        pass
+    for k in list(sys.modules):
+        if k not in had:
+            forget(k)
+"""
+
+
+def test_on_a_fragmented_heap_only_claimed_names_keep_imports_working(tmp_path):
+    """The cliff itself: on a heap with half its room free in 4 KB holes, the first imports
+    that need a new qstr pool (one block larger than any hole) fail with MemoryError while
+    small allocations still work; with the names claimed first, every import succeeds."""
+    items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
+    mods = [it.remote[:-4].replace("/__init__", "").replace("/", ".") for it in items
+            if it.remote.startswith("sipua/") and it.remote.endswith(".mpy")]
+    (tmp_path / "mods.txt").write_text(",".join(mods))
+    (tmp_path / "frag.py").write_text(_FRAGMENTED)
+    out = {}
+    for how in ("lazy", "claim"):
+        r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=1M",
+                            str(tmp_path / "frag.py"), str(tmp_path / "tree"), how,
+                            str(tmp_path / "mods.txt")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert int(re.search(r"free (\d+)", r.stdout).group(1)) > 400_000
+        out[how] = re.findall(r"failed (\S+) (.*)", r.stdout)
+    assert len(out["lazy"]) > 10, out["lazy"]  # the pool's block is nowhere
+    assert all("memory allocation failed" in why for _, why in out["lazy"])
+    assert out["claim"] == []
+
+
 def _boot(tmp_path, heap: str) -> str:
     items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
     assert items
