@@ -11,8 +11,8 @@ order, one step each, no simulation loaded: what each module costs and the qstr 
 (boot, registered over TCP, in a call, after it, 40 s after the registrar pinged the
 phone with an OPTIONS down its connection, after N refreshes, then in a call from the far
 end — 5 s and 70 s after the answer — and after the far end hung up), those two once per
-heap placement. The incoming call
-comes last, so the phases before it are measured as without it.
+heap placement. The incoming call comes last, so the phases before it are measured as
+without it.
 
 A phase's figure is the least, over three heap placements (``PLACEMENTS``), of the
 interpreter's live heap after a collection less what the
