@@ -252,14 +252,16 @@ def test_answer_and_hangup_without_a_call_are_refused_without_loading_calls():
 
 
 # -- a call from the far end outlives the server side ---------------------------------------
-def _far(a, reg, method, cseq, body=b"", tag=None):
+def _far(a, reg, method, cseq, body=b"", tag=None, branch=None):
     """A request of the far end's call ``lazy-2`` as the registrar forwards it to the phone
-    (a branch of its own per method and CSeq); ``tag``: the phone's To tag, in the dialog."""
+    (a branch of its own per method and CSeq unless given: a CANCEL's and the ACK of a
+    non-2xx are the INVITE's, ``"INVITE1"``); ``tag``: the phone's To tag."""
     ip, port = a.stack.local_ip, a.stack.local_port
-    head = ("%s sip:6903@%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKfar%s%d\r\n"
+    head = ("%s sip:6903@%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKfar%s\r\n"
             "From: <sip:6904@lazy.test>;tag=far2\r\nTo: <sip:6903@lazy.test>%s\r\n"
             "Call-ID: lazy-2@%s\r\nCSeq: %d %s\r\nContact: <sip:6904@%s:%d>\r\n"
-            "Max-Forwards: 70\r\n" % (method, ip, port, UC, reg.port, method, cseq,
+            "Max-Forwards: 70\r\n" % (method, ip, port, UC, reg.port,
+                                      branch or "%s%d" % (method, cseq),
                                       ";tag=" + tag if tag else "", UC, cseq, method, UC,
                                       reg.port))
     if body:
@@ -273,11 +275,12 @@ def _send(a, reg, data):
     reg.peer.sock.sendto(data, sockaddr(a.stack.local_ip, a.stack.local_port))
 
 
-def _answers(reg, cseq, status=None):
+def _answers(reg, cseq, status=None, method=None):
     """The phone's responses to the far end's request ``cseq`` (100 Trying left out)."""
     return [m for _, m in reg.peer.got if m.status and m.status != 100
             and m.call_id.startswith("lazy-2@") and m.cseq == cseq
-            and (status is None or m.status == status)]
+            and (status is None or m.status == status)
+            and (method is None or m.cseq_method == method)]
 
 
 def _reachable(root, cls):
@@ -429,6 +432,43 @@ def test_an_unacked_200_is_repeated_until_timer_l_then_the_server_side_goes_mid_
             until(s, lambda: _answers(reg, 2))
             assert [m.status for m in _answers(reg, 2)] == [200] and a.calls.calls == []
             wait(s, agentmod.CALLS_IDLE_MS + 100)
+            assert a.calls is None
+            assert log.events("callback_error") == [] and log.events("receive_error") == []
+        finally:
+            if strans is not None:
+                strans.forget = forget
+
+
+def test_a_call_cancelled_while_ringing_ends_and_leaves_no_transaction_behind():
+    """The far end CANCELs while the phone rings: 200 to the CANCEL, 487 to the INVITE
+    (its ACK taken), the call ended; the ringing call held the INVITE's transaction, the
+    ended one holds nothing, and the server side goes once the transactions are over."""
+    with running() as (s, a, reg, _dns, log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        forget("sipua.sip.uas", "sipua.sip.strans", "sipua.sip.call", "sipua.sip.dialog",
+               "sipua.sip.sdp", "sipua.sip.uri")
+        strans = None
+        try:
+            _send(a, reg, _far(a, reg, "INVITE", 1))
+            until(s, lambda: _answers(reg, 1, 180))
+            strans, unloads = _watch_unload(a)
+            assert a.calls.calls[0].txn is next(iter(a.stack.stx.values()))
+            _send(a, reg, _far(a, reg, "CANCEL", 1, branch="INVITE1"))
+            until(s, lambda: _answers(reg, 1, 487))
+            assert [m.status for m in _answers(reg, 1, method="CANCEL")] == [200]
+            assert [m.status for m in _answers(reg, 1, method="INVITE")] == [180, 487]
+            assert a.calls.calls == [] and log.events("remote_cancel")
+            assert log.events("ended")[-1]["reason"] == "cancelled"
+            tag = _answers(reg, 1, 487)[0].to_tag
+            _send(a, reg, _far(a, reg, "ACK", 1, tag=tag, branch="INVITE1"))
+            wait(s, 2 * strans.SERVER_IDLE_MS + 1000)  # Timer J (CANCEL), Timer I, idle
+            assert not a.stack.stx and not a.stack._accepted
+            assert len(unloads) == 1 and unloads[0][1] == 0, unloads
+            assert len(_answers(reg, 1, 487)) == 1  # ACKed: not repeated
+            if IS_MICROPYTHON:
+                assert not loaded("sipua.sip.uas")
+            wait(s, agentmod.CALLS_IDLE_MS)
             assert a.calls is None
             assert log.events("callback_error") == [] and log.events("receive_error") == []
         finally:
