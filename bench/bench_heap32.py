@@ -8,8 +8,9 @@ in virtual time (``tools/heap32``; installed by ``make setup``). Live heap after
 collection: booted (before the agent starts), registered over UDP after a silent first
 server, registered over TCP, in a call, after it, after N registration refreshes (1000: a
 leak shows here), 40 s after the registrar pinged the phone with OPTIONS, then in a call
-from the far end (answered, audio both ways) and 70 s after the far end hung up. Budgets
-and today's guards: ``board_configs/budgets/heap32.json``.
+from the far end (answered, audio both ways; 70 s in, the server side gone; the peaks at
+the answer and 5 s after it) and 70 s after the far end hung up. Budgets and today's
+guards: ``board_configs/budgets/heap32.json``.
 """
 
 import argparse

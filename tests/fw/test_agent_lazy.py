@@ -23,8 +23,8 @@ def loaded(name):
     return name in sys.modules
 
 
-def make():
-    s, _ = new_sched(real_poll=True, real_wait_ms=5)
+def make(real_wait_ms=5):
+    s, _ = new_sched(real_poll=True, real_wait_ms=real_wait_ms)
     reg = Registrar(s, UC)
     dns = FakeDns(s, {"_sip._udp.lazy.test": [(SRV, 60, (1, 0, reg.port, "uc.lazy.test"))],
                       "uc.lazy.test": [(A, 60, UC)]}, host=DNS)
@@ -40,10 +40,14 @@ def make():
 
 
 class running:
-    """``with running() as (sched, agent, registrar, dns, log)``: torn down whatever happens."""
+    """``with running() as (sched, agent, registrar, dns, log)``: torn down whatever happens;
+    ``real_wait_ms``: see vtime.VirtualPoller (a call's media wakes the phone every 20 ms)."""
+
+    def __init__(self, real_wait_ms=5):
+        self.wait = real_wait_ms
 
     def __enter__(self):
-        self.parts = make()
+        self.parts = make(self.wait)
         return self.parts
 
     def __exit__(self, *exc):
@@ -156,10 +160,10 @@ def test_the_server_side_is_unloaded_when_no_request_came_for_a_while():
         assert log.events("callback_error") == [] and log.events("receive_error") == []
 
 
-def test_the_server_side_stays_while_a_server_transaction_or_the_call_code_lives():
+def test_the_server_side_stays_while_a_server_transaction_lives():
     """An incoming INVITE's transaction outlives the idle time: nothing is unloaded under
-    it (nor while the call code, which may hold such a transaction, is loaded), and the
-    call still ends cleanly; once the call code is gone, the server side goes too."""
+    it (the ringing call holds it), and the call still ends cleanly; once the transaction
+    has ended, the server side goes too."""
     from sipua.sip import strans
     from sipua.sip.transport import sockaddr
 
@@ -181,9 +185,9 @@ def test_the_server_side_stays_while_a_server_transaction_or_the_call_code_lives
         assert log.events("callback_error") == [] and log.events("receive_error") == []
 
 
-def test_the_server_side_stays_while_call_code_is_loaded():
-    """A request during a call (the far end's, the registrar's ping): the server side stays
-    as long as the call code does (a call may hold one of its transactions), then goes."""
+def test_the_server_side_goes_during_a_call():
+    """A request during a call (the registrar's ping, answered without a transaction): the
+    server side goes SERVER_IDLE_MS after it, the call going on; the call ends cleanly."""
     from sipua.sip import strans
     from sipua.sip.transport import sockaddr
 
@@ -195,8 +199,11 @@ def test_the_server_side_stays_while_call_code_is_loaded():
         reg.peer.sock.sendto(data, sockaddr(ip, port))
         until(s, lambda: any(m.status == 200 and m.call_id.startswith("ping-7@")
                              for _, m in reg.peer.got))
+        assert loaded("sipua.sip.uas")
         wait(s, strans.SERVER_IDLE_MS + 1000)
-        assert a.calls is not None and loaded("sipua.sip.uas")
+        assert a.calls is not None and a.calls.calls
+        if IS_MICROPYTHON:
+            assert not loaded("sipua.sip.uas")
         a.console_commands()["hangup"][0]([])
         until(s, lambda: not a.calls.calls, 40000)
         wait(s, agentmod.CALLS_IDLE_MS + 2 * strans.SERVER_IDLE_MS)
@@ -242,3 +249,228 @@ def test_answer_and_hangup_without_a_call_are_refused_without_loading_calls():
         assert a.calls is None
         assert log.events("callback_error") == []
 
+
+
+# -- a call from the far end outlives the server side ---------------------------------------
+def _far(a, reg, method, cseq, body=b"", tag=None, branch=None):
+    """A request of the far end's call ``lazy-2`` as the registrar forwards it to the phone
+    (a branch of its own per method and CSeq unless given: a CANCEL's and the ACK of a
+    non-2xx are the INVITE's, ``"INVITE1"``); ``tag``: the phone's To tag."""
+    ip, port = a.stack.local_ip, a.stack.local_port
+    head = ("%s sip:6903@%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKfar%s\r\n"
+            "From: <sip:6904@lazy.test>;tag=far2\r\nTo: <sip:6903@lazy.test>%s\r\n"
+            "Call-ID: lazy-2@%s\r\nCSeq: %d %s\r\nContact: <sip:6904@%s:%d>\r\n"
+            "Max-Forwards: 70\r\n" % (method, ip, port, UC, reg.port,
+                                      branch or "%s%d" % (method, cseq),
+                                      ";tag=" + tag if tag else "", UC, cseq, method, UC,
+                                      reg.port))
+    if body:
+        head += "Content-Type: application/sdp\r\n"
+    return (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+
+
+def _send(a, reg, data):
+    from sipua.sip.transport import sockaddr
+
+    reg.peer.sock.sendto(data, sockaddr(a.stack.local_ip, a.stack.local_port))
+
+
+def _answers(reg, cseq, status=None, method=None):
+    """The phone's responses to the far end's request ``cseq`` (100 Trying left out)."""
+    return [m for _, m in reg.peer.got if m.status and m.status != 100
+            and m.call_id.startswith("lazy-2@") and m.cseq == cseq
+            and (status is None or m.status == status)
+            and (method is None or m.cseq_method == method)]
+
+
+def _reachable(root, cls):
+    """How many objects of ``cls`` can be reached from ``root``: attributes, containers
+    and (CPython only: MicroPython cannot look inside them) bound methods and closures.
+    The scheduler's timers are reached through the agent, so a callback of a transaction
+    counts too."""
+    seen = set()
+    todo = [root]
+    n = 0
+    while todo:
+        x = todo.pop()
+        if id(x) in seen or isinstance(x, (str, bytes, bytearray, int, float, type)):
+            continue
+        seen.add(id(x))
+        if type(x) is cls:
+            n += 1
+        if isinstance(x, dict):
+            todo.extend(x.values())
+        elif isinstance(x, (list, tuple, set)):
+            todo.extend(x)
+        elif type(x).__name__ != "module":
+            todo.extend((getattr(x, "__dict__", None) or {}).values())
+            todo.extend(getattr(x, k, None) for k in getattr(type(x), "__slots__", ()))
+            todo.append(getattr(x, "__self__", None))
+            todo.extend(c.cell_contents for c in getattr(x, "__closure__", None) or ())
+    return n
+
+
+def _watch_unload(a):
+    """The server side the phone loaded: spied on, so each unload records (virtual time,
+    its ServerTxn objects the phone can still reach) before the module goes. Returns the
+    module and the records (put ``compat.forget`` back when done)."""
+    strans = sys.modules["sipua.sip.strans"]
+    real = strans.forget
+    unloads = []
+
+    def spy(*names):
+        if "sipua.sip.strans" in names:
+            unloads.append((a.sched.now(), _reachable(a, strans.ServerTxn)))
+        real(*names)
+
+    strans.forget = spy
+    return strans, unloads
+
+
+def _answered_call_in(s, a, reg, offer):
+    """The far end calls (its INVITE with ``offer``), the console answers: (the 200 OK's
+    To tag, virtual time of the 200, the strans module, unload records)."""
+    r = a.registrations[0]
+    until(s, lambda: r.state == "registered")
+    # an earlier test's requests and calls loaded these (one interpreter for the module)
+    forget("sipua.sip.uas", "sipua.sip.strans", "sipua.sip.call", "sipua.sip.dialog",
+           "sipua.sip.sdp", "sipua.sip.uri")
+    _send(a, reg, _far(a, reg, "INVITE", 1, offer))
+    until(s, lambda: _answers(reg, 1, 180))
+    spied = _watch_unload(a)
+    strans = spied[0]
+    # the ringing call holds its INVITE's transaction, one of the module's
+    assert [type(t) for t in a.stack.stx.values()] == [strans.ServerTxn]
+    assert a.calls.calls[0].txn is next(iter(a.stack.stx.values()))
+    a.console_commands()["answer"][0]([])
+    until(s, lambda: _answers(reg, 1, 200))
+    # answered: the transaction repeats the 200 and takes its ACK alone; the call keeps none
+    assert a.calls.calls[0].txn is None and a.calls.calls[0].state == "active"
+    return (_answers(reg, 1, 200)[0].to_tag, s.now()) + spied
+
+
+def test_an_answered_call_lets_the_server_side_go_then_takes_a_reinvite_and_the_bye():
+    """A call from the far end, answered and ACKed, held by the far end (no audio either
+    way): the INVITE's transaction ends with Timer L (64·T1 after the 200) and the server
+    side goes SERVER_IDLE_MS later, mid-call, with no object of it left; the far end's
+    re-INVITE (taking the call off hold) and its BYE are answered by the server side
+    loaded anew, and audio flows after the re-INVITE."""
+    from sipua.sip import sdp
+    from test_rtp import Far
+
+    with running(1) as (s, a, reg, _dns, log):
+        far = Far(s, UC)
+        strans = None
+        try:
+            held = sdp.build(UC, far.port, (0, 8), "sendonly", session_id=7).encode()
+            tag, t200, strans, unloads = _answered_call_in(s, a, reg, held)
+            assert sdp.parse(bytes(_answers(reg, 1, 200)[0].body)).direction == "recvonly"
+            _send(a, reg, _far(a, reg, "ACK", 1, tag=tag))
+            wait(s, 2 * strans.SERVER_IDLE_MS - 1000)
+            assert unloads == [] and loaded("sipua.sip.uas")  # Timer L, then the idle time
+            assert not a.stack.stx and not a.stack._accepted
+            wait(s, 2000)
+            # unloaded once, 64 s into the call, nothing of the module reachable then
+            assert len(unloads) == 1 and unloads[0][1] == 0, unloads
+            into = unloads[0][0] - t200
+            assert 2 * strans.SERVER_IDLE_MS <= into <= 2 * strans.SERVER_IDLE_MS + 100, into
+            assert a.status()["calls"][0]["state"] == "active"
+            if IS_MICROPYTHON:  # (not strans: see the test above)
+                assert not loaded("sipua.sip.uas")
+            assert far.audio() == []  # held: the phone sends nothing
+            # the far end takes the call off hold: a re-INVITE, answered by a new server side
+            _send(a, reg, _far(a, reg, "INVITE", 2, sdp.build(UC, far.port, (0, 8),
+                                                              session_id=7).encode(), tag))
+            until(s, lambda: _answers(reg, 2))
+            ok = _answers(reg, 2)
+            assert [m.status for m in ok] == [200]
+            assert sdp.parse(bytes(ok[0].body)).direction == "sendrecv"
+            if IS_MICROPYTHON:  # really loaded again: a new copy, the first one gone
+                assert sys.modules["sipua.sip.uas"].ServerTxn is not strans.ServerTxn
+            _send(a, reg, _far(a, reg, "ACK", 2, tag=tag))
+            until(s, lambda: len(far.audio()) >= 5)
+            _send(a, reg, _far(a, reg, "BYE", 3, tag=tag))
+            until(s, lambda: _answers(reg, 3))
+            assert [m.status for m in _answers(reg, 3)] == [200]
+            assert a.calls.calls == [] and log.events("remote_bye")
+            assert [m.status for m in _answers(reg, 1)] == [180, 200]  # ACKed: sent once
+            wait(s, agentmod.CALLS_IDLE_MS + 100)
+            assert a.calls is None
+            assert log.events("callback_error") == [] and log.events("receive_error") == []
+        finally:
+            if strans is not None:
+                strans.forget = forget
+            far.close()
+
+
+def test_an_unacked_200_is_repeated_until_timer_l_then_the_server_side_goes_mid_call():
+    """The far end's ACK is lost: the 200 is repeated over UDP (T1 doubling to T2) until
+    Timer L ends the transaction (RFC 6026), the call going on; the server side goes
+    SERVER_IDLE_MS later with no object of it left (the call let the transaction go with
+    the 200). The late ACK and then the BYE reach the server side loaded anew."""
+    with running() as (s, a, reg, _dns, log):
+        strans = None
+        try:
+            tag, _, strans, unloads = _answered_call_in(s, a, reg, b"")
+            wait(s, strans.SERVER_IDLE_MS + 500)  # Timer L: 64·T1 after the 200
+            sent = len(_answers(reg, 1, 200))
+            assert sent >= 9, sent  # 0.5, 1, 2, then every 4 s for 32 s
+            assert not a.stack.stx and not a.stack._accepted
+            assert [e["detail"] for e in log.events("no_ack")] == ["200"]
+            wait(s, strans.SERVER_IDLE_MS)
+            assert len(_answers(reg, 1, 200)) == sent  # no more after Timer L
+            assert len(unloads) == 1 and unloads[0][1] == 0, unloads
+            assert a.status()["calls"][0]["state"] == "active"
+            if IS_MICROPYTHON:
+                assert not loaded("sipua.sip.uas")
+            # the late ACK (its transaction gone): taken in silence, the call goes on
+            n = len(reg.peer.got)
+            _send(a, reg, _far(a, reg, "ACK", 1, tag=tag))
+            wait(s, 500)
+            assert len(reg.peer.got) == n and a.status()["calls"][0]["state"] == "active"
+            _send(a, reg, _far(a, reg, "BYE", 2, tag=tag))
+            until(s, lambda: _answers(reg, 2))
+            assert [m.status for m in _answers(reg, 2)] == [200] and a.calls.calls == []
+            wait(s, agentmod.CALLS_IDLE_MS + 100)
+            assert a.calls is None
+            assert log.events("callback_error") == [] and log.events("receive_error") == []
+        finally:
+            if strans is not None:
+                strans.forget = forget
+
+
+def test_a_call_cancelled_while_ringing_ends_and_leaves_no_transaction_behind():
+    """The far end CANCELs while the phone rings: 200 to the CANCEL, 487 to the INVITE
+    (its ACK taken), the call ended; the ringing call held the INVITE's transaction, the
+    ended one holds nothing, and the server side goes once the transactions are over."""
+    with running() as (s, a, reg, _dns, log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        forget("sipua.sip.uas", "sipua.sip.strans", "sipua.sip.call", "sipua.sip.dialog",
+               "sipua.sip.sdp", "sipua.sip.uri")
+        strans = None
+        try:
+            _send(a, reg, _far(a, reg, "INVITE", 1))
+            until(s, lambda: _answers(reg, 1, 180))
+            strans, unloads = _watch_unload(a)
+            assert a.calls.calls[0].txn is next(iter(a.stack.stx.values()))
+            _send(a, reg, _far(a, reg, "CANCEL", 1, branch="INVITE1"))
+            until(s, lambda: _answers(reg, 1, 487))
+            assert [m.status for m in _answers(reg, 1, method="CANCEL")] == [200]
+            assert [m.status for m in _answers(reg, 1, method="INVITE")] == [180, 487]
+            assert a.calls.calls == [] and log.events("remote_cancel")
+            assert log.events("ended")[-1]["reason"] == "cancelled"
+            tag = _answers(reg, 1, 487)[0].to_tag
+            _send(a, reg, _far(a, reg, "ACK", 1, tag=tag, branch="INVITE1"))
+            wait(s, 2 * strans.SERVER_IDLE_MS + 1000)  # Timer J (CANCEL), Timer I, idle
+            assert not a.stack.stx and not a.stack._accepted
+            assert len(unloads) == 1 and unloads[0][1] == 0, unloads
+            assert len(_answers(reg, 1, 487)) == 1  # ACKed: not repeated
+            if IS_MICROPYTHON:
+                assert not loaded("sipua.sip.uas")
+            wait(s, agentmod.CALLS_IDLE_MS)
+            assert a.calls is None
+            assert log.events("callback_error") == [] and log.events("receive_error") == []
+        finally:
+            if strans is not None:
+                strans.forget = forget

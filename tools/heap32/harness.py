@@ -10,8 +10,9 @@ order, one step each, no simulation loaded: what each module costs and the qstr 
 ``udp`` (boot, then registered over UDP after the first server stayed silent) and ``tcp``
 (boot, registered over TCP, in a call, after it, 40 s after the registrar pinged the
 phone with an OPTIONS down its connection, after N refreshes, then in a call from the far
-end and after the far end hung up), those two once per heap placement. The incoming call
-comes last, so the phases before it are measured as without it.
+end — 5 s and 70 s after the answer — and after the far end hung up), those two once per
+heap placement. The incoming call comes last, so the phases before it are measured as
+without it.
 
 A phase's figure is the least, over three heap placements (``PLACEMENTS``), of the
 interpreter's live heap after a collection less what the
@@ -54,10 +55,18 @@ QSTR_CLIFF, QSTR_CLIFF_POOL = 1260, 1280
 # are the phone settled): mid-resolution, the DNS code loaded and its last query out
 # (tcp_resolving); the moment registration completes (udp_/tcp_registering; the DNS code is
 # unloaded by then unless a resolution ended less than agent.DNS_IDLE_MS before); a call
-# just set up (call_setup); a call from the far end just answered (call_in_setup).
-PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup", "call_in_setup")
+# just set up (call_setup); a call from the far end just answered (call_in_setup), and 5 s
+# later (call_in_answered: its INVITE's server transaction in Accepted until Timer L, the
+# server side loaded; in_call_in is the same call once that has gone).
+PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup", "call_in_setup",
+         "call_in_answered")
 DNS_QUERIES = 3  # what resolving the zone below asks: NAPTR, SRV, A (uc1 is in the SRV's)
 SETTLE = "simdrive.idle(5000)"
+# in_call_in: the call from the far end 70 s after the answer (5 s settled, then this): its
+# INVITE's server transaction ended 64·T1 after the 200 (Timer L), the server side unloaded
+# SERVER_IDLE_MS (64·T1) later, what a long call keeps
+LONG_CALL = "simdrive.idle(65000)"
+SERVER_SIDE = ("sipua.sip.strans", "sipua.sip.uas")
 
 DOMAIN = "airties.lab"
 PHONE_IP = "127.0.9.1"  # addresses inside the simulation only: nothing is sent anywhere
@@ -323,6 +332,13 @@ def check(step, state=None, server=None, calls=None):
         raise HarnessError("%s: calls %s, not %s" % (step["step"], f.get("calls"), calls))
 
 
+def check_gone(step, modules):
+    """Raise if any of ``modules`` is loaded in the phase (the phone's module list)."""
+    left = sorted(set(modules) & set(step["facts"]["modules"][-1].split()))
+    if left:
+        raise HarnessError("%s: still loaded: %s" % (step["step"], " ".join(left)))
+
+
 def check_rtp(call, setup):
     """The settled call carried audio both ways: 5 s of 20 ms packets (250), less slack."""
     rtp = [int(x) for x in call["facts"]["rtp"][-1].split()]
@@ -399,7 +415,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         tcp = scenario(workdir, "tcp", tcp_steps() + chunks + [
             ("call_in_setup", "simdrive.call_in(%r, %d, %r, %r)"
              % (PHONE_IP, PHONE_PORT, USER, FAR_USER)),
-            ("in_call_in", SETTLE),
+            ("call_in_answered", SETTLE),
+            ("in_call_in", LONG_CALL),
             ("after_call_in", "simdrive.far_hangup()"),
             ("life", "simdrive.life()")])
         claimed = scenario(workdir, "tcp", tcp_steps(claim=True)[:7], name="claimed")
@@ -424,6 +441,9 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         check(by[call], "registered", calls="active")
         check_rtp(by[call], by[setup])
         check(by[after], "registered", calls="")  # an ended call is dropped
+    check(by["call_in_answered"], "registered", calls="active")
+    check_rtp(by["call_in_answered"], by["call_in_setup"])
+    check_gone(by["in_call_in"], SERVER_SIDE)  # the long call: the server side has gone
     # the far end's call: the phone rang, answered (the only call then) and took its BYE
     for p, keys in (("in_call_in", ("answered_180_INVITE", "answered_200_INVITE")),
                     ("after_call_in", ("answered_200_BYE",))):
@@ -458,7 +478,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
                   "udp_registering": udp["steps"][1]["phone"],
                   "tcp_registering": by["tcp_registering"]["phone"],
                   "call_setup": by["call_setup"]["phone"],
-                  "call_in_setup": by["call_in_setup"]["phone"]},
+                  "call_in_setup": by["call_in_setup"]["phone"],
+                  "call_in_answered": by["call_in_answered"]["phone"]},
         # phone = alloc - sim, qstr pools as a board has them (see board_qstr_cost)
         "phase_detail": {p: {"alloc": s["alloc"], "qstr": s["qstr"],
                              "modules": len(s["facts"]["modules"][-1].split())}

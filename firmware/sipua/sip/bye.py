@@ -9,7 +9,6 @@ from .ctrans import RESPONSE
 from .reg import _REASONS
 from .scan import parse_name_addr, text
 from .servers import describe, target_key, untried
-from .uri import parse_uri
 
 
 def hangup(calls, call_id):
@@ -89,6 +88,8 @@ def _send(calls, c, req, targets, tried):
 def next_hop(d):
     """The first Route URI (loose routing) or the remote target: where an in-dialog
     request goes, as a dns.Target whose host is to be located (``ip`` None)."""
+    from .uri import parse_uri  # the server side's, unloaded with it (strans._unload)
+
     uri = d.route_set[0] if d.route_set else d.remote_target
     if uri.startswith("<") or '"' in uri or " " in uri:
         na = parse_name_addr(uri.encode())

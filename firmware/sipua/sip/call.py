@@ -51,7 +51,7 @@ class Call:
         self.reason = None
         self.invite = None  # our INVITE (msg.Request) until it is answered
         self.txn = None  # the INVITE client transaction (until the 2xx), or the server one
-        # (until the ACK)
+        # (while ringing: callin.answer drops it with the 200, any other final ends the call)
         self.provisional = False
         self.cancel_pending = False
         self.ack = None  # the ACK of our 2xx, kept to answer 2xx retransmissions

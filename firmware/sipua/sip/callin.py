@@ -89,11 +89,13 @@ def incoming(calls, m, stx):
     transport = c.server.transport if c.server else "udp"
     contact = calls.stack.contact(line.account.user, transport)
     c.dialog = uas_dialog(m, stx.to_tag, contact)
-    calls.calls.append(c)
     stx.respond(180, "Ringing", [("Contact", contact)])
     calls.log.info("call", "incoming", call=c.id, remote=remote)
     if line.account.auto_answer:
         calls.sched.call_later(500, calls.answer, c.id)  # still ringing then: answered
+    # Listed last: whatever failed before (uas.py then ends the transaction) leaves no call
+    # holding a transaction that is gone.
+    calls.calls.append(c)
 
 
 def answer(calls, call_id):
@@ -114,6 +116,9 @@ def answer(calls, call_id):
             return c
     calls._on_ack(c.txn, c)
     c.txn.respond(200, "OK", [("Contact", c.dialog.contact)], body, "application/sdp")
+    # The transaction repeats the 200 (UDP) and takes its ACK on its own (on_ack): the call
+    # lets it go, so the server side can be unloaded during the call (strans._unload).
+    c.txn = None
     c.state = ACTIVE
     c.started = calls.sched.now()
     calls.log.info("call", "answered", call=c.id, codec=c.codec)

@@ -62,7 +62,6 @@ def go(calls, c, pt, remote, direction):
 def acked(calls, c, m):
     """The ACK of our 200: it carries the answer when our 200 carried the offer."""
     calls.log.info("call", "confirmed", call=c.id)
-    c.txn = None  # the INVITE server transaction is done with (it runs out on its own)
     if c.sdir is None and len(m.body) and c.state == ACTIVE:
         c.codec = answer_in(calls, c, m.body)
 

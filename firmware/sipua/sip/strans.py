@@ -12,12 +12,10 @@ request until Timer J (64·T1 UDP, 0 on a stream).
 The request line of a received request is read here too (``request_line``, for
 ``msg.parse``): the server side's code, loaded with the first request, never by a phone
 that only registers and calls out. It goes again (with ``uas.py``) ``SERVER_IDLE_MS`` after
-the last request, once no server transaction is left and no call code is loaded
-(``server_idle``): a registrar's OPTIONS ping or a call from the far end does not keep ~7 KB
-of heap for good.
+the last request, once no server transaction is left (``server_idle``): a registrar's
+OPTIONS ping, or a call from the far end once its INVITE's transaction has ended, does not
+keep ~10 KB of heap for good.
 """
-
-import sys
 
 from ..compat import const, forget
 from . import SipError
@@ -244,12 +242,10 @@ def _unload():
     stack = _idle[2]
     if stack.stx or stack._accepted:
         return  # the last one's end arms the timer again
+    # No transaction left is no object of this module's classes left: the stack's tables
+    # hold every live one, and a call holds its INVITE's only while that one waits for its
+    # final answer (callin.py), so a reload never makes a second copy beside the first.
     left = SERVER_IDLE_MS - (stack.sched.now() - _idle[1])
-    if left <= 0 and "sipua.sip.call" in sys.modules:
-        # A call may hold a server transaction (an incoming call keeps its INVITE's): its
-        # class keeps this module's code alive, and a reload would load a second copy.
-        # Looked at again until the call code is unloaded (agent.CALLS_IDLE_MS).
-        left = SERVER_IDLE_MS
     if left > 0:
         _idle[0] = stack.sched.call_later(left, _unload)
         return
