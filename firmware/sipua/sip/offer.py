@@ -60,7 +60,14 @@ def go(calls, c, pt, remote, direction):
 
 
 def acked(calls, c, m):
-    """The ACK of our 200: it carries the answer when our 200 carried the offer."""
+    """The ACK of our 200: it carries the answer when our 200 carried the offer. None: no
+    ACK came in 64·T1, so the far end never took the call (or its re-INVITE's answer): the
+    session ends with a BYE (RFC 3261 §13.3.1.4), rather than a line open to nobody."""
+    if m is None:
+        if c.state == ACTIVE:
+            calls.log.warn("call", "no_ack", call=c.id)
+            calls.hangup(c.id)
+        return
     calls.log.info("call", "confirmed", call=c.id)
     if c.sdir is None and len(m.body) and c.state == ACTIVE:
         c.codec = answer_in(calls, c, m.body)

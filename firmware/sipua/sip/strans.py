@@ -182,9 +182,15 @@ class ServerTxn:
             self._retx = self.stack.sched.call_later(self.interval, self._retransmit)
 
     def _timeout(self):
-        if self.state == _COMPLETED or (self.state == _ACCEPTED and self._retx is not None):
+        cb = self.on_ack  # still set: no ACK came for our 2xx
+        if self.state == _COMPLETED or cb is not None:
             self.stack.log_txn(self, "no_ack", self.final)
         self._terminate()
+        if cb is not None:
+            # 64·T1 without the ACK of our 2xx, on any transport: the call is told (None
+            # for the ACK) and ends the session (RFC 3261 §13.3.1.4)
+            self.on_ack = None
+            cb(None)
 
     def _cancel_timers(self):
         for t in (self._retx, self._timer):
