@@ -205,17 +205,11 @@ class Agent:
             r.flow_lost(flow)
 
     def stop(self, unregister=True):
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-        if self.net is not None:
-            self.net[7].cancel()
-        for r in self.registrations:
-            r.stop(unregister)
-        if self.stack is not None:
-            if unregister:
-                self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
-            else:
-                self.stack.stop()
+        """Stop the registrations (un-REGISTER first when asked) and the stack: start-up's
+        code (``startup.stop``), run at a reload or when a start failed."""
+        from .startup import stop
+
+        stop(self, unregister)
 
     # -- console -----------------------------------------------------------------------------
     def status(self, args=None):
@@ -226,10 +220,8 @@ class Agent:
         return _run("status", self, args, None)
 
     def console_commands(self):
-        """The console's agent commands: ``status`` here, the others in ``cmds.py``."""
-        from .console import lazy
+        """The console's agent commands (start-up's ``console_commands``): ``status`` here, the
+        others in ``cmds.py``."""
+        from .startup import console_commands
 
-        out = {"status": (self.status, None)}
-        for name in ("call", "answer", "hangup", "dtmf", "hold", "resume", "reg", "unreg", "dns"):
-            out[name] = (lazy(name, self, self.sched), None)
-        return out
+        return console_commands(self)

@@ -210,6 +210,34 @@ def console_start(con, sched):
         con._timer = sched.call_later(100, con._on_timer)  # console._FALLBACK_MS
 
 
+def stop(agent, unregister):
+    """``Agent.stop``: no more refreshes or keep-alives, the registrations stopped (their
+    bindings removed first when ``unregister``), then the stack."""
+    if agent._keepalive is not None:
+        agent._keepalive.cancel()
+    if agent.net is not None:
+        agent.net[7].cancel()
+    for r in agent.registrations:
+        r.stop(unregister)
+    st = agent.stack
+    if st is not None:
+        if unregister:
+            agent.sched.call_later(500, st.stop)  # let the un-REGISTERs leave first
+        else:
+            st.stop()
+
+
+def console_commands(agent):
+    """``Agent.console_commands``: ``status`` the agent's own, the others ``lazy`` handlers
+    running their bodies in ``cmds.py``."""
+    from .console import lazy
+
+    out = {"status": (agent.status, None)}
+    for name in ("call", "answer", "hangup", "dtmf", "hold", "resume", "reg", "unreg", "dns"):
+        out[name] = (lazy(name, agent, agent.sched), None)
+    return out
+
+
 def account_fields(acc, cfg, index):
     """``Account(cfg, index)``: its fields from a validated config entry."""
     acc.user = user = cfg["user"]

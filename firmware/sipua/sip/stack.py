@@ -72,9 +72,8 @@ class SipStack:
         self.tp.listen(tcp)
 
     def stop(self):
-        for t in list(self.ctx.values()):
-            t.abandon()
-        self.tp.close()
+        """Abandon the client transactions, close every flow and socket (tpextra.py)."""
+        self.tp._x("stop")
 
     # -- client side -------------------------------------------------------------------------
     def make_request(self, method, uri, from_uri, to_uri=None, call_id=None, cseq=1,

@@ -163,7 +163,9 @@ def register(timeout_ms=120000):
 
 def _command(name, *args):
     """A console command, as a person types it (the agent loads the call code itself)."""
-    return S["agent"].console_commands()[name][0](list(args))
+    from sipua.console import _run  # what the console's handler for it runs
+
+    return _run(name, S["agent"], list(args), S["sched"])
 
 
 def _call_states():
