@@ -29,7 +29,6 @@ _LINK_MS = const(1000)  # the link watch: a lost link is noticed within 2 s
 # concurrent account) still share one load.
 DNS_IDLE_MS = 0
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
-_DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
 _CALL_MODULES = ("call", "callout", "callin", "invite", "offer", "bye", "dialog", "sdp",
                  "uri")
 
@@ -39,7 +38,8 @@ class Dns:
     unloaded ``DNS_IDLE_MS`` after the last one ends (its cache goes with it: the targets it
     gave carry their TTL, and the registration re-resolves when that runs out). Built once
     at once, so a DNS configuration the resolver refuses fails ``Agent.start``, not a
-    resolution later in the scheduler."""
+    resolution later in the scheduler. The loading and unloading is the DNS code's own
+    (``dns.locator.locate``): nothing of it stays between resolutions."""
 
     def __init__(self, sched, cfg, local_ip=None, log=None):
         self.sched = sched
@@ -49,42 +49,12 @@ class Dns:
         self._locator = None
         self._busy = 0
         self._idle = None
-        self._load()
-        self._idle = sched.call_later(DNS_IDLE_MS, self._unload)
-
-    def _load(self):
-        loc = self._locator
-        if loc is None:
-            from .dns.locator import Locator
-            from .dns.resolver import from_config
-
-            res = from_config(self.sched, self.cfg, self.local_ip, self.log)
-            loc = self._locator = Locator(self.sched, res)
-        return loc
+        self.locate(None, None)
 
     def locate(self, target, on_done, **kw):
-        loc = self._load()
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        self._busy += 1
+        from .dns.locator import locate
 
-        def done(targets, err):
-            self._busy -= 1
-            if not self._busy:
-                self._idle = self.sched.call_later(DNS_IDLE_MS, self._unload)
-            on_done(targets, err)
-
-        return loc.locate(target, done, **kw)
-
-    def _unload(self):
-        self._idle = None
-        if self._busy:
-            return
-        self._locator = None
-        for name in _DNS_MODULES:
-            forget("sipua.dns." + name)
-        forget("sipua.addr")  # the locator's and the outbound proxy's
+        return locate(self, target, on_done, kw)
 
 
 def avoider(primary, servers):
