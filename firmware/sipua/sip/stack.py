@@ -206,17 +206,6 @@ class SipStack:
         if self.ctx.get(key) is t:
             drop(self.ctx, key)
 
-    def stx_done(self, t):
-        key = t.key
-        k = "%s|%d" % (t.req.call_id, t.req.cseq)
-        if self.stx.get(key) is t:
-            drop(self.stx, key)
-        if self._accepted.get(k) is t:
-            drop(self._accepted, k)
-
-    def accepted_add(self, t):
-        self._accepted["%s|%d" % (t.req.call_id, t.req.cseq)] = t
-
     def log_txn(self, t, event, detail):
         self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
                       detail=detail)
