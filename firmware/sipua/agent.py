@@ -29,8 +29,6 @@ _LINK_MS = const(1000)  # the link watch: a lost link is noticed within 2 s
 # concurrent account) still share one load.
 DNS_IDLE_MS = 0
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
-_CALL_MODULES = ("call", "callout", "callin", "invite", "offer", "bye", "dialog", "sdp",
-                 "uri")
 
 
 class Dns:
@@ -100,19 +98,10 @@ class Agent:
 
     # -- the call agent, loaded with the first call -----------------------------------------
     def _call_agent(self):
-        calls = self.calls
-        if calls is None:
-            from .sip.call import Calls
+        """The call agent, made with the first call (``sip.call._call_agent``)."""
+        from .sip.call import _call_agent
 
-            calls = self.calls = Calls(self.sched, self.stack, self.locator, self.log,
-                                       first_id=self._next_call_id, audio=self.audio)
-            for account, reg in self._lines:
-                calls.add_account(account, reg)
-            calls.on_idle = self._calls_ended
-        elif self._calls_idle is not None:
-            self._calls_idle.cancel()
-            self._calls_idle = None
-        return calls
+        return _call_agent(self)
 
     def _on_request(self, m, stx):
         calls = self._call_agent()
@@ -125,20 +114,12 @@ class Agent:
             self.calls.on_cancel(stx)
 
     def _calls_ended(self):
+        """The last call ended: the call code goes CALLS_IDLE_MS later unless another call
+        comes (``sip.call._unload_calls``)."""
         if self._calls_idle is None:
-            self._calls_idle = self.sched.call_later(CALLS_IDLE_MS, self._unload_calls)
+            from .sip.call import _unload_calls
 
-    def _unload_calls(self):
-        self._calls_idle = None
-        calls = self.calls
-        if calls is None or calls.calls:
-            return
-        self._next_call_id = calls.next_id
-        self.calls = None
-        self.stack.on_request = self._on_request
-        self.stack.on_cancel = self._on_cancel
-        for name in _CALL_MODULES:
-            forget("sipua.sip." + name)
+            self._calls_idle = self.sched.call_later(CALLS_IDLE_MS, _unload_calls, self)
 
     # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
     def _keepalives(self):
