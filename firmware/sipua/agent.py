@@ -124,20 +124,13 @@ class Agent:
     # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
     def _keepalives(self):
         """Every ``sip.keepalive_s``: a ping (CRLF, OPTIONS on UDP) per registered leg keeps
-        NAT bindings and connections open and finds a server that died (sip/keepalive.py)."""
-        from .sip.keepalive import ping
+        NAT bindings and connections open and finds a server that died; the round and the
+        next one's timer are sip/keepalive.py's, loaded for it (1 KB of code, needed for a
+        second every 25 s)."""
+        from .sip.keepalive import _keepalives
 
-        wait = 0
-        for r in self.registrations:
-            wait = max(wait, ping(r))
-        forget("sipua.sip.keepalive")  # 1 KB of code, needed for a second every 25 s
-        self._keepalive = self.sched.call_later(self._ka_after(wait), self._keepalives)
-
-    def _ka_after(self, wait):
-        """When the next round starts: early by the answer's ``wait``, so that a server dying
-        just after it answered is noticed within ``sip.keepalive_s`` (unless that is short)."""
-        every = self._ka_ms
-        return every - wait if every >= 2 * wait else every
+        _keepalives(self)
+        forget("sipua.sip.keepalive")
 
     # -- the link and the local address (netwatch.py when something changed) ---------------
     def _watch(self):

@@ -178,10 +178,12 @@ def start_accounts(agent):
             primary.start()
     agent.cfg = None  # everything it said is in the stack, the locator and the accounts
     agent._keepalive = None
-    if agent._ka_ms:  # the first round as if after a UDP one (the longest wait)
+    every = agent._ka_ms
+    if every:  # the first round as if after a UDP one (the longest wait): keepalive.py
         st = agent.stack
         wait = budget_ms(st.retry_count, st.t1, st.t2, False)
-        agent._keepalive = sched.call_later(agent._ka_after(wait), agent._keepalives)
+        agent._keepalive = sched.call_later(every - wait if every >= 2 * wait else every,
+                                            agent._keepalives)
 
 
 def console_start(con, sched):

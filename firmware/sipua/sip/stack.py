@@ -115,16 +115,6 @@ class SipStack:
         t.start()
         return t
 
-    def send_raw(self, data, target):
-        """Send bytes outside any transaction (the ACK of a 2xx, a CRLF keep-alive).
-        Returns False when the transport failed."""
-        kind, ip, port, host = _target(target)
-        try:
-            self.tp.flow(kind, ip, port, host).send(data)
-            return True
-        except OSError:
-            return False
-
     # -- receiving ---------------------------------------------------------------------------
     def receive(self, data, flow, src, udp):
         """Every message from every transport comes through here. Never raises."""
