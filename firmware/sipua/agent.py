@@ -29,9 +29,6 @@ _LINK_MS = const(1000)  # the link watch: a lost link is noticed within 2 s
 # concurrent account) still share one load.
 DNS_IDLE_MS = 0
 CALLS_IDLE_MS = 32000  # unload the call code 64·T1 after the last call: late retransmissions
-_DNS_MODULES = ("locator", "resolver", "static", "tcp", "cache", "wire")
-_CALL_MODULES = ("call", "callout", "callin", "invite", "offer", "bye", "dialog", "sdp",
-                 "uri")
 
 
 class Dns:
@@ -39,7 +36,8 @@ class Dns:
     unloaded ``DNS_IDLE_MS`` after the last one ends (its cache goes with it: the targets it
     gave carry their TTL, and the registration re-resolves when that runs out). Built once
     at once, so a DNS configuration the resolver refuses fails ``Agent.start``, not a
-    resolution later in the scheduler."""
+    resolution later in the scheduler. The loading and unloading is the DNS code's own
+    (``dns.locator.locate``): nothing of it stays between resolutions."""
 
     def __init__(self, sched, cfg, local_ip=None, log=None):
         self.sched = sched
@@ -49,42 +47,12 @@ class Dns:
         self._locator = None
         self._busy = 0
         self._idle = None
-        self._load()
-        self._idle = sched.call_later(DNS_IDLE_MS, self._unload)
-
-    def _load(self):
-        loc = self._locator
-        if loc is None:
-            from .dns.locator import Locator
-            from .dns.resolver import from_config
-
-            res = from_config(self.sched, self.cfg, self.local_ip, self.log)
-            loc = self._locator = Locator(self.sched, res)
-        return loc
+        self.locate(None, None)
 
     def locate(self, target, on_done, **kw):
-        loc = self._load()
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        self._busy += 1
+        from .dns.locator import locate
 
-        def done(targets, err):
-            self._busy -= 1
-            if not self._busy:
-                self._idle = self.sched.call_later(DNS_IDLE_MS, self._unload)
-            on_done(targets, err)
-
-        return loc.locate(target, done, **kw)
-
-    def _unload(self):
-        self._idle = None
-        if self._busy:
-            return
-        self._locator = None
-        for name in _DNS_MODULES:
-            forget("sipua.dns." + name)
-        forget("sipua.addr")  # the locator's and the outbound proxy's
+        return locate(self, target, on_done, kw)
 
 
 def avoider(primary, servers):
@@ -130,19 +98,10 @@ class Agent:
 
     # -- the call agent, loaded with the first call -----------------------------------------
     def _call_agent(self):
-        calls = self.calls
-        if calls is None:
-            from .sip.call import Calls
+        """The call agent, made with the first call (``sip.call._call_agent``)."""
+        from .sip.call import _call_agent
 
-            calls = self.calls = Calls(self.sched, self.stack, self.locator, self.log,
-                                       first_id=self._next_call_id, audio=self.audio)
-            for account, reg in self._lines:
-                calls.add_account(account, reg)
-            calls.on_idle = self._calls_ended
-        elif self._calls_idle is not None:
-            self._calls_idle.cancel()
-            self._calls_idle = None
-        return calls
+        return _call_agent(self)
 
     def _on_request(self, m, stx):
         calls = self._call_agent()
@@ -155,38 +114,23 @@ class Agent:
             self.calls.on_cancel(stx)
 
     def _calls_ended(self):
+        """The last call ended: the call code goes CALLS_IDLE_MS later unless another call
+        comes (``sip.call._unload_calls``)."""
         if self._calls_idle is None:
-            self._calls_idle = self.sched.call_later(CALLS_IDLE_MS, self._unload_calls)
+            from .sip.call import _unload_calls
 
-    def _unload_calls(self):
-        self._calls_idle = None
-        calls = self.calls
-        if calls is None or calls.calls:
-            return
-        self._next_call_id = calls.next_id
-        self.calls = None
-        self.stack.on_request = self._on_request
-        self.stack.on_cancel = self._on_cancel
-        for name in _CALL_MODULES:
-            forget("sipua.sip." + name)
+            self._calls_idle = self.sched.call_later(CALLS_IDLE_MS, _unload_calls, self)
 
     # -- keeping the flow to the registrar alive (RFC 5626 §3.5.1, §4.4) ---------------------
     def _keepalives(self):
         """Every ``sip.keepalive_s``: a ping (CRLF, OPTIONS on UDP) per registered leg keeps
-        NAT bindings and connections open and finds a server that died (sip/keepalive.py)."""
-        from .sip.keepalive import ping
+        NAT bindings and connections open and finds a server that died; the round and the
+        next one's timer are sip/keepalive.py's, loaded for it (1 KB of code, needed for a
+        second every 25 s)."""
+        from .sip.keepalive import _keepalives
 
-        wait = 0
-        for r in self.registrations:
-            wait = max(wait, ping(r))
-        forget("sipua.sip.keepalive")  # 1 KB of code, needed for a second every 25 s
-        self._keepalive = self.sched.call_later(self._ka_after(wait), self._keepalives)
-
-    def _ka_after(self, wait):
-        """When the next round starts: early by the answer's ``wait``, so that a server dying
-        just after it answered is noticed within ``sip.keepalive_s`` (unless that is short)."""
-        every = self._ka_ms
-        return every - wait if every >= 2 * wait else every
+        _keepalives(self)
+        forget("sipua.sip.keepalive")
 
     # -- the link and the local address (netwatch.py when something changed) ---------------
     def _watch(self):
@@ -205,17 +149,11 @@ class Agent:
             r.flow_lost(flow)
 
     def stop(self, unregister=True):
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-        if self.net is not None:
-            self.net[7].cancel()
-        for r in self.registrations:
-            r.stop(unregister)
-        if self.stack is not None:
-            if unregister:
-                self.sched.call_later(500, self.stack.stop)  # let the un-REGISTERs leave first
-            else:
-                self.stack.stop()
+        """Stop the registrations (un-REGISTER first when asked) and the stack: start-up's
+        code (``startup.stop``), run at a reload or when a start failed."""
+        from .startup import stop
+
+        stop(self, unregister)
 
     # -- console -----------------------------------------------------------------------------
     def status(self, args=None):
@@ -226,10 +164,8 @@ class Agent:
         return _run("status", self, args, None)
 
     def console_commands(self):
-        """The console's agent commands: ``status`` here, the others in ``cmds.py``."""
-        from .console import lazy
+        """The console's agent commands (start-up's ``console_commands``): ``status`` here, the
+        others in ``cmds.py``."""
+        from .startup import console_commands
 
-        out = {"status": (self.status, None)}
-        for name in ("call", "answer", "hangup", "dtmf", "hold", "resume", "reg", "unreg", "dns"):
-            out[name] = (lazy(name, self, self.sched), None)
-        return out
+        return console_commands(self)

@@ -1,4 +1,6 @@
-"""Start-up, then run forever: ``main()`` is what a board's main.py calls.
+"""Start-up, then run forever: ``main()`` (host tools, tests). A board's main.py calls
+``boot()`` and runs the loop itself, then forgets this module: ``main()``'s frame would keep
+it loaded for the phone's life.
 
 A missing or bad config is one clear log line and a safe idle mode (no accounts) in which
 the console still works, so a person can push a good config without reflashing. So is an

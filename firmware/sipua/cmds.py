@@ -87,6 +87,20 @@ def execute(con, line):
     return reply(con, (name, res))
 
 
+def stop(con, args):
+    """The console's input is at its end (``Console._on_readable``): one warning, and it is
+    no longer read. Not a command: the console has no entry for it."""
+    if con._log:
+        con._log.warn("console", "input_closed")
+    if con._watched and con._sched is not None:
+        con._sched.unwatch(con._stream)
+        con._watched = False
+    if con._timer is not None:
+        con._timer.cancel()
+        con._timer = None
+    con._sched = None
+
+
 def reply(con, args):
     """The answer line of command ``args[0]``: dict ``args[1]`` as JSON after ``@``."""
     import json

@@ -88,15 +88,6 @@ class Console:
 
         console_start(self, sched)
 
-    def stop(self):
-        if self._watched and self._sched is not None:
-            self._sched.unwatch(self._stream)
-            self._watched = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._sched = None
-
     def _ready(self):
         # Asked once per byte read: MicroPython's ipoll() allocates nothing, where poll()
         # builds a list (and a tuple) each time — ~1.3 KB of garbage per command line.
@@ -121,10 +112,9 @@ class Console:
             if not ch:
                 if i == 0:
                     # "Readable" yet nothing to read: end of file (stdin is /dev/null under
-                    # systemd on a Pi). Poll would say so on every turn: stop listening.
-                    if self._log:
-                        self._log.warn("console", "input_closed")
-                    self.stop()
+                    # systemd on a Pi). Poll would say so on every turn: stop listening
+                    # (cmds.stop).
+                    _run("stop", self, None, None)
                 return
             if isinstance(ch, bytes):
                 ch = ch.decode()

@@ -178,10 +178,12 @@ def start_accounts(agent):
             primary.start()
     agent.cfg = None  # everything it said is in the stack, the locator and the accounts
     agent._keepalive = None
-    if agent._ka_ms:  # the first round as if after a UDP one (the longest wait)
+    every = agent._ka_ms
+    if every:  # the first round as if after a UDP one (the longest wait): keepalive.py
         st = agent.stack
         wait = budget_ms(st.retry_count, st.t1, st.t2, False)
-        agent._keepalive = sched.call_later(agent._ka_after(wait), agent._keepalives)
+        agent._keepalive = sched.call_later(every - wait if every >= 2 * wait else every,
+                                            agent._keepalives)
 
 
 def console_start(con, sched):
@@ -208,6 +210,34 @@ def console_start(con, sched):
         con._watched = True
     except (OSError, TypeError, ValueError, AttributeError):
         con._timer = sched.call_later(100, con._on_timer)  # console._FALLBACK_MS
+
+
+def stop(agent, unregister):
+    """``Agent.stop``: no more refreshes or keep-alives, the registrations stopped (their
+    bindings removed first when ``unregister``), then the stack."""
+    if agent._keepalive is not None:
+        agent._keepalive.cancel()
+    if agent.net is not None:
+        agent.net[7].cancel()
+    for r in agent.registrations:
+        r.stop(unregister)
+    st = agent.stack
+    if st is not None:
+        if unregister:
+            agent.sched.call_later(500, st.stop)  # let the un-REGISTERs leave first
+        else:
+            st.stop()
+
+
+def console_commands(agent):
+    """``Agent.console_commands``: ``status`` the agent's own, the others ``lazy`` handlers
+    running their bodies in ``cmds.py``."""
+    from .console import lazy
+
+    out = {"status": (agent.status, None)}
+    for name in ("call", "answer", "hangup", "dtmf", "hold", "resume", "reg", "unreg", "dns"):
+        out[name] = (lazy(name, agent, agent.sched), None)
+    return out
 
 
 def account_fields(acc, cfg, index):

@@ -219,3 +219,23 @@ def test_udp_one_lost_probe_is_not_a_dead_server():
         assert rig.on(UC2) and rig.log.events("failover") == []
     finally:
         rig.close()
+
+
+def test_tcp_ping_on_a_connection_already_gone_registers_again_at_once():
+    # The round finds no connection to ping on (the registration's flow is gone): no ping
+    # is sent and no failover either; a REGISTER goes at once, on a new connection.
+    from sipua.sip.keepalive import ping
+
+    rig = Rig("tcp")
+    try:
+        assert rig.until(lambda: rig.on(UC2), 5000)
+        n = len(rig.uc2.registers())
+        pings = len(rig.uc2.peer.pings)
+        rig.reg._flow = None
+        assert ping(rig.reg) == 0
+        assert rig.reg._txn is not None  # the REGISTER is on its way
+        assert rig.until(lambda: len(rig.uc2.registers()) > n and rig.on(UC2)
+                         and rig.reg._txn is None, 5000)
+        assert len(rig.uc2.peer.pings) == pings and rig.log.events("failover") == []
+    finally:
+        rig.close()

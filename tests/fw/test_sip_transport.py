@@ -7,7 +7,8 @@ from fwtest import new_sched
 from sipfw_helpers import Peer, reply
 from sipua.sip.msg import NEED_MORE, frame, parse
 from sipua.sip.stack import SipStack
-from sipua.sip.transport import response_addr, sockaddr
+from sipua.sip.strans import response_addr
+from sipua.sip.transport import sockaddr
 
 PHONE = "127.0.2.3"
 TESTER = "127.0.2.4"

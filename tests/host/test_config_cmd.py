@@ -208,11 +208,13 @@ def test_live_push_killed_half_way_keeps_the_old_config(tmp_path, vboards):
 
 
 def test_push_the_agent_cannot_start_on_fails_and_keeps_the_old_agent(tmp_path, vboards):
-    # The real app on a vboard: no accounts, a port of its own on 127.0.0.1 (no lab). The
-    # heap is the unix port's: the firmware does not fit the ESP32's 100 KB yet.
+    # The real app on a vboard, booted by the board's own main.py (which lets app.py go and
+    # runs the loop: a reload must not need it): no accounts, a port of its own on
+    # 127.0.0.1 (no lab). The heap is the unix port's: the firmware does not fit the
+    # ESP32's 100 KB yet.
     old = {"sip": {"local_ip": "127.0.0.1", "local_port": 0},
            "dns": {"servers": ["127.0.0.1:9"]}}
-    board = agent_board(tmp_path, vboards, main="from sipua import app\napp.main()\n",
+    board = agent_board(tmp_path, vboards, main=(ROOT / "firmware" / "main.py").read_text(),
                         heap="2M", **{"config.json": json.dumps(old)})
     r = sipfw("console", "--port", board.device, "status")
     assert r.returncode == 0 and json.loads(r.stdout)["accounts"] == [], (r.stdout, r.stderr)

@@ -20,7 +20,7 @@ smallest TTL of every record used, s) and ``expires_ms`` (scheduler time to re-r
 """
 
 from ..addr import hostport, is_ip
-from ..compat import const, urandom_u32
+from ..compat import const, forget, urandom_u32
 from . import Target, Targets
 from .wire import AAAA, NAPTR, SRV, A
 
@@ -315,3 +315,44 @@ class _Job:
         port = self.port or DEFAULT_PORT[t]
         out = Targets([Target(t, self.host, ip, port) for ip in self.addrs.get(self.host, ())])
         self._finish(out, "no address for %s" % self.host)
+
+
+def locate(dns, target, on_done, kw):
+    """``agent.Dns.locate``: this code loaded for a resolution (the locator built on the
+    first), the unload timer off while resolutions run and armed again when the last one
+    ends. ``on_done`` None (``Dns()``): only loaded (a DNS configuration the resolver
+    refuses fails here), the unload armed."""
+    from ..agent import DNS_IDLE_MS
+
+    loc = dns._locator
+    if loc is None:
+        from .resolver import from_config
+
+        loc = dns._locator = Locator(dns.sched, from_config(dns.sched, dns.cfg, dns.local_ip,
+                                                            dns.log))
+    if dns._idle is not None:
+        dns._idle.cancel()
+        dns._idle = None
+    if on_done is None:
+        dns._idle = dns.sched.call_later(DNS_IDLE_MS, _unload, dns)
+        return loc
+    dns._busy += 1
+
+    def done(targets, err):
+        dns._busy -= 1
+        if not dns._busy:
+            dns._idle = dns.sched.call_later(DNS_IDLE_MS, _unload, dns)
+        on_done(targets, err)
+
+    return loc.locate(target, done, **kw)
+
+
+def _unload(dns):
+    """The DNS code forgotten (its cache with it) once no resolution runs."""
+    dns._idle = None
+    if dns._busy:
+        return
+    dns._locator = None
+    for name in ("locator", "resolver", "static", "tcp", "cache", "wire"):
+        forget("sipua.dns." + name)
+    forget("sipua.addr")  # the locator's and the outbound proxy's

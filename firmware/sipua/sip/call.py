@@ -205,6 +205,38 @@ class Calls:
         stx.on_ack = lambda m: self.sdp("acked", c, m)
 
 
+# -- the agent's call agent (agent.Agent: made with the first call, unloaded when idle) ----
+def _call_agent(agent):
+    """``Agent._call_agent``: the agent's ``Calls``, made with the first call; a call coming
+    while the code waits to be unloaded keeps it."""
+    calls = agent.calls
+    if calls is None:
+        calls = agent.calls = Calls(agent.sched, agent.stack, agent.locator, agent.log,
+                                    first_id=agent._next_call_id, audio=agent.audio)
+        for account, reg in agent._lines:
+            calls.add_account(account, reg)
+        calls.on_idle = agent._calls_ended
+    elif agent._calls_idle is not None:
+        agent._calls_idle.cancel()
+        agent._calls_idle = None
+    return calls
+
+
+def _unload_calls(agent):
+    """``agent.CALLS_IDLE_MS`` after the last call: the call code forgotten (this module
+    with it), the stack's requests back to the agent, the call ids going on."""
+    agent._calls_idle = None
+    calls = agent.calls
+    if calls is None or calls.calls:
+        return
+    agent._next_call_id = calls.next_id
+    agent.calls = None
+    st = agent.stack
+    st.on_request = agent._on_request
+    st.on_cancel = agent._on_cancel
+    _gone("call callout callin invite offer bye dialog sdp uri")
+
+
 # -- what only a call sends (kept out of stack.py, which a registered phone keeps loaded) ---
 def _send_stateless(stack, req, target):
     """Send a request outside any transaction with a new branch: the ACK of a 2xx

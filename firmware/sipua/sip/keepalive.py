@@ -1,6 +1,7 @@
 """Keep-alive on the registration's flow: a server that dies while the phone is idle.
 
-Every ``sip.keepalive_s`` the agent calls ``ping(reg)`` for each registered leg:
+Every ``sip.keepalive_s`` the agent runs a round (``_keepalives``): ``ping(reg)`` for each
+registered leg:
 
 - TCP/TLS: an RFC 5626 §4.4.1 ping, CRLFCRLF, on the connection the binding lives on; the
   server answers CRLF (the pong; any bytes read on the connection count as well). Nothing
@@ -26,8 +27,21 @@ Loaded for each round of keep-alives and unloaded after it (``agent``); with
 """
 
 from .ctrans import RESPONSE, UNAVAILABLE, budget_ms
+from .stack import _target
 
 _PING = b"\r\n\r\n"
+
+
+def _keepalives(agent):
+    """``Agent._keepalives``: one round, then the next one's timer, early by the longest
+    answer's wait, so that a server dying just after it answered is noticed within
+    ``sip.keepalive_s`` (unless that is short)."""
+    wait = 0
+    for r in agent.registrations:
+        wait = max(wait, ping(r))
+    every = agent._ka_ms
+    agent._keepalive = agent.sched.call_later(every - wait if every >= 2 * wait else every,
+                                              agent._keepalives)
 
 
 def ping(reg):
@@ -44,7 +58,11 @@ def ping(reg):
     flow = reg._flow
     if flow is not None:
         flow.heard = False  # the transport sets it when anything arrives on the connection
-    if flow is None or not stack.send_raw(_PING, srv):
+    try:
+        if flow is None:
+            raise OSError
+        stack.tp.flow(*_target(srv)).send(_PING)  # outside any transaction
+    except OSError:
         reg.register_now()  # the connection is gone: register again (a new one) at once
         return 0
 

@@ -72,9 +72,8 @@ class SipStack:
         self.tp.listen(tcp)
 
     def stop(self):
-        for t in list(self.ctx.values()):
-            t.abandon()
-        self.tp.close()
+        """Abandon the client transactions, close every flow and socket (tpextra.py)."""
+        self.tp._x("stop")
 
     # -- client side -------------------------------------------------------------------------
     def make_request(self, method, uri, from_uri, to_uri=None, call_id=None, cseq=1,
@@ -115,16 +114,6 @@ class SipStack:
         self.ctx[t.key] = t
         t.start()
         return t
-
-    def send_raw(self, data, target):
-        """Send bytes outside any transaction (the ACK of a 2xx, a CRLF keep-alive).
-        Returns False when the transport failed."""
-        kind, ip, port, host = _target(target)
-        try:
-            self.tp.flow(kind, ip, port, host).send(data)
-            return True
-        except OSError:
-            return False
 
     # -- receiving ---------------------------------------------------------------------------
     def receive(self, data, flow, src, udp):
@@ -206,17 +195,6 @@ class SipStack:
         key = t.key
         if self.ctx.get(key) is t:
             drop(self.ctx, key)
-
-    def stx_done(self, t):
-        key = t.key
-        k = "%s|%d" % (t.req.call_id, t.req.cseq)
-        if self.stx.get(key) is t:
-            drop(self.stx, key)
-        if self._accepted.get(k) is t:
-            drop(self._accepted, k)
-
-    def accepted_add(self, t):
-        self._accepted["%s|%d" % (t.req.call_id, t.req.cseq)] = t
 
     def log_txn(self, t, event, detail):
         self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,

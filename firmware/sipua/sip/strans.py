@@ -17,12 +17,13 @@ OPTIONS ping, or a call from the far end once its INVITE's transaction has ended
 keep ~10 KB of heap for good.
 """
 
-from ..compat import const, forget
+from ..compat import const, drop, forget
 from . import SipError
 from .hdr import H_CALL_ID, H_CSEQ, H_FROM, H_RECORD_ROUTE, H_TO, H_VIA, name
 from .msg import tail
 from .scan import is_token, split_list, text
 from .stack import new_tag
+from .transport import sockaddr
 
 _PROCEEDING = const(1)
 _COMPLETED = const(2)
@@ -141,7 +142,7 @@ class ServerTxn:
         if self.invite:
             self.state = _ACCEPTED if code < 300 else _COMPLETED
             if code < 300:
-                self.stack.accepted_add(self)
+                self.stack._accepted["%s|%d" % (self.req.call_id, self.req.cseq)] = self
             if not self.reliable:
                 self._retx = sched.call_later(t1, self._retransmit)
             self._timer = sched.call_later(64 * t1, self._timeout)
@@ -202,9 +203,44 @@ class ServerTxn:
         self.state = _TERMINATED
         self._cancel_timers()
         st = self.stack
-        st.stx_done(self)
+        key = self.key
+        k = "%s|%d" % (self.req.call_id, self.req.cseq)
+        if st.stx.get(key) is self:
+            drop(st.stx, key)
+        if st._accepted.get(k) is self:
+            drop(st._accepted, k)
         if not st.stx and not st._accepted:
             server_idle(st)
+
+
+def send_response(tp, data, req):
+    """``Transports.send_response``: down the request's connection, else by UDP to where
+    ``response_addr`` says; a failure is one log line (the client retransmits)."""
+    f = req.flow
+    if f is not None and f.reliable:
+        try:
+            f.send(data)
+        except OSError as e:
+            tp._log("info", "response_lost", flow=f, err=e)
+        return
+    if tp.udp is None:
+        return
+    ip, port = response_addr(req)
+    tp.trace_tx(data, "udp", ip, port)
+    try:
+        tp.udp.sendto(data, sockaddr(ip, port))
+    except OSError as e:
+        tp._log("info", "response_lost", ip=ip, port=port, err=e)
+
+
+def response_addr(req):
+    """Where a UDP response goes (RFC 3261 §18.2.2 with RFC 3581 rport): the source
+    address, and the source port if the Via asked for rport, else the Via's port."""
+    ip, port = req.src
+    v = req.via
+    if v is None or "rport" in v.params:
+        return ip, port
+    return ip, v.port or 5060
 
 
 def answer_error(stack, err, flow, src):

@@ -1,5 +1,5 @@
 """The transport's occasional steps (``Transports._x``): opening and closing the listening
-sockets (start, stop, a config reload, a new address), closing the least recently used
+sockets (start, the stack's stop, a config reload, a new address), closing the least recently used
 idle flow when the flow table is full, and the stand-in for a flow that could not be opened.
 Loaded for the step and forgotten after it."""
 
@@ -25,6 +25,13 @@ def listen(tp, tcp=True):
         t.setblocking(False)
         tp.tcp = t
         tp.sched.watch(t, POLLIN, tp._on_accept)
+
+
+def stop(tp):
+    """``SipStack.stop``: its client transactions abandoned, then ``close``."""
+    for t in list(tp.stack.ctx.values()):
+        t.abandon()
+    close(tp)
 
 
 def close(tp):

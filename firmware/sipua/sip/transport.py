@@ -243,21 +243,10 @@ class Transports:
 
     # -- responses ---------------------------------------------------------------------------
     def send_response(self, data, req):
-        f = req.flow
-        if f is not None and f.reliable:
-            try:
-                f.send(data)
-            except OSError as e:
-                self._log("info", "response_lost", flow=f, err=e)
-            return
-        if self.udp is None:
-            return
-        ip, port = response_addr(req)
-        self.trace_tx(data, "udp", ip, port)
-        try:
-            self.udp.sendto(data, sockaddr(ip, port))
-        except OSError as e:
-            self._log("info", "response_lost", ip=ip, port=port, err=e)
+        """A response to ``req`` (the server side's code: ``strans.send_response``)."""
+        from .strans import send_response
+
+        send_response(self, data, req)
 
     # -- the message ladder ------------------------------------------------------------------
     # One DEBUG line per SIP message sent or received (ladder.py, loaded only when the sip
@@ -276,13 +265,3 @@ class Transports:
 
     def _log(self, level, event, **kv):
         getattr(self.log, level)("sip", event, **kv)
-
-
-def response_addr(req):
-    """Where a UDP response goes (RFC 3261 §18.2.2 with RFC 3581 rport): the source
-    address, and the source port if the Via asked for rport, else the Via's port."""
-    ip, port = req.src
-    v = req.via
-    if v is None or "rport" in v.params:
-        return ip, port
-    return ip, v.port or 5060

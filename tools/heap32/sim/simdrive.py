@@ -135,19 +135,27 @@ def resolving(queries, timeout_ms=120000):
     """Start the agent and run until the DNS server got its ``queries``-th question: the
     resolution's last query is out, its code loaded (the phone is not settled: measured as
     is, a peak)."""
-    S["agent"] = S["start"]()
-    if S["agent"] is None:
-        raise AssertionError("the agent did not start (safe idle mode)")
+    start()
     if not S["sched"].run_until(lambda: S["dns"].queries >= queries, timeout_ms):
         raise AssertionError("fewer than %d DNS queries" % queries)
     modules()
 
 
-def register(timeout_ms=120000):
-    if S.get("agent") is None:  # not started by resolving()
-        S["agent"] = S["start"]()
+def start():
+    """The agent started; then ``app.py`` is let go, as the board's ``main.py`` does once
+    booted (it runs the loop itself so that nothing keeps the module)."""
+    from sipua.compat import forget
+
+    S["agent"] = S["start"]()
+    S["start"] = None
+    forget("sipua.app")
     if S["agent"] is None:
         raise AssertionError("the agent did not start (safe idle mode)")
+
+
+def register(timeout_ms=120000):
+    if S.get("agent") is None:  # not started by resolving()
+        start()
     reg = S["agent"].registrations[0]
     run_until(lambda: reg.state == "registered", timeout_ms, "registered")
     report()
@@ -155,7 +163,9 @@ def register(timeout_ms=120000):
 
 def _command(name, *args):
     """A console command, as a person types it (the agent loads the call code itself)."""
-    return S["agent"].console_commands()[name][0](list(args))
+    from sipua.console import _run  # what the console's handler for it runs
+
+    return _run(name, S["agent"], list(args), S["sched"])
 
 
 def _call_states():
