@@ -18,7 +18,7 @@ from .compat import const
 
 _WATCHDOG_MS = const(8000)  # the rp2 hardware watchdog's longest period is 8.3 s
 # Every name claimed at boot (names.py) where the free heap is at least this (32-bit; 1.4x
-# on a 64-bit board): claimed, a phone keeps ~80 KB registered and peaks at ~97 KB setting
+# on a 64-bit board): claimed, a phone keeps ~77 KB registered and peaks at ~94 KB setting
 # up a call (tools/heap32), so this leaves room for a call's garbage. A 100 KB ESP32 is
 # below: its names come as their code first runs (and a frozen build has them in ROM).
 _CLAIM_FREE = const(131072)
