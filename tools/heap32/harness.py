@@ -63,8 +63,8 @@ PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup", "c
 DNS_QUERIES = 3  # what resolving the zone below asks: NAPTR, SRV, A (uc1 is in the SRV's)
 SETTLE = "simdrive.idle(5000)"
 # in_call_in: the call from the far end 70 s after the answer (5 s settled, then this): its
-# INVITE's server transaction ended 64·T1 after the 200 (Timer L), the server side unloaded
-# SERVER_IDLE_MS (64·T1) later, what a long call keeps
+# INVITE's server transaction ended 64·T1 after the 200 (Timer L) and the server side with
+# it (the ACK, its last request, SERVER_IDLE_MS old by then): what a long call keeps
 LONG_CALL = "simdrive.idle(65000)"
 SERVER_SIDE = ("sipua.sip.strans", "sipua.sip.uas")
 

@@ -210,7 +210,7 @@ class ServerTxn:
         if st._accepted.get(k) is self:
             drop(st._accepted, k)
         if not st.stx and not st._accepted:
-            server_idle(st)
+            server_idle(st, False)
 
 
 def send_response(tp, data, req):
@@ -260,19 +260,25 @@ def answer_error(stack, err, flow, src):
     server_idle(stack)  # this module goes again once idle
 
 
-def server_idle(stack):
-    """A request was handled, or the last server transaction ended: unload the server side
-    ``SERVER_IDLE_MS`` after the last request. One timer at a time: a request meanwhile only
-    moves the time of the last request (no garbage per request); the timer waits out the
-    rest. Its state lives here and goes with the module."""
-    _idle[1] = stack.sched.now()
+def server_idle(stack, request=True):
+    """A request was handled (``request``), or the last server transaction ended: unload the
+    server side ``SERVER_IDLE_MS`` after the last request, or at once when that is past (an
+    answered call's INVITE ends with Timer L, 64·T1 after its ACK: nothing can come back for
+    it then). One timer at a time: a request meanwhile only moves the time of the last
+    request (no garbage per request); the timer waits out the rest. Its state lives here and
+    goes with the module."""
+    now = stack.sched.now()
+    if request:
+        _idle[1] = now
     if _idle[2] is not stack:  # another stack (a config reload swaps them): its own timer
         if _idle[0] is not None:
             _idle[0].cancel()
             _idle[0] = None
         _idle[2] = stack
+        _idle[1] = now
     if _idle[0] is None:
-        _idle[0] = stack.sched.call_later(SERVER_IDLE_MS, _unload)
+        left = SERVER_IDLE_MS - (now - _idle[1])
+        _idle[0] = stack.sched.call_later(left if left > 0 else 0, _unload)
 
 
 # the unload timer, scheduler time of the last request, the stack it came to

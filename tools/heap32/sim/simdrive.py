@@ -218,8 +218,7 @@ def far_hangup(linger_ms=70000):
     answered it and dropped the call, then ``linger_ms`` before the measure: the server side
     the BYE loaded (strans.py, uas.py) goes SERVER_IDLE_MS after it, the call code
     agent.CALLS_IDLE_MS after the call; a call shorter than 64·T1 keeps its INVITE's server
-    transaction until Timer L (64·T1 after the 200), and the server side goes SERVER_IDLE_MS
-    after that: ~60 s after the BYE of a short call."""
+    transaction until Timer L (64·T1 after the 200)."""
     r = [x for x in S["servers"] if x.call_in is not None][-1]
     r.hangup_phone()
     run_until(lambda: r.call_in is None and not _call_states(), 30000, "hung up by the far end")
