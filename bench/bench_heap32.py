@@ -72,7 +72,7 @@ def table(fig, budgets):
           "what it costs where hashlib has no md5.")
     n = fig["names"]
     print()
-    print("  names (qstrs) interned per phase; the %dth opens a pool of %d B in one block:"
+    print("  names (qstrs) interned per phase; name %d opens a pool of %d B in one block:"
           % (n["cliff"] + 1, n["next_pool_bytes"]))
     print("    " + ", ".join("%s %d" % (p, q) for p, q in n["qstrs"].items()))
     print("  every name claimed at boot (sipua/names.py, where the free heap affords it):")
