@@ -283,6 +283,13 @@ def _answers(reg, cseq, status=None, method=None):
             and (method is None or m.cseq_method == method)]
 
 
+def _call_code_gone(s, a, log):
+    """The call code goes CALLS_IDLE_MS after the last call; nothing raised meanwhile."""
+    wait(s, agentmod.CALLS_IDLE_MS + 100)
+    assert a.calls is None
+    assert log.events("callback_error") == [] and log.events("receive_error") == []
+
+
 def _reachable(root, cls):
     """How many objects of ``cls`` can be reached from ``root``: attributes, containers
     and (CPython only: MicroPython cannot look inside them) bound methods and closures.
@@ -396,9 +403,7 @@ def test_an_answered_call_lets_the_server_side_go_then_takes_a_reinvite_and_the_
             assert [m.status for m in _answers(reg, 3)] == [200]
             assert a.calls.calls == [] and log.events("remote_bye")
             assert [m.status for m in _answers(reg, 1)] == [180, 200]  # ACKed: sent once
-            wait(s, agentmod.CALLS_IDLE_MS + 100)
-            assert a.calls is None
-            assert log.events("callback_error") == [] and log.events("receive_error") == []
+            _call_code_gone(s, a, log)
         finally:
             if strans is not None:
                 strans.forget = forget
@@ -436,9 +441,7 @@ def test_an_unacked_200_is_repeated_until_timer_l_then_the_call_ends_with_a_bye(
             _send(a, reg, _far(a, reg, "ACK", 1, tag=tag))
             wait(s, 500)
             assert len(reg.peer.got) == n and a.calls.calls == []
-            wait(s, agentmod.CALLS_IDLE_MS + 100)
-            assert a.calls is None
-            assert log.events("callback_error") == [] and log.events("receive_error") == []
+            _call_code_gone(s, a, log)
         finally:
             if strans is not None:
                 strans.forget = forget
