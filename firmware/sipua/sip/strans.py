@@ -142,7 +142,7 @@ class ServerTxn:
         if self.invite:
             self.state = _ACCEPTED if code < 300 else _COMPLETED
             if code < 300:
-                self.stack._accepted["%s|%d" % (self.req.call_id, self.req.cseq)] = self
+                self.stack._accepted[accepted_key(self.req)] = self
             if not self.reliable:
                 self._retx = sched.call_later(t1, self._retransmit)
             self._timer = sched.call_later(64 * t1, self._timeout)
@@ -204,13 +204,19 @@ class ServerTxn:
         self._cancel_timers()
         st = self.stack
         key = self.key
-        k = "%s|%d" % (self.req.call_id, self.req.cseq)
+        k = accepted_key(self.req)
         if st.stx.get(key) is self:
             drop(st.stx, key)
         if st._accepted.get(k) is self:
             drop(st._accepted, k)
         if not st.stx and not st._accepted:
             server_idle(st, False)
+
+
+def accepted_key(m):
+    """An accepted INVITE's key in ``stack._accepted``, which its ACK (a transaction of its
+    own, RFC 3261 §17.1.1.3) matches by: Call-ID and CSeq number."""
+    return "%s|%d" % (m.call_id, m.cseq)
 
 
 def send_response(tp, data, req):

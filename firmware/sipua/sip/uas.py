@@ -18,7 +18,7 @@ tag of a stateless answer is one per boot, which keeps it the same for the same 
 from ..compat import const
 from .scan import text
 from .stack import new_tag
-from .strans import ServerTxn, response, server_idle
+from .strans import ServerTxn, accepted_key, response, server_idle
 from .uri import parse_uri
 
 # hdr.py's ids (private: no dict entry; tests/host/test_sip_msg_ids.py checks them)
@@ -119,7 +119,7 @@ def _handle(stack, m):
         t.on_request(m)  # a retransmission
         return
     if m.method == "ACK":
-        t = stack._accepted.get("%s|%d" % (m.call_id, m.cseq))
+        t = stack._accepted.get(accepted_key(m))
         if t is not None:
             t.ack_2xx(m)
         elif stack.on_request is not None:
