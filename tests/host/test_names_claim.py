@@ -37,21 +37,29 @@ names()
 """
 
 
-def _run(tmp_path, how: str, heap: str = "4M") -> tuple[str, list[int]]:
-    items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
-    mods = [it.remote[:-4].replace("/__init__", "").replace("/", ".") for it in items
-            if it.remote.startswith("sipua/") and it.remote.endswith(".mpy")]
-    script = tmp_path / "names.py"
-    script.write_text(_NAMES)
-    # a file: this port dies at start on an argument of 256 bytes or more
-    (tmp_path / "mods.txt").write_text(",".join(mods))
-    r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=" + heap, str(script),
-                        str(tmp_path / "tree"), how, str(tmp_path / "mods.txt")],
-                       capture_output=True, text=True, timeout=60)
+def _upy(tmp_path, script: str, how: str, heap: str) -> str:
+    """The unix port running ``script`` with the board's .mpy tree, ``how`` and a file that
+    names every module of the package (a file: this port dies at start on an argument of
+    256 bytes or more); its output."""
+    tree, mods = tmp_path / "tree", tmp_path / "mods.txt"
+    if not mods.exists():
+        items = build.write_tree(FIRMWARE_DIR, str(tree))
+        mods.write_text(",".join(it.remote[:-4].replace("/__init__", "").replace("/", ".")
+                                 for it in items
+                                 if it.remote.startswith("sipua/") and it.remote.endswith(".mpy")))
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=" + heap, str(path),
+                        str(tree), how, str(mods)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    counts = [int(n) for n in re.findall(r"n_qstr=(\d+)", r.stdout)]
-    assert len(counts) == 3, r.stdout
-    return r.stdout, counts
+    return r.stdout
+
+
+def _run(tmp_path, how: str, heap: str = "4M") -> tuple[str, list[int]]:
+    out = _upy(tmp_path, _NAMES, how, heap)
+    counts = [int(n) for n in re.findall(r"n_qstr=(\d+)", out)]
+    assert len(counts) == 3, out
+    return out, counts
 
 
 def test_claim_interns_every_name_and_keeps_no_code(tmp_path):
@@ -112,20 +120,11 @@ def test_on_a_fragmented_heap_only_claimed_names_keep_imports_working(tmp_path):
     """The cliff itself: on a heap with half its room free in 4 KB holes, the first imports
     that need a new qstr pool (one block larger than any hole) fail with MemoryError while
     small allocations still work; with the names claimed first, every import succeeds."""
-    items = build.write_tree(FIRMWARE_DIR, str(tmp_path / "tree"))
-    mods = [it.remote[:-4].replace("/__init__", "").replace("/", ".") for it in items
-            if it.remote.startswith("sipua/") and it.remote.endswith(".mpy")]
-    (tmp_path / "mods.txt").write_text(",".join(mods))
-    (tmp_path / "frag.py").write_text(_FRAGMENTED)
     out = {}
     for how in ("lazy", "claim"):
-        r = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=1M",
-                            str(tmp_path / "frag.py"), str(tmp_path / "tree"), how,
-                            str(tmp_path / "mods.txt")],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert int(re.search(r"free (\d+)", r.stdout).group(1)) > 400_000
-        out[how] = re.findall(r"failed (\S+) (.*)", r.stdout)
+        text = _upy(tmp_path, _FRAGMENTED, how, "1M")
+        assert int(re.search(r"free (\d+)", text).group(1)) > 400_000
+        out[how] = re.findall(r"failed (\S+) (.*)", text)
     assert len(out["lazy"]) > 10, out["lazy"]  # the pool's block is nowhere
     assert all("memory allocation failed" in why for _, why in out["lazy"])
     assert out["claim"] == []
