@@ -266,12 +266,17 @@ QSTR_ENTRY = 7
 QSTR_POOL_HEADER = 24
 
 
+def pool_block(entries):
+    """The GC block (16-byte units) of one qstr pool of ``entries``."""
+    return (QSTR_POOL_HEADER + entries * QSTR_ENTRY + 15) // 16 * 16
+
+
 def pool_bytes(n):
     """The bytes of pools MicroPython allocates to hold ``n`` run-time qstrs."""
     total = cap = 0
     alloc = QSTR_FIRST_POOL
     while cap < n:
-        total += (QSTR_POOL_HEADER + alloc * QSTR_ENTRY + 15) // 16 * 16
+        total += pool_block(alloc)
         cap += alloc
         alloc *= 2
     return total
@@ -419,7 +424,8 @@ def measure(refreshes=1000, firmware=FIRMWARE):
             ("in_call_in", LONG_CALL),
             ("after_call_in", "simdrive.far_hangup()"),
             ("life", "simdrive.life()")])
-        claimed = scenario(workdir, "tcp", tcp_steps(claim=True)[:7], name="claimed")
+        claimed = scenario(workdir, "tcp", [s for s in tcp_steps(claim=True)
+                                            if s[0] != "after_ping"], name="claimed")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     by = {s["step"]: s for s in tcp["steps"]}  # the last refresh chunk wins
@@ -492,8 +498,7 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         "refresh_curve": [s["phone"] for s in curve],
         # the names: interned per phase (lazily), and the phone with all of them at boot
         "names": {"cliff": QSTR_CLIFF,
-                  "next_pool_bytes": (QSTR_POOL_HEADER + QSTR_CLIFF_POOL * QSTR_ENTRY + 15)
-                  // 16 * 16,
+                  "next_pool_bytes": pool_block(QSTR_CLIFF_POOL),
                   "qstrs": {p: s["qstr"]["qstrs"] for p, s in steps.items()},
                   "claimed": {p: cl[p]["phone"] for p in CLAIMED},
                   "claimed_qstrs": {p: cl[p]["qstr"]["qstrs"] for p in CLAIMED},
