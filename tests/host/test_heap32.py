@@ -68,14 +68,15 @@ def test_the_phases_really_happened(figures):
     assert received >= 3000 and sent == got
     assert facts["after_call_in"]["calls"] == ""
     assert "answered_200_BYE=1" in facts["after_call_in"]["seen"][0]
-    # the server side an incoming call loads is forgotten during the call (once its
-    # INVITE's transaction has ended): the long call keeps what a call to the far end does,
-    # and the heap the server side took while the transaction lived is given back
+    # the server side an incoming call loads is forgotten with the ACK of the 200: the call
+    # keeps what a call to the far end does, 5 s in (the harness checks it has gone then)
+    # as 70 s in, so the first seconds fit the one-call guard too
     split = figures["phase_split"]
     for p in ("in_call_in", "after_call_in"):
         assert not {"sipua.sip.strans", "sipua.sip.uas"} & set(split[p]["loaded"]), p
     assert split["in_call_in"]["loaded"] == split["in_call"]["loaded"]
-    assert figures["peaks"]["call_in_answered"] - figures["phases"]["in_call_in"] > 6144
+    guard = harness.load_budgets()["phases"]["in_call_in"]["guard"]
+    assert figures["peaks"]["call_in_answered"] <= guard
     # the live heap is measured, not assumed: the firmware is most of it
     assert figures["phases"]["tcp_registered"] > figures["phases"]["booted"] > 8192
     assert len(figures["refresh_curve"]) == 1

@@ -56,15 +56,16 @@ QSTR_CLIFF, QSTR_CLIFF_POOL = 1260, 1280
 # (tcp_resolving); the moment registration completes (udp_/tcp_registering; the DNS code is
 # unloaded by then unless a resolution ended less than agent.DNS_IDLE_MS before); a call
 # just set up (call_setup); a call from the far end just answered (call_in_setup), and 5 s
-# later (call_in_answered: its INVITE's server transaction in Accepted until Timer L, the
-# server side loaded; in_call_in is the same call once that has gone).
+# later (call_in_answered: the server side went with the ACK of the 200; the INVITE's key
+# in the stack absorbs its retransmissions until Timer L; in_call_in is the same call once
+# that has gone too).
 PEAKS = ("tcp_resolving", "udp_registering", "tcp_registering", "call_setup", "call_in_setup",
          "call_in_answered")
 DNS_QUERIES = 3  # what resolving the zone below asks: NAPTR, SRV, A (uc1 is in the SRV's)
 SETTLE = "simdrive.idle(5000)"
-# in_call_in: the call from the far end 70 s after the answer (5 s settled, then this): its
-# INVITE's server transaction ended 64·T1 after the 200 (Timer L) and the server side with
-# it (the ACK, its last request, SERVER_IDLE_MS old by then): what a long call keeps
+# in_call_in: the call from the far end 70 s after the answer (5 s settled, then this): the
+# server side gone with the ACK, the INVITE's absorbed key with Timer L: what a long call
+# keeps
 LONG_CALL = "simdrive.idle(65000)"
 SERVER_SIDE = ("sipua.sip.strans", "sipua.sip.uas")
 
@@ -449,7 +450,9 @@ def measure(refreshes=1000, firmware=FIRMWARE):
         check(by[after], "registered", calls="")  # an ended call is dropped
     check(by["call_in_answered"], "registered", calls="active")
     check_rtp(by["call_in_answered"], by["call_in_setup"])
-    check_gone(by["in_call_in"], SERVER_SIDE)  # the long call: the server side has gone
+    # the server side went with the ACK of the 200: gone 5 s in, and in the long call
+    check_gone(by["call_in_answered"], SERVER_SIDE)
+    check_gone(by["in_call_in"], SERVER_SIDE)
     # the far end's call: the phone rang, answered (the only call then) and took its BYE
     for p, keys in (("in_call_in", ("answered_180_INVITE", "answered_200_INVITE")),
                     ("after_call_in", ("answered_200_BYE",))):

@@ -11,10 +11,10 @@ request until Timer J (64·T1 UDP, 0 on a stream).
 
 The request line of a received request is read here too (``request_line``, for
 ``msg.parse``): the server side's code, loaded with the first request, never by a phone
-that only registers and calls out. It goes again (with ``uas.py``) ``SERVER_IDLE_MS`` after
-the last request, once no server transaction is left (``server_idle``): a registrar's
-OPTIONS ping, or a call from the far end once its INVITE's transaction has ended, does not
-keep ~10 KB of heap for good.
+that only registers and calls out. It goes again (with ``uas.py``) once no server
+transaction is left and no request was answered without one for ``SERVER_IDLE_MS``
+(``server_idle``): a registrar's OPTIONS ping does not keep ~10 KB of heap for good, and a
+call from the far end lets it go with the ACK of its 200.
 """
 
 from ..compat import const, drop, forget
@@ -31,8 +31,8 @@ _CONFIRMED = const(3)
 _ACCEPTED = const(4)
 _TERMINATED = const(5)
 
-# 64·T1: a request's retransmissions (and the stateless answers' To tag, one per load of
-# uas.py) never straddle an unload.
+# 64·T1: the retransmissions of a request answered without a transaction (and the stateless
+# answers' To tag, one per load of uas.py) never straddle an unload.
 SERVER_IDLE_MS = 32000
 
 
@@ -167,11 +167,16 @@ class ServerTxn:
     def ack_2xx(self, m):
         if self.state != _ACCEPTED:
             return
-        if self._retx is not None:
-            self._retx.cancel()
-            self._retx = None
         cb = self.on_ack
         self.on_ack = None
+        # All Accepted still does until Timer L is drop retransmissions of the INVITE (RFC
+        # 6026 §8.7): its key in the stack does that (uas._handle), so this transaction,
+        # and with it the server side's code, can go now rather than 32 s into the call.
+        # (64·T1 from the ACK, a little past Timer L: longer absorbing is harmless.)
+        st = self.stack
+        st.absorbed.add(self.key)
+        st.sched.call_later(64 * st.t1, st.absorbed.discard, self.key)
+        self._terminate()
         if cb is not None:
             cb(m)
 
@@ -266,28 +271,30 @@ def answer_error(stack, err, flow, src):
     server_idle(stack)  # this module goes again once idle
 
 
-def server_idle(stack, request=True):
-    """A request was handled (``request``), or the last server transaction ended: unload the
-    server side ``SERVER_IDLE_MS`` after the last request, or at once when that is past (an
-    answered call's INVITE ends with Timer L, 64·T1 after its ACK: nothing can come back for
-    it then). One timer at a time: a request meanwhile only moves the time of the last
-    request (no garbage per request); the timer waits out the rest. Its state lives here and
-    goes with the module."""
+def server_idle(stack, stateless=True):
+    """A request was answered (or dropped) without a transaction (``stateless``), or one went
+    to a transaction, or a transaction ended: unload the server side once no transaction is
+    left, but not before ``SERVER_IDLE_MS`` after the last stateless answer — its
+    retransmissions are answered again from here, not by a transaction. A transaction's own
+    timers cover its retransmissions (an answered INVITE's, the stack's ``absorbed`` keys), so
+    a call from the far end lets the code go with the ACK of its 200. One timer at a time: a
+    request meanwhile only moves the time of the last stateless answer (no garbage per
+    request); the timer waits out the rest. Its state lives here and goes with the module."""
     now = stack.sched.now()
-    if request:
-        _idle[1] = now
     if _idle[2] is not stack:  # another stack (a config reload swaps them): its own timer
         if _idle[0] is not None:
             _idle[0].cancel()
             _idle[0] = None
         _idle[2] = stack
+        _idle[1] = now - SERVER_IDLE_MS  # no stateless answer yet
+    if stateless:
         _idle[1] = now
     if _idle[0] is None:
         left = SERVER_IDLE_MS - (now - _idle[1])
         _idle[0] = stack.sched.call_later(left if left > 0 else 0, _unload)
 
 
-# the unload timer, scheduler time of the last request, the stack it came to
+# the unload timer, scheduler time of the last stateless answer, the stack it came to
 _idle = [None, 0, None]  # type: list
 
 

@@ -12,7 +12,9 @@ OPTIONS and the refusals of non-INVITE requests are answered statelessly (RFC 32
 §8.2.7): the answer depends only on the request, so a retransmission is simply answered
 again, and no transaction is kept for 32 s (Timer J) per request. That is what lets a
 phone answer a monitoring proxy's pings, or a flood of them, in constant memory. The To
-tag of a stateless answer is one per boot, which keeps it the same for the same request.
+tag of a stateless answer is one per load of this module, which stays loaded
+``strans.SERVER_IDLE_MS`` after the last such answer: the same for every retransmission of
+a request.
 """
 
 from ..compat import const
@@ -108,30 +110,32 @@ def server_key(m, method=None):
 def handle(stack, m):
     """A parsed request: to its server transaction, or answered here, or to the UA; the
     server side is unloaded again once requests stop coming (``strans.server_idle``)."""
-    _handle(stack, m)
-    server_idle(stack)
+    server_idle(stack, _handle(stack, m))
 
 
 def _handle(stack, m):
+    """True when no transaction took the request (answered statelessly, or absorbed)."""
     key = server_key(m)
     t = stack.stx.get(key)
     if t is not None:
         t.on_request(m)  # a retransmission
-        return
+        return False
+    if key in stack.absorbed:
+        return True  # a retransmitted INVITE whose 2xx was ACKed: Accepted (RFC 6026)
     if m.method == "ACK":
         t = stack._accepted.get(accepted_key(m))
         if t is not None:
             t.ack_2xx(m)
         elif stack.on_request is not None:
             stack.on_request(m, None)
-        return
+        return False
     if m.method != "INVITE" and _answer_statelessly(stack, m):
-        return
+        return True
     if len(stack.stx) >= stack.max_stx and not _make_room(stack):
         # Every slot holds a request still being decided: refuse statelessly, briefly.
         stack.tp.send_response(response(m, 503, "Service Unavailable",
                                          headers=[("Retry-After", "5")]), m)
-        return
+        return True
     t = ServerTxn(stack, m, key)
     stack.stx[key] = t
     try:
@@ -146,6 +150,7 @@ def _handle(stack, m):
         if not t.final:
             t._terminate()
         raise
+    return False
 
 
 def _answer_statelessly(stack, m):
@@ -230,12 +235,13 @@ def capabilities(stack):
 
 
 def cancel(stack, m, t):
-    inv = stack.stx.get(server_key(m, "INVITE"))
-    if inv is None:
+    k = server_key(m, "INVITE")
+    inv = stack.stx.get(k)
+    if inv is None and k not in stack.absorbed:  # absorbed: answered, still Accepted
         t.respond(481, "Call/Transaction Does Not Exist")
         return
     t.respond(200, "OK")
-    if not inv.final:
+    if inv is not None and not inv.final:
         inv.respond(487, "Request Terminated")
         if stack.on_cancel is not None:
             stack.on_cancel(inv)

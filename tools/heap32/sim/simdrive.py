@@ -216,9 +216,8 @@ def call_in(phone_ip, phone_port, user, far_user, ring_ms=3000, timeout_ms=30000
 def far_hangup(linger_ms=70000):
     """The far end hangs up (its BYE down the call's connection); run until the phone has
     answered it and dropped the call, then ``linger_ms`` before the measure: the server side
-    the BYE loaded (strans.py, uas.py) goes SERVER_IDLE_MS after it, the call code
-    agent.CALLS_IDLE_MS after the call; a call shorter than 64·T1 keeps its INVITE's server
-    transaction until Timer L (64·T1 after the 200)."""
+    the BYE loaded (strans.py, uas.py) goes with the BYE's transaction (at once on a
+    connection), the call code agent.CALLS_IDLE_MS after the call."""
     r = [x for x in S["servers"] if x.call_in is not None][-1]
     r.hangup_phone()
     run_until(lambda: r.call_in is None and not _call_states(), 30000, "hung up by the far end")
