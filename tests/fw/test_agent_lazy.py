@@ -461,6 +461,37 @@ def test_an_unacked_200_is_repeated_until_timer_l_then_the_call_ends_with_a_bye(
                 strans.forget = forget
 
 
+def test_shedding_for_heap_ends_a_refused_invite_by_its_key_and_keeps_an_unacked_200():
+    """Out of heap (``SipStack.shed``): a refused INVITE's transaction (486, its ACK not yet
+    in) goes, its key left in the stack, so the far end's retransmitted INVITE is dropped
+    instead of ringing the phone again as a new call; a 200 still waiting for its ACK is not
+    shed (the call needs the ACK), and the ACK then ends it as usual."""
+    with running() as (s, a, reg, _dns, log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        _send(a, reg, _far(a, reg, "INVITE", 1))
+        until(s, lambda: _answers(reg, 1, 180))
+        a.console_commands()["hangup"][0]([])
+        until(s, lambda: _answers(reg, 1, 486))
+        assert a.stack.shed() and not a.stack.stx and len(a.stack.absorbed) == 1
+        assert log.events("heap_shed")[-1]["transactions"] == "1"
+        n = len(reg.peer.got)
+        _send(a, reg, _far(a, reg, "INVITE", 1))  # the same INVITE again
+        wait(s, 1000)
+        assert len(reg.peer.got) == n  # nothing answered: no second 180
+        assert len(log.events("incoming")) == 1 and not a.calls.calls
+        # a call answered, its 200 not yet ACKed: nothing to shed
+        _send(a, reg, _far(a, reg, "INVITE", 2))
+        until(s, lambda: _answers(reg, 2, 180))
+        a.console_commands()["answer"][0]([])
+        until(s, lambda: _answers(reg, 2, 200))
+        assert not a.stack.shed() and a.stack._accepted
+        _send(a, reg, _far(a, reg, "ACK", 2, tag=_answers(reg, 2, 200)[0].to_tag))
+        until(s, lambda: not a.stack._accepted)
+        assert a.status()["calls"][0]["state"] == "active"
+        assert log.events("callback_error") == [] and log.events("receive_error") == []
+
+
 def test_a_call_cancelled_while_ringing_ends_and_leaves_no_transaction_behind():
     """The far end CANCELs while the phone rings: 200 to the CANCEL, 487 to the INVITE
     (its ACK taken), the call ended; the ringing call held the INVITE's transaction, the

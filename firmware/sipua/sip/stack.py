@@ -164,13 +164,18 @@ class SipStack:
 
     def shed(self):
         """Out of heap: end the server transactions that have answered (they only absorb
-        retransmissions; a retransmitted request is simply answered again) and collect.
-        Returns False when there was nothing to shed."""
+        retransmissions; a retransmitted request is simply answered again, an INVITE's is
+        dropped by its key: never a second call) and collect. A 200 still waiting for its
+        ACK stays: the call needs that ACK (a late offer's answer is in it). Returns False
+        when there was nothing to shed."""
         import gc
 
-        done = [t for t in self.stx.values() if t.final]
+        done = [t for t in self.stx.values() if t.final and t.on_ack is None]
         for t in done:
-            t._terminate()
+            if t.invite:
+                t.absorb()
+            else:
+                t._terminate()
         gc.collect()
         self.log.warn("sip", "heap_shed", transactions=len(done))
         return bool(done)

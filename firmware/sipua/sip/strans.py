@@ -170,15 +170,21 @@ class ServerTxn:
         cb = self.on_ack
         self.on_ack = None
         # All Accepted still does until Timer L is drop retransmissions of the INVITE (RFC
-        # 6026 §8.7): its key in the stack does that (uas._handle), so this transaction,
-        # and with it the server side's code, can go now rather than 32 s into the call.
-        # (64·T1 from the ACK, a little past Timer L: longer absorbing is harmless.)
+        # 6026 §8.7): its key in the stack does that, so this transaction, and with it the
+        # server side's code, can go now rather than 32 s into the call.
+        self.absorb()
+        if cb is not None:
+            cb(m)
+
+    def absorb(self):
+        """End now, the INVITE's key left in ``stack.absorbed`` for 64·T1 (from now: a
+        little past Timer L, harmless), where ``uas._handle`` drops its retransmissions and
+        ``uas.cancel`` answers a CANCEL of it 200 — not a new call. Also for an answered
+        INVITE shed for heap (``SipStack.shed``)."""
         st = self.stack
         st.absorbed.add(self.key)
         st.sched.call_later(64 * st.t1, st.absorbed.discard, self.key)
         self._terminate()
-        if cb is not None:
-            cb(m)
 
     def _retransmit(self):
         self._retx = None
