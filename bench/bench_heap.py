@@ -311,6 +311,7 @@ def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
         res["kept_base"] = one.get("kept_base")
         res["kept_registered_alone"] = one.get("kept_registered")
         res["kept_call_one_leg"] = one.get("kept_call_one_leg")
+        res["call_state_one_leg"] = one.get("call_state")  # "active" when measured
     width = max(len(m) for m in res["import_bytes"]) if res["import_bytes"] else 10
     for m, b in res["import_bytes"].items():
         print("  %-*s %7d" % (width, m, b))
@@ -392,11 +393,13 @@ def summary(out):
             continue
         reg, leg = res.get("kept_registered_alone"), res.get("kept_call_one_leg")
         total = "%.1f KB" % ((reg + leg) / 1024) if reg is not None and leg is not None \
-            else "not measured"
+            else "not measured (call %s)" % res.get("call_state_one_leg")
+        heaps = "smallest heap: TCP %s KB, TCP + call %s KB" % (
+            res.get("min_heap_kb_tcp"), res.get("min_heap_kb_tcp_call")) \
+            if "min_heap_kb_tcp" in res else "smallest heaps not searched (--quick)"
         lines.append("  %-14s registered %s B + one call %s B = %s (of which %s B before any "
-                     "firmware import); smallest heap: TCP %s KB, TCP + call %s KB" % (
-                         tag, reg, leg, total, res.get("kept_base"),
-                         res.get("min_heap_kb_tcp"), res.get("min_heap_kb_tcp_call")))
+                     "firmware import); %s" % (tag, reg, leg, total, res.get("kept_base"),
+                                               heaps))
     return "\n".join(lines)
 
 
