@@ -6,6 +6,8 @@
 - bytes allocated by one REGISTER refresh cycle, one RFC 3263 resolution (NAPTR, SRV, A),
   one parsed SIP response, one call (the account calls itself and auto-answers, so both
   legs of that call are counted); heap kept once registered and during that call;
+- the same for one call as a phone makes it, in a process that does nothing else: kept once
+  registered over TCP, and the extra kept while one call to the far end (below) is up;
 - the smallest ``-X heapsize`` (KB, binary search, 8 KB steps) at which ``app.main``
   registers over TCP (the lab's airties.lab zone: NAPTR → SRV → uc2 over TCP), registers
   and is in a call (``call 6904`` on the console; the far end is another agent in a roomy
@@ -298,13 +300,26 @@ def measure(binary, mpy_dir, tag, workdir, dns, searches, lo_hi):
     for k in ("alloc_register_cycle", "alloc_dns_locate", "alloc_parse_response",
               "kept_registered", "heap_free_registered", "kept_in_call", "alloc_call"):
         res[k] = ops.get(k)
+    if FAR[0] is not None:  # registered, then one call to the far end, in a fresh process
+        FAR[0].restart()
+        cfg = lab_config()
+        cfg["sip"]["local_ip"] = "127.0.7.3"
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        one = figures(upy(binary, mpy_dir, "2M", [os.path.join(HERE, "upy_heap.py"), "call",
+                                                   cfg_path, FAR_USER], timeout=120))
+        res["kept_base"] = one.get("kept_base")
+        res["kept_registered_alone"] = one.get("kept_registered")
+        res["kept_call_one_leg"] = one.get("kept_call_one_leg")
+        res["call_state_one_leg"] = one.get("call_state")  # "active" when measured
     width = max(len(m) for m in res["import_bytes"]) if res["import_bytes"] else 10
     for m, b in res["import_bytes"].items():
         print("  %-*s %7d" % (width, m, b))
     print("  %-*s %7s" % (width, "all modules", res["import_total"]))
     for k in ("kept_registered", "alloc_register_cycle", "alloc_dns_locate",
-              "alloc_parse_response", "kept_in_call", "alloc_call"):
-        print("  %-24s %7s bytes" % (k, res[k]))
+              "alloc_parse_response", "kept_in_call", "alloc_call", "kept_base",
+              "kept_registered_alone", "kept_call_one_leg"):
+        print("  %-24s %7s bytes" % (k, res.get(k)))
     if "tcp" in searches:
         print("  smallest heap, TCP registration (lab zone):", flush=True)
         res["min_heap_kb_tcp"] = smallest_heap(binary, mpy_dir, lab_config(), workdir,
@@ -367,6 +382,27 @@ def watchdog(mpy_dir, workdir, heap="512k"):
         stop_process(proc)
 
 
+def summary(out):
+    """Issue 11's figure per build: TCP registered plus one call in progress (to a far end),
+    kept after collection, and the smallest heap holding it."""
+    lines = ["== TCP registered + one call in progress (kept after gc.collect) =="]
+    for key, tag in (("mpy", "64-bit .mpy"), ("frozen", "64-bit frozen"),
+                     ("frozen_32bit", "32-bit frozen"), ("mpy_32bit", "32-bit .mpy")):
+        res = out.get(key)
+        if not res:
+            continue
+        reg, leg = res.get("kept_registered_alone"), res.get("kept_call_one_leg")
+        total = "%.1f KB" % ((reg + leg) / 1024) if reg is not None and leg is not None \
+            else "not measured (call %s)" % res.get("call_state_one_leg")
+        heaps = "smallest heap: TCP %s KB, TCP + call %s KB" % (
+            res.get("min_heap_kb_tcp"), res.get("min_heap_kb_tcp_call")) \
+            if "min_heap_kb_tcp" in res else "smallest heaps not searched (--quick)"
+        lines.append("  %-14s registered %s B + one call %s B = %s (of which %s B before any "
+                     "firmware import); %s" % (tag, reg, leg, total, res.get("kept_base"),
+                                               heaps))
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -391,7 +427,7 @@ def main():
         mpy_dir = os.path.join(workdir, "mpy")
         build_mpy(mpy_dir, args.firmware)
         searches = () if args.quick else ("tcp", "udp")
-        far = FAR[0] = FarEnd(workdir, mpy_dir) if searches else None
+        far = FAR[0] = FarEnd(workdir, mpy_dir)  # one call's figures, and the searches
         out = {"port": "unix port; mpy/frozen: 64-bit (pointers and GC blocks twice an "
                        "ESP32's), *_32bit: the same at a 32-bit word size",
                "mpy": measure(MICROPYTHON, mpy_dir, ".mpy (bytecode in RAM)", workdir, dns,
@@ -416,6 +452,7 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
         if started_lab:
             subprocess.run([sys.executable, LABCTL, "down"], timeout=300)
+    print(summary(out), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

@@ -2,6 +2,7 @@
 # by bench_heap.py. Prints one "@@name value" line per figure; nothing else is parsed.
 #   micropython -X heapsize=2M bench/upy_heap.py imports
 #   micropython -X heapsize=2M bench/upy_heap.py ops CONFIG.json
+#   micropython -X heapsize=2M bench/upy_heap.py call CONFIG.json FAR_USER
 # Figures are gc.mem_alloc() deltas: "kept" after gc.collect(); "allocated" with the
 # collector disabled around one operation (so garbage counts too).
 import gc
@@ -135,6 +136,9 @@ def ops(cfg_path):
             calls.hangup(c.id)
             sched.run_until(lambda: all(x.state == "ended" for x in calls.calls), 10000)
 
+        # A resolution's DNS code is unloaded on the loop's next turn: let it go first, or
+        # the figure below counts its departure against the call.
+        sched.run_until(lambda: agent.locator._locator is None, 1000)
         a = kept()
         call(True)  # also loads what calls need (sdp, dialog, server transactions)
         box["kept"] -= a
@@ -146,9 +150,50 @@ def ops(cfg_path):
     print("@@kept_end %d" % kept())
 
 
+def call(cfg_path, far_user):
+    """Registered, then in one call to another phone (``far_user``, answering): what a
+    phone keeps, in a process that did nothing else. @@kept_base: this runner before any
+    firmware import; @@kept_registered: registered and idle; @@kept_call_one_leg: the
+    extra while the call is up (its code included: loaded with a phone's first call)."""
+    print("@@kept_base %d" % kept())
+    from sipua.agent import Agent
+    from sipua.log import log
+    from sipua.sched import Scheduler
+
+    try:
+        from sipua.startup import load_config
+    except ImportError:  # an older tree (bench_heap --firmware)
+        from sipua.config import load as load_config
+    log.level = 30
+    cfg, err = load_config(cfg_path)
+    if err:
+        print("@@error config %s" % err)
+        return
+    sched = Scheduler(log=log)
+    agent = Agent(sched, cfg, log, gc.mem_free, "127.0.0.1")
+    agent.start()
+    reg = agent.registrations[0]
+    if not sched.run_until(lambda: reg.state == "registered", 20000):
+        print("@@call_state unregistered")
+        return
+    sched.run_until(lambda: agent.locator._locator is None, 1000)  # DNS code unloaded
+    base = kept()
+    print("@@kept_registered %d" % base)
+    c = agent._call_agent().call(far_user)
+    sched.run_until(lambda: c.state == "active" or c.state == "ended", 10000)
+    print("@@call_state %s" % c.state)
+    if c.state == "active":
+        sched.run_until(lambda: False, 200)  # the ACK sent, the ringing-time objects gone
+        print("@@kept_call_one_leg %d" % (kept() - base))
+        agent.calls.hangup(c.id)
+        sched.run_until(lambda: c.state == "ended", 5000)
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "imports"
     if what == "imports":
         imports()
+    elif what == "call":
+        call(sys.argv[2], sys.argv[3])
     else:
         ops(sys.argv[2])
