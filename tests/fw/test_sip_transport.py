@@ -5,7 +5,8 @@ import socket
 
 from fwtest import new_sched
 from sipfw_helpers import Peer, reply
-from sipua.sip.msg import NEED_MORE, frame, parse
+from sipua.sip.msg import parse
+from sipua.sip.stream import NEED_MORE, frame
 from sipua.sip.stack import SipStack
 from sipua.sip.strans import response_addr
 from sipua.sip.transport import sockaddr

@@ -10,7 +10,7 @@ A **flow** is what a client transaction sends on: one per target (transport, ip,
   a port of its own; Via then names that port.) Packets arriving on a flow socket are
   dispatched like the listener's: a registrar's OPTIONS or INVITE may come that way.
 - TCP: non-blocking connect, one connection per target reused by every transaction, stream
-  framing with ``msg.frame`` (partial reads, several messages per read, CRLF keep-alives),
+  framing with ``stream.frame`` (partial reads, several messages per read, CRLF keep-alives),
   closed after ``idle_ms`` without traffic unless pinned (a TCP registration lives as long as
   its connection, so the registration agent pins it).
 - TLS: TCP plus the ``ssl`` module, imported only when a TLS target is used (``tls.py``).
