@@ -15,7 +15,9 @@ A **flow** is what a client transaction sends on: one per target (transport, ip,
   its connection, so the registration agent pins it).
 - TLS: TCP plus the ``ssl`` module, imported only when a TLS target is used (``tls.py``).
 - The stream half (connect, write out, read and frame) is ``stream.py``, loaded with the
-  first TCP/TLS flow: a UDP-only phone never loads it.
+  first TCP/TLS flow: a UDP-only phone never loads it. Reading a connected UDP flow is
+  ``dgram.py``'s; opening one is an occasional step (``tpextra.py``). Closing a flow stays
+  here: it must work on a heap too short to load a module.
 
 Responses to incoming requests go back on the connection they came on (stream) or by the
 RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via port.
@@ -117,8 +119,8 @@ class Transports:
 
     # -- start, stop, a full flow table: tpextra.py ------------------------------------------
     def _x(self, name, *args):
-        """A rare step (``listen``, ``close``, ``unlisten``, ``make_room``): its code is in
-        tpextra.py, loaded for the step and forgotten after it."""
+        """A rare step (``listen``, ``close``, ``unlisten``, ``make_room``, ``open_udp``):
+        its code is in tpextra.py, loaded for the step and forgotten after it."""
         from . import tpextra
 
         forget("sipua.sip.tpextra")
@@ -153,9 +155,7 @@ class Transports:
             self._x("make_room")
         f = Flow(self, kind, ip, port, host)
         if kind == "udp":
-            from .dgram import open_udp
-
-            open_udp(self, f)
+            self._x("open_udp", f)  # connected UDP: tpextra.py, loaded for it
         elif kind == "tcp" or kind == "tls":
             from .stream import open_tcp
 
