@@ -50,9 +50,13 @@ def start(reg, first, t):
             if b < 63 * st.t1 else None
     forget("sipua.sip.hedge")  # nothing of it is kept while the first server may answer
     if nxt is not None:
-        # ``t`` is no longer the walk's: its outcome comes to done(); the walk goes on at
+        # ``t`` is no longer the walk's: its outcome comes to done() (``reg._raced``), and
+        # it lets go of its request and the walk's callback — a response is all it still
+        # waits for (the walk answers a challenge with a new REGISTER); the walk goes on at
         # the backup, with no un-REGISTER of the old server while that may still answer.
-        reg._race = (req, first, nxt, reg.server)
+        reg._race = (t, first, nxt, reg.server)
+        t.on_result = reg._raced
+        t.req = None
         reg._txn = None
         reg.server = None
         reg.log.info("reg", "hedge", account=reg.account.label, server=describe(first),

@@ -63,7 +63,7 @@ class Registration:
         self.auth = Auth(account.auth_user, account.password, account.ha1)
         self._timer = None
         self._txn = None
-        self._race = None  # (request, its server, the backup, the old server): hedge.py
+        self._race = None  # (its transaction, its server, the backup, the old server): hedge.py
         self._flow = None  # the stream connection our binding lives on (kept open)
         self._tried = []
         self._stopped = True
@@ -156,14 +156,18 @@ class Registration:
 
             start(self, target, t)
 
-    def _on_result(self, target, req, outcome, resp):
+    def _raced(self, outcome, resp):
+        """A hedged REGISTER's own server answered last, or its budget ran out (the
+        transaction's callback from hedge.start on: it keeps neither the request nor the
+        walk's closure)."""
         h = self._race
-        if h is not None and h[0] is req:  # a hedged REGISTER's own server answered last
+        if h is not None:
             self._race = None
             from .hedge import done
 
             done(self, h, outcome, resp)
-            return
+
+    def _on_result(self, target, req, outcome, resp):
         self._txn = None
         if self._stopped:
             return

@@ -58,7 +58,10 @@ def due(fb, now, failed_over_at, dns_stale, refreshing):
 def stop(reg, unreg=True):
     """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
     reg._stopped = True
-    reg._race = None  # a hedged REGISTER's late answer is no longer news
+    h = reg._race
+    if h is not None:  # a hedged REGISTER's late answer is no longer news
+        h[0].abandon()
+        reg._race = None
     reg._cancel_timer()
     if unreg and reg.server is not None and reg.state == REGISTERED:
         unregister(reg, reg.server)
