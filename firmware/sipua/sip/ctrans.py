@@ -52,7 +52,7 @@ class ClientTxn:
         self.invite = req.method == "INVITE"
         self.flow = flow
         self.branch = branch
-        self.via = via
+        self.via = via if self.invite else None  # an INVITE's ACK and CANCEL are built on it
         self.key = branch + "|" + req.method
         self.data = req.encode(via, stack.user_agent)
         self.on_result = on_result

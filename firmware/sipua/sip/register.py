@@ -8,7 +8,7 @@ transaction's callback and the timers stay ``reg.py``'s.
 from ..compat import const
 from .auth import Auth
 from .reg import REGISTERED
-from .servers import describe, refresh_delay_ms, target_key
+from .servers import _unit_random, describe, target_key
 
 # hdr.py's ids (private: no dict entry here; a host test checks they match)
 _H_CONTACT = const(7)
@@ -106,6 +106,18 @@ def _hold_flow(reg, flow):
     if flow is not None:
         reg.stack.tp.pin(flow)
     reg._flow = flow
+
+
+def refresh_delay_ms(expires_s, rand=_unit_random):
+    """When to re-REGISTER: 80–90 % into the granted interval, so a lab of boards spreads out.
+
+    Never closer than 2 s to expiry, never sooner than 1 s.
+    """
+    ms = int(expires_s * 1000 * (0.8 + rand() / 10))
+    latest = expires_s * 1000 - 2000
+    if ms > latest:
+        ms = latest
+    return ms if ms > 1000 else 1000
 
 
 def _granted_expires(resp, contact, expires):
