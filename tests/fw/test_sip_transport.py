@@ -148,11 +148,17 @@ def test_stream_receive_buffer_comes_with_the_first_stream_flow():
                lambda o, m: done.append(o))
     s.run(until_ms=s.now() + 100)
     assert done and st.tp._rx is None  # a UDP-only phone keeps no stream buffer
+    udp, = st.tp.flows.values()
+    assert udp.out is None and udp.rbuf is None  # nor does a datagram flow
     peer.close()
     c = connect(s, port)
     c.send(options(1))
     assert read_all(s, c).startswith(b"SIP/2.0 200")
     assert len(st.tp._rx) == 1024  # allocated with the accepted connection, then kept
+    tcp, = [f for f in st.tp.flows.values() if f.kind == "tcp"]
+    assert tcp.out == [] and tcp.rbuf == bytearray()
+    st.tp._close(tcp, None)
+    assert tcp.out is None and tcp.rbuf is None  # a closed flow's buffers go with it
     c.close()
     st.stop()
 

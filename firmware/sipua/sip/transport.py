@@ -72,8 +72,10 @@ class Flow:
             except MemoryError:
                 raise OSError(errno.ENOMEM) from None  # this flow cannot be opened
         self.state = _CONNECTING
-        self.out = []  # bytes queued until connected / writable
-        self.rbuf = bytearray()
+        # a stream's: bytes queued until connected / writable, and bytes read not yet framed
+        # (a datagram flow sends and reads whole messages: none)
+        self.out = [] if self.reliable else None
+        self.rbuf = bytearray() if self.reliable else None
         self.last = 0  # scheduler ms of the last traffic
         self.heard = False  # set by every read: the keep-alive's pong (keepalive.py)
         self.local_port = tp.local_port
@@ -198,8 +200,7 @@ class Transports:
         key = (f.kind, f.peer[0], f.peer[1])
         if self.flows.get(key) is f:
             drop(self.flows, key)
-        f.out = []
-        f.rbuf = bytearray()
+        f.out = f.rbuf = None  # its buffers go with it
         if err is not None:
             self._log("info", "flow_error", flow=f, err=err)
             if f.kind == "tls":
