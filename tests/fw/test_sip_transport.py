@@ -150,6 +150,9 @@ def test_stream_receive_buffer_comes_with_the_first_stream_flow():
     assert done and st.tp._rx is None  # a UDP-only phone keeps no stream buffer
     udp, = st.tp.flows.values()
     assert udp.out is None and udp.rbuf is None  # nor does a datagram flow
+    # ... nor its attributes: the class's defaults stand in (a smaller attribute table)
+    assert not set(udp.__dict__) & {"out", "rbuf", "heard", "pinned"}
+    assert not udp.pinned and not udp.heard
     peer.close()
     c = connect(s, port)
     c.send(options(1))

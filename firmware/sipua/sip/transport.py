@@ -51,6 +51,15 @@ def peer_of(addr):
 class Flow:
     """One target's socket. ``send()`` raises OSError when the transport is known broken."""
 
+    # A stream's (TCP/TLS) alone, set on it (a datagram flow sends and reads whole messages;
+    # class defaults keep its attribute table small): bytes queued until connected /
+    # writable, bytes read not yet framed, a read since the keep-alive's ping (keepalive.py;
+    # set by every read), held open by a registration (``Transports.pin``).
+    out = None
+    rbuf = None
+    heard = False
+    pinned = False
+
     def __init__(self, tp, kind, ip, port, host=None, sock=None):
         self.tp = tp
         self.kind = kind
@@ -72,14 +81,11 @@ class Flow:
             except MemoryError:
                 raise OSError(errno.ENOMEM) from None  # this flow cannot be opened
         self.state = _CONNECTING
-        # a stream's: bytes queued until connected / writable, and bytes read not yet framed
-        # (a datagram flow sends and reads whole messages: none)
-        self.out = [] if self.reliable else None
-        self.rbuf = bytearray() if self.reliable else None
+        if self.reliable:
+            self.out = []
+            self.rbuf = bytearray()
         self.last = 0  # scheduler ms of the last traffic
-        self.heard = False  # set by every read: the keep-alive's pong (keepalive.py)
         self.local_port = tp.local_port
-        self.pinned = False
 
     def __repr__(self):
         return "%s:%s:%d" % (self.kind, self.peer[0], self.peer[1])
