@@ -6,9 +6,9 @@ import socket
 from fwtest import new_sched
 from sipfw_helpers import Peer, reply
 from sipua.sip.msg import parse
-from sipua.sip.stream import NEED_MORE, frame
 from sipua.sip.stack import SipStack
 from sipua.sip.strans import response_addr
+from sipua.sip.stream import NEED_MORE, frame
 from sipua.sip.transport import sockaddr
 
 PHONE = "127.0.2.3"

@@ -34,8 +34,8 @@ class TlsServer(threading.Thread):
     def run(self):
         sys.path.insert(0, FIRMWARE)
         from sipua.sip.msg import parse
-        from sipua.sip.stream import NEED_MORE, frame
         from sipua.sip.strans import response
+        from sipua.sip.stream import NEED_MORE, frame
 
         while not self.stop:
             try:
