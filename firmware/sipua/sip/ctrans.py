@@ -51,9 +51,8 @@ class ClientTxn:
         self.method = req.method
         self.invite = req.method == "INVITE"
         self.flow = flow
-        self.branch = branch
         self.via = via if self.invite else None  # an INVITE's ACK and CANCEL are built on it
-        self.key = branch + "|" + req.method
+        self.key = branch + "|" + req.method  # the stack's table key; its branch first
         self.data = req.encode(via, stack.user_agent)
         self.on_result = on_result
         self.on_provisional = on_provisional
