@@ -156,13 +156,13 @@ class ClientTxn:
 
     def _timeout(self, detail):
         if self.state in (_CALLING, _PROCEEDING):
-            self.stack.log_txn(self, "timeout", detail)
+            self.stack.log.info("sip", "timeout", method=self.method, detail=detail)
             self._terminate()
             self._report(TIMEOUT, None)
 
     def on_transport_error(self, err):
         if self.state in (_CALLING, _PROCEEDING):
-            self.stack.log_txn(self, "transport_error", err)
+            self.stack.log.info("sip", "transport_error", method=self.method, detail=err)
             self._terminate()
             self._report(TRANSPORT_ERROR, None)
 
