@@ -23,7 +23,7 @@ package(
         "sip/digest.py", "sip/guard.py", "sip/hdr.py", "sip/hedge.py", "sip/hold.py",
         "sip/invite.py", "sip/keepalive.py",
         "sip/ladder.py", "sip/md5.py", "sip/msg.py", "sip/msgtext.py", "sip/offer.py",
-        "sip/reasons.py", "sip/reg.py", "sip/regdns.py",
+        "sip/reasons.py", "sip/reg.py", "sip/regdns.py", "sip/register.py",
         "sip/regextra.py", "sip/scan.py", "sip/sdp.py", "sip/servers.py", "sip/stack.py",
         "sip/stream.py", "sip/strans.py", "sip/tls.py", "sip/tpextra.py", "sip/transport.py",
         "sip/uas.py", "sip/uri.py",

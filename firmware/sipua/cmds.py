@@ -61,7 +61,7 @@ def execute(con, line):
     if not words:
         return None
     name, args = words[0], words[1:]
-    entry = con.commands.get(name)
+    entry = con.commands.get(name) or _entry(con, name)
     if entry is None:
         res = {"ok": False, "error": "unknown command %r (try help)" % name}
     else:
@@ -138,10 +138,33 @@ def _plain(value):
     return str(value)
 
 
+def _entry(con, name):
+    """The entry of a command registered by no one: a built-in's (its body here, run for the
+    console) or, with an agent served, the agent's (run for ``con.agent``); else None."""
+    if name in _BUILTINS:
+        return _BUILTIN
+    if con.agent is not None:
+        from .startup import AGENT_COMMANDS
+
+        if name in AGENT_COMMANDS:
+            return False, None
+    return None
+
+
 # -- the console's built-ins ----------------------------------------------------------------
+_BUILTINS = ("help", "log", "config", "reboot", "reset")
+_BUILTIN = (None, None)
+
+
 def help(con, args):
-    cmds = con.commands
-    return {"commands": dict((n, cmds[n][1] or HELP.get(n, "")) for n in sorted(cmds))}
+    names = set(_BUILTINS)
+    if con.agent is not None:
+        from .startup import AGENT_COMMANDS
+
+        names.update(AGENT_COMMANDS)
+    names.update(con.commands)
+    return {"commands": dict((n, (con.commands.get(n) or _BUILTIN)[1] or HELP.get(n, ""))
+                             for n in sorted(names))}
 
 
 def log(con, args):

@@ -62,12 +62,12 @@ class Console:
         self._poll = None
         self._ipoll = None  # the poller's ipoll, on MicroPython: see _ready
         self._watched = False
-        # name -> (handler, help text). Handler None: a body in cmds.py run for this
-        # console (the built-ins); False: one run for ``agent``; a help text None is
-        # cmds.HELP's.
-        self.commands = {"help": _BUILTIN, "log": _BUILTIN, "config": _BUILTIN,
-                         "reboot": _BUILTIN, "reset": _BUILTIN}
-        self.agent = None  # the agent whose commands are registered (startup.serve)
+        # name -> (handler, help text): the commands registered besides the built-ins
+        # (``help``, ``log``, ``config``, ``reboot``, ``reset``) and the agent's, which
+        # need no entry (their bodies are in cmds.py). Handler None: a body in cmds.py run
+        # for this console; False: one run for ``agent``; a help text None is cmds.HELP's.
+        self.commands = {}
+        self.agent = None  # the agent whose commands the console runs (startup.serve)
         self.reload_hook = None  # () -> dict or None: re-read config.json
         # Relative on purpose: cwd is "/" on a board, and the virtual board's VfsPosix
         # cannot rename absolute paths (see atomic.py).
@@ -147,6 +147,3 @@ class Console:
 
     def answer(self, name, res):
         return _run("reply", self, (name, res), self._sched)
-
-
-_BUILTIN = (None, None)

@@ -14,7 +14,7 @@ import sys
 
 from . import VERSION
 from . import log as logmod
-from .compat import const
+from .compat import const, drop
 
 _WATCHDOG_MS = const(8000)  # the rp2 hardware watchdog's longest period is 8.3 s
 # Every name claimed at boot (names.py) where the free heap is at least this (32-bit; 1.4x
@@ -229,13 +229,18 @@ def stop(agent, unregister):
             st.stop()
 
 
+# The agent's console commands, their bodies in cmds.py (run for ``console.agent``).
+AGENT_COMMANDS = ("status", "call", "answer", "hangup", "dtmf", "hold", "resume", "reg",
+                  "unreg", "dns")
+
+
 def console_commands(agent):
     """``Agent.console_commands``: ``status`` the agent's own, the others ``lazy`` handlers
     running their bodies in ``cmds.py``."""
     from .console import lazy
 
     out = {"status": (agent.status, None)}
-    for name in ("call", "answer", "hangup", "dtmf", "hold", "resume", "reg", "unreg", "dns"):
+    for name in AGENT_COMMANDS[1:]:
         out[name] = (lazy(name, agent, agent.sched), None)
     return out
 
@@ -263,12 +268,14 @@ def account_fields(acc, cfg, index):
 
 
 def serve(console, agent):
-    """The agent's commands on the console: entries ``(False, None)``, their bodies in
-    ``cmds.py`` run for ``console.agent`` (no handler object per command)."""
+    """The agent's commands on the console: their bodies in ``cmds.py`` run for
+    ``console.agent`` (no entry, no handler object per command); a handler registered
+    under one of their names before (the failed start's ``status``) gives way."""
     console.agent = agent
     cmds = console.commands
-    for name in agent.console_commands():
-        cmds[name] = (False, None)  # a constant tuple: one object for all of them
+    for name in AGENT_COMMANDS:
+        if name in cmds:
+            drop(cmds, name)
 
 
 def swap(old, cfg, console, log, heap_free=None, ip=None):

@@ -110,7 +110,8 @@ class Peer:
         self.sched.watch(c, POLLIN, self._on_conn)
 
     def _on_conn(self, sock, ev):
-        from sipua.sip.msg import NEED_MORE, frame, parse
+        from sipua.sip.msg import parse
+        from sipua.sip.stream import NEED_MORE, frame
 
         for entry in self.conns:
             if entry[0] is sock:

@@ -98,6 +98,25 @@ def _invite(a, reg):
             % (ip, port, UC, reg.port, UC, UC, reg.port)).encode(), (ip, port)
 
 
+def test_a_registered_udp_phone_keeps_no_register_steps_nor_stream_code():
+    """One REGISTER's steps (making it, its 401, its 200) are register.py's, loaded for each
+    step and forgotten; a UDP-only phone never loads the stream half (its framing
+    included), and a new flow's opening (tpextra.py) goes with it. A refresh still runs
+    the whole walk: 401, digest, 200."""
+    with running() as (s, a, reg, _dns, _log):
+        r = a.registrations[0]
+        until(s, lambda: r.state == "registered")
+        granted = [e for e in reg.log if e[4] == 200]
+        r.register_now()
+        until(s, lambda: len([e for e in reg.log if e[4] == 200]) > len(granted))
+        assert r.state == "registered" and r.granted == 600
+        assert [e[3] for e in reg.log[-2:]] == [False, True]  # challenged, then answered
+        if IS_MICROPYTHON:
+            for name in ("sipua.sip.register", "sipua.sip.stream", "sipua.sip.tpextra",
+                         "sipua.sip.digest", "sipua.sip.regextra"):
+                assert not loaded(name), name
+
+
 def test_an_incoming_invite_loads_the_call_code_and_rings():
     from sipua.sip.transport import sockaddr
 

@@ -84,6 +84,26 @@ def test_silent_primary_registered_on_the_backup_within_1000_ms_tcp():
     _silent_primary("tcp")
 
 
+def test_a_hedged_register_keeps_no_request_and_a_stop_abandons_it():
+    """Once the walk moved to the backup, the silent server's REGISTER waits for a response
+    only: it holds neither its request nor the walk's callback. Stopping the registration
+    abandons it: nothing more goes to the silent server, no late outcome arrives."""
+    rig = Rig(uc2="silent")
+    try:
+        rig.reg.start()
+        assert rig.run_until(lambda: rig.registered_on(UC1), 2000)
+        t = rig.reg._race[0]
+        assert t.method == "REGISTER" and t.req is None and t.state == 0
+        assert t.on_result == rig.reg._raced
+        rig.reg.stop(False)
+        assert rig.reg._race is None and t.on_result is None and t.state == 4
+        sent = len(rig.uc2.registers())
+        rig.run_for(20000)
+        assert len(rig.uc2.registers()) == sent and rig.events("failover") == []
+    finally:
+        rig.close()
+
+
 def test_primary_answering_its_retransmission_is_not_hedged():
     """Loss of one REGISTER is what retransmissions are for: the backup is not asked."""
     rig = Rig()

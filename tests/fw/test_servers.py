@@ -3,6 +3,7 @@
 from fwtest import new_sched, raises
 from sipua.sip import servers
 from sipua.sip.regextra import due, failwait_ms, why
+from sipua.sip.register import refresh_delay_ms
 from sipua.sip.servers import Failback, ServerSet
 
 
@@ -96,10 +97,10 @@ def test_failwait_follows_rfc5626():
 
 
 def test_refresh_delay_is_80_to_90_percent_and_bounded():
-    assert servers.refresh_delay_ms(300, rand=lambda: 0.0) == 240000
-    assert servers.refresh_delay_ms(300, rand=lambda: 0.999999) == 269999
-    assert servers.refresh_delay_ms(3, rand=lambda: 0.5) == 1000
-    assert servers.refresh_delay_ms(10, rand=lambda: 0.99) == 8000
+    assert refresh_delay_ms(300, rand=lambda: 0.0) == 240000
+    assert refresh_delay_ms(300, rand=lambda: 0.999999) == 269999
+    assert refresh_delay_ms(3, rand=lambda: 0.5) == 1000
+    assert refresh_delay_ms(10, rand=lambda: 0.99) == 8000
 
 
 def test_failback_modes():

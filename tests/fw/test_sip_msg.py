@@ -4,9 +4,10 @@ from fwtest import raises
 from sipua.sip import SipError, invite
 from sipua.sip.hdr import H_CALL_ID, H_CSEQ, H_VIA, lookup, lookup_exact
 from sipua.sip.hdr import name as hdr_name
-from sipua.sip.msg import NEED_MORE, Limits, Request, frame, parse
+from sipua.sip.msg import Limits, Request, parse
 from sipua.sip.scan import parse_name_addr, parse_via
 from sipua.sip.strans import response
+from sipua.sip.stream import NEED_MORE, frame
 from sipua.sip.uri import parse_uri
 
 # ids without a public name in hdr.py: looked up by name

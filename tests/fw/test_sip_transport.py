@@ -5,9 +5,10 @@ import socket
 
 from fwtest import new_sched
 from sipfw_helpers import Peer, reply
-from sipua.sip.msg import NEED_MORE, frame, parse
+from sipua.sip.msg import parse
 from sipua.sip.stack import SipStack
 from sipua.sip.strans import response_addr
+from sipua.sip.stream import NEED_MORE, frame
 from sipua.sip.transport import sockaddr
 
 PHONE = "127.0.2.3"
@@ -147,11 +148,20 @@ def test_stream_receive_buffer_comes_with_the_first_stream_flow():
                lambda o, m: done.append(o))
     s.run(until_ms=s.now() + 100)
     assert done and st.tp._rx is None  # a UDP-only phone keeps no stream buffer
+    udp, = st.tp.flows.values()
+    assert udp.out is None and udp.rbuf is None  # nor does a datagram flow
+    # ... nor its attributes: the class's defaults stand in (a smaller attribute table)
+    assert not set(udp.__dict__) & {"out", "rbuf", "heard", "pinned"}
+    assert not udp.pinned and not udp.heard
     peer.close()
     c = connect(s, port)
     c.send(options(1))
     assert read_all(s, c).startswith(b"SIP/2.0 200")
     assert len(st.tp._rx) == 1024  # allocated with the accepted connection, then kept
+    tcp, = [f for f in st.tp.flows.values() if f.kind == "tcp"]
+    assert tcp.out == [] and tcp.rbuf == bytearray()
+    st.tp._close(tcp, None)
+    assert tcp.out is None and tcp.rbuf is None  # a closed flow's buffers go with it
     c.close()
     st.stop()
 

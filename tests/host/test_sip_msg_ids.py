@@ -34,7 +34,7 @@ def test_private_header_ids_match_hdr():
                 assert hdr.get(k[1:]) == v, "%s: %s = %d, hdr.py says %s" % (
                     name, k, v, hdr.get(k[1:]))
                 checked += 1
-    assert checked >= 15  # msg, auth, reg
+    assert checked >= 15  # msg, auth, register
 
 
 def test_reason_numbers_name_their_text():

@@ -106,7 +106,7 @@ def test_rfc4475_over_udp_on_micropython(server):
 
 def tcp_exchange(port, data, wait_final):
     """Send data on a new connection; return (responses, closed_by_peer)."""
-    from sipua.sip.msg import NEED_MORE, frame
+    from sipua.sip.stream import NEED_MORE, frame
 
     c = socket.create_connection((PHONE, port), timeout=2)
     c.sendall(data)

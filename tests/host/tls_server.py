@@ -33,8 +33,9 @@ class TlsServer(threading.Thread):
 
     def run(self):
         sys.path.insert(0, FIRMWARE)
-        from sipua.sip.msg import NEED_MORE, frame, parse
+        from sipua.sip.msg import parse
         from sipua.sip.strans import response
+        from sipua.sip.stream import NEED_MORE, frame
 
         while not self.stop:
             try:

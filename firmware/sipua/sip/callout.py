@@ -176,8 +176,8 @@ def cancel_invite(stack, txn):
     after a 1xx arrived; the INVITE then ends with 487 through its own on_result."""
     req = txn.req
     t = ClientTxn(stack, Request("CANCEL", req.uri, req.from_uri, req.to_uri, req.call_id,
-                                 req.cseq, req.from_tag), txn.flow, txn.branch,
-                  txn.via, None)
+                                 req.cseq, req.from_tag), txn.flow,
+                  txn.key.split("|")[0], txn.via, None)  # the INVITE's branch
     t.data = cancel(req, txn.via)
     stack.ctx[t.key] = t
     t.start()

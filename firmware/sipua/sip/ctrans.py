@@ -51,9 +51,8 @@ class ClientTxn:
         self.method = req.method
         self.invite = req.method == "INVITE"
         self.flow = flow
-        self.branch = branch
-        self.via = via
-        self.key = branch + "|" + req.method
+        self.via = via if self.invite else None  # an INVITE's ACK and CANCEL are built on it
+        self.key = branch + "|" + req.method  # the stack's table key; its branch first
         self.data = req.encode(via, stack.user_agent)
         self.on_result = on_result
         self.on_provisional = on_provisional
@@ -62,8 +61,8 @@ class ClientTxn:
         self.interval = stack.t1
         self.ack = None
         self._retx = None
-        self._timer = None  # B / F, then D / K / M
-        self._budget = None
+        self._timer = None  # the retry budget or B / F, then D / K / M
+        self._f_due = None  # while _timer is the budget: when Timer B / F falls due
 
     def start(self):
         st = self.stack
@@ -73,11 +72,16 @@ class ClientTxn:
             return
         if not self.flow.reliable:
             self._retx = sched.call_later(self.interval, self._retransmit)
-        self._timer = sched.call_later(64 * st.t1, self._timeout, "timer_b" if self.invite
-                                       else "timer_f")
+        # One timer: the retry budget when it comes first (Timer B/F's time kept until a
+        # response ends the budget), else Timer B/F.
+        f = 64 * st.t1
         b = budget_ms(st.retry_count, st.t1, st.t2, self.invite)
-        if b and b < 64 * st.t1:
-            self._budget = sched.call_later(b, self._timeout, "retry_budget")
+        if b and b < f:
+            self._f_due = sched.now() + f
+            self._timer = sched.call_later(b, self._timeout, "retry_budget")
+        else:
+            self._timer = sched.call_later(f, self._timeout, "timer_b" if self.invite
+                                           else "timer_f")
 
     def _send(self, data):
         try:
@@ -111,8 +115,8 @@ class ClientTxn:
             if 200 <= code < 300 and self.on_2xx is not None:
                 self.on_2xx(m)  # a 2xx retransmission or another fork: the dialog ACKs it
             return
-        self._cancel(self._budget)
-        self._budget = None
+        f_due = self._f_due
+        self._f_due = None  # any response ends the retry budget (the server is alive)
         if code < 200:
             if st == _CALLING:
                 self.state = _PROCEEDING
@@ -121,6 +125,11 @@ class ClientTxn:
                     self._cancel(self._timer)
                     self._retx = self._timer = None
                     self.data = None  # never sent again: its bytes go
+                elif f_due is not None:  # the budget's timer gives way to Timer F
+                    self._cancel(self._timer)
+                    sched = self.stack.sched
+                    self._timer = sched.call_later(f_due - sched.now(), self._timeout,
+                                                   "timer_f")
             if self.on_provisional is not None:
                 self.on_provisional(m)
             return
@@ -147,13 +156,13 @@ class ClientTxn:
 
     def _timeout(self, detail):
         if self.state in (_CALLING, _PROCEEDING):
-            self.stack.log_txn(self, "timeout", detail)
+            self.stack.log.info("sip", "timeout", method=self.method, detail=detail)
             self._terminate()
             self._report(TIMEOUT, None)
 
     def on_transport_error(self, err):
         if self.state in (_CALLING, _PROCEEDING):
-            self.stack.log_txn(self, "transport_error", err)
+            self.stack.log.info("sip", "transport_error", method=self.method, detail=err)
             self._terminate()
             self._report(TRANSPORT_ERROR, None)
 
@@ -170,9 +179,9 @@ class ClientTxn:
 
     def _terminate(self):
         self.state = _TERMINATED
-        for t in (self._retx, self._timer, self._budget):
-            self._cancel(t)
-        self._retx = self._timer = self._budget = None
+        self._cancel(self._retx)
+        self._cancel(self._timer)
+        self._retx = self._timer = None
         self.stack.ctx_done(self)
 
     @staticmethod

@@ -1,48 +1,11 @@
-"""Connected UDP flows (``transport.py``'s datagram half): one per UDP target, bound to the
-SIP port, so the kernel's ICMP unreachable names its flow. Loaded with the first UDP flow
-and kept; a TCP/TLS phone never loads it (its listener is transport.py's)."""
+"""Connected UDP flows (``transport.py``'s datagram half): reading one. A flow is one UDP
+target's socket, bound to the SIP port, so the kernel's ICMP unreachable names its flow
+(opened by ``tpextra.open_udp``). Loaded with the first UDP flow's first datagram and kept;
+a TCP/TLS phone never loads it (its listener is transport.py's)."""
 
 import errno
-import socket
 
-from ..compat import const, urandom_u32
 from ..netio import recv
-from ..sched import POLLIN
-from .transport import sockaddr
-
-_OPEN = const(1)  # transport.py's flow state
-_PORT_TRIES = const(20)
-
-
-def open_udp(tp, f):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(sockaddr(tp.local_ip, tp.local_port))
-    except OSError:
-        s.close()
-        s = None
-        for _ in range(_PORT_TRIES):  # the SIP port cannot be shared: one of our own
-            port = 20000 + urandom_u32() % 40000
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind(sockaddr(tp.local_ip, port))
-                f.local_port = port
-                break
-            except OSError:
-                s.close()
-                s = None
-        if s is None:
-            raise OSError(errno.EADDRINUSE) from None
-    s.setblocking(False)
-    try:
-        s.connect(sockaddr(f.peer[0], f.peer[1]))
-    except OSError:
-        s.close()
-        raise
-    f.sock = s
-    f.state = _OPEN
-    tp.sched.watch(s, POLLIN, tp._on_flow)
 
 
 def read(tp, f):

@@ -42,17 +42,25 @@ def start(reg, first, t):
     nxt = reg._first_choice(reg._tried) if fresh and reg._race is None else None
     if nxt is not None and reg.servers.held(nxt):
         nxt = None
-    if (nxt is not None or not fresh) and t._budget is not None:
+    if (nxt is not None or not fresh) and t._f_due is not None:
         # twice the budget, from the first send (retry_count 0: no budget, Timer F decides)
-        t._budget.cancel()
+        t._timer.cancel()
+        sched = reg.sched
         b = budget_ms(2 * st.retry_count, st.t1, st.t2, t.invite) - st.t1 * 3 // 2
-        t._budget = reg.sched.call_later(b, t._timeout, "retry_budget") \
-            if b < 63 * st.t1 else None
+        if b < 63 * st.t1:
+            t._timer = sched.call_later(b, t._timeout, "retry_budget")
+        else:  # past Timer F: F decides
+            t._timer = sched.call_later(t._f_due - sched.now(), t._timeout, "timer_f")
+            t._f_due = None
     forget("sipua.sip.hedge")  # nothing of it is kept while the first server may answer
     if nxt is not None:
-        # ``t`` is no longer the walk's: its outcome comes to done(); the walk goes on at
+        # ``t`` is no longer the walk's: its outcome comes to done() (``reg._raced``), and
+        # it lets go of its request and the walk's callback — a response is all it still
+        # waits for (the walk answers a challenge with a new REGISTER); the walk goes on at
         # the backup, with no un-REGISTER of the old server while that may still answer.
-        reg._race = (req, first, nxt, reg.server)
+        reg._race = (t, first, nxt, reg.server)
+        t.on_result = reg._raced
+        t.req = None
         reg._txn = None
         reg.server = None
         reg.log.info("reg", "hedge", account=reg.account.label, server=describe(first),

@@ -1,11 +1,12 @@
-"""SIP messages: stream framing, parsing into offsets, and building requests/responses.
+"""SIP messages: parsing into offsets, and building requests/responses (a stream's framing
+is ``stream.frame``: a UDP-only phone never needs it).
 
 A parsed ``Msg`` is one ``bytes`` object plus a flat list of small ints: per header
 ``(id, name_start, name_end, value_start, value_end)``. Values are sliced, unfolded and
 decoded only when asked for. The few fields every layer needs (top Via, Call-ID, CSeq,
 tags) are checked and kept at parse time; a message failing those checks is malformed.
 
-Two outcomes are kept apart, as STYLE.md asks: ``frame()`` answers "need more bytes"
+Two outcomes are kept apart, as STYLE.md asks: ``stream.frame()`` answers "need more bytes"
 (``NEED_MORE``) for a stream, while a malformed message raises ``SipError`` whose ``code``
 is the answer to send (400, 505, 513) and whose ``msg`` is the partly parsed message when
 the header structure allowed it, so a server can still copy Via/From/To/Call-ID/CSeq.
@@ -50,7 +51,6 @@ _R_MISSING_FROM_OR_TO = const(26)
 _R_BAD_MAX_FORWARDS = const(27)
 _R_BAD_EXPIRES = const(28)
 
-NEED_MORE = -1
 # Headers that may appear once; a second one makes the message ambiguous (RFC 4475 3.3.8).
 # One bit per header id: Call-ID, CSeq, From, To, Max-Forwards, Content-Length, Content-Type,
 # Expires (a const: no tuple on the heap).
@@ -72,38 +72,6 @@ class Limits:
 
 
 LIMITS = Limits()
-
-
-def frame(buf, n, limits=LIMITS):
-    """Stream framing (TCP/TLS): the length of the message at the start of ``buf[:n]``.
-
-    Returns ``NEED_MORE`` when the headers or the body are not all there yet; raises
-    ``SipError`` when the stream cannot be framed (bad or repeated Content-Length, headers
-    longer than the limit): the connection must then be closed, since no later byte
-    can be trusted to start a message. Leading CRLFs (keep-alives) are the caller's.
-    """
-    e = buf.find(b"\r\n\r\n", 0, n)
-    if e < 0:
-        if n > limits.max_msg:
-            raise SipError(513, _R_MESSAGE_TOO_LARGE)
-        return NEED_MORE
-    cl = None
-    p = buf.find(b"\r\n", 0, e + 2) + 2
-    while p < e + 2:
-        le = buf.find(b"\r\n", p)
-        c = buf[p] | 32
-        if c == 108 or c == 99:  # 'l' or 'c'
-            colon = buf.find(b":", p, le)
-            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == _H_CONTENT_LENGTH:
-                v = bytes(buf[colon + 1:le]).strip()
-                if cl is not None or not is_digits(v) or len(v) > 9:
-                    raise SipError(400, _R_BAD_CONTENT_LENGTH)
-                cl = int(v)
-        p = le + 2
-    total = e + 4 + (cl or 0)
-    if total > limits.max_msg:
-        raise SipError(513, _R_MESSAGE_TOO_LARGE)
-    return total if total <= n else NEED_MORE
 
 
 class Msg:

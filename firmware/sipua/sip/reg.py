@@ -21,14 +21,10 @@ a server the phone no longer watches.
 """
 
 from .. import log as logmod
-from ..compat import const, forget
+from ..compat import forget
 from .auth import Auth
 from .ctrans import RESPONSE, TIMEOUT, TRANSPORT_ERROR, UNAVAILABLE
-from .servers import Failback, describe, refresh_delay_ms, target_key, untried
-
-# hdr.py's ids (private: no dict entry here; a host test checks they match)
-_H_CONTACT = const(7)
-_H_EXPIRES = const(18)
+from .servers import Failback, describe, untried
 
 IDLE = "idle"
 REGISTERING = "registering"
@@ -67,7 +63,7 @@ class Registration:
         self.auth = Auth(account.auth_user, account.password, account.ha1)
         self._timer = None
         self._txn = None
-        self._race = None  # (request, its server, the backup, the old server): hedge.py
+        self._race = None  # (its transaction, its server, the backup, the old server): hedge.py
         self._flow = None  # the stream connection our binding lives on (kept open)
         self._tried = []
         self._stopped = True
@@ -142,31 +138,7 @@ class Registration:
     # -- one REGISTER ------------------------------------------------------------------------
     def _attempt(self, target):
         """A fresh REGISTER to ``target`` (new Call-ID when the registrar changes)."""
-        if self._stopped:
-            return
-        acc = self.account
-        key = target_key(target)
-        if key not in self._tried:
-            self._tried.append(key)
-        if self.server is None or target_key(self.server) != key:
-            # One Call-ID per registrar (RFC 3261 §10.2.4 keeps it across refreshes), and
-            # fresh digest state: "this nonce was already answered" is about one server.
-            self.call_id = None
-            self.from_tag = None
-            self.auth = Auth(acc.auth_user, acc.password, acc.ha1)
-        req = self.stack.make_request("REGISTER", acc.registrar_uri, acc.aor,
-                                      call_id=self.call_id, cseq=self.cseq + 1,
-                                      from_tag=self.from_tag,
-                                      from_display=acc.display_name or None)
-        self.call_id = req.call_id
-        self.from_tag = req.from_tag
-        c = self.stack.contact(acc.user, target.transport)
-        if acc.instance:  # RFC 5626 §4.2: a reboot or a new address replaces the binding
-            req.set("Supported", "outbound")
-            c = c + acc.instance + str(self.leg + 1)  # reg-id: 1 primary, 2 backup
-        req.contact = c
-        req.set("Expires", str(self.expires))
-        self._send(target, req)
+        self._r("_attempt", target)
 
     def _send(self, target, req):
         """Send ``req`` (again: after a challenge or a 423 it keeps its Authorization)."""
@@ -184,70 +156,25 @@ class Registration:
 
             start(self, target, t)
 
-    def _on_result(self, target, req, outcome, resp):
+    def _raced(self, outcome, resp):
+        """A hedged REGISTER's own server answered last, or its budget ran out (the
+        transaction's callback from hedge.start on: it keeps neither the request nor the
+        walk's closure)."""
         h = self._race
-        if h is not None and h[0] is req:  # a hedged REGISTER's own server answered last
+        if h is not None:
             self._race = None
             from .hedge import done
 
             done(self, h, outcome, resp)
-            return
+
+    def _on_result(self, target, req, outcome, resp):
         self._txn = None
         if self._stopped:
             return
-        if outcome == RESPONSE:
-            self._on_response(target, req, resp)
+        if outcome == RESPONSE:  # 401/407 answered, 200 adopted, the rest refused
+            self._r("_on_response", target, req, resp)
         else:
             self._x("failed", target, outcome, resp)
-
-    def _on_response(self, target, req, resp):
-        code = resp.status
-        if 200 <= code < 300:
-            self._registered(target, req, resp)
-        elif code in (401, 407):
-            # Auth.answer refuses a request that carried our answer challenged again (but
-            # for one stale=true): the credentials are wrong, another server won't differ.
-            if self.auth.answer(req, resp):
-                self._send(target, req)
-            else:
-                self._x("auth_failed", target, resp)
-        else:  # 423, 5xx, 3xx, 403 ...
-            self._x("refused", target, req, resp)
-
-    def _registered(self, target, req, resp):
-        granted = _granted_expires(resp, req.contact, self.expires)
-        if granted <= 0:
-            self._x("give_up", target, "200 without a binding")
-            return
-        old = self.server
-        self.server = target
-        self.granted = granted
-        self.registered_at = self.sched.now()
-        self.failures = 0
-        self.last_error = None
-        self.servers.release(target)
-        self._hold_flow(resp.flow)
-        # The digest state keeps the request that carried its last answer, to tell a refused
-        # answer from a new challenge; a request that got its 200 is never challenged again,
-        # and the refresh is a new one: let this one go (~0.7 KB with its headers).
-        self.auth._req = None
-        preferred = self.servers.is_preferred(target)
-        if preferred:
-            if self.failed_over_at is not None:
-                self.log.info("reg", "failback_done", account=self.account.label,
-                              server=describe(target))
-            self.failed_over_at = None
-        elif self.failed_over_at is None:
-            self.failed_over_at = self.sched.now()
-        self._set_state(REGISTERED)
-        self.log.info("reg", "registered", account=self.account.label, server=describe(target),
-                      expires=granted, preferred=1 if preferred else 0)
-        if (old is not None and target_key(old) != target_key(target)
-                and self.account.redundancy == "successive"):
-            self._x("unregister", old)
-        self._schedule(refresh_delay_ms(granted), self._refresh)
-        if not preferred:
-            self._x("arm_failback")
 
     # -- refresh and failback ----------------------------------------------------------------
     def _refresh(self):
@@ -266,22 +193,15 @@ class Registration:
             return
         self._x("failback", current)
 
-    def _hold_flow(self, flow):
-        """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):
-        the registrar reaches a phone registered over a stream only down that connection —
-        Kamailio stores its source, RFC 5626 calls it the flow."""
-        if flow is not None and not getattr(flow, "reliable", False):
-            flow = None
-        old = self._flow
-        if old is flow:
-            return
-        if old is not None:
-            self.stack.tp.pin(old, False)
-        if flow is not None:
-            self.stack.tp.pin(flow)
-        self._flow = flow
-
     # -- helpers -----------------------------------------------------------------------------
+    def _r(self, name, *args):
+        """A step of one REGISTER (making it, taking its answer): its code is in register.py,
+        loaded for the step and forgotten after it (a refresh every few minutes)."""
+        from . import register
+
+        forget("sipua.sip.register")
+        return getattr(register, name)(self, *args)
+
     def _x(self, name, *args):
         """A rare step (failures, back-off, failback, resolving, un-REGISTER): its code is in
         regextra.py, loaded for the step and forgotten once nothing of it runs."""
@@ -304,34 +224,3 @@ class Registration:
             self.state = state
             if self.on_change is not None:
                 self.on_change(self)
-
-
-def _granted_expires(resp, contact, expires):
-    """The interval the registrar granted our binding (RFC 3261 §10.2.4).
-
-    The ``expires`` parameter of *our* Contact in the 200 wins, then the Expires header,
-    then what we asked for. Ours is recognised by its URI (the registrar lists every binding
-    of the address of record).
-    """
-    ours = None  # the URI of our Contact, without its parameters
-    if contact:
-        lt = contact.find("<")
-        gt = contact.find(">")
-        ours = contact[lt + 1:gt] if 0 <= lt < gt else contact
-        semi = ours.find(";")
-        if semi > 0:
-            ours = ours[:semi]
-    for v in resp.values(_H_CONTACT):
-        text = v.decode() if isinstance(v, (bytes, bytearray)) else v
-        if ours and ours in text:
-            semi = text.find(">")
-            params = text[semi + 1:] if semi >= 0 else text
-            for p in params.split(";"):
-                p = p.strip()
-                if p.lower().startswith("expires="):
-                    try:
-                        return int(p[8:])
-                    except ValueError:
-                        break
-    exp = resp.int(_H_EXPIRES)
-    return exp if exp is not None else expires

@@ -58,11 +58,14 @@ def due(fb, now, failed_over_at, dns_stale, refreshing):
 def stop(reg, unreg=True):
     """Stop refreshing; remove the binding first when asked (console ``unreg``)."""
     reg._stopped = True
-    reg._race = None  # a hedged REGISTER's late answer is no longer news
+    h = reg._race
+    if h is not None:  # a hedged REGISTER's late answer is no longer news
+        h[0].abandon()
+        reg._race = None
     reg._cancel_timer()
     if unreg and reg.server is not None and reg.state == REGISTERED:
         unregister(reg, reg.server)
-    reg._hold_flow(None)
+    reg._r("_hold_flow", None)
     reg.server = None
     reg._set_state(IDLE)
 
@@ -245,7 +248,7 @@ def auth_failed(reg, target, resp):
     wait = failwait_ms(reg.failures + 3)
     why = reg.last_error = "%d %s" % (resp.status, resp.reason)
     reg.server = None
-    reg._hold_flow(None)
+    reg._r("_hold_flow", None)
     reg._set_state("auth_failed")
     reg.log.error("reg", "auth_failed", account=reg.account.label, server=describe(target),
                   reason=why, retry_in_ms=wait, next="resolve")

@@ -4,7 +4,8 @@ REGISTER, INVITE and BYE all ask the same question — "where do I send this req
 where next if it fails?" (RFC 3263 §4.3) — so the answer lives here, apart from SIP messages.
 A server that failed is *held* for a while: the next request skips it instead of spending
 another retry budget on a dead box, and it comes back first in line once the hold ends.
-The policies (back-off, refresh, failback) are small pure functions so they can be tested alone.
+The policies (back-off, refresh, failback) are small pure functions so they can be tested alone
+(the refresh time is ``register.refresh_delay_ms``, the back-off ``regextra.failwait_ms``).
 """
 
 from ..compat import urandom_u32
@@ -23,18 +24,6 @@ def hold_for(reason):
 
 def _unit_random():
     return urandom_u32() / 4294967296.0
-
-
-def refresh_delay_ms(expires_s, rand=_unit_random):
-    """When to re-REGISTER: 80–90 % into the granted interval, so a lab of boards spreads out.
-
-    Never closer than 2 s to expiry, never sooner than 1 s.
-    """
-    ms = int(expires_s * 1000 * (0.8 + rand() / 10))
-    latest = expires_s * 1000 - 2000
-    if ms > latest:
-        ms = latest
-    return ms if ms > 1000 else 1000
 
 
 def target_key(t):

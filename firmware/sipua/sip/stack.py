@@ -204,10 +204,6 @@ class SipStack:
         if self.ctx.get(key) is t:
             drop(self.ctx, key)
 
-    def log_txn(self, t, event, detail):
-        self.log.info("sip", event, method=getattr(t, "method", None) or t.req.method,
-                      detail=detail)
-
 
 def _target(t):
     if isinstance(t, tuple):

@@ -124,7 +124,7 @@ class ServerTxn:
     def respond(self, code, reason, headers=None, body=b"", content_type=None):
         """Send a response. After a final one, later calls are ignored (logged)."""
         if self.final:
-            self.stack.log_txn(self, "late_response", code)
+            self.stack.log.info("sip", "late_response", method=self.req.method, detail=code)
             return
         data = response(self.req, code, reason, self.to_tag if code > 100 else None, headers,
                         body, content_type, record_route=self.invite and code < 300)
@@ -196,7 +196,7 @@ class ServerTxn:
     def _timeout(self):
         cb = self.on_ack  # still set: no ACK came for our 2xx
         if self.state == _COMPLETED or cb is not None:
-            self.stack.log_txn(self, "no_ack", self.final)
+            self.stack.log.info("sip", "no_ack", method=self.req.method, detail=self.final)
         self._terminate()
         if cb is not None:
             # 64·T1 without the ACK of our 2xx, on any transport: the call is told (None

@@ -8,13 +8,53 @@ import socket
 from ..compat import const
 from ..sched import POLLERR, POLLHUP, POLLIN, POLLOUT
 from . import SipError
-from .msg import NEED_MORE, frame, parse
+from .hdr import lookup
+from .msg import LIMITS, parse
+from .scan import is_digits
 from .transport import sockaddr
 
 _CONNECTING = const(0)  # transport.py's flow states
 _OPEN = const(1)
 _CLOSED = const(2)
 _HANDSHAKE = const(3)  # TLS: connected, handshake under way (tls.py)
+_H_CONTENT_LENGTH = const(8)  # hdr.py's id
+# the parser's reasons (sip/reasons.py)
+_R_MESSAGE_TOO_LARGE = const(10)
+_R_BAD_CONTENT_LENGTH = const(11)
+
+NEED_MORE = -1
+
+
+def frame(buf, n, limits=LIMITS):
+    """Stream framing (TCP/TLS): the length of the message at the start of ``buf[:n]``.
+
+    Returns ``NEED_MORE`` when the headers or the body are not all there yet; raises
+    ``SipError`` when the stream cannot be framed (bad or repeated Content-Length, headers
+    longer than the limit): the connection must then be closed, since no later byte
+    can be trusted to start a message. Leading CRLFs (keep-alives) are the caller's.
+    """
+    e = buf.find(b"\r\n\r\n", 0, n)
+    if e < 0:
+        if n > limits.max_msg:
+            raise SipError(513, _R_MESSAGE_TOO_LARGE)
+        return NEED_MORE
+    cl = None
+    p = buf.find(b"\r\n", 0, e + 2) + 2
+    while p < e + 2:
+        le = buf.find(b"\r\n", p)
+        c = buf[p] | 32
+        if c == 108 or c == 99:  # 'l' or 'c'
+            colon = buf.find(b":", p, le)
+            if colon > 0 and lookup(bytes(buf[p:colon]).strip().lower()) == _H_CONTENT_LENGTH:
+                v = bytes(buf[colon + 1:le]).strip()
+                if cl is not None or not is_digits(v) or len(v) > 9:
+                    raise SipError(400, _R_BAD_CONTENT_LENGTH)
+                cl = int(v)
+        p = le + 2
+    total = e + 4 + (cl or 0)
+    if total > limits.max_msg:
+        raise SipError(513, _R_MESSAGE_TOO_LARGE)
+    return total if total <= n else NEED_MORE
 
 
 def open_tcp(tp, f):

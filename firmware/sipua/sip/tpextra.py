@@ -1,13 +1,17 @@
 """The transport's occasional steps (``Transports._x``): opening and closing the listening
-sockets (start, the stack's stop, a config reload, a new address), closing the least recently used
-idle flow when the flow table is full, and the stand-in for a flow that could not be opened.
-Loaded for the step and forgotten after it."""
+sockets (start, the stack's stop, a config reload, a new address), opening a connected UDP
+flow, closing the least recently used idle flow when the flow table is full, and the
+stand-in for a flow that could not be opened. Loaded for the step and forgotten after it."""
 
 import errno
 import socket
 
+from ..compat import const, urandom_u32
 from ..sched import POLLIN
 from .transport import sockaddr
+
+_OPEN = const(1)  # transport.py's flow state
+_PORT_TRIES = const(20)
 
 
 def listen(tp, tcp=True):
@@ -59,6 +63,38 @@ def make_room(tp):
     idle.sort(key=lambda f: f.last)
     tp._close(idle[0], None)
 
+
+def open_udp(tp, f):
+    """A connected UDP socket for flow ``f``, bound to the SIP port (SO_REUSEADDR) or, when
+    that cannot be shared, to a port of its own (Via then names it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(sockaddr(tp.local_ip, tp.local_port))
+    except OSError:
+        s.close()
+        s = None
+        for _ in range(_PORT_TRIES):  # the SIP port cannot be shared: one of our own
+            port = 20000 + urandom_u32() % 40000
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind(sockaddr(tp.local_ip, port))
+                f.local_port = port
+                break
+            except OSError:
+                s.close()
+                s = None
+        if s is None:
+            raise OSError(errno.EADDRINUSE) from None
+    s.setblocking(False)
+    try:
+        s.connect(sockaddr(f.peer[0], f.peer[1]))
+    except OSError:
+        s.close()
+        raise
+    f.sock = s
+    f.state = _OPEN
+    tp.sched.watch(s, POLLIN, tp._on_flow)
 
 class DeadFlow:
     """Stands in for a flow that could not be opened: the send fails, the transaction

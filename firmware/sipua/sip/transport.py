@@ -10,12 +10,14 @@ A **flow** is what a client transaction sends on: one per target (transport, ip,
   a port of its own; Via then names that port.) Packets arriving on a flow socket are
   dispatched like the listener's: a registrar's OPTIONS or INVITE may come that way.
 - TCP: non-blocking connect, one connection per target reused by every transaction, stream
-  framing with ``msg.frame`` (partial reads, several messages per read, CRLF keep-alives),
+  framing with ``stream.frame`` (partial reads, several messages per read, CRLF keep-alives),
   closed after ``idle_ms`` without traffic unless pinned (a TCP registration lives as long as
   its connection, so the registration agent pins it).
 - TLS: TCP plus the ``ssl`` module, imported only when a TLS target is used (``tls.py``).
 - The stream half (connect, write out, read and frame) is ``stream.py``, loaded with the
-  first TCP/TLS flow: a UDP-only phone never loads it.
+  first TCP/TLS flow: a UDP-only phone never loads it. Reading a connected UDP flow is
+  ``dgram.py``'s; opening one is an occasional step (``tpextra.py``). Closing a flow stays
+  here: it must work on a heap too short to load a module.
 
 Responses to incoming requests go back on the connection they came on (stream) or by the
 RFC 3261 §18.2.2 / RFC 3581 rules (UDP): received address, rport or the Via port.
@@ -49,6 +51,15 @@ def peer_of(addr):
 class Flow:
     """One target's socket. ``send()`` raises OSError when the transport is known broken."""
 
+    # A stream's (TCP/TLS) alone, set on it (a datagram flow sends and reads whole messages;
+    # class defaults keep its attribute table small): bytes queued until connected /
+    # writable, bytes read not yet framed, a read since the keep-alive's ping (keepalive.py;
+    # set by every read), held open by a registration (``Transports.pin``).
+    out = None
+    rbuf = None
+    heard = False
+    pinned = False
+
     def __init__(self, tp, kind, ip, port, host=None, sock=None):
         self.tp = tp
         self.kind = kind
@@ -70,12 +81,11 @@ class Flow:
             except MemoryError:
                 raise OSError(errno.ENOMEM) from None  # this flow cannot be opened
         self.state = _CONNECTING
-        self.out = []  # bytes queued until connected / writable
-        self.rbuf = bytearray()
+        if self.reliable:
+            self.out = []
+            self.rbuf = bytearray()
         self.last = 0  # scheduler ms of the last traffic
-        self.heard = False  # set by every read: the keep-alive's pong (keepalive.py)
         self.local_port = tp.local_port
-        self.pinned = False
 
     def __repr__(self):
         return "%s:%s:%d" % (self.kind, self.peer[0], self.peer[1])
@@ -117,8 +127,8 @@ class Transports:
 
     # -- start, stop, a full flow table: tpextra.py ------------------------------------------
     def _x(self, name, *args):
-        """A rare step (``listen``, ``close``, ``unlisten``, ``make_room``): its code is in
-        tpextra.py, loaded for the step and forgotten after it."""
+        """A rare step (``listen``, ``close``, ``unlisten``, ``make_room``, ``open_udp``):
+        its code is in tpextra.py, loaded for the step and forgotten after it."""
         from . import tpextra
 
         forget("sipua.sip.tpextra")
@@ -153,9 +163,7 @@ class Transports:
             self._x("make_room")
         f = Flow(self, kind, ip, port, host)
         if kind == "udp":
-            from .dgram import open_udp
-
-            open_udp(self, f)
+            self._x("open_udp", f)  # connected UDP: tpextra.py, loaded for it
         elif kind == "tcp" or kind == "tls":
             from .stream import open_tcp
 
@@ -198,8 +206,7 @@ class Transports:
         key = (f.kind, f.peer[0], f.peer[1])
         if self.flows.get(key) is f:
             drop(self.flows, key)
-        f.out = []
-        f.rbuf = bytearray()
+        f.out = f.rbuf = None  # its buffers go with it
         if err is not None:
             self._log("info", "flow_error", flow=f, err=err)
             if f.kind == "tls":
