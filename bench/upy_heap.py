@@ -53,7 +53,9 @@ def allocated(fn, *args):
     return b - a
 
 
-def ops(cfg_path):
+def start_agent(cfg_path):
+    """The agent of ``cfg_path`` started on a scheduler: (sched, agent, its first
+    registration), or None once the config's error is printed."""
     from sipua.agent import Agent
 
     try:
@@ -67,11 +69,18 @@ def ops(cfg_path):
     cfg, err = load_config(cfg_path)  # the config module is dropped again, as in app.main
     if err:
         print("@@error config %s" % err)
-        return
+        return None
     sched = Scheduler(log=log)
     agent = Agent(sched, cfg, log, gc.mem_free, "127.0.0.1")
     agent.start()
-    reg = agent.registrations[0]
+    return sched, agent, agent.registrations[0]
+
+
+def ops(cfg_path):
+    started = start_agent(cfg_path)
+    if started is None:
+        return
+    sched, agent, reg = started
     ok = sched.run_until(lambda: reg.state == "registered", 20000)
     print("@@registered %d" % ok)
     if not ok:
@@ -156,23 +165,10 @@ def call(cfg_path, far_user):
     firmware import; @@kept_registered: registered and idle; @@kept_call_one_leg: the
     extra while the call is up (its code included: loaded with a phone's first call)."""
     print("@@kept_base %d" % kept())
-    from sipua.agent import Agent
-    from sipua.log import log
-    from sipua.sched import Scheduler
-
-    try:
-        from sipua.startup import load_config
-    except ImportError:  # an older tree (bench_heap --firmware)
-        from sipua.config import load as load_config
-    log.level = 30
-    cfg, err = load_config(cfg_path)
-    if err:
-        print("@@error config %s" % err)
+    started = start_agent(cfg_path)
+    if started is None:
         return
-    sched = Scheduler(log=log)
-    agent = Agent(sched, cfg, log, gc.mem_free, "127.0.0.1")
-    agent.start()
-    reg = agent.registrations[0]
+    sched, agent, reg = started
     if not sched.run_until(lambda: reg.state == "registered", 20000):
         print("@@call_state unregistered")
         return
