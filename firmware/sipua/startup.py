@@ -239,9 +239,10 @@ def console_commands(agent):
     running their bodies in ``cmds.py``."""
     from .console import lazy
 
-    out = {"status": (agent.status, None)}
-    for name in AGENT_COMMANDS[1:]:
-        out[name] = (lazy(name, agent, agent.sched), None)
+    out = {}
+    for name in AGENT_COMMANDS:
+        out[name] = (agent.status if name == "status" else lazy(name, agent, agent.sched),
+                     None)
     return out
 
 

@@ -96,6 +96,7 @@ def open_udp(tp, f):
     f.state = _OPEN
     tp.sched.watch(s, POLLIN, tp._on_flow)
 
+
 class DeadFlow:
     """Stands in for a flow that could not be opened: the send fails, the transaction
     reports TRANSPORT_ERROR on the next turn like any other transport failure."""
