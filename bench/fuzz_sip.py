@@ -21,7 +21,8 @@ sys.path[:0] = [os.path.join(ROOT, "firmware"), HERE]
 from fuzzlib import args_parser, byte_mutation, run  # noqa: E402
 from sip_worker import INVITE, OK200, REGISTER  # noqa: E402
 from sipua.sip import SipError  # noqa: E402
-from sipua.sip.msg import NEED_MORE, frame, parse  # noqa: E402
+from sipua.sip.msg import parse  # noqa: E402
+from sipua.sip.stream import NEED_MORE, frame  # noqa: E402
 
 RFC4475 = os.path.join(ROOT, "tests", "data", "rfc4475")
 _HEADERS = (b"v: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKf", b"l: 12", b"Content-Length: 99999",

@@ -6,7 +6,7 @@ A parsed ``Msg`` is one ``bytes`` object plus a flat list of small ints: per hea
 decoded only when asked for. The few fields every layer needs (top Via, Call-ID, CSeq,
 tags) are checked and kept at parse time; a message failing those checks is malformed.
 
-Two outcomes are kept apart, as STYLE.md asks: ``stream.frame()`` answers "need more bytes"
+Two outcomes are kept apart: ``stream.frame()`` answers "need more bytes"
 (``NEED_MORE``) for a stream, while a malformed message raises ``SipError`` whose ``code``
 is the answer to send (400, 505, 513) and whose ``msg`` is the partly parsed message when
 the header structure allowed it, so a server can still copy Via/From/To/Call-ID/CSeq.
