@@ -269,7 +269,6 @@ def test_answer_and_hangup_without_a_call_are_refused_without_loading_calls():
         assert log.events("callback_error") == []
 
 
-
 # -- a call from the far end outlives the server side ---------------------------------------
 def _far(a, reg, method, cseq, body=b"", tag=None, branch=None):
     """A request of the far end's call ``lazy-2`` as the registrar forwards it to the phone

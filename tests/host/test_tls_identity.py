@@ -25,6 +25,7 @@ SERVER = "127.0.2.62"
 PHONE = "127.0.2.63"
 NAME = "sip.test"  # the SRV target name both registrars stand for
 
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """ca.pem (the phone trusts it), other-ca.pem (it does not), and server certificates:

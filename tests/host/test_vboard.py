@@ -62,8 +62,6 @@ def _readline(stream, timeout: float) -> str:
     return stream.readline()
 
 
-
-
 @pytest.fixture
 def registry(tmp_path) -> Path:
     return tmp_path / "registry"

@@ -89,7 +89,6 @@ def _rng(n):
     return urandom_u32() % (n + 1)
 
 
-
 class Locator:
     def __init__(self, sched, resolver, supported=("udp", "tcp", "tls"), ipv6=False, rng=None):
         self.sched = sched

@@ -43,6 +43,7 @@ def _attempt(reg, target):
     req.set("Expires", str(reg.expires))
     reg._send(target, req)
 
+
 def _on_response(reg, target, req, resp):
     code = resp.status
     if 200 <= code < 300:
@@ -56,6 +57,7 @@ def _on_response(reg, target, req, resp):
             reg._x("auth_failed", target, resp)
     else:  # 423, 5xx, 3xx, 403 ...
         reg._x("refused", target, req, resp)
+
 
 def _registered(reg, target, req, resp):
     granted = _granted_expires(resp, req.contact, reg.expires)
@@ -91,6 +93,7 @@ def _registered(reg, target, req, resp):
     reg._schedule(refresh_delay_ms(granted), reg._refresh)
     if not preferred:
         reg._x("arm_failback")
+
 
 def _hold_flow(reg, flow):
     """Keep the TCP/TLS connection of our binding open (the transport closes idle ones):

@@ -47,7 +47,6 @@ _SLASH = const(47)
 _LBRACK = const(91)
 
 
-
 def bad(reason):
     return SipError(400, reason)
 

@@ -22,6 +22,7 @@ def hold_for(reason):
     """How long to skip a server that failed for ``reason`` (the failover log's reason)."""
     return HOLD_REFUSED_MS if reason == "transport_error" else HOLD_MS
 
+
 def _unit_random():
     return urandom_u32() / 4294967296.0
 
