@@ -149,6 +149,16 @@ def test_server_transactions_are_bounded():
     assert len(held) == 4 and len(st.stx) == 3  # the answered one made room
     st.receive(options(11), None, SRC, True)
     assert finals(sent) == [200]  # OPTIONS needs no slot at all
+    # the INVITE that made room, retransmitted: dropped by its key, not a new request
+    del sent[:]
+    st.receive(inv.replace(b"z9hG4bKkdjuw", b"z9hG4bKa0"), None, SRC, True)
+    assert sent == [] and len(held) == 4
+    # a 200 still waiting for its ACK (the call agent set on_ack) is never evicted
+    held[1].on_ack = lambda ack: None
+    held[1].respond(200, "OK")
+    del sent[:]
+    st.receive(bye(12), None, SRC, True)
+    assert finals(sent) == [503] and held[1] in st.stx.values()
 
 
 def test_a_request_that_breaks_its_reader_is_answered_and_frees_its_slot():

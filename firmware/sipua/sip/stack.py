@@ -172,10 +172,7 @@ class SipStack:
 
         done = [t for t in self.stx.values() if t.final and t.on_ack is None]
         for t in done:
-            if t.invite:
-                t.absorb()
-            else:
-                t._terminate()
+            t.absorb()
         gc.collect()
         self.log.warn("sip", "heap_shed", transactions=len(done))
         return bool(done)

@@ -177,13 +177,16 @@ class ServerTxn:
             cb(m)
 
     def absorb(self):
-        """End now, the INVITE's key left in ``stack.absorbed`` for 64·T1 (from now: a
-        little past Timer L, harmless), where ``uas._handle`` drops its retransmissions and
-        ``uas.cancel`` answers a CANCEL of it 200 — not a new call. Also for an answered
-        INVITE shed for heap (``SipStack.shed``)."""
-        st = self.stack
-        st.absorbed.add(self.key)
-        st.sched.call_later(64 * st.t1, st.absorbed.discard, self.key)
+        """End an answered transaction now. An INVITE's key stays in ``stack.absorbed`` for
+        64·T1 (from now: a little past Timer L, harmless), where ``uas._handle`` drops its
+        retransmissions and ``uas.cancel`` answers a CANCEL of it 200 — never a new call;
+        any other request retransmitted later is simply answered again. For the ACK of a
+        2xx, and for a transaction ended early to free heap or a slot (``SipStack.shed``,
+        ``uas._make_room``)."""
+        if self.invite:
+            st = self.stack
+            st.absorbed.add(self.key)
+            st.sched.call_later(64 * st.t1, st.absorbed.discard, self.key)
         self._terminate()
 
     def _retransmit(self):

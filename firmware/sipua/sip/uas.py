@@ -186,10 +186,11 @@ def _dispatch(stack, m, t):
 
 
 def _make_room(stack):
-    """End one transaction that only absorbs retransmissions (it has answered)."""
+    """End one transaction that only absorbs retransmissions (it has answered; not a 200
+    still waiting for its ACK, which the call needs), as ``SipStack.shed`` does."""
     for t in stack.stx.values():
-        if t.final:
-            t._terminate()
+        if t.final and t.on_ack is None:
+            t.absorb()
             return True
     return False
 
