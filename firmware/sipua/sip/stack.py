@@ -50,8 +50,9 @@ class SipStack:
         self.ctx = {}  # client transactions: branch|method -> ClientTxn
         self.stx = {}  # server transactions: uas.server_key -> ServerTxn
         self._accepted = {}  # Call-ID|CSeq -> INVITE ServerTxn waiting for the ACK of its 2xx
-        # server keys of INVITEs whose 2xx was ACKed: their retransmissions are dropped until
-        # Timer L (RFC 6026's Accepted state, kept without the server side's code)
+        # server keys of answered INVITEs whose transaction ended early (a 2xx ACKed, or shed
+        # for heap or a slot): their retransmissions are dropped until Timer L (RFC 6026's
+        # Accepted state, kept without the server side's code; strans.ServerTxn.absorb)
         self.absorbed = set()
         self.on_request = None  # fn(msg, server_txn); server_txn is None for a stray ACK
         self.on_cancel = None  # fn(invite_server_txn) after the stack answered 487

@@ -121,7 +121,7 @@ def _handle(stack, m):
         t.on_request(m)  # a retransmission
         return False
     if key in stack.absorbed:
-        return True  # a retransmitted INVITE whose 2xx was ACKed: Accepted (RFC 6026)
+        return True  # an answered INVITE again, its transaction ended early (absorb)
     if m.method == "ACK":
         t = stack._accepted.get(accepted_key(m))
         if t is not None:
